@@ -1,0 +1,122 @@
+// Package checks owns the control catalog and the checks that evaluate it against live endpoints.
+// A check probes the targets it is given; it never reads the hardening profile that configured
+// them, so the same checks audit a stack the rig did not start.
+package checks
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"time"
+
+	"github.com/pathrig/rig/rig/evidence"
+	"github.com/pathrig/rig/rig/record"
+)
+
+// Control is the definition of one control, loaded from the embedded catalog.
+type Control struct {
+	ID           string          `yaml:"id" json:"id"`
+	Check        string          `yaml:"check" json:"check"`
+	Title        string          `yaml:"title" json:"title"`
+	Verifies     string          `yaml:"verifies" json:"verifies"`
+	Pass         string          `yaml:"pass" json:"pass"`
+	Severity     record.Severity `yaml:"severity" json:"severity"`
+	Remediation  string          `yaml:"remediation" json:"remediation"`
+	Verification string          `yaml:"verification" json:"verification"`
+	References   []string        `yaml:"references" json:"references"`
+}
+
+// Outcome is what a check observed for one of its controls.
+type Outcome struct {
+	Status   record.Status
+	Reason   string
+	Observed map[string]any
+	Evidence []string // paths returned by evidence.Store
+}
+
+// Check evaluates a fixed set of controls.
+type Check struct {
+	ID       string
+	Title    string
+	Controls []string
+	// Run probes env.Targets and returns one Outcome per control ID in Controls. A control missing
+	// from the map is reported as error by the engine.
+	Run func(ctx context.Context, env *Env) map[string]Outcome
+}
+
+// Env is everything a check may use.
+type Env struct {
+	Targets  Targets
+	Evidence *evidence.Store
+	Log      *slog.Logger
+	Limits   Limits
+	// Telemetry reports device and store counters for the runtime-health control; nil when the
+	// path has no device the rig can account for.
+	Telemetry Telemetry
+}
+
+// Limits bound every probe.
+type Limits struct {
+	ProbeTimeout  time.Duration // one connection, handshake or request
+	OversizeBytes int           // payload size of the maximum-packet-size probe
+	DrainTimeout  time.Duration // how long runtime health waits for telemetry to reach the store
+}
+
+// Targets are the endpoints and credentials a scenario names. An empty field means "not named":
+// controls that need it are skipped with the reason, never passed.
+type Targets struct {
+	Broker Broker
+	// Probes are device identities used by the guardrail probes (at least two for cross-device
+	// probes). Their secrets are registered with the evidence store for redaction.
+	Probes []Identity
+	Ingest Ingest
+}
+
+// Broker names the MQTT endpoints under audit.
+type Broker struct {
+	Plain      string         // host:port of a plaintext MQTT listener, "" if none is named
+	TLS        string         // host:port of an MQTT-over-TLS listener, "" if none is named
+	ServerName string         // the name devices use to reach the broker (SNI and SAN check)
+	Trust      *x509.CertPool // the deployment's trust anchor(s)
+}
+
+// Identity is a device identity the rig may connect with.
+type Identity struct {
+	Name     string           // label in evidence, e.g. "probe-a"
+	ClientID string           // MQTT client id
+	Username string           // may be empty
+	Password string           // may be empty; secret
+	Cert     *tls.Certificate // client certificate for mTLS, may be nil; key is secret
+	Topic    string           // a topic this identity may publish to (its own telemetry topic)
+}
+
+// Ingest names the HTTP ingest endpoint under audit.
+type Ingest struct {
+	URL   string         // e.g. http://127.0.0.1:8080/v1/telemetry
+	Token string         // a valid bearer token; secret
+	Trust *x509.CertPool // for https URLs
+	// Sample is a valid request body the ingest accepts (JSON).
+	Sample []byte
+}
+
+// Telemetry gives the runtime-health control the counters it compares.
+type Telemetry interface {
+	// Account stops nothing; it waits up to the drain timeout for the store to catch up with what
+	// the device says it sent and returns both sides.
+	Account(ctx context.Context, drain time.Duration) (Accounting, error)
+}
+
+// Accounting compares what devices sent with what the store holds.
+type Accounting struct {
+	Devices []DeviceAccount `json:"devices"`
+}
+
+// DeviceAccount is one device's telemetry balance for one boot.
+type DeviceAccount struct {
+	Device     string `json:"device"`
+	Boot       uint32 `json:"boot"`
+	Sent       uint64 `json:"sent"`       // from the device's own counters
+	Stored     uint64 `json:"stored"`     // distinct (device, boot, seq) rows in the store
+	Duplicates uint64 `json:"duplicates"` // deliveries the store deduplicated
+}

@@ -1,0 +1,106 @@
+// Package record owns the machine-readable record of a run (run.json) and of a delta (delta.json):
+// the results a run observed, never the definitions that asked for them.
+package record
+
+import "time"
+
+// SchemaRun is the version tag written into every run.json. Bump it on any incompatible change.
+const SchemaRun = "rig.run/v1"
+
+// Status is the outcome of one control. A control that could not be evaluated is StatusError,
+// never StatusPass.
+type Status string
+
+const (
+	StatusPass  Status = "pass"
+	StatusFail  Status = "fail"
+	StatusError Status = "error"
+	StatusSkip  Status = "skip"
+)
+
+// Severity is how bad a failure of a control is. It comes from the control's definition.
+type Severity string
+
+const (
+	SeverityCritical Severity = "critical"
+	SeverityHigh     Severity = "high"
+	SeverityMedium   Severity = "medium"
+	SeverityLow      Severity = "low"
+	SeverityInfo     Severity = "info"
+)
+
+// Rank orders severities: critical is 4, info 0, unknown -1.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityCritical:
+		return 4
+	case SeverityHigh:
+		return 3
+	case SeverityMedium:
+		return 2
+	case SeverityLow:
+		return 1
+	case SeverityInfo:
+		return 0
+	}
+	return -1
+}
+
+// Result is what a run observed for one control.
+type Result struct {
+	Control  string         `json:"control"`
+	Check    string         `json:"check"`
+	Title    string         `json:"title"`
+	Status   Status         `json:"status"`
+	Severity Severity       `json:"severity"`
+	Reason   string         `json:"reason"`
+	Observed map[string]any `json:"observed,omitempty"`
+	// Evidence lists files of the run folder (slash-separated, relative to it) backing the verdict.
+	Evidence []string `json:"evidence"`
+}
+
+// Run is the content of run.json.
+type Run struct {
+	Schema   string   `json:"schema"`
+	Tool     Tool     `json:"tool"`
+	Scenario string   `json:"scenario"`
+	Profile  string   `json:"profile"`
+	Bundles  []string `json:"bundles"`
+	Checks   []string `json:"checks"`
+	Device   *Device  `json:"device,omitempty"`
+	Results  []Result `json:"results"`
+	Summary  Summary  `json:"summary"`
+	// Volatile holds what changes between two runs of the same path (times, ports, paths), kept
+	// apart so that two run.json files diff cleanly.
+	Volatile Volatile `json:"volatile"`
+}
+
+// Tool identifies the rig build that produced a record.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Device is the identity the device reported over its link.
+type Device struct {
+	UID      string `json:"uid"`
+	Firmware string `json:"firmware"`
+	Boot     uint32 `json:"boot"`
+}
+
+// Summary counts results. Findings is the number of failed controls.
+type Summary struct {
+	Findings int    `json:"findings"`
+	Pass     int    `json:"pass"`
+	Fail     int    `json:"fail"`
+	Error    int    `json:"error"`
+	Skip     int    `json:"skip"`
+	Headline string `json:"headline"`
+}
+
+// Volatile fields of a run.
+type Volatile struct {
+	Started  time.Time         `json:"started"`
+	Finished time.Time         `json:"finished"`
+	Targets  map[string]string `json:"targets,omitempty"`
+}
