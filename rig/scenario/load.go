@@ -1,0 +1,485 @@
+package scenario
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// ErrInvalid marks a definition file that failed to decode or validate. Callers exit with a
+// usage/configuration status on it.
+var ErrInvalid = errors.New("invalid definition")
+
+// FileError is a problem at one place of one definition file.
+type FileError struct {
+	File  string // path or embedded:<name>
+	Line  int    // 1-based; 0 when the problem has no single place (e.g. a missing field)
+	Field string // YAML path such as broker.tls.min_version; "" for syntax errors
+	Msg   string
+}
+
+func (e *FileError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Field != "" {
+		fmt.Fprintf(&b, ": field %s", e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+func (e *FileError) Unwrap() error { return ErrInvalid }
+
+// doc is one decoded file with its syntax tree, kept to find the line of a field during validation.
+type doc struct {
+	name string
+	file *ast.File
+}
+
+// decode parses data strictly into v: unknown fields, duplicate keys and wrong types are errors
+// naming file, line and field.
+func decode(name string, data []byte, v any) (*doc, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlError(name, nil, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
+	if err := dec.Decode(v); err != nil {
+		return nil, yamlError(name, f, err)
+	}
+	return &doc{name: name, file: f}, nil
+}
+
+var goField = regexp.MustCompile(`Go struct field [A-Za-z]+\.(\S+) of type`)
+var unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+func yamlError(name string, f *ast.File, err error) error {
+	var te interface {
+		GetToken() *token.Token
+		GetMessage() string
+	}
+	if !errors.As(err, &te) {
+		return &FileError{File: name, Msg: err.Error()}
+	}
+	fe := &FileError{File: name, Msg: te.GetMessage()}
+	tk := te.GetToken()
+	if tk != nil && tk.Position != nil {
+		fe.Line = tk.Position.Line
+		fe.Field = pathOf(f, tk)
+	}
+	if m := goField.FindStringSubmatch(fe.Msg); m != nil {
+		fe.Msg = "wrong type: " + strings.Replace(fe.Msg, m[0], "field of type", 1)
+	} else if m := unknownField.FindStringSubmatch(fe.Msg); m != nil {
+		if fe.Field == "" {
+			fe.Field = m[1]
+		}
+		fe.Msg = "unknown field (check the spelling; see RIG.md for the format)"
+	}
+	return fe
+}
+
+// pathOf returns the YAML path (a.b[2].c) of the mapping key or value at tk's position, "" if none.
+func pathOf(f *ast.File, tk *token.Token) string {
+	if f == nil || tk == nil || tk.Position == nil {
+		return ""
+	}
+	line, col := tk.Position.Line, tk.Position.Column
+	best := ""
+	var walk func(n ast.Node, path string)
+	walk = func(n ast.Node, path string) {
+		switch v := n.(type) {
+		case *ast.DocumentNode:
+			walk(v.Body, path)
+		case *ast.MappingNode:
+			for _, mv := range v.Values {
+				walk(mv, path)
+			}
+		case *ast.MappingValueNode:
+			p := v.Key.String()
+			if path != "" {
+				p = path + "." + p
+			}
+			for _, t := range []*token.Token{v.Key.GetToken(), v.Value.GetToken()} {
+				if t != nil && t.Position != nil && t.Position.Line == line && t.Position.Column == col {
+					best = p
+				}
+			}
+			walk(v.Value, p)
+		case *ast.SequenceNode:
+			for i, e := range v.Values {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if t := e.GetToken(); t != nil && t.Position != nil && t.Position.Line == line && t.Position.Column == col {
+					best = p
+				}
+				walk(e, p)
+			}
+		}
+	}
+	for _, d := range f.Docs {
+		walk(d, "")
+	}
+	return best
+}
+
+// at returns a FileError placed at the YAML path (e.g. "broker.tls.min_version") if it exists.
+func (d *doc) at(field, format string, args ...any) error {
+	fe := &FileError{File: d.name, Field: field, Msg: fmt.Sprintf(format, args...)}
+	if p, err := yaml.PathString("$." + field); err == nil {
+		if n, err := p.FilterFile(d.file); err == nil && n != nil {
+			if tk := n.GetToken(); tk != nil && tk.Position != nil {
+				fe.Line = tk.Position.Line
+			}
+		}
+	}
+	return fe
+}
+
+// Library resolves scenarios, profiles and bundles by name or path. Files on disk are looked up
+// first (relative to the scenario's folder), then the embedded defaults.
+type Library struct {
+	Embedded fs.FS // layout: *.yaml, profiles/*.yaml, bundles/*.yaml
+}
+
+// read returns the bytes of a named definition: a path that exists on disk, or a name looked up
+// in dir (if not "") and then in the embedded tree under sub.
+func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
+	if strings.ContainsAny(nameOrPath, `/\`) || strings.HasSuffix(nameOrPath, ".yaml") || strings.HasSuffix(nameOrPath, ".yml") {
+		b, err := os.ReadFile(nameOrPath)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: read %s: %v", ErrInvalid, nameOrPath, err)
+		}
+		return nameOrPath, b, nil
+	}
+	if !validName.MatchString(nameOrPath) {
+		return "", nil, fmt.Errorf("%w: %q is neither a file path nor a definition name", ErrInvalid, nameOrPath)
+	}
+	if dir != "" {
+		p := filepath.Join(dir, sub, nameOrPath+".yaml")
+		if b, err := os.ReadFile(p); err == nil {
+			return p, b, nil
+		}
+	}
+	if l.Embedded != nil {
+		p := nameOrPath + ".yaml"
+		if sub != "" {
+			p = sub + "/" + p
+		}
+		if b, err := fs.ReadFile(l.Embedded, p); err == nil {
+			return "embedded:" + p, b, nil
+		}
+	}
+	kind := "scenario"
+	if sub != "" {
+		kind = strings.TrimSuffix(sub, "s")
+	}
+	return "", nil, fmt.Errorf("%w: no %s named %q (looked in %s and the embedded defaults; `rig scenarios` lists them)", ErrInvalid, kind, nameOrPath, filepath.Join(dir, sub))
+}
+
+var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// Plan is a scenario with everything it names, loaded and validated.
+type Plan struct {
+	Scenario Scenario
+	Profile  Profile
+	Bundles  []Bundle
+	Checks   []string // check IDs in run order, deduplicated
+}
+
+// Load reads a scenario (name or path), the profile it names (or profileOverride if not ""),
+// and its bundles, validating all of them. knownChecks lists the check IDs the rig implements.
+func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) (*Plan, error) {
+	src, data, err := l.read(nameOrPath, "", "")
+	if err != nil {
+		return nil, err
+	}
+	var sc Scenario
+	d, err := decode(src, data, &sc)
+	if err != nil {
+		return nil, err
+	}
+	sc.Source = src
+	if err := sc.validate(d); err != nil {
+		return nil, err
+	}
+	dir := ""
+	if !strings.HasPrefix(src, "embedded:") {
+		dir = filepath.Dir(src)
+	}
+	profName := sc.Profile
+	if profileOverride != "" {
+		profName = profileOverride
+	}
+	pf, err := l.LoadProfile(profName, dir)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{Scenario: sc, Profile: *pf}
+	known := map[string]bool{}
+	for _, c := range knownChecks {
+		known[c] = true
+	}
+	seen := map[string]bool{}
+	add := func(id string, where func() error) error {
+		if !known[id] {
+			return where()
+		}
+		if !seen[id] {
+			seen[id] = true
+			plan.Checks = append(plan.Checks, id)
+		}
+		return nil
+	}
+	for i, bn := range sc.Bundles {
+		b, err := l.LoadBundle(bn, dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bundles[%d]: %w", src, i, err)
+		}
+		plan.Bundles = append(plan.Bundles, *b)
+		for j, id := range b.Checks {
+			bd := b
+			if err := add(id, func() error {
+				return &FileError{File: bd.Source, Field: fmt.Sprintf("checks[%d]", j), Msg: fmt.Sprintf("unknown check %q (known: %s)", id, strings.Join(knownChecks, ", "))}
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for j, id := range sc.Checks {
+		if err := add(id, func() error {
+			return d.at(fmt.Sprintf("checks[%d]", j), "unknown check %q (known: %s)", id, strings.Join(knownChecks, ", "))
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if len(plan.Checks) == 0 {
+		return nil, d.at("bundles", "the scenario runs no check: name at least one bundle or check")
+	}
+	return plan, nil
+}
+
+// LoadProfile reads and validates one profile by name or path.
+func (l Library) LoadProfile(nameOrPath, dir string) (*Profile, error) {
+	src, data, err := l.read(nameOrPath, dir, "profiles")
+	if err != nil {
+		return nil, err
+	}
+	var p Profile
+	d, err := decode(src, data, &p)
+	if err != nil {
+		return nil, err
+	}
+	p.Source = src
+	if err := p.validate(d); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// LoadBundle reads and validates one bundle by name or path.
+func (l Library) LoadBundle(nameOrPath, dir string) (*Bundle, error) {
+	src, data, err := l.read(nameOrPath, dir, "bundles")
+	if err != nil {
+		return nil, err
+	}
+	var b Bundle
+	d, err := decode(src, data, &b)
+	if err != nil {
+		return nil, err
+	}
+	b.Source = src
+	if b.Name == "" {
+		return nil, d.at("name", "missing: every bundle needs a name")
+	}
+	if len(b.Checks) == 0 {
+		return nil, d.at("checks", "empty: a bundle names at least one check")
+	}
+	return &b, nil
+}
+
+func oneOf(d *doc, field, got string, allowed ...string) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	return d.at(field, "%q is not one of %s", got, strings.Join(allowed, ", "))
+}
+
+func (s *Scenario) validate(d *doc) error {
+	if s.Name == "" {
+		return d.at("name", "missing: every scenario needs a name")
+	}
+	if s.Profile == "" {
+		return d.at("profile", "missing: name a hardening profile (e.g. exposed, hardened)")
+	}
+	if len(s.Bundles) == 0 && len(s.Checks) == 0 {
+		return d.at("bundles", "missing: name at least one bundle or check")
+	}
+	dv := &s.Device
+	if dv.Kind == "" {
+		dv.Kind = "emulated"
+	}
+	if err := oneOf(d, "device.kind", dv.Kind, "emulated"); err != nil {
+		return err
+	}
+	if dv.UID == "" {
+		dv.UID = "303030313233343536373839" // the emulator's default UID
+	}
+	if b, err := hex.DecodeString(dv.UID); err != nil || len(b) != 12 {
+		return d.at("device.uid", "%q is not 24 hex digits (the STM32 96-bit unique ID)", dv.UID)
+	}
+	dv.UID = strings.ToLower(dv.UID)
+	if dv.Firmware == "" {
+		dv.Firmware = "1.0.0"
+	}
+	if !regexp.MustCompile(`^\d{1,3}\.\d{1,3}\.\d{1,3}$`).MatchString(dv.Firmware) {
+		return d.at("device.firmware", "%q is not major.minor.patch", dv.Firmware)
+	}
+	if err := durationIn(d, "device.telemetry_interval", &dv.TelemetryInterval, 20*time.Millisecond, time.Millisecond, time.Minute); err != nil {
+		return err
+	}
+	if dv.Baud == 0 {
+		dv.Baud = 115200
+	}
+	if dv.Baud < 1200 || dv.Baud > 4000000 {
+		return d.at("device.baud", "%d is outside 1200..4000000", dv.Baud)
+	}
+	lm := &s.Limits
+	if err := durationIn(d, "limits.probe_timeout", &lm.ProbeTimeout, 3*time.Second, 10*time.Millisecond, time.Minute); err != nil {
+		return err
+	}
+	if lm.OversizeBytes == 0 {
+		lm.OversizeBytes = 256 << 10
+	}
+	if lm.OversizeBytes < 1024 || lm.OversizeBytes > 64<<20 {
+		return d.at("limits.oversize_bytes", "%d is outside 1024..67108864", lm.OversizeBytes)
+	}
+	if err := durationIn(d, "limits.drain_timeout", &lm.DrainTimeout, 10*time.Second, 100*time.Millisecond, 10*time.Minute); err != nil {
+		return err
+	}
+	tm := &s.Timing
+	if err := durationIn(d, "timing.warmup", &tm.Warmup, 500*time.Millisecond, 0, 10*time.Minute); err != nil {
+		return err
+	}
+	if err := durationIn(d, "timing.timeout", &tm.Timeout, 2*time.Minute, time.Second, 24*time.Hour); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (p *Profile) validate(d *doc) error {
+	if p.Name == "" {
+		return d.at("name", "missing: every profile needs a name")
+	}
+	b := &p.Broker
+	if !b.Plaintext && !b.TLS.Enabled {
+		return d.at("broker", "no listener: enable plaintext or tls")
+	}
+	if b.DeviceAuth == "" {
+		b.DeviceAuth = "none"
+	}
+	if err := oneOf(d, "broker.device_auth", b.DeviceAuth, "none", "password", "password+cert"); err != nil {
+		return err
+	}
+	if b.ACL == "" {
+		b.ACL = "none"
+	}
+	if err := oneOf(d, "broker.acl", b.ACL, "none", "per-device"); err != nil {
+		return err
+	}
+	if !b.Anonymous && b.DeviceAuth == "none" {
+		return d.at("broker.device_auth", "none while anonymous is false: no client could connect")
+	}
+	t := &b.TLS
+	if t.Enabled {
+		if t.MinVersion == "" {
+			t.MinVersion = "1.2"
+		}
+		if err := oneOf(d, "broker.tls.min_version", t.MinVersion, "1.0", "1.1", "1.2", "1.3"); err != nil {
+			return err
+		}
+		if t.Certificate == "" {
+			t.Certificate = "ca-issued"
+		}
+		if err := oneOf(d, "broker.tls.certificate", t.Certificate, "ca-issued", "self-signed"); err != nil {
+			return err
+		}
+		if t.Key == "" {
+			t.Key = "ecdsa-p256"
+		}
+		if err := oneOf(d, "broker.tls.key", t.Key, "ecdsa-p256", "rsa-1024", "rsa-2048", "rsa-3072"); err != nil {
+			return err
+		}
+		if err := durationIn(d, "broker.tls.validity", &t.Validity, 90*24*time.Hour, time.Hour, 40*365*24*time.Hour); err != nil {
+			return err
+		}
+		if t.ClientAuth == "" {
+			t.ClientAuth = "none"
+		}
+		if err := oneOf(d, "broker.tls.client_auth", t.ClientAuth, "none", "require"); err != nil {
+			return err
+		}
+		if b.DeviceAuth == "password+cert" && t.ClientAuth != "require" {
+			return d.at("broker.device_auth", "password+cert needs broker.tls.client_auth: require")
+		}
+	} else if b.DeviceAuth == "password+cert" {
+		return d.at("broker.device_auth", "password+cert needs broker.tls.enabled: true")
+	}
+	g := &p.Gateway
+	if g.Transport == "" {
+		g.Transport = "tls"
+		if !t.Enabled {
+			g.Transport = "plaintext"
+		}
+	}
+	if err := oneOf(d, "gateway.transport", g.Transport, "plaintext", "tls"); err != nil {
+		return err
+	}
+	if g.Transport == "tls" && !t.Enabled {
+		return d.at("gateway.transport", "tls while broker.tls.enabled is false")
+	}
+	if g.Transport == "plaintext" && !b.Plaintext {
+		return d.at("gateway.transport", "plaintext while broker.plaintext is false")
+	}
+	if g.QoS > 1 {
+		return d.at("gateway.qos", "%d: the gateway publishes at QoS 0 or 1", g.QoS)
+	}
+	in := &p.Ingest
+	if in.Auth == "" {
+		in.Auth = "none"
+	}
+	if err := oneOf(d, "ingest.auth", in.Auth, "none", "bearer"); err != nil {
+		return err
+	}
+	if in.MaxBody < 0 || in.MaxBody > 64<<20 {
+		return d.at("ingest.max_body", "%d is outside 0..67108864", in.MaxBody)
+	}
+	return nil
+}
+
+// durationIn defaults *v to def when unset and checks it lies in [lo, hi].
+func durationIn(d *doc, field string, v *Duration, def, lo, hi time.Duration) error {
+	if *v == 0 {
+		*v = Duration(def)
+	}
+	if v.D() < lo || v.D() > hi {
+		return d.at(field, "%s is outside %s..%s", v.D(), lo, hi)
+	}
+	return nil
+}

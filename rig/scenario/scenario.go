@@ -1,0 +1,137 @@
+// Package scenario owns the declarative files under scenarios/: scenarios (what to run against
+// which device and stack), hardening profiles (how the reference stack is configured) and bundles
+// (which checks run). Everything is decoded strictly and validated completely before anything
+// starts: an unknown key, a wrong type or a bad value is an error naming file, line and field.
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Duration is a time.Duration written as "500ms", "3s", "240h" in YAML.
+type Duration time.Duration
+
+// D returns the duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML decodes a duration string, reporting a bad one at its line.
+func (d *Duration) UnmarshalYAML(n ast.Node) error {
+	s, ok := n.(*ast.StringNode)
+	if !ok {
+		return &nodeError{tok: n.GetToken(), msg: fmt.Sprintf("wrong type: want a duration such as 500ms or 3s, got %s", n.String())}
+	}
+	v, err := time.ParseDuration(s.Value)
+	if err != nil {
+		return &nodeError{tok: n.GetToken(), msg: fmt.Sprintf("%q is not a duration (write e.g. 500ms, 3s, 2m, 240h)", s.Value)}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// nodeError is a decoding error at one token; it has the shape of go-yaml's own errors.
+type nodeError struct {
+	tok *token.Token
+	msg string
+}
+
+func (e *nodeError) Error() string          { return e.msg }
+func (e *nodeError) GetToken() *token.Token { return e.tok }
+func (e *nodeError) GetMessage() string     { return e.msg }
+
+// Scenario is the definition of one run.
+type Scenario struct {
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Profile     string   `yaml:"profile"` // name of a file in profiles/ (without .yaml)
+	Bundles     []string `yaml:"bundles"` // names of files in bundles/
+	Checks      []string `yaml:"checks"`  // extra check IDs, added to the bundles' checks
+	Device      Device   `yaml:"device"`
+	Limits      Limits   `yaml:"limits"`
+	Timing      Timing   `yaml:"timing"`
+
+	// Source is where the scenario was read from (path or "embedded:<name>"); not a YAML field.
+	Source string `yaml:"-"`
+}
+
+// Device describes the device under test.
+type Device struct {
+	Kind              string   `yaml:"kind"`     // "emulated" (the Go emulator over a pty pair)
+	UID               string   `yaml:"uid"`      // 24 hex digits (96-bit STM32 UID)
+	Firmware          string   `yaml:"firmware"` // major.minor.patch reported by the emulator
+	Boot              uint32   `yaml:"boot"`     // boot counter the emulator starts from
+	TelemetryInterval Duration `yaml:"telemetry_interval"`
+	Baud              int      `yaml:"baud"`
+}
+
+// Limits bound the probes of a run.
+type Limits struct {
+	ProbeTimeout  Duration `yaml:"probe_timeout"`
+	OversizeBytes int      `yaml:"oversize_bytes"`
+	DrainTimeout  Duration `yaml:"drain_timeout"`
+}
+
+// Timing bounds the run itself.
+type Timing struct {
+	Warmup  Duration `yaml:"warmup"`  // telemetry flowing before the checks start
+	Timeout Duration `yaml:"timeout"` // the whole run, stack start to last report
+}
+
+// Profile is a hardening state of the reference stack.
+type Profile struct {
+	Name        string         `yaml:"name"`
+	Description string         `yaml:"description"`
+	Broker      BrokerProfile  `yaml:"broker"`
+	Gateway     GatewayProfile `yaml:"gateway"`
+	Ingest      IngestProfile  `yaml:"ingest"`
+
+	Source string `yaml:"-"`
+}
+
+// BrokerProfile configures the reference broker.
+type BrokerProfile struct {
+	Plaintext     bool       `yaml:"plaintext"` // open a plaintext MQTT listener
+	TLS           TLSProfile `yaml:"tls"`
+	Anonymous     bool       `yaml:"anonymous"`       // accept CONNECT without credentials
+	DeviceAuth    string     `yaml:"device_auth"`     // none | password | password+cert
+	ACL           string     `yaml:"acl"`             // none | per-device
+	MaxPacketSize uint32     `yaml:"max_packet_size"` // bytes; 0 = unlimited
+}
+
+// TLSProfile configures the broker's TLS listener and its certificate.
+type TLSProfile struct {
+	Enabled     bool     `yaml:"enabled"`
+	MinVersion  string   `yaml:"min_version"` // 1.0 | 1.1 | 1.2 | 1.3
+	Certificate string   `yaml:"certificate"` // ca-issued | self-signed
+	SAN         []string `yaml:"san"`         // names in the broker certificate's SAN; empty = the names devices use
+	CNOnly      bool     `yaml:"cn_only"`     // put the name in the CN only, no SAN
+	Key         string   `yaml:"key"`         // ecdsa-p256 | rsa-1024 | rsa-2048 | rsa-3072
+	Validity    Duration `yaml:"validity"`    // from now; e.g. 240h for "expires in 10 days"
+	ClientAuth  string   `yaml:"client_auth"` // none | require
+}
+
+// GatewayProfile configures how the gateway reaches the broker.
+type GatewayProfile struct {
+	Transport string `yaml:"transport"` // plaintext | tls
+	QoS       byte   `yaml:"qos"`       // 0 or 1
+}
+
+// IngestProfile configures the ingest API.
+type IngestProfile struct {
+	Auth    string `yaml:"auth"`     // none | bearer
+	MaxBody int64  `yaml:"max_body"` // bytes; 0 = the ingest default
+}
+
+// Bundle names the checks of an evidence bundle.
+type Bundle struct {
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Checks      []string `yaml:"checks"`
+
+	Source string `yaml:"-"`
+}
