@@ -1,0 +1,103 @@
+package record
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// RunFile is the name of the run record inside a run folder.
+const RunFile = "run.json"
+
+// Summarize fills r.Summary from r.Results and sorts results by check then control, so that two
+// runs of the same path produce the same order.
+func (r *Run) Summarize() {
+	sort.SliceStable(r.Results, func(i, j int) bool {
+		if r.Results[i].Check != r.Results[j].Check {
+			return checkOrder(r.Checks, r.Results[i].Check) < checkOrder(r.Checks, r.Results[j].Check)
+		}
+		return r.Results[i].Control < r.Results[j].Control
+	})
+	s := Summary{}
+	for _, res := range r.Results {
+		switch res.Status {
+		case StatusPass:
+			s.Pass++
+		case StatusFail:
+			s.Fail++
+		case StatusError:
+			s.Error++
+		case StatusSkip:
+			s.Skip++
+		}
+	}
+	s.Findings = s.Fail
+	switch {
+	case s.Findings > 0:
+		s.Headline = fmt.Sprintf("Exposed posture · %d %s", s.Findings, plural(s.Findings, "finding", "findings"))
+	case s.Error > 0:
+		s.Headline = fmt.Sprintf("Incomplete audit · 0 findings, %d %s could not be evaluated", s.Error, plural(s.Error, "control", "controls"))
+	case s.Pass == 0:
+		s.Headline = "Nothing verified · 0 findings, every control skipped"
+	default:
+		s.Headline = "Hardened path · 0 findings"
+	}
+	r.Summary = s
+}
+
+func checkOrder(order []string, id string) int {
+	for i, c := range order {
+		if c == id {
+			return i
+		}
+	}
+	return len(order)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// WriteJSON writes v as indented JSON to path atomically (temp file + rename).
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("record: encode %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("record: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("record: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadRun reads run.json from a run folder (or the file itself).
+func ReadRun(path string) (*Run, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, RunFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("record: %s does not exist (pass a run folder written by `rig run`)", path)
+		}
+		return nil, fmt.Errorf("record: read %s: %w", path, err)
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("record: %s is not a run record: %w", path, err)
+	}
+	if r.Schema != SchemaRun {
+		return nil, fmt.Errorf("record: %s has schema %q, this rig reads %q", path, r.Schema, SchemaRun)
+	}
+	return &r, nil
+}
