@@ -1,0 +1,35 @@
+# The rig: see README.md. Targets: build, demo, test, bench, fuzz, clean.
+GO      ?= go
+OUT     ?= out/demo
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build demo test bench fuzz clean
+
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rig ./rig/cmd/rig
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gateway ./gateway/cmd/gateway
+
+# The audit story on the emulated rig: baseline on the exposed profile, rerun on the hardened
+# profile, delta between them. No hardware, no root, no external service.
+demo: build
+	@rm -rf "$(OUT)/baseline" "$(OUT)/hardened" "$(OUT)/delta"
+	@./bin/rig run audit-baseline --out "$(OUT)/baseline"
+	@./bin/rig run audit-baseline --profile hardened --out "$(OUT)/hardened"
+	@./bin/rig delta "$(OUT)/baseline" "$(OUT)/hardened" --out "$(OUT)/delta"
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Run each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
+
+clean:
+	rm -rf bin out
