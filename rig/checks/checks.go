@@ -33,6 +33,10 @@ type Outcome struct {
 	Reason   string
 	Observed map[string]any
 	Evidence []string // paths returned by evidence.Store
+	// Severity overrides the catalog's severity for a failure whose gravity depends on what was
+	// observed (an expired certificate is worse than one expiring next month). Empty means the
+	// catalog's; the engine ignores it unless Status is fail.
+	Severity record.Severity
 }
 
 // Check evaluates a fixed set of controls.

@@ -1,0 +1,289 @@
+package checks
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+const (
+	ctlCertChain  = "CERT-CHAIN"
+	ctlCertSAN    = "CERT-SAN"
+	ctlCertExpiry = "CERT-EXPIRY"
+	ctlCertKey    = "CERT-KEY"
+)
+
+func brokerCertCheck() Check {
+	return Check{
+		ID:       "broker-cert",
+		Title:    "Broker certificate identity",
+		Controls: []string{ctlCertChain, ctlCertSAN, ctlCertExpiry, ctlCertKey},
+		Run:      runBrokerCert,
+	}
+}
+
+// leafInfo is what the evidence says about the presented leaf.
+type leafInfo struct {
+	Endpoint     string    `json:"endpoint"`
+	ServerName   string    `json:"server_name,omitempty"`
+	Negotiated   string    `json:"negotiated"`
+	Presented    int       `json:"certificates_presented"`
+	Subject      string    `json:"subject"`
+	Issuer       string    `json:"issuer"`
+	SelfSigned   bool      `json:"self_signed"`
+	Serial       string    `json:"serial"`
+	DNSNames     []string  `json:"dns_names"`
+	IPAddresses  []string  `json:"ip_addresses"`
+	NotBefore    time.Time `json:"not_before"`
+	NotAfter     time.Time `json:"not_after"`
+	CheckedAt    time.Time `json:"checked_at"`
+	DaysLeft     float64   `json:"days_left"`
+	KeyAlgorithm string    `json:"key_algorithm"`
+	KeyBits      int       `json:"key_bits"`
+	Signature    string    `json:"signature_algorithm"`
+	Handshake    string    `json:"handshake_answer"`
+	HandshakeErr string    `json:"handshake_error,omitempty"`
+}
+
+// runBrokerCert fetches the broker's chain with one handshake (SNI = the name devices use) and
+// judges it offline: the chain and the name with x509, the dates against now, the key by size.
+func runBrokerCert(ctx context.Context, env *Env) map[string]Outcome {
+	b := env.Targets.Broker
+	all := []string{ctlCertChain, ctlCertSAN, ctlCertExpiry, ctlCertKey}
+	outs := map[string]Outcome{}
+	if b.TLS == "" {
+		for _, c := range all {
+			outs[c] = skip("no MQTT TLS endpoint named in the targets (broker tls); no certificate to inspect")
+		}
+		return outs
+	}
+	// Versions down to TLS 1.0 so that a legacy-only broker still shows its certificate; which
+	// versions it accepts is TRANSPORT-TLS-LEGACY's business.
+	h := tlsHandshake(ctx, b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, env.Limits.ProbeTimeout)
+	env.Log.Debug("certificate fetch", "endpoint", b.TLS, "answer", h.Answer, "certificates", len(h.certs), "error", h.Error)
+	if len(h.certs) == 0 {
+		ev := newEvidence(env, ctlCertChain)
+		ev.json("handshake.json", h)
+		for _, c := range all {
+			o := ev.outcome(record.StatusError, map[string]any{"answer": h.Answer}, "could not obtain the broker certificate from %s: %s (check the address in the targets and that it is a TLS listener)", b.TLS, h.Error)
+			outs[c] = o
+		}
+		return outs
+	}
+	now := time.Now()
+	leaf := h.certs[0]
+	info := describeLeaf(h, leaf, b.ServerName, now)
+
+	// One copy of the chain and the leaf summary backs all four controls.
+	shared := newEvidence(env, ctlCertChain)
+	shared.raw("chain.pem", chainPEM(h.certs))
+	shared.json("leaf.json", info)
+
+	for _, c := range all {
+		ev := newEvidence(env, c)
+		ev.ref(shared.paths...)
+		ev.err = shared.err
+		var o Outcome
+		switch c {
+		case ctlCertChain:
+			o = judgeChain(ev, h.certs, b.Trust, now)
+		case ctlCertSAN:
+			o = judgeSAN(ev, leaf, b.ServerName)
+		case ctlCertExpiry:
+			o = judgeExpiry(ev, leaf, now)
+		case ctlCertKey:
+			o = judgeKey(ev, leaf)
+		}
+		outs[c] = o
+	}
+	return outs
+}
+
+func describeLeaf(h handshake, leaf *x509.Certificate, serverName string, now time.Time) leafInfo {
+	alg, bits := keyStrength(leaf.PublicKey)
+	info := leafInfo{
+		Endpoint: h.Endpoint, ServerName: serverName, Negotiated: h.Negotiated, Presented: len(h.certs),
+		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), SelfSigned: isSelfSigned(leaf),
+		Serial: leaf.SerialNumber.Text(16), DNSNames: strSlice(leaf.DNSNames), IPAddresses: []string{},
+		NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(), CheckedAt: now.UTC(),
+		DaysLeft:     float64(int(leaf.NotAfter.Sub(now).Hours()/24*10)) / 10,
+		KeyAlgorithm: alg, KeyBits: bits, Signature: leaf.SignatureAlgorithm.String(),
+		Handshake: h.Answer, HandshakeErr: h.Error,
+	}
+	for _, ip := range leaf.IPAddresses {
+		info.IPAddresses = append(info.IPAddresses, ip.String())
+	}
+	return info
+}
+
+func chainPEM(certs []*x509.Certificate) []byte {
+	var buf bytes.Buffer
+	for _, c := range certs {
+		_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return buf.Bytes()
+}
+
+// isSelfSigned reports whether c is signed by its own key. CheckSignatureFrom would refuse a
+// self-signed leaf that is not marked as a CA, which is exactly the careless kind.
+func isSelfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// judgeChain verifies the presented chain against the trust anchor for server authentication.
+// Dates belong to CERT-EXPIRY: when the only fault is an expired (or not yet valid) certificate,
+// the chain is verified again at the middle of the leaf's validity, so one expired certificate is
+// one finding, not two.
+func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool, now time.Time) Outcome {
+	if trust == nil {
+		return skip("no trust anchor named in the targets (broker trust); cannot tell whom the chain should lead to")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	leaf := certs[0]
+	opts := x509.VerifyOptions{Roots: trust, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	_, err := leaf.Verify(opts)
+	at := "now"
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) && inv.Reason == x509.Expired && inv.Cert != nil && inv.Cert.Equal(leaf) {
+		// Only the leaf's own dates are CERT-EXPIRY's; an expired intermediate or root stays a
+		// chain failure here. Verify at the last (or first) moment the leaf was valid, when the
+		// issuing CA most likely was too.
+		opts.CurrentTime, at = leaf.NotAfter.Add(-time.Second), "the last second of the leaf's validity (its dates are judged by CERT-EXPIRY)"
+		if now.Before(leaf.NotBefore) {
+			opts.CurrentTime, at = leaf.NotBefore.Add(time.Second), "the first second of the leaf's validity (its dates are judged by CERT-EXPIRY)"
+		}
+		_, err = leaf.Verify(opts)
+	}
+	obs := map[string]any{"presented": len(certs), "self_signed": isSelfSigned(leaf)}
+	if err != nil {
+		obs["chains"] = false
+		obs["error"] = err.Error()
+		return ev.outcome(record.StatusFail, obs, "the broker certificate does not chain to the deployment's trust anchor: %v", err)
+	}
+	obs["chains"] = true
+	return ev.outcome(record.StatusPass, obs, "the presented chain verifies against the trust anchor for server authentication (verified at %s)", at)
+}
+
+// judgeSAN checks the server name against the SAN only: Go's VerifyHostname ignores the common
+// name and compares an IP server name against IP SAN entries as addresses.
+func judgeSAN(ev *evidenceSet, leaf *x509.Certificate, serverName string) Outcome {
+	if serverName == "" {
+		return skip("no server name named in the targets (broker server_name); cannot tell which name the SAN must cover")
+	}
+	ips := []string{}
+	for _, ip := range leaf.IPAddresses {
+		ips = append(ips, ip.String())
+	}
+	obs := map[string]any{
+		"server_name":  serverName,
+		"dns_names":    strSlice(slices.Clone(leaf.DNSNames)),
+		"ip_addresses": ips,
+		"common_name":  leaf.Subject.CommonName,
+	}
+	if err := leaf.VerifyHostname(serverName); err != nil {
+		obs["covered"] = false
+		why := "no SAN entry matches"
+		if len(leaf.DNSNames) == 0 && len(leaf.IPAddresses) == 0 {
+			why = "the certificate has no SAN at all"
+		}
+		if cn := leaf.Subject.CommonName; cn != "" && strings.EqualFold(strings.TrimSuffix(cn, "."), strings.TrimSuffix(serverName, ".")) {
+			why += "; only the common name matches, which clients ignore"
+		}
+		return ev.outcome(record.StatusFail, obs, "the broker certificate does not cover %q: %s", serverName, why)
+	}
+	obs["covered"] = true
+	return ev.outcome(record.StatusPass, obs, "the broker certificate's SAN covers %q", serverName)
+}
+
+// Renewal windows of CERT-EXPIRY.
+const (
+	expiryHigh   = 30 * 24 * time.Hour
+	expiryMedium = 60 * 24 * time.Hour
+)
+
+// expiryWindow classifies a validity window at now; the severity is empty when it passes.
+func expiryWindow(notBefore, notAfter, now time.Time) (window string, sev record.Severity) {
+	left := notAfter.Sub(now)
+	switch {
+	case !now.Before(notAfter):
+		return "expired", record.SeverityCritical
+	case now.Before(notBefore):
+		return "not yet valid", record.SeverityHigh
+	case left < expiryHigh:
+		return "expires within 30 days", record.SeverityHigh
+	case left < expiryMedium:
+		return "expires within 60 days", record.SeverityMedium
+	}
+	return "valid for 60 days or more", ""
+}
+
+func judgeExpiry(ev *evidenceSet, leaf *x509.Certificate, now time.Time) Outcome {
+	window, sev := expiryWindow(leaf.NotBefore, leaf.NotAfter, now)
+	// The window, not the date or the days left: observed values must not change from one run to
+	// the next while the verdict stays the same. leaf.json holds the dates.
+	obs := map[string]any{"window": window}
+	if sev == "" {
+		return ev.outcome(record.StatusPass, obs, "broker certificate validity: %s", window)
+	}
+	o := ev.outcome(record.StatusFail, obs, "broker certificate validity: %s (the dates are in the evidence, leaf.json)", window)
+	o.Severity = sev
+	return o
+}
+
+// keyStrength names a public key's algorithm and size in bits.
+func keyStrength(pub any) (string, int) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return "RSA", k.N.BitLen()
+	case *ecdsa.PublicKey:
+		return "ECDSA", k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		return "Ed25519", 256
+	}
+	return fmt.Sprintf("%T", pub), 0
+}
+
+// weakKey says why a key is too weak, or "" when it is strong enough.
+func weakKey(alg string, bits int) string {
+	switch alg {
+	case "RSA":
+		if bits < 2048 {
+			return fmt.Sprintf("RSA key of %d bits (want at least 2048)", bits)
+		}
+	case "ECDSA":
+		if bits < 256 {
+			return fmt.Sprintf("EC key of %d bits (want at least 256)", bits)
+		}
+	case "Ed25519":
+	default:
+		return fmt.Sprintf("unrecognised key type %s", alg)
+	}
+	return ""
+}
+
+func judgeKey(ev *evidenceSet, leaf *x509.Certificate) Outcome {
+	alg, bits := keyStrength(leaf.PublicKey)
+	obs := map[string]any{"algorithm": alg, "bits": bits}
+	if bits == 0 {
+		return ev.outcome(record.StatusError, obs, "cannot judge the strength of a %s key (a key type the rig does not know)", alg)
+	}
+	if why := weakKey(alg, bits); why != "" {
+		return ev.outcome(record.StatusFail, obs, "the broker certificate has a weak key: %s", why)
+	}
+	return ev.outcome(record.StatusPass, obs, "the broker certificate has a %d-bit %s key", bits, alg)
+}

@@ -1,0 +1,173 @@
+package checks
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+//go:embed catalog.yaml
+var catalogYAML []byte
+
+// catalogName names the embedded file in errors, so a bad edit points at file and line.
+const catalogName = "rig/checks/catalog.yaml"
+
+type catalogFile struct {
+	Controls []Control `yaml:"controls"`
+}
+
+// knownReferences are the standard provisions controls may cite (BRIEF.md §6). A reference outside
+// this list is a typo or an unverified citation, both of which must not reach a report.
+var knownReferences = func() map[string]bool {
+	m := map[string]bool{}
+	add := func(prefix string, ids ...string) {
+		for _, id := range ids {
+			m[prefix+id] = true
+		}
+	}
+	add("ETSI EN 303 645 ", "5.1-5", "5.4-2", "5.4-4", "5.5-1", "5.5-4", "5.5-5", "5.5-8", "5.6-1", "5.6-2", "5.9", "5.13-1")
+	add("EU CRA Annex I Part I ", "(2)(b)", "(2)(d)", "(2)(e)", "(2)(h)", "(2)(i)", "(2)(j)")
+	add("IEC 62443-4-2 CR ", "1.2", "1.5", "1.8", "1.9", "1.11", "2.1", "3.1", "3.5", "4.1", "4.3", "7.1", "7.2", "7.7")
+	add("OWASP IoT Top 10 2018 ", "I1", "I2", "I3", "I7", "I8", "I9")
+	return m
+}()
+
+var controlID = regexp.MustCompile(`^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$`)
+
+var loadCatalog = sync.OnceValues(func() ([]Control, error) {
+	return parseCatalog(catalogName, catalogYAML, registry())
+})
+
+// Catalog returns the control definitions of the embedded catalog in file order. The catalog is
+// validated completely on first use; an invalid catalog is a build defect, reported here with the
+// file, line and field.
+func Catalog() ([]Control, error) {
+	controls, err := loadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Control, len(controls))
+	for i, c := range controls {
+		c.References = slices.Clone(c.References)
+		out[i] = c
+	}
+	return out, nil
+}
+
+// parseCatalog decodes data strictly and validates every control against the checks that must
+// evaluate them: each control names a registered check, and each registered check's Controls are
+// exactly the catalog's controls for it.
+func parseCatalog(name string, data []byte, checks []Check) ([]Control, error) {
+	var f catalogFile
+	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
+		return nil, fmt.Errorf("checks: catalog %s: %s (fix the file; positions are [line:column]; unknown and duplicate keys are refused)", name, yaml.FormatError(err, false, false))
+	}
+	if len(f.Controls) == 0 {
+		return nil, fmt.Errorf("checks: catalog %s: no controls (want a top-level `controls:` list)", name)
+	}
+	lines := controlLines(data)
+	byCheck := map[string]Check{}
+	for _, c := range checks {
+		byCheck[c.ID] = c
+	}
+	seen := map[string]bool{}
+	perCheck := map[string][]string{}
+	var errs []error
+	for i, c := range f.Controls {
+		where := fmt.Sprintf("%s: controls[%d]", name, i)
+		if i < len(lines) && lines[i] > 0 {
+			where = fmt.Sprintf("%s:%d: controls[%d]", name, lines[i], i)
+		}
+		bad := func(field, format string, args ...any) {
+			errs = append(errs, fmt.Errorf("checks: catalog %s (id %q) field %s: %s", where, c.ID, field, fmt.Sprintf(format, args...)))
+		}
+		switch {
+		case !controlID.MatchString(c.ID):
+			bad("id", "want upper-case words joined by '-', like TRANSPORT-PLAINTEXT")
+		case seen[c.ID]:
+			bad("id", "duplicate control ID (IDs are stable keys of results and deltas)")
+		}
+		seen[c.ID] = true
+		if _, ok := byCheck[c.Check]; !ok {
+			bad("check", "unknown check %q (registered: %s)", c.Check, strings.Join(checkIDs(checks), ", "))
+		}
+		for _, f := range [][2]string{{"title", c.Title}, {"verifies", c.Verifies}, {"pass", c.Pass}, {"remediation", c.Remediation}, {"verification", c.Verification}} {
+			if strings.TrimSpace(f[1]) == "" {
+				bad(f[0], "missing")
+			}
+		}
+		if c.Severity.Rank() < 0 {
+			bad("severity", "%q is not one of critical, high, medium, low, info", c.Severity)
+		}
+		if len(c.References) == 0 {
+			bad("references", "missing (cite at least one provision)")
+		}
+		for _, r := range c.References {
+			if !knownReferences[r] {
+				bad("references", "unknown reference %q (use an identifier from BRIEF.md §6, e.g. %q)", r, "ETSI EN 303 645 5.5-1")
+			}
+		}
+		perCheck[c.Check] = append(perCheck[c.Check], c.ID)
+	}
+	for _, ch := range checks {
+		got, want := perCheck[ch.ID], ch.Controls
+		if !slices.Equal(got, want) {
+			errs = append(errs, fmt.Errorf("checks: catalog %s: check %q evaluates %v but the catalog lists %v for it (keep both in the same order)", name, ch.ID, want, got))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return f.Controls, nil
+}
+
+// controlLines returns the line of each entry of the controls list, best effort, so that a
+// validation error (as opposed to a syntax error, which goccy locates itself) names a line too.
+func controlLines(data []byte) []int {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil || len(file.Docs) == 0 {
+		return nil
+	}
+	m, ok := file.Docs[0].Body.(*ast.MappingNode)
+	if !ok {
+		return nil
+	}
+	for _, kv := range m.Values {
+		if kv.Key.String() != "controls" {
+			continue
+		}
+		seq, ok := kv.Value.(*ast.SequenceNode)
+		if !ok {
+			return nil
+		}
+		lines := make([]int, len(seq.Values))
+		for i, v := range seq.Values {
+			if tk := v.GetToken(); tk != nil && tk.Position != nil {
+				lines[i] = tk.Position.Line
+			}
+		}
+		return lines
+	}
+	return nil
+}
+
+func checkIDs(checks []Check) []string {
+	ids := make([]string, len(checks))
+	for i, c := range checks {
+		ids[i] = c.ID
+	}
+	return ids
+}
+
+// validSeverity reports whether s is a severity the record knows.
+func validSeverity(s record.Severity) bool { return s.Rank() >= 0 }

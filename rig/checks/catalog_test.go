@@ -1,0 +1,93 @@
+package checks
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+func TestCatalog(t *testing.T) {
+	cat, err := Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]record.Severity{
+		ctlPlaintext: record.SeverityHigh, ctlTLSLegacy: record.SeverityMedium,
+		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
+		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
+		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
+	}
+	if len(cat) != len(want) {
+		t.Errorf("catalog has %d controls, want %d", len(cat), len(want))
+	}
+	for _, c := range cat {
+		if c.Severity != want[c.ID] {
+			t.Errorf("%s: severity %q, want %q", c.ID, c.Severity, want[c.ID])
+		}
+	}
+	// Catalog hands out copies: a caller cannot edit the definitions.
+	cat[0].References[0] = "edited"
+	again, _ := Catalog()
+	if again[0].References[0] == "edited" {
+		t.Error("Catalog returned shared slices")
+	}
+}
+
+// TestParseCatalogRefuses: every kind of bad definition is refused with file, line and field.
+func TestParseCatalogRefuses(t *testing.T) {
+	good := `controls:
+  - id: T-ONE
+    check: t
+    title: One
+    verifies: v
+    pass: p
+    severity: high
+    remediation: r
+    verification: v
+    references: [ETSI EN 303 645 5.5-1]
+`
+	checks := []Check{{ID: "t", Controls: []string{"T-ONE"}}}
+	if _, err := parseCatalog("test.yaml", []byte(good), checks); err != nil {
+		t.Fatalf("good catalog refused: %v", err)
+	}
+	tests := []struct {
+		name string
+		edit func(string) string
+		want []string
+	}{
+		{"unknown field", func(s string) string { return s + "    owner: me\n" }, []string{"test.yaml", "owner"}},
+		{"duplicate key", func(s string) string { return s + "    title: Again\n" }, []string{"test.yaml", "title"}},
+		{"bad severity", rep("severity: high", "severity: severe"), []string{"test.yaml:2", "field severity", "severe"}},
+		{"lower-case id", rep("id: T-ONE", "id: t-one"), []string{"test.yaml:2", "field id"}},
+		{"unknown check", rep("check: t", "check: nope"), []string{"field check", `unknown check "nope"`}},
+		{"missing remediation", rep("remediation: r", "remediation: ''"), []string{"field remediation", "missing"}},
+		{"unknown reference", rep("5.5-1", "5.5-99"), []string{"field references", "5.5-99"}},
+		{"no references", rep("references: [ETSI EN 303 645 5.5-1]", "references: []"), []string{"field references", "missing"}},
+		{"duplicate id", func(s string) string { return s + strings.TrimPrefix(s, "controls:\n") }, []string{"test.yaml:11", "duplicate control ID"}},
+		{"not a list", func(string) string { return "controls: {}\n" }, []string{"test.yaml"}},
+		{"empty", func(string) string { return "" }, []string{"no controls"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseCatalog("test.yaml", []byte(tc.edit(good)), checks)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	// A registered check whose controls the catalog does not list is refused too.
+	_, err := parseCatalog("test.yaml", []byte(good), []Check{{ID: "t", Controls: []string{"T-ONE", "T-TWO"}}})
+	if err == nil || !strings.Contains(err.Error(), `check "t" evaluates`) {
+		t.Errorf("err = %v, want a registry/catalog mismatch", err)
+	}
+}
+
+func rep(old, new string) func(string) string {
+	return func(s string) string { return strings.Replace(s, old, new, 1) }
+}

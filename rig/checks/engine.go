@@ -1,0 +1,192 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+// Defaults for a zero Limits field.
+const (
+	DefaultProbeTimeout  = 3 * time.Second
+	DefaultOversizeBytes = 256 << 10
+	DefaultDrainTimeout  = 10 * time.Second
+)
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	if l.ProbeTimeout <= 0 {
+		l.ProbeTimeout = DefaultProbeTimeout
+	}
+	if l.OversizeBytes <= 0 {
+		l.OversizeBytes = DefaultOversizeBytes
+	}
+	if l.DrainTimeout <= 0 {
+		l.DrainTimeout = DefaultDrainTimeout
+	}
+	return l
+}
+
+// registry lists the checks in the order a bundle naming all of them runs them.
+func registry() []Check {
+	return []Check{transportCheck(), brokerCertCheck(), ingestAuthCheck(), guardrailsCheck()}
+}
+
+// All returns every registered check, in registry order. Each call returns fresh values.
+func All() []Check { return registry() }
+
+// Evaluate runs the named checks one after the other against env and returns one result per
+// control, in check order then catalog order. It refuses an unknown or repeated check ID, an
+// empty list, or an env without an evidence store before anything runs. A control the check did
+// not report, or a check that panicked, becomes status error with the reason. When ctx ends, the
+// checks not yet run report error and Evaluate returns the results with ctx's error.
+func Evaluate(ctx context.Context, env *Env, checkIDs []string) ([]record.Result, error) {
+	catalog, err := Catalog()
+	if err != nil {
+		return nil, err
+	}
+	return evaluate(ctx, env, checkIDs, registry(), catalog)
+}
+
+func evaluate(ctx context.Context, env *Env, ids []string, checks []Check, catalog []Control) ([]record.Result, error) {
+	if env == nil || env.Evidence == nil {
+		return nil, errors.New("checks: no evidence store in env (create one with evidence.NewStore(runDir))")
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("checks: no check named (name at least one of: " + strings.Join(checkIDs(checks), ", ") + ")")
+	}
+	byID := map[string]Check{}
+	for _, c := range checks {
+		byID[c.ID] = c
+	}
+	controls := map[string]Control{}
+	for _, c := range catalog {
+		controls[c.ID] = c
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := byID[id]; !ok {
+			return nil, fmt.Errorf("checks: unknown check %q (known: %s)", id, strings.Join(checkIDs(checks), ", "))
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("checks: check %q named twice (name each check once)", id)
+		}
+		seen[id] = true
+		for _, cid := range byID[id].Controls {
+			if _, ok := controls[cid]; !ok {
+				return nil, fmt.Errorf("checks: check %q evaluates control %q that the catalog does not define (add it to %s)", id, cid, catalogName)
+			}
+		}
+	}
+
+	// The env a check sees: defaults applied, a logger always present, probe secrets registered
+	// with the evidence store so nothing a probe echoes back can leak them into a file.
+	e := *env
+	e.Limits = env.Limits.WithDefaults()
+	if e.Log == nil {
+		e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	registerSecrets(&e)
+
+	var results []record.Result
+	for _, id := range ids {
+		ch := byID[id]
+		log := e.Log.With("check", id)
+		var outs map[string]Outcome
+		if err := ctx.Err(); err != nil {
+			outs = allError(ch, fmt.Sprintf("not run: %v", err))
+		} else {
+			start := time.Now()
+			ce := e
+			ce.Log = log
+			outs = runCheck(ctx, &ce, ch, log)
+			log.Debug("check finished", "elapsed", time.Since(start))
+		}
+		for _, cid := range ch.Controls {
+			r := result(controls[cid], ch, outs)
+			log.Info("control evaluated", "control", cid, "status", r.Status, "reason", r.Reason)
+			results = append(results, r)
+		}
+		for cid := range outs {
+			if !slices.Contains(ch.Controls, cid) {
+				log.Warn("check reported a control it does not own; ignored", "control", cid)
+			}
+		}
+	}
+	return results, ctx.Err()
+}
+
+// runCheck runs one check and turns a panic into an error outcome for each of its controls: one
+// broken probe must not take the run (and the other checks' evidence) down with it.
+func runCheck(ctx context.Context, env *Env, ch Check, log *slog.Logger) (outs map[string]Outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("check panicked", "panic", v, "stack", string(debug.Stack()))
+			outs = allError(ch, fmt.Sprintf("check %s panicked: %v (a rig defect; see the operator log)", ch.ID, v))
+		}
+	}()
+	if ch.Run == nil {
+		return allError(ch, fmt.Sprintf("check %s has no Run function (a rig defect)", ch.ID))
+	}
+	return ch.Run(ctx, env)
+}
+
+func allError(ch Check, reason string) map[string]Outcome {
+	outs := map[string]Outcome{}
+	for _, cid := range ch.Controls {
+		outs[cid] = Outcome{Status: record.StatusError, Reason: reason}
+	}
+	return outs
+}
+
+// result turns an outcome into the record of one control, with Title and Severity from the
+// definition.
+func result(def Control, ch Check, outs map[string]Outcome) record.Result {
+	r := record.Result{Control: def.ID, Check: ch.ID, Title: def.Title, Severity: def.Severity, Evidence: []string{}}
+	o, ok := outs[def.ID]
+	switch {
+	case !ok:
+		r.Status = record.StatusError
+		r.Reason = fmt.Sprintf("check %s reported no outcome for control %s (a rig defect)", ch.ID, def.ID)
+		return r
+	case o.Status != record.StatusPass && o.Status != record.StatusFail && o.Status != record.StatusError && o.Status != record.StatusSkip:
+		r.Status = record.StatusError
+		r.Reason = fmt.Sprintf("check %s reported unknown status %q for control %s (a rig defect)", ch.ID, o.Status, def.ID)
+		return r
+	}
+	r.Status, r.Reason = o.Status, o.Reason
+	if len(o.Observed) > 0 {
+		r.Observed = maps.Clone(o.Observed)
+	}
+	if o.Evidence != nil {
+		r.Evidence = append(r.Evidence, o.Evidence...)
+	}
+	if o.Status == record.StatusFail && o.Severity != "" {
+		if !validSeverity(o.Severity) {
+			r.Status = record.StatusError
+			r.Reason = fmt.Sprintf("check %s reported unknown severity %q for control %s (a rig defect); observed: %s", ch.ID, o.Severity, def.ID, o.Reason)
+			return r
+		}
+		r.Severity = o.Severity
+	}
+	return r
+}
+
+// registerSecrets hands every credential in the targets to the evidence store for redaction.
+// Private keys need no registration: the store removes every PEM private key block, and checks
+// never serialise a tls.Certificate.
+func registerSecrets(env *Env) {
+	env.Evidence.AddSecret(env.Targets.Ingest.Token)
+	for _, id := range env.Targets.Probes {
+		env.Evidence.AddSecret(id.Password)
+	}
+}

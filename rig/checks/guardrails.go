@@ -1,0 +1,341 @@
+package checks
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+const (
+	ctlGuardAnon      = "GUARD-ANON"
+	ctlGuardWildcard  = "GUARD-SUB-WILDCARD"
+	ctlGuardMaxPacket = "GUARD-MAX-PACKET"
+	ctlGuardHealth    = "GUARD-HEALTH"
+)
+
+func guardrailsCheck() Check {
+	return Check{
+		ID:       "guardrails",
+		Title:    "Gateway guardrails",
+		Controls: []string{ctlGuardAnon, ctlGuardWildcard, ctlGuardMaxPacket, ctlGuardHealth},
+		Run: func(ctx context.Context, env *Env) map[string]Outcome {
+			outs := map[string]Outcome{}
+			outs[ctlGuardAnon] = probeAnonymous(ctx, env)
+			outs[ctlGuardWildcard] = probeWildcard(ctx, env)
+			outs[ctlGuardMaxPacket] = probeMaxPacket(ctx, env)
+			// Last, so that it shows telemetry still flowed while the guardrails were probed.
+			outs[ctlGuardHealth] = probeHealth(ctx, env)
+			return outs
+		},
+	}
+}
+
+// Verdicts of one endpoint under the anonymous probe.
+const (
+	anonAdmitted    = "admitted"
+	anonRefused     = "refused"
+	anonUnreachable = "unreachable"
+	anonNotMQTT     = "not-mqtt"
+	anonUnknown     = "indeterminate"
+)
+
+// probeAnonymous sends a CONNECT without username, password or client certificate to every named
+// broker endpoint.
+func probeAnonymous(ctx context.Context, env *Env) Outcome {
+	b := env.Targets.Broker
+	type target struct {
+		label string
+		addr  string
+		tls   bool
+	}
+	var targets []target
+	if b.Plain != "" {
+		targets = append(targets, target{"plain", b.Plain, false})
+	}
+	if b.TLS != "" {
+		targets = append(targets, target{"tls", b.TLS, true})
+	}
+	if len(targets) == 0 {
+		return skip("no broker endpoint named in the targets (broker plain, broker tls); nothing to probe")
+	}
+	ev := newEvidence(env, ctlGuardAnon)
+	var exchanges []mqttExchange
+	endpoints := map[string]any{}
+	var admitted, refused, unsure, absent []string
+	for _, t := range targets {
+		var conf *tls.Config
+		if t.tls {
+			conf = probeTLSConfig(t.addr, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
+		}
+		x := exchangeConnect(ctx, t.addr, conf, env.Limits.ProbeTimeout)
+		env.Log.Debug("anonymous CONNECT", "control", ctlGuardAnon, "endpoint", t.addr, "answer", x.Answer, "alert", x.Alert, "error", x.Error)
+		exchanges = append(exchanges, x)
+		verdict, why := anonVerdict(x)
+		seen := map[string]any{"verdict": verdict, "answer": x.Answer}
+		if x.ReturnCode != nil {
+			seen["connack_return_code"] = int(*x.ReturnCode)
+		}
+		if x.Alert != "" {
+			seen["tls_alert"] = x.Alert
+		}
+		endpoints[t.label] = seen
+		line := t.label + ": " + why
+		switch verdict {
+		case anonAdmitted:
+			admitted = append(admitted, line)
+		case anonRefused:
+			refused = append(refused, line)
+		case anonUnknown:
+			unsure = append(unsure, line)
+		default:
+			absent = append(absent, line)
+		}
+	}
+	ev.json("connect.json", exchanges)
+	obs := map[string]any{"endpoints": endpoints}
+	switch {
+	case len(admitted) > 0:
+		return ev.outcome(record.StatusFail, obs, "the broker admits anonymous clients (%s)", strings.Join(admitted, "; "))
+	case len(unsure) > 0:
+		return ev.outcome(record.StatusError, obs, "could not tell whether the broker admits anonymous clients (%s)", strings.Join(unsure, "; "))
+	case len(refused) == 0:
+		return ev.outcome(record.StatusError, obs, "no named broker endpoint could be reached by MQTT; anonymous access could not be probed (check the addresses in the targets and that the broker runs)")
+	}
+	return ev.outcome(record.StatusPass, obs, "anonymous clients are refused (%s)", strings.Join(append(refused, absent...), "; "))
+}
+
+func anonVerdict(x mqttExchange) (verdict, why string) {
+	switch x.Answer {
+	case answerConnack:
+		if *x.ReturnCode == 0 {
+			return anonAdmitted, "CONNACK 0 (connection accepted)"
+		}
+		return anonRefused, fmt.Sprintf("CONNACK %d (%s)", *x.ReturnCode, x.Meaning)
+	case answerTLSAlert:
+		return anonRefused, fmt.Sprintf("TLS alert %q at %s", x.Alert, x.Stage)
+	case answerClosed:
+		return anonRefused, "connection closed without CONNACK"
+	case answerRefusedTCP, answerNoTCP, answerUnreachable:
+		return anonUnreachable, fmt.Sprintf("not reachable (%s)", x.Answer)
+	case answerNotMQTT:
+		return anonNotMQTT, "not an MQTT listener"
+	}
+	return anonUnknown, fmt.Sprintf("%s at %s: %s", x.Answer, x.Stage, x.Error)
+}
+
+// probeIdentity returns the identity and endpoint of the paho probes, or why they cannot run.
+func probeIdentity(env *Env) (Identity, string, bool, string) {
+	if len(env.Targets.Probes) == 0 {
+		return Identity{}, "", false, "no probe identity named in the targets (probes)"
+	}
+	addr, useTLS := probeEndpoint(env.Targets.Broker)
+	if addr == "" {
+		return Identity{}, "", false, "no broker endpoint named in the targets (broker plain, broker tls)"
+	}
+	return env.Targets.Probes[0], addr, useTLS, ""
+}
+
+// probeWildcard subscribes the probe identity to "#".
+func probeWildcard(ctx context.Context, env *Env) Outcome {
+	id, addr, useTLS, why := probeIdentity(env)
+	if why != "" {
+		return skip("%s; nothing to probe", why)
+	}
+	ev := newEvidence(env, ctlGuardWildcard)
+	p, err := connectProbe(ctx, env, id, addr, useTLS)
+	defer p.close()
+	obs := map[string]any{"endpoint": endpointLabel(useTLS), "identity": id.Name}
+	if err != nil {
+		ev.json("subscribe.json", p)
+		return ev.outcome(record.StatusError, obs, "probe identity %q could not connect to %s: %v (check its credentials, client certificate and the broker address)", id.Name, addr, err)
+	}
+	step := p.begin("subscribe #")
+	tok := p.client.Subscribe("#", 0, nil)
+	done := waitToken(ctx, tok, p.timeout)
+	var out Outcome
+	switch {
+	case !done || tok.Error() != nil:
+		detail := fmt.Sprintf("no SUBACK within %s", p.timeout)
+		if done {
+			detail = tok.Error().Error()
+		}
+		if gone, how := p.dropped(200 * time.Millisecond); gone {
+			step.end("disconnected", detail+"; "+how)
+			obs["suback"] = "disconnected"
+			ev.json("subscribe.json", p)
+			out = ev.outcome(record.StatusPass, obs, "the broker disconnected identity %q when it subscribed to #", id.Name)
+			break
+		}
+		step.end("no answer", detail)
+		obs["suback"] = "none"
+		ev.json("subscribe.json", p)
+		out = ev.outcome(record.StatusError, obs, "the subscription to # got no answer (%s) and the connection stayed open: cannot tell whether it was granted", detail)
+	default:
+		code, ok := tok.(*mqtt.SubscribeToken).Result()["#"]
+		obs["suback"] = fmt.Sprintf("0x%02x", code)
+		switch {
+		case !ok:
+			step.end("malformed", "SUBACK without a code for #")
+			ev.json("subscribe.json", p)
+			out = ev.outcome(record.StatusError, obs, "the broker's SUBACK carries no return code for #")
+		case code == 0x80:
+			step.end("refused", "SUBACK 0x80")
+			ev.json("subscribe.json", p)
+			out = ev.outcome(record.StatusPass, obs, "the broker refused identity %q a subscription to # (SUBACK 0x80)", id.Name)
+		case code <= 2:
+			step.end("granted", fmt.Sprintf("SUBACK granted QoS %d", code))
+			ev.json("subscribe.json", p)
+			out = ev.outcome(record.StatusFail, obs, "the broker granted identity %q a subscription to # (QoS %d): one device can read every device's traffic", id.Name, code)
+		default:
+			step.end("unknown", fmt.Sprintf("SUBACK 0x%02x", code))
+			ev.json("subscribe.json", p)
+			out = ev.outcome(record.StatusError, obs, "the broker answered the subscription to # with SUBACK 0x%02x, not an MQTT 3.1.1 code", code)
+		}
+	}
+	return out
+}
+
+func endpointLabel(useTLS bool) string {
+	if useTLS {
+		return "tls"
+	}
+	return "plain"
+}
+
+// probePayload marks the probe's messages for whoever reads the topic: they are not telemetry, and
+// a strict ingest rejects them as malformed rather than storing them.
+var probePayload = []byte("rig guardrail probe: maximum packet size baseline (not telemetry)")
+
+// probeMaxPacket publishes a small message, then an oversize one, to the identity's own topic.
+func probeMaxPacket(ctx context.Context, env *Env) Outcome {
+	id, addr, useTLS, why := probeIdentity(env)
+	if why != "" {
+		return skip("%s; nothing to probe", why)
+	}
+	if id.Topic == "" {
+		return skip("probe identity %q names no topic of its own (probes[0].topic); nothing to publish to", id.Name)
+	}
+	size := env.Limits.OversizeBytes
+	ev := newEvidence(env, ctlGuardMaxPacket)
+	p, err := connectProbe(ctx, env, id, addr, useTLS)
+	defer p.close()
+	obs := map[string]any{"endpoint": endpointLabel(useTLS), "identity": id.Name, "oversize_bytes": size}
+	if err != nil {
+		ev.json("publish.json", p)
+		return ev.outcome(record.StatusError, obs, "probe identity %q could not connect to %s: %v (check its credentials, client certificate and the broker address)", id.Name, addr, err)
+	}
+
+	// A refusal of the oversize message means something only if a normal one gets through.
+	step := p.begin(fmt.Sprintf("publish %d bytes QoS 1", len(probePayload)))
+	tok := p.client.Publish(id.Topic, 1, false, probePayload)
+	if !waitToken(ctx, tok, p.timeout) || tok.Error() != nil {
+		detail := fmt.Sprintf("no PUBACK within %s", p.timeout)
+		if tok.Error() != nil {
+			detail = tok.Error().Error()
+		}
+		step.end("not acknowledged", detail)
+		obs["small_puback"] = false
+		ev.json("publish.json", p)
+		return ev.outcome(record.StatusError, obs, "a %d-byte publish to the identity's own topic %q was not acknowledged (%s): check the identity's write ACL before judging the size limit", len(probePayload), id.Topic, detail)
+	}
+	step.end("puback", "")
+	obs["small_puback"] = true
+
+	step = p.begin(fmt.Sprintf("publish %d bytes QoS 1", size))
+	tok = p.client.Publish(id.Topic, 1, false, bytes.Repeat([]byte{'x'}, size))
+	done := waitToken(ctx, tok, p.timeout)
+	if done && tok.Error() == nil {
+		step.end("puback", "")
+		obs["oversize"] = "acknowledged"
+		ev.json("publish.json", p)
+		return ev.outcome(record.StatusFail, obs, "the broker acknowledged a %d-byte publish: no maximum packet size is enforced", size)
+	}
+	detail := fmt.Sprintf("no PUBACK within %s", p.timeout)
+	if done {
+		detail = tok.Error().Error()
+	}
+	if gone, how := p.dropped(200 * time.Millisecond); gone {
+		step.end("connection closed", detail+"; "+how)
+		obs["oversize"] = "connection closed"
+		ev.json("publish.json", p)
+		return ev.outcome(record.StatusPass, obs, "the broker closed the connection on a %d-byte publish after acknowledging a %d-byte one", size, len(probePayload))
+	}
+	step.end("no answer", detail)
+	obs["oversize"] = "no answer"
+	ev.json("publish.json", p)
+	return ev.outcome(record.StatusError, obs, "the %d-byte publish was neither acknowledged nor answered by a disconnect (%s): cannot tell whether a limit is enforced", size, detail)
+}
+
+// healthRow is one device and boot in the evidence.
+type healthRow struct {
+	DeviceAccount
+	Lost       uint64 `json:"lost"`
+	Unexpected uint64 `json:"unexpected"` // stored rows beyond what the device sent
+}
+
+// probeHealth compares what each device sent with what the store holds.
+func probeHealth(ctx context.Context, env *Env) Outcome {
+	if env.Telemetry == nil {
+		return Outcome{Status: record.StatusError, Reason: "no telemetry accounting in this run (the path has no device the rig can account for): runtime health cannot be shown, so it is not passed"}
+	}
+	drain := env.Limits.DrainTimeout
+	ctx, cancel := context.WithTimeout(ctx, drain+env.Limits.ProbeTimeout)
+	defer cancel()
+	started := time.Now()
+	acc, err := env.Telemetry.Account(ctx, drain)
+	ev := newEvidence(env, ctlGuardHealth)
+	if err != nil {
+		return ev.outcome(record.StatusError, nil, "telemetry accounting failed: %v (is the store reachable?)", err)
+	}
+	rows := make([]healthRow, 0, len(acc.Devices))
+	for _, d := range acc.Devices {
+		r := healthRow{DeviceAccount: d}
+		if d.Stored < d.Sent {
+			r.Lost = d.Sent - d.Stored
+		} else {
+			r.Unexpected = d.Stored - d.Sent
+		}
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b healthRow) int {
+		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Boot, b.Boot))
+	})
+	ev.json("accounting.json", map[string]any{"drain_timeout": drain.String(), "account_duration_ms": msSince(started), "devices": rows})
+
+	var lost, unexpected uint64
+	var lossy, extra, silent []string
+	for _, r := range rows {
+		lost += r.Lost
+		unexpected += r.Unexpected
+		label := fmt.Sprintf("%s boot %d", r.Device, r.Boot)
+		switch {
+		case r.Lost > 0:
+			lossy = append(lossy, fmt.Sprintf("%s: sent %d, stored %d, lost %d", label, r.Sent, r.Stored, r.Lost))
+		case r.Unexpected > 0:
+			extra = append(extra, fmt.Sprintf("%s: sent %d, stored %d", label, r.Sent, r.Stored))
+		case r.Sent == 0:
+			silent = append(silent, label)
+		}
+	}
+	obs := map[string]any{"device_boots": len(rows), "lost": lost, "unexpected": unexpected}
+	switch {
+	case len(rows) == 0:
+		return ev.outcome(record.StatusError, obs, "telemetry accounting lists no device: nothing shows that telemetry flows")
+	case len(lossy) > 0:
+		return ev.outcome(record.StatusFail, obs, "telemetry was lost within the %s drain: %s", drain, strings.Join(lossy, "; "))
+	case len(extra) > 0:
+		return ev.outcome(record.StatusFail, obs, "the store holds rows the devices did not send (spoofed or replayed telemetry): %s", strings.Join(extra, "; "))
+	case len(silent) > 0:
+		return ev.outcome(record.StatusError, obs, "some devices sent nothing, so their health cannot be shown: %s", strings.Join(silent, "; "))
+	}
+	return ev.outcome(record.StatusPass, obs, "every device and boot (%d) has all it sent stored, nothing lost", len(rows))
+}

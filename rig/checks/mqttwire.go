@@ -1,0 +1,300 @@
+package checks
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+)
+
+// The transport and anonymous-access probes speak the few bytes of MQTT 3.1.1 they need by hand,
+// rather than through paho, so the evidence holds exactly what went over the wire: the CONNACK's
+// raw return code, or the TLS alert and the stage at which the broker refused.
+
+// connectPacket encodes an MQTT 3.1.1 CONNECT: clean session, no will, no username, no password.
+func connectPacket(clientID string, keepAlive uint16) []byte {
+	id := []byte(clientID)
+	vh := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, byte(keepAlive >> 8), byte(keepAlive)}
+	body := append(vh, byte(len(id)>>8), byte(len(id)))
+	body = append(body, id...)
+	return append(append([]byte{0x10}, remainingLength(len(body))...), body...)
+}
+
+// disconnectPacket is an MQTT 3.1.1 DISCONNECT.
+var disconnectPacket = []byte{0xE0, 0x00}
+
+func remainingLength(n int) []byte {
+	var out []byte
+	for {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		out = append(out, b)
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+// connack is a decoded CONNACK.
+type connack struct {
+	SessionPresent bool
+	ReturnCode     byte
+}
+
+// connackMeaning names the MQTT 3.1.1 return codes (MQTT 3.1.1 §3.2.2.3).
+func connackMeaning(rc byte) string {
+	switch rc {
+	case 0:
+		return "connection accepted"
+	case 1:
+		return "unacceptable protocol version"
+	case 2:
+		return "identifier rejected"
+	case 3:
+		return "server unavailable"
+	case 4:
+		return "bad user name or password"
+	case 5:
+		return "not authorized"
+	}
+	return fmt.Sprintf("unknown return code 0x%02x", rc)
+}
+
+// maxConnackBody bounds what a peer can make the probe read: a 3.1.1 CONNACK has 2 bytes, an MQTT 5
+// one a few more for properties.
+const maxConnackBody = 4096
+
+var (
+	errNotConnack = errors.New("peer answered with something other than a CONNACK")
+	errMalformed  = errors.New("malformed MQTT packet")
+)
+
+// readConnack reads one control packet from r and decodes it as a CONNACK. raw holds every byte
+// read, for the evidence, also when the packet is not a CONNACK.
+func readConnack(r io.Reader) (ca connack, raw []byte, err error) {
+	var hdr [1]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return ca, nil, err
+	}
+	raw = append(raw, hdr[0])
+	if hdr[0]>>4 != 2 {
+		return ca, raw, fmt.Errorf("%w: first byte 0x%02x", errNotConnack, hdr[0])
+	}
+	if hdr[0]&0x0F != 0 {
+		return ca, raw, fmt.Errorf("%w: CONNACK flags 0x%x must be 0", errMalformed, hdr[0]&0x0F)
+	}
+	n, mult := 0, 1
+	for i := 0; ; i++ {
+		if i == 4 {
+			return ca, raw, fmt.Errorf("%w: remaining length longer than 4 bytes", errMalformed)
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return ca, raw, unexpectedEOF(err)
+		}
+		raw = append(raw, b[0])
+		n += int(b[0]&0x7F) * mult
+		mult *= 128
+		if b[0]&0x80 == 0 {
+			break
+		}
+	}
+	if n < 2 || n > maxConnackBody {
+		return ca, raw, fmt.Errorf("%w: CONNACK remaining length %d (want 2)", errMalformed, n)
+	}
+	body := make([]byte, n)
+	got, err := io.ReadFull(r, body)
+	raw = append(raw, body[:got]...)
+	if err != nil {
+		return ca, raw, unexpectedEOF(err)
+	}
+	if body[0]&^0x01 != 0 {
+		return ca, raw, fmt.Errorf("%w: CONNACK acknowledge flags 0x%02x", errMalformed, body[0])
+	}
+	return connack{SessionPresent: body[0]&1 == 1, ReturnCode: body[1]}, raw, nil
+}
+
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Kinds of answer an MQTT endpoint gives to an anonymous CONNECT.
+const (
+	answerConnack     = "connack"     // a CONNACK came back (see ReturnCode)
+	answerRefusedTCP  = "tcp-refused" // nothing listens: connection refused
+	answerNoTCP       = "tcp-timeout" // nothing answered the TCP connect within the timeout
+	answerUnreachable = "unreachable" // the address could not be dialled (DNS, no route, ...)
+	answerTLSAlert    = "tls-alert"   // the server sent a TLS alert (handshake or first read)
+	answerTLSFailed   = "tls-failed"  // the TLS handshake failed on our side (not TLS, bad hello)
+	answerClosed      = "closed"      // the connection closed before any CONNACK
+	answerSilent      = "no-answer"   // connected, but no byte came back within the timeout
+	answerNotMQTT     = "not-mqtt"    // bytes came back that are not a CONNACK
+	answerInterrupted = "interrupted" // the run's context ended
+	answerLocalError  = "local-error" // the probe itself failed (should not happen)
+	answerMalformed   = "malformed"   // a CONNACK-typed packet that does not decode
+)
+
+// mqttExchange is the record of one hand-written CONNECT/CONNACK exchange; it is written to the
+// evidence as is, so its fields carry JSON names.
+type mqttExchange struct {
+	Endpoint    string    `json:"endpoint"`
+	TLS         bool      `json:"tls"`
+	ServerName  string    `json:"server_name,omitempty"`
+	ClientID    string    `json:"client_id"`
+	Started     time.Time `json:"started"`
+	DurationMs  float64   `json:"duration_ms"`
+	Stage       string    `json:"stage"` // dial, tls-handshake, write-connect, read-connack, done
+	Answer      string    `json:"answer"`
+	TLSVersion  string    `json:"tls_version,omitempty"`
+	Alert       string    `json:"tls_alert,omitempty"`
+	ReturnCode  *byte     `json:"connack_return_code,omitempty"`
+	Meaning     string    `json:"connack_meaning,omitempty"`
+	SentHex     string    `json:"sent_hex,omitempty"`
+	ReceivedHex string    `json:"received_hex,omitempty"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// exchangeConnect dials addr (over TLS when tlsConf is not nil), sends an anonymous CONNECT and
+// reads the answer, all within timeout. On CONNACK 0 it says DISCONNECT before closing.
+func exchangeConnect(ctx context.Context, addr string, tlsConf *tls.Config, timeout time.Duration) (x mqttExchange) {
+	x = mqttExchange{Endpoint: addr, TLS: tlsConf != nil, ClientID: "rig-probe-" + randomHex(6), Started: time.Now().UTC(), Stage: "dial"}
+	if tlsConf != nil {
+		x.ServerName = tlsConf.ServerName
+	}
+	defer func() { x.DurationMs = msSince(x.Started) }()
+	ctx, cancel := probeContext(ctx, timeout)
+	defer cancel()
+
+	conn, answer, err := dial(ctx, addr, timeout)
+	if err != nil {
+		x.Answer, x.Error = answer, err.Error()
+		return x
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		x.Answer, x.Error = answerLocalError, err.Error()
+		return x
+	}
+	var rw io.ReadWriter = conn
+	if tlsConf != nil {
+		x.Stage = "tls-handshake"
+		tc := tls.Client(conn, tlsConf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			x.Answer, x.Alert, x.Error = classifyIOError(ctx, err, answerTLSFailed)
+			return x
+		}
+		x.TLSVersion = tls.VersionName(tc.ConnectionState().Version)
+		rw = tc
+	}
+	x.Stage = "write-connect"
+	pkt := connectPacket(x.ClientID, 10)
+	x.SentHex = hex.EncodeToString(pkt)
+	if _, err := rw.Write(pkt); err != nil {
+		x.Answer, x.Alert, x.Error = classifyIOError(ctx, err, answerClosed)
+		return x
+	}
+	x.Stage = "read-connack"
+	ca, raw, err := readConnack(bufio.NewReader(rw))
+	x.ReceivedHex = hex.EncodeToString(raw)
+	switch {
+	case errors.Is(err, errNotConnack):
+		x.Answer, x.Error = answerNotMQTT, err.Error()
+		return x
+	case errors.Is(err, errMalformed):
+		x.Answer, x.Error = answerMalformed, err.Error()
+		return x
+	case err != nil:
+		x.Answer, x.Alert, x.Error = classifyIOError(ctx, err, answerClosed)
+		return x
+	}
+	x.Stage, x.Answer = "done", answerConnack
+	rc := ca.ReturnCode
+	x.ReturnCode, x.Meaning = &rc, connackMeaning(rc)
+	if rc == 0 {
+		_, _ = rw.Write(disconnectPacket) // polite: the broker should not see a dropped client
+	}
+	return x
+}
+
+// dial opens a TCP connection bounded by ctx and timeout and names what went wrong.
+func dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, string, error) {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil {
+		return conn, "", nil
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return nil, answerRefusedTCP, err
+	case isInterrupted(ctx):
+		return nil, answerInterrupted, err
+	case isTimeout(err):
+		return nil, answerNoTCP, err
+	}
+	return nil, answerUnreachable, err
+}
+
+// classifyIOError sorts an error met after TCP connected. A TLS alert from the server is told
+// apart by the error's shape (crypto/tls reports it as a net.OpError with Op "remote error"), not
+// by its text.
+func classifyIOError(ctx context.Context, err error, otherwise string) (answer, alert, msg string) {
+	if a, ok := remoteAlert(err); ok {
+		return answerTLSAlert, a, err.Error()
+	}
+	switch {
+	case isInterrupted(ctx):
+		return answerInterrupted, "", err.Error()
+	case isTimeout(err):
+		return answerSilent, "", err.Error()
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return answerClosed, "", err.Error()
+	}
+	return otherwise, "", err.Error()
+}
+
+// remoteAlert returns the text of a TLS alert the peer sent, e.g. "tls: protocol version not
+// supported".
+func remoteAlert(err error) (string, bool) {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" && op.Err != nil {
+		return op.Err.Error(), true
+	}
+	return "", false
+}
+
+// errProbeTimeout is the cause of a probe context that ran out of its own time.
+var errProbeTimeout = errors.New("probe timeout")
+
+// probeContext bounds one probe by timeout, remembering whether it ended by that timeout or
+// because the run itself was stopped.
+func probeContext(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(parent, timeout, errProbeTimeout)
+}
+
+// isInterrupted reports whether ctx ended because the run stopped, not because the probe's own
+// timeout (see probeContext) ran out: an interrupted probe proves nothing about the target.
+func isInterrupted(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), errProbeTimeout)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+func msSince(t time.Time) float64 {
+	return float64(time.Since(t).Microseconds()) / 1000
+}
