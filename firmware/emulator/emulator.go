@@ -1,0 +1,405 @@
+// Package emulator owns the Go model of the STM32 reference device: it speaks wire protocol v1
+// (firmware/PROTOCOL.md) over any io.ReadWriter — the device side of a pty pair or of an
+// in-memory pipe — and exposes its NRST line as a periph gpio.PinIO, so the rig drives it exactly
+// as it drives the real board. It is the CI stand-in for the firmware and the fleet simulator; it
+// keeps its own accounting (what it sent, per boot) for loss and duplicate checks.
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pathrig/rig/firmware/protocol"
+)
+
+// Defaults of Config.
+const (
+	DefaultInterval     = 20 * time.Millisecond
+	DefaultWriteTimeout = time.Second
+	pollInterval        = 50 * time.Millisecond // how often a blocked read looks at the context
+)
+
+// Config describes one emulated device.
+type Config struct {
+	UID          protocol.UID
+	FW           protocol.FWVersion
+	Interval     time.Duration       // telemetry period after each boot; 0 → DefaultInterval
+	Boot         uint32              // boot counter of the first boot
+	ResetCause   protocol.ResetCause // reset cause of the first boot; 0 → power on
+	WriteTimeout time.Duration       // bound on one UART write when the link supports deadlines; 0 → DefaultWriteTimeout
+	// Sensor returns the reading for a telemetry frame; nil → a deterministic synthetic reading.
+	Sensor func(boot, seq uint32) protocol.Telemetry
+	Log    *slog.Logger // nil → discard
+}
+
+// BootStats is what the device sent during one boot.
+type BootStats struct {
+	Boot          uint32              `json:"boot"`
+	ResetCause    protocol.ResetCause `json:"reset_cause"`
+	TelemetrySent uint32              `json:"telemetry_sent"`
+}
+
+// Stats is the device's own accounting.
+type Stats struct {
+	Boot          uint32      `json:"boot"`           // current boot counter
+	InReset       bool        `json:"in_reset"`       // NRST held low
+	Stalled       bool        `json:"stalled"`        // FAULT STALL active
+	TelemetrySent uint32      `json:"telemetry_sent"` // this boot, = next seq
+	RxOK          uint32      `json:"rx_ok"`          // valid frames received this boot
+	RxBad         uint32      `json:"rx_bad"`         // bad frames received this boot
+	TxErrors      uint64      `json:"tx_errors"`      // UART writes that failed or timed out (a frame the host cannot have received whole)
+	Boots         []BootStats `json:"boots"`          // every boot, oldest first; the last is the current one
+}
+
+// Device is one emulated STM32. Create it with New, drive its NRST with ResetPin, run it with Run.
+type Device struct {
+	cfg Config
+	log *slog.Logger
+	pin *ResetPin
+
+	kick chan struct{} // wakes the transmit loop after a boot or an interval change
+
+	mu          sync.Mutex
+	w           io.Writer // the link while Run runs
+	powered     bool      // Run has booted the device at least once
+	boot        uint32
+	resetCause  protocol.ResetCause
+	bootedAt    time.Time
+	gen         uint64 // boot generation: the receiver drops its partial frame when it changes
+	seq         uint32 // seq of the next TELEMETRY frame
+	rxOK, rxBad uint32
+	interval    time.Duration
+	nextDue     time.Time
+	inReset     bool
+	needHello   bool
+	corruptNext bool
+	stalled     bool
+	txErrors    uint64
+	history     []BootStats
+}
+
+// New returns a powered-off device; Run powers it on.
+func New(cfg Config) *Device {
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.ResetCause == protocol.ResetUnknown {
+		cfg.ResetCause = protocol.ResetPowerOn
+	}
+	if cfg.Sensor == nil {
+		cfg.Sensor = func(boot, seq uint32) protocol.Telemetry {
+			return protocol.Telemetry{TempCentiC: 2150 + int16(seq%64), SupplyMv: 3300 - uint16(seq%16)}
+		}
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Device{cfg: cfg, log: log.With("device", cfg.UID.String()), kick: make(chan struct{}, 1)}
+	d.pin = &ResetPin{d: d}
+	return d
+}
+
+// ID returns the device id: the UID as 24 lowercase hex digits.
+func (d *Device) ID() string { return d.cfg.UID.String() }
+
+// ResetPin returns the device's NRST line.
+func (d *Device) ResetPin() *ResetPin { return d.pin }
+
+// Stats returns a snapshot of the device's accounting.
+func (d *Device) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Stats{
+		Boot: d.boot, InReset: d.inReset, Stalled: d.stalled, TelemetrySent: d.seq,
+		RxOK: d.rxOK, RxBad: d.rxBad, TxErrors: d.txErrors,
+		Boots: append([]BootStats(nil), d.history...),
+	}
+}
+
+// Run powers the device on and speaks protocol v1 over rw until ctx ends (it then returns nil) or
+// the link fails. The first boot carries Config.Boot; calling Run again after it returned is a
+// power cycle (boot + 1, reset cause power on).
+//
+// If rw has SetReadDeadline (the pty master from link.PtyPair, a net.Conn) Run stops its reader
+// before returning; otherwise the reader stays blocked in Read until the caller closes rw.
+func (d *Device) Run(ctx context.Context, rw io.ReadWriter) error {
+	d.mu.Lock()
+	if d.w != nil {
+		d.mu.Unlock()
+		return errors.New("emulator: Run called while the device is already running; use one Run per device")
+	}
+	d.w = rw
+	if !d.powered {
+		d.powered = true
+		d.bootLocked(d.cfg.Boot, d.cfg.ResetCause)
+	} else {
+		d.bootLocked(d.boot+1, protocol.ResetPowerOn)
+	}
+	d.mu.Unlock()
+	d.log.Info("device powered on", "boot", d.Stats().Boot)
+
+	defer func() {
+		d.mu.Lock()
+		d.w = nil
+		d.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rxDone := make(chan error, 1)
+	go func() { rxDone <- d.receive(ctx, rw) }()
+
+	_, deadlines := rw.(interface{ SetReadDeadline(time.Time) error })
+	txErr := d.transmit(ctx, rxDone)
+	cancel()
+	if txErr != nil {
+		if deadlines {
+			<-rxDone
+		}
+		return txErr
+	}
+	if deadlines {
+		return <-rxDone
+	}
+	return nil
+}
+
+// transmit sends HELLO after each boot and TELEMETRY when due, until ctx ends or the receiver fails.
+func (d *Device) transmit(ctx context.Context, rxDone chan error) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		wait := d.serviceLocked(time.Now())
+		d.mu.Unlock()
+		timer.Stop()
+		var tick <-chan time.Time
+		if wait >= 0 {
+			timer.Reset(wait)
+			tick = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-rxDone:
+			rxDone <- err // Run reads it again
+			if err != nil {
+				return err
+			}
+			return nil
+		case <-d.kick:
+		case <-tick:
+		}
+	}
+}
+
+// serviceLocked sends what is due and returns how long until the next telemetry (-1: none due).
+func (d *Device) serviceLocked(now time.Time) time.Duration {
+	if d.inReset || d.stalled || d.w == nil {
+		return -1
+	}
+	if d.needHello {
+		d.needHello = false
+		hello := protocol.Hello{UID: d.cfg.UID, FW: d.cfg.FW, ResetCause: d.resetCause}
+		// A lone 0x00 first: it terminates whatever partial frame the reset cut short at the receiver.
+		d.sendLocked(protocol.NewFrame(protocol.TypeHello, d.boot, d.seq, d.uptimeLocked(now), hello.Marshal()), []byte{protocol.Delimiter})
+	}
+	if d.interval <= 0 {
+		return -1
+	}
+	if !now.Before(d.nextDue) {
+		body := d.cfg.Sensor(d.boot, d.seq).Marshal()
+		f := protocol.NewFrame(protocol.TypeTelemetry, d.boot, d.seq, d.uptimeLocked(now), body)
+		d.seq++ // consumed even if the write fails: the device believes it sent it
+		d.history[len(d.history)-1].TelemetrySent = d.seq
+		d.sendLocked(f, nil)
+		d.nextDue = d.nextDue.Add(d.interval)
+		if d.nextDue.Before(now) {
+			d.nextDue = now.Add(d.interval) // after a stall, resume at the period, not in a burst
+		}
+	}
+	return d.nextDue.Sub(now)
+}
+
+func (d *Device) uptimeLocked(now time.Time) uint32 {
+	return uint32(now.Sub(d.bootedAt).Milliseconds())
+}
+
+// sendLocked writes one frame (after prefix) in a single Write, so that other writers on the same
+// pty (the rig's UART noise injection) land between frames, never inside one.
+func (d *Device) sendLocked(f protocol.Frame, prefix []byte) {
+	if d.inReset || d.stalled || d.w == nil {
+		return
+	}
+	wire, err := protocol.AppendEncode(prefix, f)
+	if f.Type == protocol.TypeTelemetry && d.corruptNext {
+		d.corruptNext = false
+		var bad []byte
+		bad, err = protocol.EncodeBadCRC(f)
+		wire = append(prefix, bad...)
+	}
+	if err != nil {
+		d.log.Error("emulator: encode frame", "err", err)
+		return
+	}
+	if wd, ok := d.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		wd.SetWriteDeadline(time.Now().Add(d.cfg.WriteTimeout))
+	}
+	if _, err := d.w.Write(wire); err != nil {
+		// A real UART never blocks: the bytes leave whether or not anyone listens. Count it and go on.
+		d.txErrors++
+		d.log.Debug("emulator: UART write failed; frame lost on the line", "type", f.Type, "seq", f.Seq, "err", err)
+	}
+}
+
+// bootLocked starts a boot: RAM state cleared, HELLO pending.
+func (d *Device) bootLocked(boot uint32, cause protocol.ResetCause) {
+	d.boot = boot
+	d.resetCause = cause
+	d.bootedAt = time.Now()
+	d.gen++
+	d.seq, d.rxOK, d.rxBad = 0, 0, 0
+	d.interval = d.cfg.Interval
+	d.nextDue = d.bootedAt.Add(d.interval)
+	d.needHello = true
+	d.corruptNext, d.stalled = false, false
+	d.history = append(d.history, BootStats{Boot: boot, ResetCause: cause})
+	d.wake()
+}
+
+func (d *Device) wake() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// receive reads the link, decodes frames and answers commands.
+func (d *Device) receive(ctx context.Context, r io.Reader) error {
+	rd, deadlines := r.(interface{ SetReadDeadline(time.Time) error })
+	var dec protocol.Decoder
+	var gen uint64
+	buf := make([]byte, 512)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if deadlines {
+			rd.SetReadDeadline(time.Now().Add(pollInterval))
+		}
+		n, err := r.Read(buf)
+		if n > 0 {
+			d.mu.Lock()
+			if d.gen != gen { // rebooted: the partial frame in RAM is gone
+				gen = d.gen
+				dec.Reset()
+			}
+			if !d.inReset {
+				dec.Feed(buf[:n], d.handleLocked)
+			}
+			d.mu.Unlock()
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case ctx.Err() != nil:
+			return nil
+		default:
+			return fmt.Errorf("emulator: device %s: read UART: %w", d.cfg.UID, err)
+		}
+	}
+}
+
+// handleLocked counts one received frame and answers a COMMAND.
+func (d *Device) handleLocked(f protocol.Frame, err error) {
+	if err != nil {
+		d.rxBad++
+		d.log.Debug("emulator: bad frame received", "reason", protocol.Reason(err))
+		return
+	}
+	if f.Type != protocol.TypeCommand {
+		d.rxBad++ // valid, but not a frame a device accepts
+		return
+	}
+	d.rxOK++
+	cmd, _ := protocol.ParseCommand(f.Body) // the decoder checked the body length
+	rsp := protocol.Response{ReqSeq: f.Seq, Op: cmd.Op}
+	var after func()
+	if n, known := cmd.Op.ArgsLen(); !known {
+		rsp.Status = protocol.StatusUnknownOp
+	} else if n != len(cmd.Args) {
+		rsp.Status = protocol.StatusBadArgs
+	} else {
+		switch cmd.Op {
+		case protocol.OpPing:
+		case protocol.OpIdentify:
+			rsp.Data = protocol.Identity{UID: d.cfg.UID, FW: d.cfg.FW}.Marshal()
+		case protocol.OpStats:
+			rsp.Data = protocol.DeviceStats{Boot: d.boot, TelemetrySent: d.seq, RxOK: d.rxOK, RxBad: d.rxBad}.Marshal()
+		case protocol.OpSetInterval:
+			ms, _ := cmd.IntervalMs()
+			after = func() {
+				d.interval = time.Duration(ms) * time.Millisecond
+				d.nextDue = time.Now().Add(d.interval)
+				d.wake()
+			}
+		case protocol.OpFault:
+			code, _ := cmd.Fault()
+			switch code {
+			case protocol.FaultNone:
+				after = func() { d.corruptNext, d.stalled = false, false }
+			case protocol.FaultCorruptCRC:
+				after = func() { d.corruptNext = true }
+			case protocol.FaultStall:
+				after = func() { d.stalled = true }
+			case protocol.FaultReset:
+				after = func() {
+					d.log.Info("device reset by FAULT RESET", "boot", d.boot+1)
+					d.bootLocked(d.boot+1, protocol.ResetSoftware)
+				}
+			default:
+				rsp.Status = protocol.StatusBadArgs
+			}
+		}
+	}
+	if rsp.Status != protocol.StatusOK {
+		rsp.Data = nil
+	}
+	d.sendLocked(protocol.NewFrame(protocol.TypeResponse, d.boot, d.seq, d.uptimeLocked(time.Now()), rsp.Marshal()), nil)
+	if after != nil {
+		after()
+	}
+}
+
+// setReset is the NRST level: low holds the device in reset (silent, deaf); the rising edge boots it.
+func (d *Device) setReset(low bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case low && !d.inReset:
+		d.inReset = true
+		d.log.Info("device held in reset", "boot", d.boot)
+	case !low && d.inReset:
+		d.inReset = false
+		if d.powered {
+			d.bootLocked(d.boot+1, protocol.ResetPin)
+			d.log.Info("device released from reset", "boot", d.boot)
+		}
+	}
+}
+
+func (d *Device) inResetNow() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inReset
+}

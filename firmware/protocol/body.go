@@ -1,0 +1,337 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+)
+
+// Body sizes of protocol v1.
+const (
+	UIDLen         = 12 // STM32 96-bit unique device ID
+	HelloLen       = 16 // uid[12], fw major, minor, patch, reset_cause
+	TelemetryLen   = 4  // temp_centi_c i16, supply_mv u16
+	CommandMinLen  = 1  // op, then op-specific args
+	ResponseMinLen = 6  // req_seq u32, op u8, status u8, then op-specific data
+	IdentifyLen    = 15 // IDENTIFY response data: uid[12], fw[3]
+	StatsLen       = 16 // STATS response data: boot, telemetry_sent, rx_ok, rx_bad (u32 each)
+)
+
+// UID is the STM32 96-bit unique device ID, in the byte order the device reads it from its UID
+// registers (lowest address first).
+type UID [UIDLen]byte
+
+// String returns the device id: 24 lowercase hex digits, the form used in topics and records.
+func (u UID) String() string { return hex.EncodeToString(u[:]) }
+
+// ParseUID parses 24 hex digits.
+func ParseUID(s string) (UID, error) {
+	var u UID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != UIDLen {
+		return u, fmt.Errorf("protocol: device UID %q: want 24 hex digits (96 bits)", s)
+	}
+	copy(u[:], b)
+	return u, nil
+}
+
+// FWVersion is the firmware version major.minor.patch.
+type FWVersion struct{ Major, Minor, Patch uint8 }
+
+func (v FWVersion) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// ResetCause says why the device booted (HELLO).
+type ResetCause uint8
+
+// Reset causes, from the STM32 RCC_CSR reset flags.
+const (
+	ResetUnknown  ResetCause = 0
+	ResetPowerOn  ResetCause = 1 // POR/PDR
+	ResetPin      ResetCause = 2 // NRST pin (the rig's reset line)
+	ResetSoftware ResetCause = 3 // NVIC_SystemReset, e.g. FAULT RESET
+	ResetWatchdog ResetCause = 4 // IWDG or WWDG
+	ResetBrownout ResetCause = 5 // BOR
+	ResetLowPower ResetCause = 6 // illegal low-power entry
+)
+
+func (c ResetCause) String() string {
+	switch c {
+	case ResetUnknown:
+		return "unknown"
+	case ResetPowerOn:
+		return "power_on"
+	case ResetPin:
+		return "pin"
+	case ResetSoftware:
+		return "software"
+	case ResetWatchdog:
+		return "watchdog"
+	case ResetBrownout:
+		return "brownout"
+	case ResetLowPower:
+		return "low_power"
+	}
+	return fmt.Sprintf("reset_cause(%d)", uint8(c))
+}
+
+// Hello is the HELLO body, sent once per boot before any telemetry.
+type Hello struct {
+	UID        UID
+	FW         FWVersion
+	ResetCause ResetCause
+}
+
+// Marshal returns the 16-byte body.
+func (h Hello) Marshal() []byte {
+	b := make([]byte, HelloLen)
+	copy(b, h.UID[:])
+	b[12], b[13], b[14], b[15] = h.FW.Major, h.FW.Minor, h.FW.Patch, uint8(h.ResetCause)
+	return b
+}
+
+// ParseHello parses a HELLO body.
+func ParseHello(body []byte) (Hello, error) {
+	var h Hello
+	if len(body) != HelloLen {
+		return h, bad(ReasonBodyLength, "HELLO body of %d bytes, want %d", len(body), HelloLen)
+	}
+	copy(h.UID[:], body)
+	h.FW = FWVersion{body[12], body[13], body[14]}
+	h.ResetCause = ResetCause(body[15])
+	return h, nil
+}
+
+// Telemetry is the TELEMETRY body.
+type Telemetry struct {
+	TempCentiC int16  // 1/100 °C
+	SupplyMv   uint16 // mV
+}
+
+// Marshal returns the 4-byte body.
+func (t Telemetry) Marshal() []byte {
+	b := make([]byte, TelemetryLen)
+	binary.LittleEndian.PutUint16(b, uint16(t.TempCentiC))
+	binary.LittleEndian.PutUint16(b[2:], t.SupplyMv)
+	return b
+}
+
+// ParseTelemetry parses a TELEMETRY body.
+func ParseTelemetry(body []byte) (Telemetry, error) {
+	if len(body) != TelemetryLen {
+		return Telemetry{}, bad(ReasonBodyLength, "TELEMETRY body of %d bytes, want %d", len(body), TelemetryLen)
+	}
+	return Telemetry{
+		TempCentiC: int16(binary.LittleEndian.Uint16(body)),
+		SupplyMv:   binary.LittleEndian.Uint16(body[2:]),
+	}, nil
+}
+
+// Op is a command operation.
+type Op uint8
+
+// Command operations of protocol v1.
+const (
+	OpPing        Op = 0x01 // no args, no data
+	OpIdentify    Op = 0x02 // no args; data uid[12], fw[3]
+	OpSetInterval Op = 0x03 // args interval_ms u16 (0 stops telemetry); no data
+	OpStats       Op = 0x04 // no args; data boot, telemetry_sent, rx_ok, rx_bad (u32 each)
+	OpFault       Op = 0x05 // args code u8 (FaultCode); no data
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpPing:
+		return "PING"
+	case OpIdentify:
+		return "IDENTIFY"
+	case OpSetInterval:
+		return "SET_INTERVAL"
+	case OpStats:
+		return "STATS"
+	case OpFault:
+		return "FAULT"
+	}
+	return fmt.Sprintf("Op(0x%02x)", uint8(o))
+}
+
+// ArgsLen returns the length of the args of a known op.
+func (o Op) ArgsLen() (n int, known bool) {
+	switch o {
+	case OpPing, OpIdentify, OpStats:
+		return 0, true
+	case OpSetInterval:
+		return 2, true
+	case OpFault:
+		return 1, true
+	}
+	return 0, false
+}
+
+// FaultCode is the argument of FAULT: a fault the device injects into itself on request.
+type FaultCode uint8
+
+// Fault codes. 0x04-0x7F are reserved for later protocol versions, 0x80-0xFF for firmware-
+// specific experiments; a device answers a code it does not implement with StatusBadArgs.
+const (
+	FaultNone       FaultCode = 0x00 // clear every active fault
+	FaultCorruptCRC FaultCode = 0x01 // send the next TELEMETRY frame with a wrong CRC (its seq is consumed)
+	FaultStall      FaultCode = 0x02 // after the response, transmit nothing until the next reset
+	FaultReset      FaultCode = 0x03 // after the response, reset (reset_cause software)
+)
+
+func (c FaultCode) String() string {
+	switch c {
+	case FaultNone:
+		return "none"
+	case FaultCorruptCRC:
+		return "corrupt_crc"
+	case FaultStall:
+		return "stall"
+	case FaultReset:
+		return "reset"
+	}
+	return fmt.Sprintf("fault(0x%02x)", uint8(c))
+}
+
+// Command is the COMMAND body.
+type Command struct {
+	Op   Op
+	Args []byte
+}
+
+// Marshal returns the body: op then args.
+func (c Command) Marshal() []byte { return append([]byte{uint8(c.Op)}, c.Args...) }
+
+// ParseCommand parses a COMMAND body. Whether Args fit Op is the device's business (StatusBadArgs).
+func ParseCommand(body []byte) (Command, error) {
+	if len(body) < CommandMinLen {
+		return Command{}, bad(ReasonBodyLength, "COMMAND body of %d bytes, want at least %d", len(body), CommandMinLen)
+	}
+	return Command{Op: Op(body[0]), Args: append([]byte(nil), body[1:]...)}, nil
+}
+
+// SetIntervalCommand returns SET_INTERVAL with the interval in ms (0 stops telemetry).
+func SetIntervalCommand(ms uint16) Command {
+	return Command{Op: OpSetInterval, Args: binary.LittleEndian.AppendUint16(nil, ms)}
+}
+
+// FaultCommand returns FAULT with a code.
+func FaultCommand(code FaultCode) Command { return Command{Op: OpFault, Args: []byte{uint8(code)}} }
+
+// IntervalMs returns the argument of SET_INTERVAL.
+func (c Command) IntervalMs() (uint16, bool) {
+	if c.Op != OpSetInterval || len(c.Args) != 2 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint16(c.Args), true
+}
+
+// Fault returns the argument of FAULT.
+func (c Command) Fault() (FaultCode, bool) {
+	if c.Op != OpFault || len(c.Args) != 1 {
+		return 0, false
+	}
+	return FaultCode(c.Args[0]), true
+}
+
+// Status is the outcome of a command.
+type Status uint8
+
+// Statuses of protocol v1.
+const (
+	StatusOK        Status = 0
+	StatusUnknownOp Status = 1
+	StatusBadArgs   Status = 2
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusUnknownOp:
+		return "unknown_op"
+	case StatusBadArgs:
+		return "bad_args"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// Response is the RESPONSE body. ReqSeq echoes the Seq of the COMMAND frame answered.
+type Response struct {
+	ReqSeq uint32
+	Op     Op
+	Status Status
+	Data   []byte // empty unless Status is StatusOK
+}
+
+// Marshal returns the body.
+func (r Response) Marshal() []byte {
+	b := make([]byte, ResponseMinLen, ResponseMinLen+len(r.Data))
+	binary.LittleEndian.PutUint32(b, r.ReqSeq)
+	b[4], b[5] = uint8(r.Op), uint8(r.Status)
+	return append(b, r.Data...)
+}
+
+// ParseResponse parses a RESPONSE body.
+func ParseResponse(body []byte) (Response, error) {
+	if len(body) < ResponseMinLen {
+		return Response{}, bad(ReasonBodyLength, "RESPONSE body of %d bytes, want at least %d", len(body), ResponseMinLen)
+	}
+	return Response{
+		ReqSeq: binary.LittleEndian.Uint32(body),
+		Op:     Op(body[4]),
+		Status: Status(body[5]),
+		Data:   append([]byte(nil), body[ResponseMinLen:]...),
+	}, nil
+}
+
+// Identity is the data of an IDENTIFY response.
+type Identity struct {
+	UID UID
+	FW  FWVersion
+}
+
+// Marshal returns the 15-byte data.
+func (i Identity) Marshal() []byte {
+	b := make([]byte, IdentifyLen)
+	copy(b, i.UID[:])
+	b[12], b[13], b[14] = i.FW.Major, i.FW.Minor, i.FW.Patch
+	return b
+}
+
+// ParseIdentity parses the data of an IDENTIFY response.
+func ParseIdentity(data []byte) (Identity, error) {
+	var i Identity
+	if len(data) != IdentifyLen {
+		return i, bad(ReasonBodyLength, "IDENTIFY data of %d bytes, want %d", len(data), IdentifyLen)
+	}
+	copy(i.UID[:], data)
+	i.FW = FWVersion{data[12], data[13], data[14]}
+	return i, nil
+}
+
+// DeviceStats is the data of a STATS response: counters of the current boot.
+type DeviceStats struct {
+	Boot          uint32 // boot counter
+	TelemetrySent uint32 // TELEMETRY frames sent this boot (= the seq of the next one)
+	RxOK          uint32 // valid frames received this boot, the STATS command itself included
+	RxBad         uint32 // bad frames received this boot
+}
+
+// Marshal returns the 16-byte data.
+func (s DeviceStats) Marshal() []byte {
+	b := make([]byte, 0, StatsLen)
+	for _, v := range []uint32{s.Boot, s.TelemetrySent, s.RxOK, s.RxBad} {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	return b
+}
+
+// ParseDeviceStats parses the data of a STATS response.
+func ParseDeviceStats(data []byte) (DeviceStats, error) {
+	if len(data) != StatsLen {
+		return DeviceStats{}, bad(ReasonBodyLength, "STATS data of %d bytes, want %d", len(data), StatsLen)
+	}
+	le := binary.LittleEndian
+	return DeviceStats{le.Uint32(data), le.Uint32(data[4:]), le.Uint32(data[8:]), le.Uint32(data[12:])}, nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/pathrig/rig/firmware/emulator"
+	"github.com/pathrig/rig/firmware/protocol"
+	"github.com/pathrig/rig/rig/link"
+	"github.com/pathrig/rig/rig/telemetry"
+)
+
+// credentials lets in only user "dev" with password "s3cret", or the test's subscriber.
+type credentials struct{ mochi.HookBase }
+
+func (h *credentials) ID() string { return "credentials" }
+func (h *credentials) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (h *credentials) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	u, p := string(pk.Connect.Username), string(pk.Connect.Password)
+	return (u == "dev" && p == "s3cret") || u == "sub"
+}
+func (h *credentials) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// lockedBuffer is the binary's stderr: written by its loggers, read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestBinaryEndToEnd runs the command's run() against an emulator on a pty and a mochi broker
+// that checks the password read from --password-file, then stops it with SIGINT like an operator.
+func TestBinaryEndToEnd(t *testing.T) {
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	srv.AddHook(new(credentials), nil)
+	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	defer srv.Close()
+
+	got := make(chan string, 1000)
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + l.Address()).SetUsername("sub").SetClientID("sub"))
+	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber: %v", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	if tok := sub.Subscribe(telemetry.Topic("bench", "+"), 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
+	pp, err := link.NewPtyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pp.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	uid := protocol.UID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+	dev := emulator.New(emulator.Config{UID: uid, Interval: 5 * time.Millisecond})
+	go dev.Run(ctx, pp.Device())
+
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	var stderr lockedBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run([]string{"--port", pp.Path(), "--broker", "tcp://" + l.Address(), "--username", "dev",
+			"--password-file", pw, "--topic-prefix", "bench", "--log-format", "json"}, &stderr)
+	}()
+	select {
+	case topic := <-got:
+		if topic != "bench/"+uid.String()+"/telemetry" {
+			t.Fatalf("topic %s", topic)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no telemetry; gateway stderr:\n%s", stderr.String())
+	}
+	// run() is inside Run, so its signal.NotifyContext is registered: SIGINT stops it, not us.
+	syscall.Kill(os.Getpid(), syscall.SIGINT)
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Fatalf("exit %d; stderr:\n%s", c, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("gateway did not stop on SIGINT")
+	}
+	if out := stderr.String(); strings.Contains(out, "s3cret") || !strings.Contains(out, `"msg":"gateway stopped"`) {
+		t.Fatalf("stderr:\n%s", out)
+	}
+}

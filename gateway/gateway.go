@@ -1,0 +1,632 @@
+// Package gateway owns the gateway service under test: it reads protocol v1 frames from the device
+// over a serial port (rig/link), learns the device's identity (HELLO, or an IDENTIFY command),
+// publishes every TELEMETRY frame as a telemetry.Record over MQTT (paho), counts every bad frame by
+// reason without ever dying on garbage, and lets the rig send commands to the device and await
+// their responses. The binary in gateway/cmd/gateway wraps it.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/pathrig/rig/firmware/protocol"
+	"github.com/pathrig/rig/rig/link"
+	"github.com/pathrig/rig/rig/telemetry"
+)
+
+// Defaults of Config.
+const (
+	DefaultBaud            = 115200
+	DefaultIdentifyTimeout = 500 * time.Millisecond
+	DefaultCommandTimeout  = 2 * time.Second
+	DefaultConnectTimeout  = 10 * time.Second
+	DefaultPublishTimeout  = 10 * time.Second
+	DefaultQueueSize       = 4096
+	maxInflight            = 256             // publish tokens awaited at once; bounds memory, keeps order of waits
+	shutdownGrace          = 1 * time.Second // in-flight publishes get this long after ctx ends
+)
+
+// Config configures a Gateway.
+type Config struct {
+	Port string // serial device path opened with link.OpenSerial, e.g. /dev/ttyAMA0 or a pty path
+	Baud int    // 0 → DefaultBaud
+	// Link, if set, is used instead of opening Port (fleets over link.NewPipe). Run does not close it.
+	Link link.Port
+
+	BrokerURL          string      // tcp://host:port or ssl://host:port (paho URL)
+	TLS                *tls.Config // nil for plaintext; required (or defaulted) for ssl://
+	Username, Password string      // optional
+	ClientID           string      // "" → device id (UID hex)
+	TopicPrefix        string      // "" → telemetry.TopicPrefix
+	QoS                byte        // 0, 1 or 2
+	Log                *slog.Logger
+
+	IdentifyTimeout time.Duration    // wait for HELLO before asking IDENTIFY; 0 → DefaultIdentifyTimeout
+	CommandTimeout  time.Duration    // one command round trip when ctx has no deadline; 0 → DefaultCommandTimeout
+	ConnectTimeout  time.Duration    // one MQTT connect attempt; 0 → DefaultConnectTimeout
+	PublishTimeout  time.Duration    // wait for one publish token; 0 → DefaultPublishTimeout
+	QueueSize       int              // telemetry waiting for identity or the broker; 0 → DefaultQueueSize
+	Now             func() time.Time // gateway_time of records; nil → time.Now
+}
+
+// Identity is what the gateway knows of the device.
+type Identity struct {
+	UID   string `json:"uid"`  // 24 lowercase hex digits
+	FW    string `json:"fw"`   // major.minor.patch
+	Boot  uint32 `json:"boot"` // boot counter of the last frame seen
+	Known bool   `json:"known"`
+}
+
+// Stats is the gateway's accounting, for the rig's evidence.
+type Stats struct {
+	FramesOK        uint64            `json:"frames_ok"`        // valid frames of any type
+	BadFrames       map[string]uint64 `json:"bad_frames"`       // rejected frames by protocol reason
+	Hellos          uint64            `json:"hellos"`           // HELLO frames
+	Telemetry       uint64            `json:"telemetry"`        // TELEMETRY frames
+	Responses       uint64            `json:"responses"`        // RESPONSE frames
+	Unexpected      uint64            `json:"unexpected"`       // valid frames a device should not send, or responses nobody awaited
+	SeqGaps         uint64            `json:"seq_gaps"`         // telemetry seq numbers skipped within a boot (lost on the UART)
+	SeqBackwards    uint64            `json:"seq_backwards"`    // telemetry seq repeated or going back within a boot
+	Reboots         uint64            `json:"reboots"`          // boot counter changes seen
+	QueueDropped    uint64            `json:"queue_dropped"`    // telemetry dropped because the publish queue was full
+	Published       uint64            `json:"published"`        // publishes completed (QoS 0: written; QoS 1/2: acknowledged)
+	PublishErrors   uint64            `json:"publish_errors"`   // publishes that failed (not connected, broker refused ...)
+	PublishTimeouts uint64            `json:"publish_timeouts"` // tokens not complete within PublishTimeout or the shutdown grace (paho may still deliver them)
+	Unpublished     uint64            `json:"unpublished"`      // telemetry still queued when Run ended (no identity, no broker, or shutdown)
+	Connected       bool              `json:"connected"`        // MQTT connection up
+	Identity        Identity          `json:"identity"`
+}
+
+// CommandError is a RESPONSE whose status is not ok.
+type CommandError struct {
+	Op     protocol.Op
+	Status protocol.Status
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("gateway: device answered %s with status %s", e.Op, e.Status)
+}
+
+// ErrNotRunning is returned by Command when Run has not opened the port.
+var ErrNotRunning = errors.New("gateway: not running (call Run first; commands need the open port)")
+
+// pending is a telemetry frame waiting to be published.
+type pending struct {
+	boot, seq, timeMs uint32
+	tel               protocol.Telemetry
+	at                time.Time
+}
+
+// Gateway bridges one device to the broker.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+
+	running atomic.Bool
+	nextID  atomic.Uint32
+
+	mu         sync.Mutex
+	port       link.Port
+	waiters    map[uint32]chan protocol.Response
+	identity   Identity
+	identReady chan struct{} // closed when the identity is first known
+	stats      Stats
+	lastBoot   uint32
+	lastSeq    uint32
+	haveSeq    bool
+
+	writeMu sync.Mutex // one command on the wire at a time
+}
+
+// New validates cfg and returns a Gateway; nothing is opened until Run.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Port == "" && cfg.Link == nil {
+		return nil, errors.New("gateway: no serial port: set Config.Port (e.g. /dev/ttyAMA0) or Config.Link")
+	}
+	if cfg.Baud == 0 {
+		cfg.Baud = DefaultBaud
+	}
+	if cfg.BrokerURL == "" {
+		return nil, errors.New("gateway: no broker: set Config.BrokerURL (tcp://host:1883 or ssl://host:8883)")
+	}
+	u, err := url.Parse(cfg.BrokerURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("gateway: broker URL %q: want scheme://host:port, e.g. ssl://broker:8883", cfg.BrokerURL)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ws":
+		if cfg.TLS != nil {
+			return nil, fmt.Errorf("gateway: broker URL %q is plaintext but TLS is configured; use ssl://%s to get TLS", cfg.BrokerURL, u.Host)
+		}
+	case "ssl", "tls", "mqtts", "tcps", "wss":
+		if cfg.TLS == nil {
+			cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12} // system roots, verified
+		}
+	default:
+		return nil, fmt.Errorf("gateway: broker URL %q: scheme %q not supported; use tcp:// or ssl://", cfg.BrokerURL, u.Scheme)
+	}
+	if cfg.QoS > 2 {
+		return nil, fmt.Errorf("gateway: QoS %d: MQTT QoS is 0, 1 or 2", cfg.QoS)
+	}
+	if cfg.TopicPrefix == "" {
+		cfg.TopicPrefix = telemetry.TopicPrefix
+	}
+	if cfg.IdentifyTimeout <= 0 {
+		cfg.IdentifyTimeout = DefaultIdentifyTimeout
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	name := cfg.Port
+	if cfg.Link != nil {
+		name = cfg.Link.Name()
+	}
+	return &Gateway{
+		cfg:        cfg,
+		log:        log.With("port", name),
+		waiters:    map[uint32]chan protocol.Response{},
+		identReady: make(chan struct{}),
+		stats:      Stats{BadFrames: map[string]uint64{}},
+	}, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (g *Gateway) Stats() Stats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.stats
+	s.BadFrames = make(map[string]uint64, len(g.stats.BadFrames))
+	for k, v := range g.stats.BadFrames {
+		s.BadFrames[k] = v
+	}
+	s.Identity = g.identity
+	return s
+}
+
+// Identity returns the device identity: UID hex, firmware version, last boot counter seen.
+func (g *Gateway) Identity() (uid string, fw string, boot uint32, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.identity.UID, g.identity.FW, g.identity.Boot, g.identity.Known
+}
+
+// Run opens the port, learns the device identity, connects to the broker and publishes telemetry
+// until ctx ends (then it returns nil). It returns an error at once if the port cannot be opened,
+// and when the port fails while running (device unplugged). Broker outages are retried, not fatal.
+func (g *Gateway) Run(ctx context.Context) error {
+	if !g.running.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run called twice; one Run per Gateway")
+	}
+	defer g.running.Store(false)
+
+	port := g.cfg.Link
+	if port == nil {
+		p, err := link.OpenSerial(ctx, g.cfg.Port, g.cfg.Baud)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		port = p
+		defer p.Close()
+	}
+	g.mu.Lock()
+	g.port = port
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.port = nil
+		g.mu.Unlock()
+	}()
+	g.log.Info("gateway reading device", "baud", g.cfg.Baud)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan pending, g.cfg.QueueSize)
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		readErr = g.read(ctx, port, queue)
+		cancel()
+	})
+	wg.Go(func() { g.publish(ctx, queue) })
+	wg.Wait()
+	g.countUnpublished(queue) // every TELEMETRY frame ends up counted exactly once
+	return readErr
+}
+
+// read decodes the port until ctx ends or the port fails.
+func (g *Gateway) read(ctx context.Context, port link.Port, queue chan<- pending) error {
+	var dec protocol.Decoder
+	buf := make([]byte, 1024)
+	emit := func(f protocol.Frame, err error) { g.handle(f, err, queue) }
+	for ctx.Err() == nil {
+		n, err := port.Read(buf) // (0, nil) is the read timeout, not EOF
+		if n > 0 {
+			dec.Feed(buf[:n], emit)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			g.log.Error("gateway: serial port failed", "err", err)
+			return fmt.Errorf("gateway: %w", err)
+		}
+	}
+	return nil
+}
+
+// handle accounts for one decoded frame (or bad frame) and routes it.
+func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		reason := protocol.Reason(err)
+		g.stats.BadFrames[reason]++
+		g.log.Debug("bad frame skipped", "reason", reason, "err", err)
+		return
+	}
+	g.stats.FramesOK++
+	if f.Type != protocol.TypeCommand {
+		g.noteBootLocked(f.Boot)
+	}
+	switch f.Type {
+	case protocol.TypeHello:
+		g.stats.Hellos++
+		h, _ := protocol.ParseHello(f.Body) // the decoder checked the length
+		g.setIdentityLocked(h.UID, h.FW, f.Boot)
+		g.haveSeq = false // a new boot restarts the sequence at 0
+		g.log.Info("device hello", "device", h.UID.String(), "fw", h.FW.String(), "boot", f.Boot, "reset_cause", h.ResetCause.String())
+	case protocol.TypeTelemetry:
+		g.stats.Telemetry++
+		g.noteSeqLocked(f.Boot, f.Seq)
+		tel, _ := protocol.ParseTelemetry(f.Body)
+		select {
+		case queue <- pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()}:
+		default:
+			g.stats.QueueDropped++
+			if g.stats.QueueDropped == 1 || g.stats.QueueDropped%1000 == 0 {
+				g.log.Warn("telemetry queue full; frames dropped (is the broker reachable?)", "dropped", g.stats.QueueDropped, "queue_size", g.cfg.QueueSize)
+			}
+		}
+	case protocol.TypeResponse:
+		g.stats.Responses++
+		r, _ := protocol.ParseResponse(f.Body)
+		if r.Op == protocol.OpIdentify && r.Status == protocol.StatusOK {
+			if id, err := protocol.ParseIdentity(r.Data); err == nil {
+				g.setIdentityLocked(id.UID, id.FW, f.Boot)
+			}
+		}
+		if w, ok := g.waiters[r.ReqSeq]; ok {
+			delete(g.waiters, r.ReqSeq)
+			w <- r // buffered, one response per waiter
+		} else {
+			g.stats.Unexpected++
+			g.log.Debug("response nobody awaited (late or duplicate)", "req_seq", r.ReqSeq, "op", r.Op.String())
+		}
+	default: // COMMAND from the device side
+		g.stats.Unexpected++
+		g.log.Warn("device sent a frame only a host sends", "type", f.Type.String())
+	}
+}
+
+func (g *Gateway) noteBootLocked(boot uint32) {
+	if g.identity.Known && boot != g.identity.Boot {
+		g.stats.Reboots++
+		g.haveSeq = false
+		g.log.Info("device boot changed", "from", g.identity.Boot, "to", boot)
+	}
+	if g.identity.Known {
+		g.identity.Boot = boot
+	}
+	g.lastBoot = boot
+}
+
+func (g *Gateway) noteSeqLocked(boot, seq uint32) {
+	if g.haveSeq && boot == g.lastBoot {
+		switch {
+		case seq > g.lastSeq+1:
+			g.stats.SeqGaps += uint64(seq - g.lastSeq - 1)
+		case seq <= g.lastSeq:
+			g.stats.SeqBackwards++
+		}
+	}
+	g.haveSeq, g.lastSeq = true, seq
+}
+
+func (g *Gateway) setIdentityLocked(uid protocol.UID, fw protocol.FWVersion, boot uint32) {
+	id := uid.String()
+	if g.identity.Known && g.identity.UID != id {
+		g.log.Warn("device UID changed on the link; publishing under the new id", "from", g.identity.UID, "to", id)
+	}
+	first := !g.identity.Known
+	g.identity = Identity{UID: id, FW: fw.String(), Boot: boot, Known: true}
+	if first {
+		close(g.identReady)
+	}
+}
+
+// Command sends a COMMAND to the device and waits for its RESPONSE. Without a ctx deadline it
+// waits at most Config.CommandTimeout. A non-ok status is returned with a *CommandError.
+func (g *Gateway) Command(ctx context.Context, op protocol.Op, args []byte) (protocol.Response, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.cfg.CommandTimeout)
+		defer cancel()
+	}
+	id := g.nextID.Add(1)
+	wire, err := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, id, 0, protocol.Command{Op: op, Args: args}.Marshal()))
+	if err != nil {
+		return protocol.Response{}, fmt.Errorf("gateway: command %s: %w", op, err)
+	}
+	ch := make(chan protocol.Response, 1)
+	g.mu.Lock()
+	port := g.port
+	if port == nil {
+		g.mu.Unlock()
+		return protocol.Response{}, ErrNotRunning
+	}
+	g.waiters[id] = ch
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.waiters, id)
+		g.mu.Unlock()
+	}()
+
+	g.writeMu.Lock()
+	_, err = port.Write(wire)
+	g.writeMu.Unlock()
+	if err != nil {
+		return protocol.Response{}, fmt.Errorf("gateway: send %s: %w", op, err)
+	}
+	select {
+	case r := <-ch:
+		if r.Op != op {
+			return r, fmt.Errorf("gateway: response to request %d is for %s, sent %s (device firmware bug?)", id, r.Op, op)
+		}
+		if r.Status != protocol.StatusOK {
+			return r, &CommandError{Op: op, Status: r.Status}
+		}
+		return r, nil
+	case <-ctx.Done():
+		return protocol.Response{}, fmt.Errorf("gateway: %s (request %d) on %s: no response: %w (device stalled, in reset, or the frame was corrupted on the line; retry)", op, id, port.Name(), ctx.Err())
+	}
+}
+
+// DeviceStats asks the device for its STATS.
+func (g *Gateway) DeviceStats(ctx context.Context) (protocol.DeviceStats, error) {
+	r, err := g.Command(ctx, protocol.OpStats, nil)
+	if err != nil {
+		return protocol.DeviceStats{}, err
+	}
+	return protocol.ParseDeviceStats(r.Data)
+}
+
+// learnIdentity waits for a HELLO, then asks IDENTIFY until the device answers or ctx ends.
+func (g *Gateway) learnIdentity(ctx context.Context) bool {
+	select {
+	case <-g.identReady:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-time.After(g.cfg.IdentifyTimeout):
+	}
+	backoff := 250 * time.Millisecond
+	for {
+		g.log.Info("no HELLO seen; asking the device to IDENTIFY")
+		_, err := g.Command(ctx, protocol.OpIdentify, nil)
+		select {
+		case <-g.identReady:
+			return true
+		default:
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		g.log.Warn("device did not identify; retrying (check wiring, baud rate and that the device runs)", "err", err, "retry_in", backoff)
+		select {
+		case <-g.identReady:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// publish learns the identity, connects to the broker and publishes queued telemetry.
+func (g *Gateway) publish(ctx context.Context, queue <-chan pending) {
+	if !g.learnIdentity(ctx) {
+		return
+	}
+	uid, _, _, _ := g.Identity()
+	client := g.connect(ctx, uid)
+	if client == nil {
+		return
+	}
+	defer func() {
+		client.Disconnect(250)
+		g.setConnected(false)
+	}()
+
+	// Tokens are awaited in order by one goroutine, so publishing is pipelined (up to
+	// maxInflight) yet every publish is accounted for. At shutdown the tokens still in flight
+	// share one short grace period instead of PublishTimeout each.
+	tokens := make(chan mqtt.Token, maxInflight)
+	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
+	defer endGrace()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, endGrace) })
+	defer stopGrace()
+	var waiter sync.WaitGroup
+	waiter.Go(func() {
+		for tok := range tokens {
+			g.await(grace, tok)
+		}
+	})
+	defer func() {
+		close(tokens)
+		waiter.Wait()
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-queue:
+			tok, err := g.publishOne(client, p)
+			if err != nil {
+				g.countPublish(err)
+				continue
+			}
+			tokens <- tok
+		}
+	}
+}
+
+func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) {
+	uid, _, _, _ := g.Identity()
+	rec := telemetry.Record{
+		Device: uid, Boot: p.boot, Seq: p.seq, DeviceTimeMs: p.timeMs,
+		GatewayTime: p.at.UTC(), TempCentiC: p.tel.TempCentiC, SupplyMv: p.tel.SupplyMv,
+	}
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	// paho completes a QoS 0 token as a success while it is reconnecting, without sending
+	// anything: count that as the loss it is.
+	if g.cfg.QoS == 0 && !client.IsConnectionOpen() {
+		return nil, errors.New("not connected: QoS 0 message dropped")
+	}
+	return client.Publish(telemetry.Topic(g.cfg.TopicPrefix, uid), g.cfg.QoS, false, payload), nil
+}
+
+// await waits for one publish token, at most PublishTimeout, or until the shutdown grace ends.
+func (g *Gateway) await(grace context.Context, tok mqtt.Token) {
+	t := time.NewTimer(g.cfg.PublishTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		g.countPublish(tok.Error())
+		return
+	case <-t.C:
+		g.log.Warn("publish not acknowledged in time", "timeout", g.cfg.PublishTimeout)
+	case <-grace.Done():
+	}
+	g.mu.Lock()
+	g.stats.PublishTimeouts++
+	g.mu.Unlock()
+}
+
+// countUnpublished accounts for telemetry still queued when Run ends.
+func (g *Gateway) countUnpublished(queue <-chan pending) {
+	n := 0
+	for {
+		select {
+		case <-queue:
+			n++
+		default:
+			g.mu.Lock()
+			g.stats.Unpublished += uint64(n)
+			g.mu.Unlock()
+			if n > 0 {
+				g.log.Warn("telemetry not published before shutdown", "frames", n)
+			}
+			return
+		}
+	}
+}
+
+func (g *Gateway) countPublish(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil {
+		g.stats.Published++
+		return
+	}
+	g.stats.PublishErrors++
+	if g.stats.PublishErrors == 1 || g.stats.PublishErrors%1000 == 0 {
+		g.log.Warn("publish failed", "err", err, "publish_errors", g.stats.PublishErrors)
+	}
+}
+
+func (g *Gateway) setConnected(up bool) {
+	g.mu.Lock()
+	g.stats.Connected = up
+	g.mu.Unlock()
+}
+
+// connect dials the broker until it accepts or ctx ends; paho reconnects by itself afterwards.
+func (g *Gateway) connect(ctx context.Context, deviceID string) mqtt.Client {
+	clientID := g.cfg.ClientID
+	if clientID == "" {
+		clientID = deviceID
+	}
+	log := g.log.With("broker", g.cfg.BrokerURL, "client_id", clientID)
+	opts := mqtt.NewClientOptions().
+		AddBroker(g.cfg.BrokerURL).
+		SetClientID(clientID).
+		SetTLSConfig(g.cfg.TLS).
+		SetUsername(g.cfg.Username).
+		SetPassword(g.cfg.Password).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(false). // attempts are made, bounded and logged here
+		SetConnectTimeout(g.cfg.ConnectTimeout).
+		SetWriteTimeout(g.cfg.PublishTimeout).
+		SetKeepAlive(30 * time.Second).
+		SetMaxReconnectInterval(5 * time.Second).
+		SetOnConnectHandler(func(mqtt.Client) { g.setConnected(true); log.Info("mqtt connected") }).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			g.setConnected(false)
+			log.Warn("mqtt connection lost; paho reconnects", "err", err)
+		})
+	backoff := 250 * time.Millisecond
+	for {
+		client := mqtt.NewClient(opts)
+		tok := client.Connect()
+		var err error
+		switch {
+		case !tok.WaitTimeout(g.cfg.ConnectTimeout + time.Second):
+			err = fmt.Errorf("no CONNACK within %s", g.cfg.ConnectTimeout)
+		case tok.Error() != nil:
+			err = tok.Error()
+		default:
+			return client
+		}
+		client.Disconnect(0)
+		log.Warn("mqtt connect failed; retrying (check the URL, TLS trust and credentials)", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

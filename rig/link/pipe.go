@@ -1,0 +1,56 @@
+package link
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+// NewPipe returns an in-memory link: device is the emulated device's UART (a net.Conn with
+// deadlines), host the Port a gateway reads. Fleets use it because go.bug.st/serial uses select(),
+// which caps a process at 1024 descriptors, so a pty per device does not scale. net.Pipe is
+// synchronous: a write waits for the other side to read.
+func NewPipe(name string) (device net.Conn, host Port) {
+	d, h := net.Pipe()
+	return d, &pipePort{conn: h, name: name, readTimeout: DefaultReadTimeout, writeTimeout: time.Second}
+}
+
+type pipePort struct {
+	conn         net.Conn
+	name         string
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+}
+
+func (p *pipePort) Name() string { return p.name }
+
+// Read behaves like a serial port with a read timeout: (0, nil) when nothing arrived in time.
+func (p *pipePort) Read(b []byte) (int, error) {
+	if err := p.conn.SetReadDeadline(time.Now().Add(p.readTimeout)); err != nil {
+		return 0, fmt.Errorf("link: read %s: %w", p.name, err)
+	}
+	n, err := p.conn.Read(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("link: read %s: %w", p.name, err)
+	}
+	return n, nil
+}
+
+// Write gives up after a second: a UART never blocks its sender for long, a stalled pipe peer would.
+func (p *pipePort) Write(b []byte) (int, error) {
+	if err := p.conn.SetWriteDeadline(time.Now().Add(p.writeTimeout)); err != nil {
+		return 0, fmt.Errorf("link: write %s: %w", p.name, err)
+	}
+	n, err := p.conn.Write(b)
+	if err != nil {
+		return n, fmt.Errorf("link: write %s: %w (is the device side being read?)", p.name, err)
+	}
+	return n, nil
+}
+
+func (p *pipePort) Close() error { return p.conn.Close() }
