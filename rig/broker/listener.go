@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// listener implements mochi's listeners.Listener over a socket we bound ourselves, so the
+// ephemeral port is known before Serve. Beyond mochi's own listeners it
+//   - performs the TLS handshake explicitly, under a deadline, and counts failures;
+//   - bounds accept → CONNECT with a deadline (mochi refreshes it from the keepalive afterwards);
+//   - tracks every connection it handed out, so Close leaves nothing open even when a client was
+//     being attached while mochi disconnected the others (mochi waits for all of them on Close).
+type listener struct {
+	id       string
+	ln       net.Listener
+	tlsCfg   *tls.Config // nil = plaintext
+	timeout  time.Duration
+	counters *counters
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*trackedConn]struct{}
+	wg     sync.WaitGroup // one per accepted connection, until mochi is done with it
+}
+
+var _ listeners.Listener = (*listener)(nil)
+
+func newListener(id string, ln net.Listener, tlsCfg *tls.Config, timeout time.Duration, c *counters, log *slog.Logger) *listener {
+	return &listener{
+		id: id, ln: ln, tlsCfg: tlsCfg, timeout: timeout, counters: c,
+		log:   log.With("listener", id),
+		conns: map[*trackedConn]struct{}{},
+	}
+}
+
+func (l *listener) ID() string { return l.id }
+
+func (l *listener) Address() string { return l.ln.Addr().String() }
+
+func (l *listener) Protocol() string {
+	if l.tlsCfg != nil {
+		return "mqtts"
+	}
+	return "mqtt"
+}
+
+// Init is a no-op: the socket is bound in Start so that bind errors surface there.
+func (l *listener) Init(*slog.Logger) error { return nil }
+
+// Serve accepts connections until Close.
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	var backoff time.Duration
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if l.isClosed() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait and retry rather than spin or give up,
+			// as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.log.Warn("accept failed; retrying", "error", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		tc := &trackedConn{Conn: conn, l: l}
+		if !l.track(tc) {
+			_ = conn.Close()
+			return
+		}
+		go l.handle(tc, establish)
+	}
+}
+
+func (l *listener) handle(tc *trackedConn, establish listeners.EstablishFn) {
+	defer l.wg.Done()
+	deadline := time.Now().Add(l.timeout)
+	_ = tc.SetDeadline(deadline)
+	var conn net.Conn = tc
+	if l.tlsCfg != nil {
+		tconn := tls.Server(tc, l.tlsCfg)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := tconn.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			l.counters.handshakeFailures.Add(1)
+			l.log.Debug("tls handshake failed", "remote", tc.RemoteAddr().String(), "error", err)
+			_ = tconn.Close()
+			return
+		}
+		conn = tconn // hooks read the peer certificate from the *tls.Conn
+	}
+	if err := establish(l.id, conn); err != nil {
+		l.log.Debug("client ended", "remote", tc.RemoteAddr().String(), "error", err)
+	}
+	_ = conn.Close()
+}
+
+// Close stops accepting, lets mochi disconnect its clients, closes whatever is still open and
+// waits for the connection goroutines.
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if already {
+		return
+	}
+	_ = l.ln.Close()
+	closeClients(l.id)
+	l.mu.Lock()
+	open := make([]*trackedConn, 0, len(l.conns))
+	for c := range l.conns {
+		open = append(open, c)
+	}
+	l.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close()
+	}
+	l.wg.Wait()
+}
+
+func (l *listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+func (l *listener) track(c *trackedConn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.conns[c] = struct{}{}
+	l.wg.Add(1)
+	return true
+}
+
+func (l *listener) untrack(c *trackedConn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// trackedConn removes itself from its listener when closed, by mochi, by TLS or by us.
+type trackedConn struct {
+	net.Conn
+	l    *listener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.untrack(c) })
+	return err
+}
