@@ -15,8 +15,8 @@ build:
 # profile, delta between them. No hardware, no root, no external service.
 demo: build
 	@rm -rf "$(OUT)/baseline" "$(OUT)/hardened" "$(OUT)/delta"
-	@./bin/rig run audit-baseline --out "$(OUT)/baseline"
-	@./bin/rig run audit-baseline --profile hardened --out "$(OUT)/hardened"
+	@./bin/rig run audit-baseline --log-level warn --out "$(OUT)/baseline"
+	@./bin/rig run audit-baseline --profile hardened --log-level warn --out "$(OUT)/hardened"
 	@./bin/rig delta "$(OUT)/baseline" "$(OUT)/hardened" --out "$(OUT)/delta"
 
 test:

@@ -78,6 +78,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	clog := componentLog(log)
 	s := &Stack{log: log, plan: cfg.Plan, cancel: cancel}
 	defer func() {
 		if err != nil {
@@ -113,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		DeviceACL:      prof.Broker.ACL == "per-device",
 		CertIdentity:   prof.Broker.DeviceAuth == "password+cert",
 		MaxPacketSize:  prof.Broker.MaxPacketSize,
-		Log:            log.With("component", "broker"),
+		Log:            clog,
 	}
 	if prof.Broker.DeviceAuth != "none" {
 		bc.Users = passwords
@@ -132,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 
 	// Ingest and the bridge that feeds it.
-	ic := ingest.Config{Addr: "127.0.0.1:0", StorePath: filepath.Join(cfg.WorkDir, "ingest.db"), MaxBody: prof.Ingest.MaxBody, Log: log}
+	ic := ingest.Config{Addr: "127.0.0.1:0", StorePath: filepath.Join(cfg.WorkDir, "ingest.db"), MaxBody: prof.Ingest.MaxBody, Log: clog}
 	if prof.Ingest.Auth == "bearer" {
 		s.token = secret()
 		s.secrets = append(s.secrets, s.token)
@@ -141,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.ingest, err = ingest.Start(bg, ic); err != nil {
 		return nil, err
 	}
-	if s.bridge, err = bridge.Start(bg, s.broker.Server(), bridge.Config{IngestURL: s.ingest.URL(), Token: s.token, Log: log}); err != nil {
+	if s.bridge, err = bridge.Start(bg, s.broker.Server(), bridge.Config{IngestURL: s.ingest.URL(), Token: s.token, Log: clog}); err != nil {
 		return nil, err
 	}
 
@@ -155,10 +156,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	var fw protocol.FWVersion
 	fmt.Sscanf(dev.Firmware, "%d.%d.%d", &fw.Major, &fw.Minor, &fw.Patch)
-	s.device = emulator.New(emulator.Config{UID: uid, FW: fw, Boot: dev.Boot, Interval: dev.TelemetryInterval.D(), Log: log.With("component", "device")})
+	s.device = emulator.New(emulator.Config{UID: uid, FW: fw, Boot: dev.Boot, Interval: dev.TelemetryInterval.D(), Log: clog.With("component", "device")})
 	s.goBackground("device", func(ctx context.Context) error { return s.device.Run(ctx, s.pty.Device()) }, bg)
 
-	gc := gateway.Config{Port: s.pty.Path(), Baud: dev.Baud, QoS: prof.Gateway.QoS, Log: log.With("component", "gateway")}
+	gc := gateway.Config{Port: s.pty.Path(), Baud: dev.Baud, QoS: prof.Gateway.QoS, Log: clog.With("component", "gateway")}
 	if prof.Broker.DeviceAuth != "none" {
 		gc.Username, gc.Password = dev.UID, passwords[dev.UID]
 	}
@@ -428,3 +429,26 @@ func sample(device string) []byte {
 	b, _ := json.Marshal(telemetry.Record{Device: device, Boot: 1, Seq: 0, DeviceTimeMs: 1000, GatewayTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), TempCentiC: 2150, SupplyMv: 3300})
 	return b
 }
+
+// componentLog returns the logger for a stack component: its chatter (listeners attached, hooks
+// added, clients connected) only shows when the operator asked for debug detail; warnings and
+// errors always do.
+func componentLog(log *slog.Logger) *slog.Logger {
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(floor{log.Handler(), slog.LevelWarn})
+}
+
+// floor is a slog.Handler that drops records below min.
+type floor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f floor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f floor) WithAttrs(a []slog.Attr) slog.Handler { return floor{f.Handler.WithAttrs(a), f.min} }
+func (f floor) WithGroup(n string) slog.Handler      { return floor{f.Handler.WithGroup(n), f.min} }

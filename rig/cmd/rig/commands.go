@@ -34,7 +34,7 @@ const exitCodesHelp = `Exit codes:
   4  the run could not complete (stack failed to start, I/O error)`
 
 func newRoot() *cobra.Command {
-	var logFormat string
+	var logFormat, logLevel string
 	var verbose bool
 	root := &cobra.Command{
 		Use:   "rig",
@@ -49,9 +49,13 @@ Two runs compare control by control with 'rig delta'.
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "operator log format on stderr: text or json")
-	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "least severe operator log level on stderr: debug, info, warn or error")
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "same as --log-level debug: also log the stack components' detail")
 	logger := func() (*slog.Logger, error) {
-		lvl := slog.LevelInfo
+		var lvl slog.Level
+		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+			return nil, &exitError{exitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+		}
 		if verbose {
 			lvl = slog.LevelDebug
 		}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("name: bad\nprofile: exposed\nbundles: [audit-baseline]\nlimits:\n  probe_timeot: 3s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, hard, del := filepath.Join(dir, "base"), filepath.Join(dir, "hard"), filepath.Join(dir, "delta")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"version", []string{"version"}, exitOK},
+		{"checks json", []string{"checks", "--json"}, exitOK},
+		{"unknown flag", []string{"run", "--nope", "audit-baseline"}, exitUsage},
+		{"missing argument", []string{"run"}, exitUsage},
+		{"unknown scenario", []string{"run", "no-such", "--out", filepath.Join(dir, "x")}, exitUsage},
+		{"bad scenario file", []string{"run", bad, "--out", filepath.Join(dir, "never")}, exitUsage},
+		{"bad fail-on", []string{"run", "audit-baseline", "--fail-on", "loud"}, exitUsage},
+		{"baseline", []string{"run", "audit-baseline", "-q", "--log-level", "error", "--out", base}, exitOK},
+		{"baseline gated", []string{"run", "audit-baseline", "-q", "--log-level", "error", "--fail-on", "high", "--out", filepath.Join(dir, "gated")}, exitFindings},
+		{"hardened gated", []string{"run", "audit-baseline", "-q", "--log-level", "error", "--profile", "hardened", "--fail-on", "low", "--out", hard}, exitOK},
+		{"delta improves", []string{"delta", base, hard, "-q", "--out", del}, exitOK},
+		{"delta regresses", []string{"delta", hard, base, "-q", "--out", filepath.Join(dir, "back")}, exitRegression},
+		{"delta of a non-run", []string{"delta", dir, hard, "--out", filepath.Join(dir, "nope")}, exitUsage},
+		{"non-empty out", []string{"run", "audit-baseline", "-q", "--out", base}, exitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := execute(context.Background(), tc.args); got != tc.want {
+				t.Errorf("rig %v exited %d, want %d", tc.args, got, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "never")); !os.IsNotExist(err) {
+		t.Errorf("a bad scenario file still created its run folder (stat: %v)", err)
+	}
+	for _, f := range []string{"base/run.json", "base/summary.md", "hard/run.json", "delta/delta.json", "delta/delta.md"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("missing output: %v", err)
+		}
+	}
+}
