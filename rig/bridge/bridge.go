@@ -313,6 +313,9 @@ func (b *Bridge) deliver(batch []telemetry.Record) {
 				"device", r.Device, "boot", r.Boot, "seq", r.Seq)
 			return
 		}
+		if b.ctx.Err() != nil {
+			return // shutting down: the request was cancelled, not refused
+		}
 		failures++
 		b.retries.Add(1)
 		level := slog.LevelDebug
