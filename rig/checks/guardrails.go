@@ -123,7 +123,9 @@ func anonVerdict(x mqttExchange) (verdict, why string) {
 	case answerTLSAlert:
 		return anonRefused, fmt.Sprintf("TLS alert %q at %s", x.Alert, x.Stage)
 	case answerClosed:
-		return anonRefused, "connection closed without CONNACK"
+		// A broker that refuses sends CONNACK 5 (3.1.1) or 0x87 (5.0); a bare close is as likely a
+		// network failure as a refusal.
+		return anonUnknown, "connection closed without CONNACK"
 	case answerRefusedTCP, answerNoTCP, answerUnreachable:
 		return anonUnreachable, fmt.Sprintf("not reachable (%s)", x.Answer)
 	case answerNotMQTT:

@@ -46,12 +46,28 @@ func probePlaintext(ctx context.Context, env *Env) Outcome {
 		obs["connack_return_code"] = int(*x.ReturnCode)
 		obs["connack_meaning"] = x.Meaning
 		return ev.outcome(record.StatusFail, obs, "plaintext MQTT listener answered CONNECT with CONNACK return code %d (%s): credentials and telemetry can cross the network in clear text", *x.ReturnCode, x.Meaning)
-	case answerRefusedTCP:
-		return ev.outcome(record.StatusPass, obs, "the plaintext endpoint refuses TCP connections: no plaintext MQTT listener")
-	case answerNoTCP:
-		return ev.outcome(record.StatusPass, obs, "nothing answered a TCP connect to the plaintext endpoint within %s: no reachable plaintext MQTT listener", timeout)
-	case answerClosed, answerTLSAlert, answerNotMQTT:
-		return ev.outcome(record.StatusPass, obs, "the plaintext endpoint accepts TCP but answered CONNECT without a CONNACK (%s): not a plaintext MQTT listener", x.Answer)
+	case answerRefusedTCP, answerNoTCP:
+		// Nothing answering proves no listener only while the broker host is shown to be up:
+		// a broker that is down refuses every port.
+		if alive, why := brokerAlive(ctx, env); !alive {
+			return ev.outcome(record.StatusError, obs, "the plaintext endpoint did not answer (%s), but the broker could not be shown to be up either (%s): cannot tell a closed listener from a broker that is down", x.Answer, why)
+		}
+		if x.Answer == answerNoTCP {
+			return ev.outcome(record.StatusPass, obs, "nothing answered a TCP connect to the plaintext endpoint within %s while the broker's TLS endpoint is up: no reachable plaintext MQTT listener", timeout)
+		}
+		return ev.outcome(record.StatusPass, obs, "the plaintext endpoint refuses TCP connections while the broker's TLS endpoint is up: no plaintext MQTT listener")
+	case answerTLSAlert, answerNotMQTT:
+		return ev.outcome(record.StatusPass, obs, "the plaintext endpoint accepts TCP but answered CONNECT with something other than MQTT (%s): not a plaintext MQTT listener", x.Answer)
+	case answerClosed:
+		// A TLS listener closes on a plaintext CONNECT; so may a plaintext broker that drops
+		// anonymous clients. A TLS handshake on the same port tells them apart.
+		h := tlsHandshake(ctx, addr, env.Targets.Broker.ServerName, tls.VersionTLS10, tls.VersionTLS13, timeout)
+		ev.json("tls-on-plaintext-endpoint.json", h)
+		if h.Accepted || h.Answer == answerTLSAlert {
+			obs["speaks_tls"] = true
+			return ev.outcome(record.StatusPass, obs, "the endpoint closed the plaintext CONNECT and answers a TLS handshake: a TLS listener, not plaintext MQTT")
+		}
+		return ev.outcome(record.StatusError, obs, "the plaintext endpoint accepts TCP but closed the connection without a CONNACK and does not speak TLS: a plaintext MQTT listener that drops anonymous clients looks the same, so this cannot be decided without sending credentials in clear text")
 	case answerSilent:
 		return ev.outcome(record.StatusError, obs, "the plaintext endpoint accepts TCP but sent nothing within %s: cannot tell whether it speaks MQTT (raise the probe timeout if the broker is slow)", timeout)
 	case answerMalformed:
@@ -91,11 +107,20 @@ func probeTLSVersions(ctx context.Context, env *Env) Outcome {
 			} else {
 				modern = append(modern, name)
 			}
-		case h.Answer == answerTLSAlert || h.Answer == answerClosed || h.Answer == answerTLSFailed:
+		case versionRefused(h):
 			versions[name] = "refused"
 			if h.Alert != "" {
 				alerts[name] = h.Alert
 			}
+		case h.Answer == answerTLSAlert || h.Answer == answerClosed || h.Answer == answerTLSFailed:
+			// A handshake_failure alert or a closed connection may only mean the server shares no
+			// cipher suite with what Go can offer (e.g. DHE-only TLS 1.0): not proof the version
+			// is refused.
+			versions[name] = "unknown"
+			if h.Alert != "" {
+				alerts[name] = h.Alert
+			}
+			unsure = append(unsure, fmt.Sprintf("%s: %s (not a protocol_version refusal; the server may accept %s with suites this probe cannot offer)", name, firstNonEmpty(h.Alert, h.Error, h.Answer), name))
 		case h.Answer == answerRefusedTCP || h.Answer == answerNoTCP || h.Answer == answerUnreachable || h.Answer == answerInterrupted:
 			// The endpoint is gone, not the version: further versions would say the same.
 			ev.json("versions.json", probes)
@@ -127,4 +152,44 @@ func strSlice(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// Remote alerts reach us only as text (crypto/tls keeps its alert type unexported for TCP), so the
+// refusal is recognised by Go's fixed alert wording; the hand-built ClientHello probe reads the code.
+//
+// versionRefused reports whether a failed handshake was a refusal of the offered version itself:
+// a protocol_version alert, or a ServerHello choosing a version we did not offer.
+func versionRefused(h handshake) bool {
+	if h.Accepted {
+		return false
+	}
+	return strings.Contains(h.Alert, "protocol version") ||
+		strings.Contains(h.Error, "protocol version not supported") ||
+		strings.Contains(h.Error, "unsupported protocol version") ||
+		strings.Contains(h.Error, "server selected unsupported")
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// brokerAlive shows that the broker host is up by completing a TCP connect to its TLS endpoint.
+// With no TLS endpoint named there is nothing to compare with, and a refused plaintext port is
+// taken at face value (the reason says so).
+func brokerAlive(ctx context.Context, env *Env) (bool, string) {
+	addr := env.Targets.Broker.TLS
+	if addr == "" {
+		return true, "no TLS endpoint named to compare with"
+	}
+	conn, answer, err := dial(ctx, addr, env.Limits.ProbeTimeout)
+	if err != nil {
+		return false, fmt.Sprintf("TLS endpoint %s: %s", answer, err)
+	}
+	_ = conn.Close()
+	return true, "TLS endpoint accepts TCP"
 }

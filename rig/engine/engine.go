@@ -3,7 +3,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,34 +107,51 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	run.Volatile.Finished = now().UTC()
 	run.Summarize()
 
-	if err := record.WriteJSON(filepath.Join(opts.Out, record.RunFile), run); err != nil {
+	// run.json and summary.md quote probe errors: they go through the same redaction as evidence.
+	rj, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("engine: encode %s: %w", record.RunFile, err)
+	}
+	if err := writeFile(filepath.Join(opts.Out, record.RunFile), ev.Redact(append(rj, '\n'))); err != nil {
 		return nil, err
 	}
-	if err := writeSummary(filepath.Join(opts.Out, "summary.md"), run); err != nil {
+	sum, err := renderSummary(run)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFile(filepath.Join(opts.Out, "summary.md"), ev.Redact(sum)); err != nil {
 		return nil, err
 	}
 	log.Info("run written", "out", opts.Out, "findings", run.Summary.Findings)
 	return run, nil
 }
 
-func writeSummary(path string, run *record.Run) error {
+func renderSummary(run *record.Run) ([]byte, error) {
 	cat, err := checks.Catalog()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	byID := map[string]checks.Control{}
 	for _, c := range cat {
 		byID[c.ID] = c
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	var b bytes.Buffer
+	if err := report.Summary(&b, run, func(id string) (checks.Control, bool) { c, ok := byID[id]; return c, ok }); err != nil {
+		return nil, fmt.Errorf("engine: render summary.md: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// writeFile writes b to path atomically (temp file and rename).
+func writeFile(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return fmt.Errorf("engine: write %s: %w", path, err)
 	}
-	defer f.Close()
-	if err := report.Summary(f, run, func(id string) (checks.Control, bool) { c, ok := byID[id]; return c, ok }); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("engine: write %s: %w", path, err)
 	}
-	return f.Close()
+	return nil
 }
 
 // prepareOut makes sure dir exists and is empty, so a run folder never mixes two runs.

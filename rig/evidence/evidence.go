@@ -44,6 +44,12 @@ func (s *Store) AddSecret(secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.secrets = append(s.secrets, []byte(secret))
+	// JSON writers escape <, >, & and quotes: register the escaped form too.
+	if b, err := json.Marshal(secret); err == nil {
+		if esc := b[1 : len(b)-1]; string(esc) != secret {
+			s.secrets = append(s.secrets, esc)
+		}
+	}
 	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
 }
 

@@ -15,6 +15,7 @@ func TestRedaction(t *testing.T) {
 	}
 	s.AddSecret("s3cr3t-token-value")
 	s.AddSecret("pw") // too short to redact safely: ignored
+	s.AddSecret(`p&ss<w>rd"x`)
 	key := "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----"
 	for _, tc := range []struct {
 		name, in, want string
@@ -23,6 +24,7 @@ func TestRedaction(t *testing.T) {
 		{"pem key", "before\n" + key + "\nafter", "before\n[REDACTED]\nafter"},
 		{"bearer header", "Authorization: Bearer abc.def.ghi\n", "Authorization: Bearer [REDACTED]\n"},
 		{"short secret kept", "pw=pw", "pw=pw"},
+		{"json-escaped secret", `{"password":"p\u0026ss\u003cw\u003erd\"x"}`, `{"password":"[REDACTED]"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rel, err := s.Write("CTRL", strings.ReplaceAll(tc.name, " ", "-")+".txt", []byte(tc.in))

@@ -42,6 +42,8 @@ func (r *Run) Summarize() {
 		s.Headline = fmt.Sprintf("Incomplete audit · 0 findings, %d %s could not be evaluated", s.Error, plural(s.Error, "control", "controls"))
 	case s.Pass == 0:
 		s.Headline = "Nothing verified · 0 findings, every control skipped"
+	case s.Skip > 0:
+		s.Headline = fmt.Sprintf("Hardened path · 0 findings, %d %s skipped", s.Skip, plural(s.Skip, "control", "controls"))
 	default:
 		s.Headline = "Hardened path · 0 findings"
 	}

@@ -12,7 +12,8 @@ func TestSummarize(t *testing.T) {
 	}{
 		{"findings", []Result{r("A", StatusFail), r("B", StatusFail), r("C", StatusPass)}, 2, "Exposed posture · 2 findings"},
 		{"one finding", []Result{r("A", StatusFail), r("B", StatusError)}, 1, "Exposed posture · 1 finding"},
-		{"clean", []Result{r("A", StatusPass), r("B", StatusSkip)}, 0, "Hardened path · 0 findings"},
+		{"clean", []Result{r("A", StatusPass)}, 0, "Hardened path · 0 findings"},
+		{"clean with a skip", []Result{r("A", StatusPass), r("B", StatusSkip)}, 0, "Hardened path · 0 findings, 1 control skipped"},
 		{"errors are not clean", []Result{r("A", StatusPass), r("B", StatusError)}, 0, "Incomplete audit · 0 findings, 1 control could not be evaluated"},
 		{"all skipped", []Result{r("A", StatusSkip)}, 0, "Nothing verified · 0 findings, every control skipped"},
 	} {

@@ -36,12 +36,16 @@ func Decide(r *record.Run) Decision {
 		return Decision{"hold", "a critical finding leaves the path open to compromise; do not ship until it is fixed and rerun"}
 	case worst >= record.SeverityHigh.Rank():
 		return Decision{"focused sprint", "high-severity findings need a planned hardening sprint before delivery, then a rerun against this baseline"}
-	case worst >= 0:
-		return Decision{"fix internally", "only medium or low findings: the owning team can fix them in normal work and rerun"}
 	case r.Summary.Error > 0:
 		return Decision{"hold", "some controls could not be evaluated; an unverified control is not a pass - fix the run and rerun"}
+	case worst >= 0:
+		return Decision{"fix internally", "only medium or low findings: the owning team can fix them in normal work and rerun"}
+	case r.Summary.Pass == 0:
+		return Decision{"hold", "no control was evaluated: name the path's targets in the scenario and rerun"}
+	case r.Summary.Skip > 0:
+		return Decision{"ship", fmt.Sprintf("every evaluated control passed on the live path; %d skipped %s not covered - name their targets to cover them", r.Summary.Skip, plural(r.Summary.Skip, "control is", "controls are"))}
 	}
-	return Decision{"ship", "every evaluated control passed on the live path"}
+	return Decision{"ship", "every control passed on the live path"}
 }
 
 // Findings returns the failed results, most severe first, then by control ID.
@@ -183,4 +187,11 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

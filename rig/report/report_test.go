@@ -23,6 +23,9 @@ func TestDecide(t *testing.T) {
 		{"medium", []record.Result{fail(record.SeverityMedium)}, "fix internally"},
 		{"unevaluated", []record.Result{{Control: "Y", Status: record.StatusError}}, "hold"},
 		{"clean", []record.Result{{Control: "Y", Status: record.StatusPass}}, "ship"},
+		{"low finding and an error", []record.Result{fail(record.SeverityLow), {Control: "Y", Status: record.StatusError}}, "hold"},
+		{"everything skipped", []record.Result{{Control: "Y", Status: record.StatusSkip}}, "hold"},
+		{"clean with a skip", []record.Result{{Control: "Y", Status: record.StatusPass}, {Control: "Z", Status: record.StatusSkip}}, "ship"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &record.Run{Results: tc.results}

@@ -64,8 +64,9 @@ type Stack struct {
 	secrets []string
 	token   string
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel    context.CancelFunc // ends broker, ingest and bridge
+	cancelDev context.CancelFunc // ends device and gateway
+	wg        sync.WaitGroup
 	errMu  sync.Mutex
 	errs   []error // background failures (device, gateway)
 	closed bool
@@ -77,9 +78,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// The stack outlives the caller's context only until Close; device and gateway get their own
+	// context so that Close can stop them before the broker and ingest they talk to.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	devCtx, cancelDev := context.WithCancel(bg)
 	clog := componentLog(log)
-	s := &Stack{log: log, plan: cfg.Plan, cancel: cancel}
+	s := &Stack{log: log, plan: cfg.Plan, cancel: cancel, cancelDev: cancelDev}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -157,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	var fw protocol.FWVersion
 	fmt.Sscanf(dev.Firmware, "%d.%d.%d", &fw.Major, &fw.Minor, &fw.Patch)
 	s.device = emulator.New(emulator.Config{UID: uid, FW: fw, Boot: dev.Boot, Interval: dev.TelemetryInterval.D(), Log: clog.With("component", "device")})
-	s.goBackground("device", func(ctx context.Context) error { return s.device.Run(ctx, s.pty.Device()) }, bg)
+	s.goBackground("device", func(ctx context.Context) error { return s.device.Run(ctx, s.pty.Device()) }, devCtx)
 
 	gc := gateway.Config{Port: s.pty.Path(), Baud: dev.Baud, QoS: prof.Gateway.QoS, Log: clog.With("component", "gateway")}
 	if prof.Broker.DeviceAuth != "none" {
@@ -182,7 +186,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.gateway, err = gateway.New(gc); err != nil {
 		return nil, err
 	}
-	s.goBackground("gateway", s.gateway.Run, bg)
+	s.goBackground("gateway", s.gateway.Run, devCtx)
 
 	// Targets: what a consultant would write into a scenario for a client's path. A path without a
 	// plaintext listener still names the address one would use, so that the probe can show
@@ -385,23 +389,34 @@ func (s *Stack) storeStats(ctx context.Context) ([]ingest.DeviceStats, error) {
 	return out.Devices, nil
 }
 
-// Close stops everything, device and gateway first so nothing publishes into a closed broker.
+// Close stops everything in data-path order: device and gateway first, then the bridge (after a
+// bounded drain, so nothing accepted by the broker is left in its queue), the ingest, the broker
+// and the pty pair.
 func (s *Stack) Close() error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	s.cancel()
+	s.cancelDev()
 	s.wg.Wait()
 	var errs []error
-	if s.pty != nil {
-		errs = append(errs, s.pty.Close())
+	if s.bridge != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.bridge.Drain(ctx); err != nil {
+			s.log.Warn("bridge did not drain before shutdown", "error", err)
+		}
+		cancel()
+		errs = append(errs, s.bridge.Close())
 	}
 	if s.ingest != nil {
 		errs = append(errs, s.ingest.Close())
 	}
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close())
+	}
+	s.cancel()
+	if s.pty != nil {
+		errs = append(errs, s.pty.Close())
 	}
 	return errors.Join(errs...)
 }

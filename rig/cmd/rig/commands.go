@@ -28,7 +28,8 @@ var version = "dev"
 
 const exitCodesHelp = `Exit codes:
   0  clean: no finding at or above --fail-on, no regression
-  1  findings at or above --fail-on (rig run)
+  1  rig run with --fail-on: a finding at or above that severity, or a control that could not
+     be evaluated (status error)
   2  usage or configuration error (bad flag, bad scenario, profile or bundle file)
   3  a control regressed against the baseline (rig delta)
   4  the run could not complete (stack failed to start, I/O error)`
@@ -134,7 +135,9 @@ embedded defaults.
 			}
 			if failOn != "none" {
 				for _, r := range run.Results {
-					if r.Status == record.StatusFail && r.Severity.Rank() >= threshold.Rank() {
+					// A control that could not be evaluated gates like a finding: an unverified
+					// control must not let CI pass.
+					if r.Status == record.StatusError || (r.Status == record.StatusFail && r.Severity.Rank() >= threshold.Rank()) {
 						return &exitError{code: exitFindings}
 					}
 				}
@@ -144,7 +147,7 @@ embedded defaults.
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>)")
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
-	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse: none, info, low, medium, high, critical")
+	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout")
 	return cmd
 }
