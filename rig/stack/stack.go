@@ -67,9 +67,9 @@ type Stack struct {
 	cancel    context.CancelFunc // ends broker, ingest and bridge
 	cancelDev context.CancelFunc // ends device and gateway
 	wg        sync.WaitGroup
-	errMu  sync.Mutex
-	errs   []error // background failures (device, gateway)
-	closed bool
+	errMu     sync.Mutex
+	errs      []error // background failures (device, gateway)
+	closed    bool
 }
 
 // Start brings the whole path up. On error everything already started is stopped.
