@@ -26,10 +26,12 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Run each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+# Run each fuzz target for FUZZTIME (go test -fuzz takes one target at a time). Their seed corpora
+# under testdata/fuzz also run as plain tests in `make test`.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
 
 clean:
 	rm -rf bin out

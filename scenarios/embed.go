@@ -1,5 +1,6 @@
 // Package scenarios embeds the default scenario, profile and bundle files, so that `rig run
-// audit-baseline` works from any folder. Files on disk with the same name take precedence.
+// audit-baseline` works from any folder. A scenario given by path looks for the profiles and
+// bundles it names beside it (profiles/, bundles/) first, then here.
 package scenarios
 
 import "embed"

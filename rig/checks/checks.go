@@ -106,8 +106,9 @@ type Ingest struct {
 
 // Telemetry gives the runtime-health control the counters it compares.
 type Telemetry interface {
-	// Account stops nothing; it waits up to the drain timeout for the store to catch up with what
-	// the device says it sent and returns both sides.
+	// Account freezes the device's count (the reference stack stops its telemetry over the UART
+	// and reads its STATS), waits up to the drain timeout for the store to catch up with what the
+	// device says it sent, and returns both sides. Call it last: telemetry does not resume.
 	Account(ctx context.Context, drain time.Duration) (Accounting, error)
 }
 

@@ -160,6 +160,9 @@ type Library struct {
 // in dir (if not "") and then in the embedded tree under sub.
 func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
 	if strings.ContainsAny(nameOrPath, `/\`) || strings.HasSuffix(nameOrPath, ".yaml") || strings.HasSuffix(nameOrPath, ".yml") {
+		if dir != "" && !filepath.IsAbs(nameOrPath) {
+			nameOrPath = filepath.Join(dir, nameOrPath) // relative to the scenario that names it
+		}
 		b, err := os.ReadFile(nameOrPath)
 		if err != nil {
 			return "", nil, fmt.Errorf("%w: read %s: %v", ErrInvalid, nameOrPath, err)
@@ -188,7 +191,11 @@ func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
 	if sub != "" {
 		kind = strings.TrimSuffix(sub, "s")
 	}
-	return "", nil, fmt.Errorf("%w: no %s named %q (looked in %s and the embedded defaults; `rig scenarios` lists them)", ErrInvalid, kind, nameOrPath, filepath.Join(dir, sub))
+	where := "the embedded defaults"
+	if dir != "" {
+		where = filepath.Join(dir, sub) + " and " + where
+	}
+	return "", nil, fmt.Errorf("%w: no %s named %q (looked in %s; `rig scenarios` lists the embedded ones, or give a path to a .yaml file)", ErrInvalid, kind, nameOrPath, where)
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -227,6 +234,9 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 	}
 	pf, err := l.LoadProfile(profName, dir)
 	if err != nil {
+		if profileOverride == "" && errors.Is(err, ErrInvalid) && !errors.As(err, new(*FileError)) {
+			return nil, d.at("profile", "%v", err)
+		}
 		return nil, err
 	}
 	plan := &Plan{Scenario: sc, Profile: *pf}
@@ -246,15 +256,17 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 		return nil
 	}
 	for i, bn := range sc.Bundles {
-		b, err := l.LoadBundle(bn, dir)
+		b, bd, err := l.loadBundle(bn, dir)
 		if err != nil {
-			return nil, fmt.Errorf("%s: bundles[%d]: %w", src, i, err)
+			if errors.Is(err, ErrInvalid) && !errors.As(err, new(*FileError)) {
+				return nil, d.at(fmt.Sprintf("bundles[%d]", i), "%v", err)
+			}
+			return nil, err
 		}
 		plan.Bundles = append(plan.Bundles, *b)
 		for j, id := range b.Checks {
-			bd := b
 			if err := add(id, func() error {
-				return &FileError{File: bd.Source, Field: fmt.Sprintf("checks[%d]", j), Msg: fmt.Sprintf("unknown check %q (known: %s)", id, strings.Join(knownChecks, ", "))}
+				return bd.at(fmt.Sprintf("checks[%d]", j), "unknown check %q (known: %s)", id, strings.Join(knownChecks, ", "))
 			}); err != nil {
 				return nil, err
 			}
@@ -293,23 +305,28 @@ func (l Library) LoadProfile(nameOrPath, dir string) (*Profile, error) {
 
 // LoadBundle reads and validates one bundle by name or path.
 func (l Library) LoadBundle(nameOrPath, dir string) (*Bundle, error) {
+	b, _, err := l.loadBundle(nameOrPath, dir)
+	return b, err
+}
+
+func (l Library) loadBundle(nameOrPath, dir string) (*Bundle, *doc, error) {
 	src, data, err := l.read(nameOrPath, dir, "bundles")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var b Bundle
 	d, err := decode(src, data, &b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b.Source = src
 	if b.Name == "" {
-		return nil, d.at("name", "missing: every bundle needs a name")
+		return nil, nil, d.at("name", "missing: every bundle needs a name")
 	}
 	if len(b.Checks) == 0 {
-		return nil, d.at("checks", "empty: a bundle names at least one check")
+		return nil, nil, d.at("checks", "empty: a bundle names at least one check")
 	}
-	return &b, nil
+	return &b, d, nil
 }
 
 func oneOf(d *doc, field, got string, allowed ...string) error {
@@ -348,8 +365,10 @@ func (s *Scenario) validate(d *doc) error {
 	if dv.Firmware == "" {
 		dv.Firmware = "1.0.0"
 	}
-	if !regexp.MustCompile(`^\d{1,3}\.\d{1,3}\.\d{1,3}$`).MatchString(dv.Firmware) {
-		return d.at("device.firmware", "%q is not major.minor.patch", dv.Firmware)
+	var fw [3]int
+	if n, err := fmt.Sscanf(dv.Firmware, "%d.%d.%d", &fw[0], &fw[1], &fw[2]); err != nil || n != 3 ||
+		!regexp.MustCompile(`^\d{1,3}\.\d{1,3}\.\d{1,3}$`).MatchString(dv.Firmware) || fw[0] > 255 || fw[1] > 255 || fw[2] > 255 {
+		return d.at("device.firmware", "%q is not major.minor.patch with each part 0..255", dv.Firmware)
 	}
 	if err := durationIn(d, "device.telemetry_interval", &dv.TelemetryInterval, 20*time.Millisecond, time.Millisecond, time.Minute); err != nil {
 		return err
@@ -406,40 +425,41 @@ func (p *Profile) validate(d *doc) error {
 	if !b.Anonymous && b.DeviceAuth == "none" {
 		return d.at("broker.device_auth", "none while anonymous is false: no client could connect")
 	}
+	// The TLS fields are validated even while TLS is off, so that turning it on never reveals an
+	// old typo.
 	t := &b.TLS
-	if t.Enabled {
-		if t.MinVersion == "" {
-			t.MinVersion = "1.2"
-		}
-		if err := oneOf(d, "broker.tls.min_version", t.MinVersion, "1.0", "1.1", "1.2", "1.3"); err != nil {
-			return err
-		}
-		if t.Certificate == "" {
-			t.Certificate = "ca-issued"
-		}
-		if err := oneOf(d, "broker.tls.certificate", t.Certificate, "ca-issued", "self-signed"); err != nil {
-			return err
-		}
-		if t.Key == "" {
-			t.Key = "ecdsa-p256"
-		}
-		if err := oneOf(d, "broker.tls.key", t.Key, "ecdsa-p256", "rsa-1024", "rsa-2048", "rsa-3072"); err != nil {
-			return err
-		}
-		if err := durationIn(d, "broker.tls.validity", &t.Validity, 90*24*time.Hour, time.Hour, 40*365*24*time.Hour); err != nil {
-			return err
-		}
-		if t.ClientAuth == "" {
-			t.ClientAuth = "none"
-		}
-		if err := oneOf(d, "broker.tls.client_auth", t.ClientAuth, "none", "require"); err != nil {
-			return err
-		}
-		if b.DeviceAuth == "password+cert" && t.ClientAuth != "require" {
-			return d.at("broker.device_auth", "password+cert needs broker.tls.client_auth: require")
-		}
-	} else if b.DeviceAuth == "password+cert" {
+	if t.MinVersion == "" {
+		t.MinVersion = "1.2"
+	}
+	if err := oneOf(d, "broker.tls.min_version", t.MinVersion, "1.0", "1.1", "1.2", "1.3"); err != nil {
+		return err
+	}
+	if t.Certificate == "" {
+		t.Certificate = "ca-issued"
+	}
+	if err := oneOf(d, "broker.tls.certificate", t.Certificate, "ca-issued", "self-signed"); err != nil {
+		return err
+	}
+	if t.Key == "" {
+		t.Key = "ecdsa-p256"
+	}
+	if err := oneOf(d, "broker.tls.key", t.Key, "ecdsa-p256", "rsa-1024", "rsa-2048", "rsa-3072"); err != nil {
+		return err
+	}
+	if err := durationIn(d, "broker.tls.validity", &t.Validity, 90*24*time.Hour, time.Hour, 40*365*24*time.Hour); err != nil {
+		return err
+	}
+	if t.ClientAuth == "" {
+		t.ClientAuth = "none"
+	}
+	if err := oneOf(d, "broker.tls.client_auth", t.ClientAuth, "none", "require"); err != nil {
+		return err
+	}
+	if b.DeviceAuth == "password+cert" && !t.Enabled {
 		return d.at("broker.device_auth", "password+cert needs broker.tls.enabled: true")
+	}
+	if b.DeviceAuth == "password+cert" && t.ClientAuth != "require" {
+		return d.at("broker.device_auth", "password+cert needs broker.tls.client_auth: require")
 	}
 	g := &p.Gateway
 	if g.Transport == "" {

@@ -72,6 +72,10 @@ func TestBadFilesNameFileLineField(t *testing.T) {
 		{"profile wrong type", goodScenario, goodProfile + "  max_packet_size: big\n", "p.yaml", 5, "broker.max_packet_size", "wrong type"},
 		{"profile bad enum", goodScenario, "name: p\nbroker:\n  plaintext: true\n  anonymous: true\n  tls:\n    enabled: true\n    min_version: \"1.5\"\n", "p.yaml", 7, "broker.tls.min_version", `"1.5" is not one of`},
 		{"profile no listener", goodScenario, "name: p\nbroker:\n  anonymous: true\n", "p.yaml", 3, "broker", "no listener"},
+		{"bad firmware part", "name: s\nprofile: p\nbundles: [b]\ndevice:\n  firmware: 1.0.300\n", goodProfile, "s.yaml", 5, "device.firmware", "0..255"},
+		{"tls field checked while tls is off", goodScenario, goodProfile + "  tls:\n    min_version: \"9.9\"\n", "p.yaml", 6, "broker.tls.min_version", `"9.9" is not one of`},
+		{"missing profile file", "name: s\nprofile: nope\nbundles: [b]\n", goodProfile, "s.yaml", 2, "profile", `no profile named "nope"`},
+		{"missing bundle file", "name: s\nprofile: p\nbundles: [b, gone]\n", goodProfile, "s.yaml", 3, "bundles[1]", `no bundle named "gone"`},
 		{"profile syntax", goodScenario, "name: p\nbroker: [\n", "p.yaml", 2, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
