@@ -1,14 +1,14 @@
 package protocol
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pathrig/rig/firmware/protocol/vectors"
 )
 
 // vector is one line of testdata/vectors.txt.
@@ -22,41 +22,13 @@ type vector struct {
 
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
-	f, err := os.Open("testdata/vectors.txt")
+	loaded, err := vectors.Load("testdata/vectors.txt")
 	if err != nil {
-		t.Fatalf("open shared vectors: %v", err)
+		t.Fatalf("shared vectors: %v", err)
 	}
-	defer f.Close()
-	var vs []vector
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 4096), 4096)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		parts := strings.Split(line, " ")
-		if len(parts) < 3 {
-			t.Fatalf("vectors.txt:%d: want <name> <expect> <wire-hex> [k=v...], got %q", n, line)
-		}
-		v := vector{line: n, name: parts[0], fields: map[string]string{}}
-		if parts[1] != "none" {
-			v.expect = strings.Split(parts[1], ",")
-		}
-		if v.wire, err = hex.DecodeString(parts[2]); err != nil {
-			t.Fatalf("vectors.txt:%d: wire-hex: %v", n, err)
-		}
-		for _, kv := range parts[3:] {
-			k, val, ok := strings.Cut(kv, "=")
-			if !ok {
-				t.Fatalf("vectors.txt:%d: field %q is not key=value", n, kv)
-			}
-			v.fields[k] = val
-		}
-		vs = append(vs, v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read vectors.txt: %v", err)
+	vs := make([]vector, 0, len(loaded))
+	for _, v := range loaded {
+		vs = append(vs, vector{line: v.Line, name: v.Name, expect: v.Expect, wire: v.Wire, fields: v.Fields})
 	}
 	if len(vs) < 30 {
 		t.Fatalf("vectors.txt holds %d vectors; expected the full shared set", len(vs))
