@@ -15,7 +15,6 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/evidence"
 	"github.com/pathrig/rig/rig/record"
-	"github.com/pathrig/rig/rig/report"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/stack"
 )
@@ -29,6 +28,8 @@ type Options struct {
 	Log     *slog.Logger // operator log; nil discards
 	Version string       // tool version written into run.json
 	Now     func() time.Time
+	// Outputs select the writers, the baseline and the manifest signing key.
+	Outputs Outputs
 }
 
 // Run executes plan and writes the run folder. The returned record is also in Out/run.json.
@@ -102,37 +103,31 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	if _, err := ev.WriteJSON("stack", "gateway-stats.json", st.GatewayStats()); err != nil {
 		return nil, err
 	}
+	if err := writeTimeline(ev, st, run.Volatile.Started); err != nil {
+		return nil, err
+	}
 	run.Volatile.Finished = now().UTC()
 	run.Summarize()
 
 	if err := record.WriteJSON(filepath.Join(opts.Out, record.RunFile), run); err != nil {
 		return nil, err
 	}
-	if err := writeSummary(filepath.Join(opts.Out, "summary.md"), run); err != nil {
+	log.Info("writing reports", "out", opts.Out)
+	if _, err := WriteOutputs(opts.Out, run, opts.Outputs); err != nil {
 		return nil, err
 	}
 	log.Info("run written", "out", opts.Out, "findings", run.Summary.Findings)
 	return run, nil
 }
 
-func writeSummary(path string, run *record.Run) error {
-	cat, err := checks.Catalog()
+// writeTimeline keeps the delivered-frames timeline as evidence, for the HTML report.
+func writeTimeline(ev *evidence.Store, st *stack.Stack, start time.Time) error {
+	tl, err := st.Timeline(start, 100*time.Millisecond)
 	if err != nil {
 		return err
 	}
-	byID := map[string]checks.Control{}
-	for _, c := range cat {
-		byID[c.ID] = c
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("engine: write %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := report.Summary(f, run, func(id string) (checks.Control, bool) { c, ok := byID[id]; return c, ok }); err != nil {
-		return fmt.Errorf("engine: write %s: %w", path, err)
-	}
-	return f.Close()
+	_, err = ev.WriteJSON("telemetry", "timeline.json", tl)
+	return err
 }
 
 // prepareOut makes sure dir exists and is empty, so a run folder never mixes two runs.

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -17,6 +17,7 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/engine"
+	"github.com/pathrig/rig/rig/manifest"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/report"
 	"github.com/pathrig/rig/rig/scenario"
@@ -68,7 +69,7 @@ Two runs compare control by control with 'rig delta'.
 		}
 		return nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
 	}
-	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newVerifyCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
 	return root
 }
 
@@ -83,7 +84,8 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
-	var out, profile, failOn string
+	var out, profile, failOn, baseline, signKey string
+	var formats []string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -92,9 +94,17 @@ func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 bring up the device and gateway, probe every control of the scenario's bundles on the live
 endpoints, and write the run folder:
 
-  run.json      machine-readable record (schema rig.run/v1): results, summary.findings
-  summary.md    leadership summary: headline, decision, what is exposed, what is solid, backlog
-  evidence/     raw files backing each verdict (secrets redacted)
+  run.json        machine-readable record (schema rig.run/v1): results, summary.findings
+  summary.md      leadership summary: headline, decision, what is exposed, what is solid, backlog
+  report.html     self-contained HTML report: checks, evidence, backlog, telemetry timeline
+  findings.sarif  SARIF 2.1.0 for code scanning (baselineState with --baseline)
+  junit.xml       one testcase per control for CI test reports
+  backlog.csv     prioritized backlog for the Jira and GitLab CSV importers
+  evidence/       raw files backing each verdict (secrets redacted)
+  delta/          with --baseline: delta.json, delta.md, delta.html against that run
+  MANIFEST.sha256 SHA-256 of every file, written last ('rig verify' checks it)
+--format picks the renderings (run.json, evidence/ and the manifest are always written).
+With --baseline the run exits 3 when a control that passed in the baseline no longer passes.
 
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
@@ -114,6 +124,20 @@ embedded defaults.
 			if failOn != "none" && threshold.Rank() < 0 {
 				return &exitError{exitUsage, fmt.Errorf("--fail-on %q: want none, info, low, medium, high or critical", failOn)}
 			}
+			if _, err := report.Select(formats); err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--format: %w", err)}
+			}
+			if baseline != "" {
+				if _, err := record.ReadRun(baseline); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--baseline: %w", err)}
+				}
+			}
+			var key ed25519.PrivateKey
+			if signKey != "" {
+				if key, err = manifest.LoadPrivateKey(signKey); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--sign-key: %w", err)}
+				}
+			}
 			plan, err := library().Load(args[0], profile, checkIDs())
 			if err != nil {
 				return &exitError{exitUsage, err}
@@ -121,7 +145,10 @@ embedded defaults.
 			if out == "" {
 				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
 			}
-			run, err := engine.Run(cmd.Context(), plan, engine.Options{Out: out, Log: log, Version: version})
+			run, err := engine.Run(cmd.Context(), plan, engine.Options{
+				Out: out, Log: log, Version: version,
+				Outputs: engine.Outputs{Formats: formats, Baseline: baseline, SignKey: key},
+			})
 			if err != nil {
 				code := exitRunError
 				if errors.Is(err, engine.ErrUsage) {
@@ -131,6 +158,18 @@ embedded defaults.
 			}
 			if !quiet {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\n  %s\n", run.Summary.Headline, out)
+			}
+			if baseline != "" {
+				d, err := readDelta(filepath.Join(out, engine.DeltaDir))
+				if err != nil {
+					return &exitError{exitRunError, err}
+				}
+				if !quiet {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n  %s\n", d.Summary.Headline, filepath.Join(out, engine.DeltaDir))
+				}
+				if d.Summary.Regressed > 0 {
+					return &exitError{code: exitRegression}
+				}
 			}
 			if failOn != "none" {
 				for _, r := range run.Results {
@@ -146,6 +185,9 @@ embedded defaults.
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout")
+	cmd.Flags().StringSliceVar(&formats, "format", []string{"all"}, "renderings to write, comma-separated: all, "+strings.Join(report.FormatNames(), ", "))
+	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
+	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	return cmd
 }
 
@@ -160,6 +202,7 @@ func newDeltaCmd() *cobra.Command {
   delta.json   machine-readable (schema rig.delta/v1): rows with both sides' status and evidence,
                summary.improved, summary.regressed, unchanged, new, removed
   delta.md     the same for people
+  delta.html   the same as one self-contained page, each side's evidence linked
 
 A control regresses when it passed in the baseline and fails, errors or is skipped in the rerun;
 it improves when it failed or errored in the baseline and passes in the rerun.
@@ -184,10 +227,10 @@ Exits 3 when anything regressed.
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return &exitError{exitRunError, fmt.Errorf("delta: create %s: %w", out, err)}
 			}
-			if err := record.WriteJSON(filepath.Join(out, delta.File), d); err != nil {
+			if err := engine.WriteDelta(out, d, args[0], args[1]); err != nil {
 				return &exitError{exitRunError, err}
 			}
-			if err := writeFile(filepath.Join(out, "delta.md"), func(w io.Writer) error { return report.Delta(w, d) }); err != nil {
+			if err := manifest.Write(out, nil); err != nil {
 				return &exitError{exitRunError, err}
 			}
 			if !quiet {
@@ -283,19 +326,14 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-// writeFile writes path through render, atomically.
-func writeFile(path string, render func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+func readDelta(dir string) (*delta.Delta, error) {
+	b, err := os.ReadFile(filepath.Join(dir, delta.File))
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("read the delta: %w", err)
 	}
-	if err := render(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	var d delta.Delta
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("read the delta %s: %w", filepath.Join(dir, delta.File), err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
+	return &d, nil
 }
