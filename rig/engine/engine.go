@@ -30,6 +30,9 @@ type Options struct {
 	Now     func() time.Time
 	// Outputs select the writers, the baseline and the manifest signing key.
 	Outputs Outputs
+	// OnSecrets, when set, receives every secret of the stack (passwords, tokens, private keys)
+	// once it is up, so a test can prove that no output holds any of them.
+	OnSecrets func(secrets []string)
 }
 
 // Run executes plan and writes the run folder. The returned record is also in Out/run.json.
@@ -79,6 +82,9 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	defer st.Close()
 	for _, s := range st.Secrets() {
 		ev.AddSecret(s)
+	}
+	if opts.OnSecrets != nil {
+		opts.OnSecrets(append([]string(nil), st.Secrets()...))
 	}
 	if err := st.WaitReady(ctx, plan.Scenario.Timing.Warmup.D()); err != nil {
 		return nil, fmt.Errorf("engine: the %s stack did not become ready: %w", plan.Profile.Name, err)
