@@ -395,3 +395,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 		}
 	}
 }
+
+func deltaCompare(a, b *record.Run) *delta.Delta {
+	return delta.Compare(a, b, "testdata/exposed", "testdata/hardened")
+}
