@@ -86,6 +86,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	if opts.OnSecrets != nil {
 		opts.OnSecrets(append([]string(nil), st.Secrets()...))
 	}
+	log.Info("waiting for device, gateway and telemetry")
 	if err := st.WaitReady(ctx, plan.Scenario.Timing.Warmup.D()); err != nil {
 		return nil, fmt.Errorf("engine: the %s stack did not become ready: %w", plan.Profile.Name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -52,22 +53,33 @@ Two runs compare control by control with 'rig delta'.
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "operator log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "least severe operator log level on stderr: debug, info, warn or error")
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "same as --log-level debug: also log the stack components' detail")
-	logger := func() (*slog.Logger, error) {
+	// logger builds the operator log on stderr. On a terminal, at the default level and in text,
+	// it is a live progress line (step, check, elapsed); otherwise plain lines. quiet keeps only
+	// warnings and errors. The returned func clears the progress line.
+	logger := func(quiet bool) (*slog.Logger, func(), error) {
 		var lvl slog.Level
 		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-			return nil, &exitError{exitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+			return nil, nil, &exitError{exitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
 		}
 		if verbose {
 			lvl = slog.LevelDebug
 		}
+		if quiet && lvl < slog.LevelWarn {
+			lvl = slog.LevelWarn
+		}
 		opts := &slog.HandlerOptions{Level: lvl}
 		switch logFormat {
 		case "text":
-			return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+			if lvl == slog.LevelInfo && isTerminal(os.Stderr) {
+				p := newProgress(os.Stderr, lvl, nil)
+				p.run(250 * time.Millisecond)
+				return slog.New(p.Handler()), p.Close, nil
+			}
+			return slog.New(slog.NewTextHandler(os.Stderr, opts)), func() {}, nil
 		case "json":
-			return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+			return slog.New(slog.NewJSONHandler(os.Stderr, opts)), func() {}, nil
 		}
-		return nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
+		return nil, nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
 	}
 	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newVerifyCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
 	return root
@@ -83,7 +95,7 @@ func checkIDs() []string {
 	return ids
 }
 
-func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
+func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
 	var out, profile, failOn, baseline, signKey string
 	var formats []string
 	var quiet bool
@@ -116,10 +128,11 @@ embedded defaults.
   rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := logger()
+			log, done, err := logger(quiet)
 			if err != nil {
 				return err
 			}
+			defer done()
 			threshold := record.Severity(failOn)
 			if failOn != "none" && threshold.Rank() < 0 {
 				return &exitError{exitUsage, fmt.Errorf("--fail-on %q: want none, info, low, medium, high or critical", failOn)}
@@ -149,6 +162,7 @@ embedded defaults.
 				Out: out, Log: log, Version: version,
 				Outputs: engine.Outputs{Formats: formats, Baseline: baseline, SignKey: key},
 			})
+			done() // clear the progress line before the headline
 			if err != nil {
 				code := exitRunError
 				if errors.Is(err, engine.ErrUsage) {
@@ -184,7 +198,7 @@ embedded defaults.
 	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>)")
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse: none, info, low, medium, high, critical")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
 	cmd.Flags().StringSliceVar(&formats, "format", []string{"all"}, "renderings to write, comma-separated: all, "+strings.Join(report.FormatNames(), ", "))
 	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
