@@ -97,7 +97,7 @@ func checkIDs() []string {
 
 func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
 	var out, profile, failOn, baseline, signKey string
-	var formats []string
+	var formats, bundles []string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -155,6 +155,11 @@ embedded defaults.
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
+			if len(bundles) > 0 {
+				if err := overrideBundles(plan, bundles); err != nil {
+					return &exitError{exitUsage, err}
+				}
+			}
 			if out == "" {
 				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
 			}
@@ -200,6 +205,7 @@ embedded defaults.
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
 	cmd.Flags().StringSliceVar(&formats, "format", []string{"all"}, "renderings to write, comma-separated: all, "+strings.Join(report.FormatNames(), ", "))
+	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios')")
 	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	return cmd
@@ -338,6 +344,38 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "rig %s (run schema %s, delta schema %s)\n", version, record.SchemaRun, delta.SchemaDelta)
 		},
 	}
+}
+
+// overrideBundles replaces the plan's bundles and checks with the named bundles, looked up
+// beside the scenario file first, then in the embedded defaults.
+func overrideBundles(plan *scenario.Plan, names []string) error {
+	dir := ""
+	if !strings.HasPrefix(plan.Scenario.Source, "embedded:") {
+		dir = filepath.Dir(plan.Scenario.Source)
+	}
+	known := map[string]bool{}
+	for _, id := range checkIDs() {
+		known[id] = true
+	}
+	plan.Bundles, plan.Checks = nil, nil
+	seen := map[string]bool{}
+	for _, n := range names {
+		b, err := library().LoadBundle(n, dir)
+		if err != nil {
+			return fmt.Errorf("--bundle %s: %w", n, err)
+		}
+		plan.Bundles = append(plan.Bundles, *b)
+		for _, id := range b.Checks {
+			if !known[id] {
+				return fmt.Errorf("--bundle %s: %s names unknown check %q (known: %s)", n, b.Source, id, strings.Join(checkIDs(), ", "))
+			}
+			if !seen[id] {
+				seen[id] = true
+				plan.Checks = append(plan.Checks, id)
+			}
+		}
+	}
+	return nil
 }
 
 func readDelta(dir string) (*delta.Delta, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/engine"
 	"github.com/pathrig/rig/rig/manifest"
+	"github.com/pathrig/rig/rig/record"
 )
 
 // TestRegressionGate: the hardened run is the baseline; a rerun on a profile that re-enables the
@@ -106,4 +107,35 @@ func TestVerifyCommand(t *testing.T) {
 	step("bad format", []string{"run", "audit-baseline", "--format", "pdf", "--out", filepath.Join(dir, "x")}, exitUsage)
 	step("bad baseline", []string{"run", "audit-baseline", "--baseline", dir, "--out", filepath.Join(dir, "y")}, exitUsage)
 	step("bad sign key", []string{"run", "audit-baseline", "--sign-key", pubPath, "--out", filepath.Join(dir, "z")}, exitUsage)
+}
+
+func TestBundleFlagAndDeltaManifest(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	quiet := []string{"-q", "--log-level", "error"}
+	if got := execute(context.Background(), append([]string{"run", "audit-baseline", "--bundle", "hardening-verification", "--out", a}, quiet...)); got != exitOK {
+		t.Fatalf("--bundle run exited %d", got)
+	}
+	run, err := record.ReadRun(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"transport", "guardrails", "ingest-auth"}; !reflect.DeepEqual(run.Checks, want) || !reflect.DeepEqual(run.Bundles, []string{"hardening-verification"}) {
+		t.Errorf("--bundle hardening-verification: bundles %v checks %v, want checks %v", run.Bundles, run.Checks, want)
+	}
+	if got := execute(context.Background(), append([]string{"run", "audit-baseline", "--bundle", "no-such", "--out", b}, quiet...)); got != exitUsage {
+		t.Errorf("unknown bundle exited %d, want %d", got, exitUsage)
+	}
+	del := filepath.Join(dir, "delta")
+	if got := execute(context.Background(), []string{"delta", a, a, "-q", "--out", del}); got != exitOK {
+		t.Fatalf("delta exited %d", got)
+	}
+	for _, f := range []string{"delta.json", "delta.md", "delta.html", "MANIFEST.sha256"} {
+		if _, err := os.Stat(filepath.Join(del, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if got := execute(context.Background(), []string{"verify", del}); got != exitOK {
+		t.Errorf("verify of a delta folder exited %d", got)
+	}
 }
