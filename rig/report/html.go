@@ -118,7 +118,7 @@ func references(cs []ControlView) []string {
 // timelineSVG draws delivered frames per bucket as one polyline per series, fault windows as
 // shaded rectangles.
 func timelineSVG(tl *record.Timeline) string {
-	const W, H, padL, padB, padT = 900.0, 220.0, 48.0, 28.0, 10.0
+	const W, H, padL, padB, padT = 900.0, 240.0, 48.0, 44.0, 10.0
 	n, peak := 0, 1
 	for _, s := range tl.Series {
 		n = max(n, len(s.Delivered))
@@ -155,7 +155,7 @@ func timelineSVG(tl *record.Timeline) string {
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"><title>device %s boot %d</title></polyline>`,
 			colors[i%len(colors)], strings.Join(pts, " "), template.HTMLEscapeString(s.Device), s.Boot)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">%s boot %d</text>`, padL+8, padT+12+float64(i)*13, colors[i%len(colors)], template.HTMLEscapeString(s.Device), s.Boot)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">■ device %s boot %d</text>`, padL+float64(i)*300, H-6, colors[i%len(colors)], template.HTMLEscapeString(s.Device), s.Boot)
 	}
 	b.WriteString(`</svg>`)
 	return b.String()

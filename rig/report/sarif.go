@@ -248,10 +248,13 @@ func sarifResultOf(c ControlView, ruleIndex int, withBaseline bool) (sarifResult
 		}
 	}
 	loc := sarifLocation{LogicalLocations: []sarifLogical{{Name: c.ID, FullyQualifiedName: c.Check + "/" + c.ID, Kind: "module"}}}
+	// Code scanning wants a file for every result: the first evidence file, else the record.
+	uri := record.RunFile
 	if len(c.Evidence) > 0 {
-		loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifactLoc{URI: c.Evidence[0].Path, URIBaseID: "RUNDIR"}}
+		uri = c.Evidence[0].Path
 		res.Properties["evidence"] = evidencePaths(c.Evidence)
 	}
+	loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifactLoc{URI: uri, URIBaseID: "RUNDIR"}}
 	res.Locations = []sarifLocation{loc}
 	return res, true
 }
