@@ -141,8 +141,10 @@ func sarifLevel(s record.Severity) string {
 // that failed in the baseline but passes now is reported as kind pass with baselineState absent.
 func SARIF(w io.Writer, in *Input) error {
 	run := sarifRun{
-		Tool:              sarifTool{Driver: sarifDriver{Name: "rig", Version: in.Tool.Version, InformationURI: "https://github.com/pathrig/rig", Rules: []sarifRule{}}},
-		AutomationDetails: &sarifAutomation{ID: "rig/" + in.Scenario + "/" + in.Profile + "/"},
+		Tool: sarifTool{Driver: sarifDriver{Name: "rig", Version: in.Tool.Version, InformationURI: "https://github.com/pathrig/rig", Rules: []sarifRule{}}},
+		// One category per scenario: runs of the same path under other profiles (hardened, regressed)
+		// are the same analysis to code scanning, so fixed and reintroduced findings line up.
+		AutomationDetails: &sarifAutomation{ID: "rig/" + in.Scenario + "/"},
 		OriginalURIBaseIDs: map[string]sarifArtifactLoc{
 			"RUNDIR": {Description: &sarifText{Text: "The run folder (the folder holding run.json)."}},
 		},
