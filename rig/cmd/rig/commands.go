@@ -30,9 +30,9 @@ var version = "dev"
 
 const exitCodesHelp = `Exit codes:
   0  clean: no finding at or above --fail-on, no regression
-  1  findings at or above --fail-on (rig run)
+  1  findings at or above --fail-on (rig run); a changed, missing or added file (rig verify)
   2  usage or configuration error (bad flag, bad scenario, profile or bundle file)
-  3  a control regressed against the baseline (rig delta)
+  3  a control regressed against the baseline (rig delta, rig run --baseline)
   4  the run could not complete (stack failed to start, I/O error)`
 
 func newRoot() *cobra.Command {
