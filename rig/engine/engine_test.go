@@ -182,6 +182,21 @@ func checkRunFolder(t *testing.T, dir string) {
 			t.Errorf("writer %s: %v", w.Name, err)
 		}
 	}
+	sarif, err := os.ReadFile(filepath.Join(dir, "findings.sarif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(sarif))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := jsonschema.NewCompiler().Compile(filepath.Join("..", "report", "testdata", "sarif-schema-2.1.0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Validate(sdoc); err != nil {
+		t.Errorf("%s/findings.sarif does not validate against SARIF 2.1.0: %v", dir, err)
+	}
 	rep, err := manifest.Verify(dir, nil)
 	if err != nil || !rep.OK() {
 		t.Errorf("%s: manifest: %v %v", dir, err, rep)
