@@ -4,6 +4,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,15 +117,32 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	run.Volatile.Finished = now().UTC()
 	run.Summarize()
 
-	if err := record.WriteJSON(filepath.Join(opts.Out, record.RunFile), run); err != nil {
+	// run.json and every rendering quote probe errors: they go through the same redaction as evidence.
+	rj, err := json.MarshalIndent(run, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("engine: encode %s: %w", record.RunFile, err)
+	}
+	if err := writeFile(filepath.Join(opts.Out, record.RunFile), ev.Redact(append(rj, '\n'))); err != nil {
 		return nil, err
 	}
 	log.Info("writing reports", "out", opts.Out)
-	if _, err := WriteOutputs(opts.Out, run, opts.Outputs); err != nil {
+	if _, err := WriteOutputs(opts.Out, run, opts.Outputs, ev.Redact); err != nil {
 		return nil, err
 	}
 	log.Info("run written", "out", opts.Out, "findings", run.Summary.Findings)
 	return run, nil
+}
+
+// writeFile writes b to path atomically (temp file and rename).
+func writeFile(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("engine: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("engine: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeTimeline keeps the delivered-frames timeline as evidence, for the HTML report.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"fmt"
 	"io"
@@ -27,9 +28,10 @@ type Outputs struct {
 }
 
 // WriteOutputs renders run (already in dir/run.json) into dir with the selected writers, writes
-// the delta against the baseline, and writes the manifest last. It returns the delta, nil without
-// a baseline.
-func WriteOutputs(dir string, run *record.Run, o Outputs) (*delta.Delta, error) {
+// the delta against the baseline, and writes the manifest last. Every rendering passes through
+// redact (nil: none) before it reaches a file: renderings quote probe errors, which may echo a
+// credential. It returns the delta, nil without a baseline.
+func WriteOutputs(dir string, run *record.Run, o Outputs, redact func([]byte) []byte) (*delta.Delta, error) {
 	writers, err := report.Select(o.Formats)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUsage, err)
@@ -47,7 +49,7 @@ func WriteOutputs(dir string, run *record.Run, o Outputs) (*delta.Delta, error) 
 		}
 		bopts.Baseline, bopts.BaselinePath = base, o.Baseline
 		d = delta.Compare(base, run, o.Baseline, dir)
-		if err := WriteDelta(filepath.Join(dir, DeltaDir), d, o.Baseline, dir); err != nil {
+		if err := WriteDelta(filepath.Join(dir, DeltaDir), d, o.Baseline, dir, redact); err != nil {
 			return nil, err
 		}
 	}
@@ -56,7 +58,7 @@ func WriteOutputs(dir string, run *record.Run, o Outputs) (*delta.Delta, error) 
 		return nil, err
 	}
 	for _, w := range writers {
-		if err := writeFile(filepath.Join(dir, w.File), func(f io.Writer) error { return w.Render(f, in) }); err != nil {
+		if err := writeRendered(filepath.Join(dir, w.File), redact, func(f io.Writer) error { return w.Render(f, in) }); err != nil {
 			return nil, err
 		}
 	}
@@ -67,38 +69,29 @@ func WriteOutputs(dir string, run *record.Run, o Outputs) (*delta.Delta, error) 
 }
 
 // WriteDelta writes delta.json, delta.md and delta.html into out, linking each side's evidence
-// relative to out.
-func WriteDelta(out string, d *delta.Delta, baselineDir, rerunDir string) error {
+// relative to out; redact (nil: none) filters every file.
+func WriteDelta(out string, d *delta.Delta, baselineDir, rerunDir string, redact func([]byte) []byte) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("engine: create delta folder %s: %w", out, err)
 	}
 	in := report.NewDeltaInput(d, out, baselineDir, rerunDir)
 	for _, w := range report.DeltaWriters() {
-		if err := writeFile(filepath.Join(out, w.File), func(f io.Writer) error { return w.Render(f, in) }); err != nil {
+		if err := writeRendered(filepath.Join(out, w.File), redact, func(f io.Writer) error { return w.Render(f, in) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeFile writes path through render, atomically (temp file + rename).
-func writeFile(path string, render func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("engine: write %s: %w", path, err)
+// writeRendered renders into memory, redacts, and writes path atomically.
+func writeRendered(path string, redact func([]byte) []byte, render func(io.Writer) error) error {
+	var b bytes.Buffer
+	if err := render(&b); err != nil {
+		return fmt.Errorf("engine: render %s: %w", path, err)
 	}
-	if err := render(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("engine: write %s: %w", path, err)
+	out := b.Bytes()
+	if redact != nil {
+		out = redact(out)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("engine: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("engine: write %s: %w", path, err)
-	}
-	return nil
+	return writeFile(path, out)
 }

@@ -247,7 +247,7 @@ Exits 3 when anything regressed.
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return &exitError{exitRunError, fmt.Errorf("delta: create %s: %w", out, err)}
 			}
-			if err := engine.WriteDelta(out, d, args[0], args[1]); err != nil {
+			if err := engine.WriteDelta(out, d, args[0], args[1], nil); err != nil {
 				return &exitError{exitRunError, err}
 			}
 			if err := manifest.Write(out, nil); err != nil {
