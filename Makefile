@@ -4,7 +4,7 @@ OUT     ?= out/demo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build demo test bench fuzz clean
+.PHONY: build demo test bench fuzz clean baseline regress
 
 build:
 	@mkdir -p bin
@@ -19,6 +19,19 @@ demo: build
 	@./bin/rig run audit-baseline --profile hardened --log-level warn --out "$(OUT)/hardened"
 	@./bin/rig delta "$(OUT)/baseline" "$(OUT)/hardened" --out "$(OUT)/delta"
 
+# The committed reference run: the hardened path under the hardening-verification bundle. Rewrite
+# it only on purpose (a new control, a deliberate change of posture), and review the diff.
+BASELINE ?= reports/baselines/hardening-verify
+baseline: build
+	@rm -rf "$(BASELINE)"
+	@./bin/rig run hardening-verify --log-level warn --out "$(BASELINE)"
+
+# Rerun the hardening verification against the committed baseline: exit 3 on any regression.
+regress: build
+	@rm -rf "$(OUT)/verify"
+	@./bin/rig verify "$(BASELINE)"
+	@./bin/rig run hardening-verify --baseline "$(BASELINE)" --log-level warn --out "$(OUT)/verify"
+
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
@@ -32,6 +45,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
 
 clean:
 	rm -rf bin out

@@ -106,6 +106,7 @@ func evaluate(ctx context.Context, env *Env, ids []string, checks []Check, catal
 			outs = allError(ch, fmt.Sprintf("not run: %v", err))
 		} else {
 			start := time.Now()
+			log.Info("check started")
 			ce := e
 			ce.Log = log
 			outs = runCheck(ctx, &ce, ch, log)

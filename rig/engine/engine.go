@@ -3,7 +3,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/evidence"
 	"github.com/pathrig/rig/rig/record"
-	"github.com/pathrig/rig/rig/report"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/stack"
 )
@@ -31,6 +29,11 @@ type Options struct {
 	Log     *slog.Logger // operator log; nil discards
 	Version string       // tool version written into run.json
 	Now     func() time.Time
+	// Outputs select the writers, the baseline and the manifest signing key.
+	Outputs Outputs
+	// OnSecrets, when set, receives every secret of the stack (passwords, tokens, private keys)
+	// once it is up, so a test can prove that no output holds any of them.
+	OnSecrets func(secrets []string)
 }
 
 // Run executes plan and writes the run folder. The returned record is also in Out/run.json.
@@ -81,6 +84,10 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	for _, s := range st.Secrets() {
 		ev.AddSecret(s)
 	}
+	if opts.OnSecrets != nil {
+		opts.OnSecrets(append([]string(nil), st.Secrets()...))
+	}
+	log.Info("waiting for device, gateway and telemetry")
 	if err := st.WaitReady(ctx, plan.Scenario.Timing.Warmup.D()); err != nil {
 		return nil, fmt.Errorf("engine: the %s stack did not become ready: %w", plan.Profile.Name, err)
 	}
@@ -104,10 +111,13 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	if _, err := ev.WriteJSON("stack", "gateway-stats.json", st.GatewayStats()); err != nil {
 		return nil, err
 	}
+	if err := writeTimeline(ev, st, run.Volatile.Started); err != nil {
+		return nil, err
+	}
 	run.Volatile.Finished = now().UTC()
 	run.Summarize()
 
-	// run.json and summary.md quote probe errors: they go through the same redaction as evidence.
+	// run.json and every rendering quote probe errors: they go through the same redaction as evidence.
 	rj, err := json.MarshalIndent(run, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("engine: encode %s: %w", record.RunFile, err)
@@ -115,31 +125,12 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	if err := writeFile(filepath.Join(opts.Out, record.RunFile), ev.Redact(append(rj, '\n'))); err != nil {
 		return nil, err
 	}
-	sum, err := renderSummary(run)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFile(filepath.Join(opts.Out, "summary.md"), ev.Redact(sum)); err != nil {
+	log.Info("writing reports", "out", opts.Out)
+	if _, err := WriteOutputs(opts.Out, run, opts.Outputs, ev.Redact); err != nil {
 		return nil, err
 	}
 	log.Info("run written", "out", opts.Out, "findings", run.Summary.Findings)
 	return run, nil
-}
-
-func renderSummary(run *record.Run) ([]byte, error) {
-	cat, err := checks.Catalog()
-	if err != nil {
-		return nil, err
-	}
-	byID := map[string]checks.Control{}
-	for _, c := range cat {
-		byID[c.ID] = c
-	}
-	var b bytes.Buffer
-	if err := report.Summary(&b, run, func(id string) (checks.Control, bool) { c, ok := byID[id]; return c, ok }); err != nil {
-		return nil, fmt.Errorf("engine: render summary.md: %w", err)
-	}
-	return b.Bytes(), nil
 }
 
 // writeFile writes b to path atomically (temp file and rename).
@@ -152,6 +143,16 @@ func writeFile(path string, b []byte) error {
 		return fmt.Errorf("engine: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeTimeline keeps the delivered-frames timeline as evidence, for the HTML report.
+func writeTimeline(ev *evidence.Store, st *stack.Stack, start time.Time) error {
+	tl, err := st.Timeline(start, 100*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	_, err = ev.WriteJSON("telemetry", "timeline.json", tl)
+	return err
 }
 
 // prepareOut makes sure dir exists and is empty, so a run folder never mixes two runs.

@@ -1,18 +1,25 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/delta"
+	"github.com/pathrig/rig/rig/manifest"
 	"github.com/pathrig/rig/rig/record"
+	"github.com/pathrig/rig/rig/report"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/scenarios"
 )
@@ -30,10 +37,25 @@ func plan(t *testing.T, name, profile string) *scenario.Plan {
 	return p
 }
 
+// secretsSeen collects every secret of every stack the tests start.
+var secretsSeen = struct {
+	sync.Mutex
+	all []string
+}{}
+
 func runPlan(t *testing.T, p *scenario.Plan) (*record.Run, string) {
 	t.Helper()
+	return runPlanWith(t, p, Outputs{})
+}
+
+func runPlanWith(t *testing.T, p *scenario.Plan, o Outputs) (*record.Run, string) {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), p.Profile.Name)
-	run, err := Run(context.Background(), p, Options{Out: out, Version: "test"})
+	run, err := Run(context.Background(), p, Options{Out: out, Version: "test", Outputs: o, OnSecrets: func(s []string) {
+		secretsSeen.Lock()
+		secretsSeen.all = append(secretsSeen.all, s...)
+		secretsSeen.Unlock()
+	}})
 	if err != nil {
 		t.Fatalf("run %s/%s: %v", p.Scenario.Name, p.Profile.Name, err)
 	}
@@ -110,23 +132,164 @@ func TestAuditStory(t *testing.T) {
 		t.Errorf("reverse delta regressed = %d, want %d", back.Summary.Regressed, exposed.Summary.Findings)
 	}
 
-	// No private key and no bearer token may reach any output file.
-	leak := regexp.MustCompile(`PRIVATE KEY|(?i)bearer [0-9a-f]{8}`)
-	for _, dir := range []string{exposedDir, hardenedDir} {
+	// The hardened run against the exposed one as its baseline: delta/ inside the run folder.
+	_, againDir := runPlanWith(t, plan(t, "audit-baseline", "hardened"), Outputs{Baseline: exposedDir})
+	for _, dir := range []string{exposedDir, hardenedDir, againDir} {
+		checkRunFolder(t, dir)
+	}
+	scanForSecrets(t, exposedDir, hardenedDir, againDir)
+}
+
+// checkRunFolder validates a real run folder: run.json against its JSON Schema, nothing volatile
+// outside volatile, every writer's file present, and the manifest matching.
+func checkRunFolder(t *testing.T, dir string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, record.RunFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runSchema(t).Validate(doc); err != nil {
+		t.Errorf("%s/run.json does not validate against rig/record/schema/run.v1.json: %v", dir, err)
+	}
+	var run record.Run
+	if err := json.Unmarshal(raw, &run); err != nil {
+		t.Fatal(err)
+	}
+	stable, _ := json.Marshal(struct {
+		R []record.Result
+		D *record.Device
+		S record.Summary
+	}{run.Results, run.Device, run.Summary})
+	var leaks []string
+	for _, v := range run.Volatile.Targets {
+		leaks = append(leaks, v)
+		if i := strings.LastIndex(v, ":"); i > 0 {
+			leaks = append(leaks, v[i:]) // ":<port>"
+		}
+	}
+	leaks = append(leaks, os.TempDir()+"/rig-run-", run.Volatile.Started.Format("2006-01-02T15"))
+	for _, l := range leaks {
+		if l != "" && bytes.Contains(stable, []byte(l)) {
+			t.Errorf("%s/run.json: volatile value %q leaks into results, device or summary", dir, l)
+		}
+	}
+	for _, w := range report.Writers() {
+		if _, err := os.Stat(filepath.Join(dir, w.File)); err != nil {
+			t.Errorf("writer %s: %v", w.Name, err)
+		}
+	}
+	sarif, err := os.ReadFile(filepath.Join(dir, "findings.sarif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdoc, err := jsonschema.UnmarshalJSON(bytes.NewReader(sarif))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := jsonschema.NewCompiler().Compile(filepath.Join("..", "report", "testdata", "sarif-schema-2.1.0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Validate(sdoc); err != nil {
+		t.Errorf("%s/findings.sarif does not validate against SARIF 2.1.0: %v", dir, err)
+	}
+	rep, err := manifest.Verify(dir, nil)
+	if err != nil || !rep.OK() {
+		t.Errorf("%s: manifest: %v %v", dir, err, rep)
+	}
+}
+
+var runSchema = func() func(t *testing.T) *jsonschema.Schema {
+	var once sync.Once
+	var s *jsonschema.Schema
+	var err error
+	return func(t *testing.T) *jsonschema.Schema {
+		once.Do(func() {
+			var doc any
+			if doc, err = jsonschema.UnmarshalJSON(bytes.NewReader(record.RunSchemaJSON)); err != nil {
+				return
+			}
+			c := jsonschema.NewCompiler()
+			c.AssertFormat()
+			if err = c.AddResource("run.v1.json", doc); err != nil {
+				return
+			}
+			s, err = c.Compile("run.v1.json")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}()
+
+// scanForSecrets reads every file of the given folders and fails on any secret of any stack the
+// tests started: passwords, tokens, and private keys whole or by any line of their base64 body.
+func scanForSecrets(t *testing.T, dirs ...string) {
+	t.Helper()
+	secretsSeen.Lock()
+	secrets := append([]string(nil), secretsSeen.all...)
+	secretsSeen.Unlock()
+	if len(secrets) < 5 {
+		t.Fatalf("only %d secrets seen: the hook is not wired", len(secrets))
+	}
+	needles := secretNeedles(secrets)
+	// The scanner itself must find a planted secret, or a clean result means nothing.
+	planted := t.TempDir()
+	os.WriteFile(filepath.Join(planted, "leak.txt"), []byte("x "+needles[len(needles)-1]+" y"), 0o644)
+	if hits, _ := findSecrets(needles, planted); len(hits) != 1 {
+		t.Fatalf("the scanner found %d hits in a file with one planted secret", len(hits))
+	}
+	hits, files := findSecrets(needles, dirs...)
+	for _, h := range hits {
+		t.Error(h)
+	}
+	t.Logf("scanned %d files for %d secrets (%d needles)", files, len(secrets), len(needles))
+}
+
+func secretNeedles(secrets []string) []string {
+	var needles []string
+	for _, s := range secrets {
+		needles = append(needles, s)
+		if strings.Contains(s, "PRIVATE KEY") {
+			for _, line := range strings.Split(s, "\n") {
+				if len(line) >= 16 && !strings.HasPrefix(line, "-----") {
+					needles = append(needles, line)
+				}
+			}
+		}
+	}
+	return needles
+}
+
+func findSecrets(needles []string, dirs ...string) (hits []string, files int) {
+	for _, dir := range dirs {
 		filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
 			if err != nil || de.IsDir() {
 				return err
 			}
+			files++
 			b, err := os.ReadFile(p)
 			if err != nil {
-				t.Error(err)
+				hits = append(hits, fmt.Sprintf("%s: unreadable: %v", p, err))
+				return nil
 			}
-			if m := leak.Find(b); m != nil {
-				t.Errorf("%s holds a secret-looking %q", p, m)
+			for _, n := range needles {
+				if bytes.Contains(b, []byte(n)) {
+					hits = append(hits, fmt.Sprintf("%s holds a secret of the stack (%d bytes, starting %q)", p, len(n), n[:min(4, len(n))]))
+				}
+			}
+			if bytes.Contains(b, []byte("PRIVATE KEY")) {
+				hits = append(hits, p+" holds a PEM private key marker")
 			}
 			return nil
 		})
 	}
+	return hits, files
 }
 
 func TestRunRefusesNonEmptyFolder(t *testing.T) {

@@ -1,5 +1,8 @@
-// Package report renders run and delta records for people: the leadership summary (summary.md)
-// and the delta (delta.md). Writers read records; they never change them.
+// Package report renders run and delta records for people and for the tools they live in: the
+// leadership summary, a self-contained HTML report, SARIF for code scanning, JUnit for CI test
+// reports, a backlog CSV for issue trackers, and the delta in JSON, Markdown and HTML. Writers
+// are chosen by name from a registry and read a rendering input (Input, DeltaInput) built from
+// the record and the catalog; they never change the record.
 package report
 
 import (
@@ -8,13 +11,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/record"
 )
-
-// Lookup returns the catalog definition of a control.
-type Lookup func(id string) (checks.Control, bool)
 
 // Decision is the recommendation of a leadership summary.
 type Decision struct {
@@ -63,76 +62,6 @@ func Findings(r *record.Run) []record.Result {
 		return out[i].Control < out[j].Control
 	})
 	return out
-}
-
-// Summary writes the leadership summary of a run as Markdown.
-func Summary(w io.Writer, r *record.Run, lookup Lookup) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# %s\n\n", r.Summary.Headline)
-	fmt.Fprintf(&b, "Scenario `%s` · profile `%s` · checks %s", r.Scenario, r.Profile, strings.Join(r.Checks, ", "))
-	if r.Device != nil {
-		fmt.Fprintf(&b, " · device `%s` firmware %s", r.Device.UID, r.Device.Firmware)
-	}
-	fmt.Fprintf(&b, "\n\n%d controls: %d pass, %d fail, %d error, %d skip.\n\n", len(r.Results), r.Summary.Pass, r.Summary.Fail, r.Summary.Error, r.Summary.Skip)
-
-	d := Decide(r)
-	fmt.Fprintf(&b, "## Decision: %s\n\n%s.\n\n", d.Verdict, upperFirst(d.Why))
-
-	b.WriteString("## What is exposed\n\n")
-	findings := Findings(r)
-	if len(findings) == 0 {
-		b.WriteString("Nothing: no control failed.\n\n")
-	} else {
-		b.WriteString("| Severity | Control | Finding | Evidence |\n|---|---|---|---|\n")
-		for _, f := range findings {
-			fmt.Fprintf(&b, "| %s | %s | %s: %s | %s |\n", f.Severity, f.Control, cell(f.Title), cell(f.Reason), evidenceLinks(f.Evidence))
-		}
-		b.WriteString("\n")
-	}
-
-	b.WriteString("## What is solid\n\n")
-	solid := 0
-	for _, res := range r.Results {
-		if res.Status == record.StatusPass {
-			fmt.Fprintf(&b, "- **%s** %s — %s\n", res.Control, res.Title, res.Reason)
-			solid++
-		}
-	}
-	if solid == 0 {
-		b.WriteString("Nothing verified yet.\n")
-	}
-	b.WriteString("\n")
-
-	var unk []record.Result
-	for _, res := range r.Results {
-		if res.Status == record.StatusError || res.Status == record.StatusSkip {
-			unk = append(unk, res)
-		}
-	}
-	if len(unk) > 0 {
-		b.WriteString("## Not evaluated\n\n")
-		for _, res := range unk {
-			fmt.Fprintf(&b, "- **%s** (%s) %s — %s\n", res.Control, res.Status, res.Title, res.Reason)
-		}
-		b.WriteString("\n")
-	}
-
-	if len(findings) > 0 {
-		b.WriteString("## Backlog (top items)\n\n| # | Severity | Control | Remediation | How the rerun verifies it |\n|---|---|---|---|---|\n")
-		for i, f := range findings {
-			if i == 10 {
-				break
-			}
-			rem, ver := "", ""
-			if c, ok := lookup(f.Control); ok {
-				rem, ver = c.Remediation, c.Verification
-			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", i+1, f.Severity, f.Control, cell(rem), cell(ver))
-		}
-		b.WriteString("\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // Delta writes a delta as Markdown.

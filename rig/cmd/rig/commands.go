@@ -1,22 +1,24 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/engine"
+	"github.com/pathrig/rig/rig/manifest"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/report"
 	"github.com/pathrig/rig/rig/scenario"
@@ -29,9 +31,9 @@ var version = "dev"
 const exitCodesHelp = `Exit codes:
   0  clean: no finding at or above --fail-on, no regression
   1  rig run with --fail-on: a finding at or above that severity, or a control that could not
-     be evaluated (status error)
+     be evaluated (status error); rig verify: a changed, missing or added file
   2  usage or configuration error (bad flag, bad scenario, profile or bundle file)
-  3  a control regressed against the baseline (rig delta)
+  3  a control regressed against the baseline (rig delta, rig run --baseline)
   4  the run could not complete (stack failed to start, I/O error)`
 
 func newRoot() *cobra.Command {
@@ -52,24 +54,35 @@ Two runs compare control by control with 'rig delta'.
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "operator log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "least severe operator log level on stderr: debug, info, warn or error")
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "same as --log-level debug: also log the stack components' detail")
-	logger := func() (*slog.Logger, error) {
+	// logger builds the operator log on stderr. On a terminal, at the default level and in text,
+	// it is a live progress line (step, check, elapsed); otherwise plain lines. quiet keeps only
+	// warnings and errors. The returned func clears the progress line.
+	logger := func(quiet bool) (*slog.Logger, func(), error) {
 		var lvl slog.Level
 		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-			return nil, &exitError{exitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+			return nil, nil, &exitError{exitUsage, fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
 		}
 		if verbose {
 			lvl = slog.LevelDebug
 		}
+		if quiet && lvl < slog.LevelWarn {
+			lvl = slog.LevelWarn
+		}
 		opts := &slog.HandlerOptions{Level: lvl}
 		switch logFormat {
 		case "text":
-			return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+			if lvl == slog.LevelInfo && isTerminal(os.Stderr) {
+				p := newProgress(os.Stderr, lvl, nil)
+				p.run(250 * time.Millisecond)
+				return slog.New(p.Handler()), p.Close, nil
+			}
+			return slog.New(slog.NewTextHandler(os.Stderr, opts)), func() {}, nil
 		case "json":
-			return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+			return slog.New(slog.NewJSONHandler(os.Stderr, opts)), func() {}, nil
 		}
-		return nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
+		return nil, nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
 	}
-	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newVerifyCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
 	return root
 }
 
@@ -83,8 +96,9 @@ func checkIDs() []string {
 	return ids
 }
 
-func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
-	var out, profile, failOn string
+func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
+	var out, profile, failOn, baseline, signKey string
+	var formats, bundles []string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -93,9 +107,17 @@ func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 bring up the device and gateway, probe every control of the scenario's bundles on the live
 endpoints, and write the run folder:
 
-  run.json      machine-readable record (schema rig.run/v1): results, summary.findings
-  summary.md    leadership summary: headline, decision, what is exposed, what is solid, backlog
-  evidence/     raw files backing each verdict (secrets redacted)
+  run.json        machine-readable record (schema rig.run/v1): results, summary.findings
+  summary.md      leadership summary: headline, decision, what is exposed, what is solid, backlog
+  report.html     self-contained HTML report: checks, evidence, backlog, telemetry timeline
+  findings.sarif  SARIF 2.1.0 for code scanning (baselineState with --baseline)
+  junit.xml       one testcase per control for CI test reports
+  backlog.csv     prioritized backlog for the Jira and GitLab CSV importers
+  evidence/       raw files backing each verdict (secrets redacted)
+  delta/          with --baseline: delta.json, delta.md, delta.html against that run
+  MANIFEST.sha256 SHA-256 of every file, written last ('rig verify' checks it)
+--format picks the renderings (run.json, evidence/ and the manifest are always written).
+With --baseline the run exits 3 when a control that passed in the baseline no longer passes.
 
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
@@ -107,22 +129,46 @@ embedded defaults.
   rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := logger()
+			log, done, err := logger(quiet)
 			if err != nil {
 				return err
 			}
+			defer done()
 			threshold := record.Severity(failOn)
 			if failOn != "none" && threshold.Rank() < 0 {
 				return &exitError{exitUsage, fmt.Errorf("--fail-on %q: want none, info, low, medium, high or critical", failOn)}
+			}
+			if _, err := report.Select(formats); err != nil {
+				return &exitError{exitUsage, fmt.Errorf("--format: %w", err)}
+			}
+			if baseline != "" {
+				if _, err := record.ReadRun(baseline); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--baseline: %w", err)}
+				}
+			}
+			var key ed25519.PrivateKey
+			if signKey != "" {
+				if key, err = manifest.LoadPrivateKey(signKey); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--sign-key: %w", err)}
+				}
 			}
 			plan, err := library().Load(args[0], profile, checkIDs())
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
+			if len(bundles) > 0 {
+				if err := overrideBundles(plan, bundles); err != nil {
+					return &exitError{exitUsage, err}
+				}
+			}
 			if out == "" {
 				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
 			}
-			run, err := engine.Run(cmd.Context(), plan, engine.Options{Out: out, Log: log, Version: version})
+			run, err := engine.Run(cmd.Context(), plan, engine.Options{
+				Out: out, Log: log, Version: version,
+				Outputs: engine.Outputs{Formats: formats, Baseline: baseline, SignKey: key},
+			})
+			done() // clear the progress line before the headline
 			if err != nil {
 				code := exitRunError
 				if errors.Is(err, engine.ErrUsage) {
@@ -132,6 +178,18 @@ embedded defaults.
 			}
 			if !quiet {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\n  %s\n", run.Summary.Headline, out)
+			}
+			if baseline != "" {
+				d, err := readDelta(filepath.Join(out, engine.DeltaDir))
+				if err != nil {
+					return &exitError{exitRunError, err}
+				}
+				if !quiet {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\n  %s\n", d.Summary.Headline, filepath.Join(out, engine.DeltaDir))
+				}
+				if d.Summary.Regressed > 0 {
+					return &exitError{code: exitRegression}
+				}
 			}
 			if failOn != "none" {
 				for _, r := range run.Results {
@@ -148,7 +206,11 @@ embedded defaults.
 	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>)")
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
+	cmd.Flags().StringSliceVar(&formats, "format", []string{"all"}, "renderings to write, comma-separated: all, "+strings.Join(report.FormatNames(), ", "))
+	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios')")
+	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
+	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	return cmd
 }
 
@@ -163,6 +225,7 @@ func newDeltaCmd() *cobra.Command {
   delta.json   machine-readable (schema rig.delta/v1): rows with both sides' status and evidence,
                summary.improved, summary.regressed, unchanged, new, removed
   delta.md     the same for people
+  delta.html   the same as one self-contained page, each side's evidence linked
 
 A control regresses when it passed in the baseline and fails, errors or is skipped in the rerun;
 it improves when it failed or errored in the baseline and passes in the rerun.
@@ -187,10 +250,10 @@ Exits 3 when anything regressed.
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return &exitError{exitRunError, fmt.Errorf("delta: create %s: %w", out, err)}
 			}
-			if err := record.WriteJSON(filepath.Join(out, delta.File), d); err != nil {
+			if err := engine.WriteDelta(out, d, args[0], args[1], nil); err != nil {
 				return &exitError{exitRunError, err}
 			}
-			if err := writeFile(filepath.Join(out, "delta.md"), func(w io.Writer) error { return report.Delta(w, d) }); err != nil {
+			if err := manifest.Write(out, nil); err != nil {
 				return &exitError{exitRunError, err}
 			}
 			if !quiet {
@@ -286,19 +349,46 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-// writeFile writes path through render, atomically.
-func writeFile(path string, render func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+// overrideBundles replaces the plan's bundles and checks with the named bundles, looked up
+// beside the scenario file first, then in the embedded defaults.
+func overrideBundles(plan *scenario.Plan, names []string) error {
+	dir := ""
+	if !strings.HasPrefix(plan.Scenario.Source, "embedded:") {
+		dir = filepath.Dir(plan.Scenario.Source)
+	}
+	known := map[string]bool{}
+	for _, id := range checkIDs() {
+		known[id] = true
+	}
+	plan.Bundles, plan.Checks = nil, nil
+	seen := map[string]bool{}
+	for _, n := range names {
+		b, err := library().LoadBundle(n, dir)
+		if err != nil {
+			return fmt.Errorf("--bundle %s: %w", n, err)
+		}
+		plan.Bundles = append(plan.Bundles, *b)
+		for _, id := range b.Checks {
+			if !known[id] {
+				return fmt.Errorf("--bundle %s: %s names unknown check %q (known: %s)", n, b.Source, id, strings.Join(checkIDs(), ", "))
+			}
+			if !seen[id] {
+				seen[id] = true
+				plan.Checks = append(plan.Checks, id)
+			}
+		}
+	}
+	return nil
+}
+
+func readDelta(dir string) (*delta.Delta, error) {
+	b, err := os.ReadFile(filepath.Join(dir, delta.File))
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("read the delta: %w", err)
 	}
-	if err := render(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	var d delta.Delta
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("read the delta %s: %w", filepath.Join(dir, delta.File), err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(tmp, path)
+	return &d, nil
 }

@@ -14,7 +14,7 @@ import (
 // Exit codes, documented in README.md and `rig --help`.
 const (
 	exitOK         = 0 // clean: no finding at or above --fail-on, no regression
-	exitFindings   = 1 // findings at or above --fail-on
+	exitFindings   = 1 // findings at or above --fail-on; rig verify: the folder does not match its manifest
 	exitUsage      = 2 // usage or configuration error (bad flag, bad scenario/profile file)
 	exitRegression = 3 // a control regressed against the baseline
 	exitRunError   = 4 // the run could not complete (stack failed to start, I/O error)

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pathrig/rig/rig/manifest"
+)
+
+func newVerifyCmd() *cobra.Command {
+	var pubKey string
+	cmd := &cobra.Command{
+		Use:   "verify FOLDER",
+		Short: "Check a run or delta folder against its SHA-256 manifest",
+		Long: `Check a run (or delta) folder against the MANIFEST.sha256 written when it was made: every
+listed file must be present with the same SHA-256, and no file may have been added. With
+--pub-key the manifest's ed25519 signature (MANIFEST.sha256.sig) must verify too.
+Prints each changed, missing or added file and exits 1 when anything differs; exits 2 when
+the folder has no readable manifest or the key cannot be read.
+The manifest is in sha256sum format: 'cd FOLDER && sha256sum -c MANIFEST.sha256' checks the
+listed files without the rig (it does not see added files).`,
+		Example: `  rig verify out/demo/hardened
+  rig verify reports/baselines/hardening-verify --pub-key rig-pub.pem`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var pub ed25519.PublicKey
+			if pubKey != "" {
+				var err error
+				if pub, err = manifest.LoadPublicKey(pubKey); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--pub-key: %w", err)}
+				}
+			}
+			rep, err := manifest.Verify(args[0], pub)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			w := cmd.OutOrStdout()
+			if !rep.OK() {
+				fmt.Fprint(w, rep.String())
+				return &exitError{exitFindings, fmt.Errorf("verify: %s does not match its manifest (%d changed, %d missing, %d added, signature %s)",
+					args[0], len(rep.Changed), len(rep.Missing), len(rep.Added), rep.Signature)}
+			}
+			fmt.Fprintf(w, "%s: %d files match %s", args[0], rep.Files, manifest.File)
+			if rep.Signature == manifest.SigValid {
+				fmt.Fprint(w, ", signature valid")
+			}
+			fmt.Fprintln(w)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&pubKey, "pub-key", "", "ed25519 public key (PEM, e.g. from openssl pkey -pubout) that must verify the manifest signature")
+	return cmd
+}

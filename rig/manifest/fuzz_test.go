@@ -1,0 +1,29 @@
+package manifest
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary bytes to the manifest parser (a manifest is untrusted input: it
+// arrives with a run folder from elsewhere). It must never panic, and whatever it accepts has
+// 64-hex-digit digests and non-empty paths.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  run.json\n"))
+	f.Add([]byte("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  evidence/A B/x.json\nzz  y\n"))
+	f.Add([]byte("\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := parse("fuzz", data)
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz") {
+				t.Errorf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for p, sum := range m {
+			if p == "" || len(sum) != 64 {
+				t.Errorf("accepted %q -> %q", p, sum)
+			}
+		}
+	})
+}

@@ -1,0 +1,66 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// CompileRunSchema compiles schema/run.v1.json for tests (here and in the engine's, which
+// validate real output).
+func compileRunSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(RunSchemaJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource("run.v1.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("run.v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRunSchema(t *testing.T) {
+	s := compileRunSchema(t)
+	good := &Run{
+		Schema: SchemaRun, Tool: Tool{Name: "rig", Version: "test"}, Scenario: "s", Profile: "p",
+		Bundles: []string{"b"}, Checks: []string{"transport"},
+		Device: &Device{UID: "303030313233343536373839", Firmware: "1.0.0", Boot: 1},
+		Results: []Result{{Control: "TRANSPORT-PLAINTEXT", Check: "transport", Title: "t", Status: StatusFail, Severity: SeverityHigh,
+			Reason: "r", Observed: map[string]any{"answer": "connack"}, Evidence: []string{"evidence/TRANSPORT-PLAINTEXT/connect.json"}}},
+	}
+	good.Summarize()
+	b, _ := json.Marshal(good)
+	for _, tc := range []struct {
+		name   string
+		mutate func(m map[string]any)
+		valid  bool
+	}{
+		{"real shape", func(map[string]any) {}, true},
+		{"unknown top-level key", func(m map[string]any) { m["started"] = "2026-01-01T00:00:00Z" }, false},
+		{"bad status", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["status"] = "ok" }, false},
+		{"evidence outside the folder", func(m map[string]any) {
+			m["results"].([]any)[0].(map[string]any)["evidence"] = []any{"/tmp/x"}
+		}, false},
+		{"other schema version", func(m map[string]any) { m["schema"] = "rig.run/v2" }, false},
+		{"time outside volatile", func(m map[string]any) { m["volatile"].(map[string]any)["started"] = "yesterday" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m map[string]any
+			json.Unmarshal(b, &m)
+			tc.mutate(m)
+			err := s.Validate(m)
+			if (err == nil) != tc.valid {
+				t.Errorf("valid = %v, want %v (%v)", err == nil, tc.valid, err)
+			}
+		})
+	}
+}

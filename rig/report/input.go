@@ -1,0 +1,329 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/delta"
+	"github.com/pathrig/rig/rig/record"
+)
+
+// Input is what a run writer needs: the record joined with the catalog's definitions, the
+// backlog, the decision and (optionally) the baseline comparison. It is a rendering input built
+// by Build; the record and the catalog it came from are never changed.
+type Input struct {
+	Headline string
+	Scenario string
+	Profile  string
+	Bundles  []string
+	Checks   []string
+	Tool     record.Tool
+	Device   *record.Device
+	Counts   record.Summary
+	Started  time.Time
+	Finished time.Time
+	Decision Decision
+	Controls []ControlView // run order: check order, then control ID
+	Backlog  []BacklogRow  // failed controls, priority order
+	Timeline *record.Timeline
+	// Baseline is set when the run was compared with a baseline run.
+	Baseline *BaselineRef
+}
+
+// BaselineRef names the run an Input was compared with.
+type BaselineRef struct {
+	Path     string
+	Headline string
+	Summary  delta.Summary
+}
+
+// ControlView is one control as a writer shows it: the result with its definition.
+type ControlView struct {
+	ID       string
+	Check    string
+	Title    string
+	Status   record.Status
+	Severity record.Severity // effective severity (a result may be worse than the catalog's)
+	Reason   string
+	Observed string // observed values as compact JSON with sorted keys, "" when none
+	Evidence []EvidenceView
+	Def      checks.Control // the definition; zero with Known false when the catalog lacks it
+	Known    bool
+	// Fingerprint is stable across runs of the same path: it depends on the control ID only.
+	Fingerprint string
+	// Change is the delta class against the baseline ("" without one).
+	Change delta.Class
+	// BaselineStatus is the control's status in the baseline ("" without one or when new).
+	BaselineStatus record.Status
+}
+
+// EvidenceView is one evidence file of a control.
+type EvidenceView struct {
+	Path    string // relative to the run folder, slash-separated
+	Snippet string // the file's text when it is small UTF-8 text; "" otherwise
+	Size    int64  // -1 when the file could not be read
+}
+
+// BuildOptions say where the run folder is (for evidence snippets and the timeline) and what to
+// compare with.
+type BuildOptions struct {
+	RunDir       string      // "" renders without snippets and timeline
+	Baseline     *record.Run // nil: no baseline comparison
+	BaselinePath string
+}
+
+// snippetMax bounds inline evidence: larger files are linked, not inlined.
+const snippetMax = 4096
+
+// Build joins run with catalog into a rendering input.
+func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input, error) {
+	if run == nil {
+		return nil, errors.New("report: no run record")
+	}
+	defs := make(map[string]checks.Control, len(catalog))
+	for _, c := range catalog {
+		defs[c.ID] = c
+	}
+	in := &Input{
+		Headline: run.Summary.Headline,
+		Scenario: run.Scenario,
+		Profile:  run.Profile,
+		Bundles:  append([]string(nil), run.Bundles...),
+		Checks:   append([]string(nil), run.Checks...),
+		Tool:     run.Tool,
+		Counts:   run.Summary,
+		Started:  run.Volatile.Started,
+		Finished: run.Volatile.Finished,
+		Decision: Decide(run),
+	}
+	if run.Device != nil {
+		d := *run.Device
+		in.Device = &d
+	}
+	var changes map[string]delta.Row
+	if opts.Baseline != nil {
+		d := delta.Compare(opts.Baseline, run, opts.BaselinePath, "")
+		changes = map[string]delta.Row{}
+		for _, r := range d.Rows {
+			changes[r.Control] = r
+		}
+		in.Baseline = &BaselineRef{Path: opts.BaselinePath, Headline: opts.Baseline.Summary.Headline, Summary: d.Summary}
+	}
+	for _, res := range run.Results {
+		def, known := defs[res.Control]
+		def.References = append([]string(nil), def.References...)
+		cv := ControlView{
+			ID: res.Control, Check: res.Check, Title: res.Title, Status: res.Status, Severity: res.Severity,
+			Reason: res.Reason, Def: def, Known: known, Fingerprint: Fingerprint(res.Control),
+		}
+		if len(res.Observed) > 0 {
+			b, err := json.Marshal(res.Observed) // maps marshal with sorted keys
+			if err != nil {
+				return nil, fmt.Errorf("report: observed values of %s: %w", res.Control, err)
+			}
+			cv.Observed = string(b)
+		}
+		for _, e := range res.Evidence {
+			cv.Evidence = append(cv.Evidence, evidenceView(opts.RunDir, e))
+		}
+		if row, ok := changes[res.Control]; ok {
+			cv.Change = row.Class
+			if row.Before != nil {
+				cv.BaselineStatus = row.Before.Status
+			}
+		}
+		in.Controls = append(in.Controls, cv)
+	}
+	in.Backlog = backlog(in.Controls)
+	if opts.RunDir != "" {
+		tl, err := readTimeline(opts.RunDir)
+		if err != nil {
+			return nil, err
+		}
+		in.Timeline = tl
+	}
+	return in, nil
+}
+
+// Fingerprint is the stable identity of a control's finding across runs of a path.
+func Fingerprint(control string) string {
+	sum := sha256.Sum256([]byte("rig.control/v1|" + control))
+	return hex.EncodeToString(sum[:16])
+}
+
+func evidenceView(runDir, rel string) EvidenceView {
+	ev := EvidenceView{Path: rel, Size: -1}
+	if runDir == "" {
+		return ev
+	}
+	b, err := os.ReadFile(filepath.Join(runDir, filepath.FromSlash(rel)))
+	if err != nil {
+		return ev
+	}
+	ev.Size = int64(len(b))
+	if len(b) <= snippetMax && utf8.Valid(b) && !bytes.ContainsRune(b, 0) {
+		ev.Snippet = string(b)
+	}
+	return ev
+}
+
+func readTimeline(runDir string) (*record.Timeline, error) {
+	b, err := os.ReadFile(filepath.Join(runDir, filepath.FromSlash(record.TimelineFile)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report: read timeline: %w", err)
+	}
+	var tl record.Timeline
+	if err := json.Unmarshal(b, &tl); err != nil {
+		return nil, fmt.Errorf("report: %s is not a timeline: %w", record.TimelineFile, err)
+	}
+	if tl.BucketMs <= 0 || tl.Total() == 0 {
+		return nil, nil
+	}
+	return &tl, nil
+}
+
+// BacklogRow is one item of the prioritized backlog.
+type BacklogRow struct {
+	Rank         int    // 1 is first
+	Priority     string // Jira's default priority names: Highest, High, Medium, Low, Lowest
+	Control      string
+	Title        string
+	Severity     record.Severity
+	Hop          string // where the fix is made: device, gateway, broker, ingest
+	Effort       string // S, M or L (see effortNote)
+	Remediation  string
+	Verification string
+	Reason       string
+	Evidence     []string
+}
+
+// Owning hop and effort per check: where the fix is made and how big it usually is.
+// S: a configuration change (hours); M: reissuing credentials or certificates, or a code change
+// in one service (days); L: a change across hops or to the device fleet (a sprint).
+var checkOwner = map[string]struct{ hop, effort string }{
+	"transport":       {"broker", "S"},
+	"broker-cert":     {"broker", "M"},
+	"ingest-auth":     {"ingest", "M"},
+	"guardrails":      {"broker", "S"},
+	"device-certs":    {"device", "L"},
+	"telemetry":       {"gateway", "M"},
+	"telemetry-trust": {"gateway", "M"},
+}
+
+// controlOwner overrides checkOwner where one control of a check is fixed elsewhere.
+var controlOwner = map[string]struct{ hop, effort string }{
+	"GUARD-HEALTH": {"gateway", "L"},
+}
+
+func owner(check, control string) (hop, effort string) {
+	if o, ok := controlOwner[control]; ok {
+		return o.hop, o.effort
+	}
+	if o, ok := checkOwner[check]; ok {
+		return o.hop, o.effort
+	}
+	return "path", "M"
+}
+
+func effortRank(e string) int {
+	switch e {
+	case "S":
+		return 0
+	case "M":
+		return 1
+	}
+	return 2
+}
+
+func jiraPriority(s record.Severity) string {
+	switch s {
+	case record.SeverityCritical:
+		return "Highest"
+	case record.SeverityHigh:
+		return "High"
+	case record.SeverityMedium:
+		return "Medium"
+	case record.SeverityLow:
+		return "Low"
+	}
+	return "Lowest"
+}
+
+// backlog orders failed controls: most severe first, then the smaller effort (quick wins), then
+// control ID.
+func backlog(cs []ControlView) []BacklogRow {
+	var rows []BacklogRow
+	for _, c := range cs {
+		if c.Status != record.StatusFail {
+			continue
+		}
+		hop, effort := owner(c.Check, c.ID)
+		rows = append(rows, BacklogRow{
+			Priority: jiraPriority(c.Severity), Control: c.ID, Title: c.Title, Severity: c.Severity,
+			Hop: hop, Effort: effort, Remediation: c.Def.Remediation, Verification: c.Def.Verification,
+			Reason: c.Reason, Evidence: evidencePaths(c.Evidence),
+		})
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if ra, rb := a.Severity.Rank(), b.Severity.Rank(); ra != rb {
+			return ra > rb
+		}
+		if ea, eb := effortRank(a.Effort), effortRank(b.Effort); ea != eb {
+			return ea < eb
+		}
+		return a.Control < b.Control
+	})
+	for i := range rows {
+		rows[i].Rank = i + 1
+	}
+	return rows
+}
+
+func evidencePaths(ev []EvidenceView) []string {
+	out := make([]string, len(ev))
+	for i, e := range ev {
+		out[i] = e.Path
+	}
+	return out
+}
+
+// ByStatus returns the controls with status s, in run order.
+func (in *Input) ByStatus(s ...record.Status) []ControlView {
+	var out []ControlView
+	for _, c := range in.Controls {
+		for _, want := range s {
+			if c.Status == want {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// Findings returns the failed controls, most severe first, then by control ID.
+func (in *Input) Findings() []ControlView {
+	out := in.ByStatus(record.StatusFail)
+	sort.SliceStable(out, func(i, j int) bool {
+		if a, b := out[i].Severity.Rank(), out[j].Severity.Rank(); a != b {
+			return a > b
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

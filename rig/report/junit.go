@@ -1,0 +1,103 @@
+package report
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Timestamp  string          `xml:"timestamp,attr,omitempty"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Body    string `xml:",chardata"`
+}
+
+// JUnit writes one testsuite per check and one testcase per control: fail → <failure> carrying
+// the remediation, error → <error>, skip → <skipped>, pass → an empty testcase.
+func JUnit(w io.Writer, in *Input) error {
+	root := junitSuites{Name: "rig " + in.Scenario + " (" + in.Profile + ")"}
+	idx := map[string]int{}
+	for _, c := range in.Controls {
+		i, ok := idx[c.Check]
+		if !ok {
+			i = len(root.Suites)
+			idx[c.Check] = i
+			s := junitSuite{Name: c.Check, Properties: []junitProperty{{"scenario", in.Scenario}, {"profile", in.Profile}}}
+			if !in.Started.IsZero() {
+				s.Timestamp = in.Started.UTC().Format("2006-01-02T15:04:05")
+			}
+			root.Suites = append(root.Suites, s)
+		}
+		s := &root.Suites[i]
+		tc := junitCase{Name: c.ID + ": " + c.Title, Classname: "rig." + c.Check}
+		if len(c.Evidence) > 0 {
+			tc.SystemOut = "evidence: " + strings.Join(evidencePaths(c.Evidence), ", ")
+		}
+		switch c.Status {
+		case record.StatusFail:
+			tc.Failure = &junitMessage{Message: c.Reason, Type: string(c.Severity),
+				Body: fmt.Sprintf("Severity: %s\nRemediation: %s\nVerification: %s", c.Severity, c.Def.Remediation, c.Def.Verification)}
+			s.Failures++
+			root.Failures++
+		case record.StatusError:
+			tc.Error = &junitMessage{Message: c.Reason, Type: "not-evaluated", Body: "The control could not be evaluated; it is not a pass. " + c.Reason}
+			s.Errors++
+			root.Errors++
+		case record.StatusSkip:
+			tc.Skipped = &junitMessage{Message: c.Reason}
+			s.Skipped++
+			root.Skipped++
+		}
+		s.Cases = append(s.Cases, tc)
+		s.Tests++
+		root.Tests++
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(root); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}

@@ -1,0 +1,77 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+// summaryBacklogRows is how many backlog rows the leadership summary shows; backlog.csv has all.
+const summaryBacklogRows = 5
+
+// SummaryMarkdown writes the leadership summary: headline, decision and why, what is exposed,
+// what is solid, what could not be evaluated, the baseline comparison and the top backlog rows.
+func SummaryMarkdown(w io.Writer, in *Input) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n\n", in.Headline)
+	fmt.Fprintf(&b, "Scenario `%s` · profile `%s` · checks %s", in.Scenario, in.Profile, strings.Join(in.Checks, ", "))
+	if in.Device != nil {
+		fmt.Fprintf(&b, " · device `%s` firmware %s", in.Device.UID, in.Device.Firmware)
+	}
+	c := in.Counts
+	fmt.Fprintf(&b, "\n\n%d controls: %d pass, %d fail, %d error, %d skip.\n\n", len(in.Controls), c.Pass, c.Fail, c.Error, c.Skip)
+
+	fmt.Fprintf(&b, "## Decision: %s\n\n%s.\n\n", in.Decision.Verdict, upperFirst(in.Decision.Why))
+
+	b.WriteString("## What is exposed\n\n")
+	findings := in.Findings()
+	if len(findings) == 0 {
+		b.WriteString("Nothing: no control failed.\n\n")
+	} else {
+		b.WriteString("| Severity | Control | Finding | Evidence |\n|---|---|---|---|\n")
+		for _, f := range findings {
+			fmt.Fprintf(&b, "| %s | %s | %s: %s | %s |\n", f.Severity, f.ID, cell(f.Title), cell(f.Reason), evidenceLinks(evidencePaths(f.Evidence)))
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString("## What is solid\n\n")
+	solid := in.ByStatus(record.StatusPass)
+	for _, s := range solid {
+		fmt.Fprintf(&b, "- **%s** %s — %s\n", s.ID, s.Title, s.Reason)
+	}
+	if len(solid) == 0 {
+		b.WriteString("Nothing verified yet.\n")
+	}
+	b.WriteString("\n")
+
+	if unk := in.ByStatus(record.StatusError, record.StatusSkip); len(unk) > 0 {
+		b.WriteString("## Not evaluated\n\n")
+		for _, u := range unk {
+			fmt.Fprintf(&b, "- **%s** (%s) %s — %s\n", u.ID, u.Status, u.Title, u.Reason)
+		}
+		b.WriteString("\n")
+	}
+
+	if in.Baseline != nil {
+		s := in.Baseline.Summary
+		fmt.Fprintf(&b, "## Against the baseline\n\nBaseline `%s`: %s. %s (%d unchanged, %d new, %d removed); the rows are in `delta/delta.md`.\n\n",
+			in.Baseline.Path, in.Baseline.Headline, s.Headline, s.Unchanged, s.New, s.Removed)
+	}
+
+	if len(in.Backlog) > 0 {
+		fmt.Fprintf(&b, "## Backlog (top %d of %d, all in backlog.csv)\n\n| # | Priority | Control | Hop | Effort | Remediation | How the rerun verifies it |\n|---|---|---|---|---|---|---|\n",
+			min(summaryBacklogRows, len(in.Backlog)), len(in.Backlog))
+		for i, r := range in.Backlog {
+			if i == summaryBacklogRows {
+				break
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.Rank, r.Priority, r.Control, r.Hop, r.Effort, cell(r.Remediation), cell(r.Verification))
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
