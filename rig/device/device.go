@@ -138,7 +138,6 @@ func (c *Client) handle(f protocol.Frame, err error) {
 	}
 }
 
-
 // Command sends one COMMAND and waits for its RESPONSE (at most DefaultCommandTimeout unless ctx
 // ends first). A non-ok status is an error naming it.
 func (c *Client) Command(ctx context.Context, op protocol.Op, args []byte) (protocol.Response, error) {
@@ -226,9 +225,9 @@ type ProbeResult struct {
 	Firmware string               `json:"firmware"`
 	Boot     uint32               `json:"boot"`
 	Latency  Latency              `json:"latency"`
-	Device   protocol.DeviceStats `json:"device_stats"` // the device's own counters (STATS) for this boot
-	Host     LineStats            `json:"host_stats"`   // what the host decoded, bad frames by reason
-	Link     *link.LinkStats      `json:"link,omitempty"`     // the serial driver's counters, filled by the caller that owns the port
+	Device   protocol.DeviceStats `json:"device_stats"`   // the device's own counters (STATS) for this boot
+	Host     LineStats            `json:"host_stats"`     // what the host decoded, bad frames by reason
+	Link     *link.LinkStats      `json:"link,omitempty"` // the serial driver's counters, filled by the caller that owns the port
 }
 
 // Probe identifies the device (IDENTIFY), sends pings PINGs one after the other and times each

@@ -19,7 +19,7 @@ type memPort struct {
 	out bytes.Buffer
 }
 
-func (m *memPort) Read(b []byte) (int, error) { n := copy(b, m.in); m.in = m.in[n:]; return n, nil }
+func (m *memPort) Read(b []byte) (int, error)  { n := copy(b, m.in); m.in = m.in[n:]; return n, nil }
 func (m *memPort) Write(b []byte) (int, error) { return m.out.Write(b) }
 func (m *memPort) Close() error                { return nil }
 func (m *memPort) Name() string                { return "mem0" }
