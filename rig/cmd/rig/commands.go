@@ -70,6 +70,7 @@ Two runs compare control by control with 'rig delta'.
 		return nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
 	}
 	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
+	root.AddCommand(newDeviceCmd(logger))
 	return root
 }
 
