@@ -20,18 +20,24 @@ const sessionTrace = "testdata/probe-reset.trace"
 
 func checkSession(t *testing.T, res SessionResult) {
 	t.Helper()
+	checkSessionOf(t, res, EmulatedUID, "1.0.0", 5)
+}
+
+// checkSessionOf checks a probe (pings PINGs), reset, probe (1 PING) session of any device.
+func checkSessionOf(t *testing.T, res SessionResult, uid, fw string, pings int) {
+	t.Helper()
 	p, r, a := res.Probe, res.Reset, res.After
-	if p.UID != EmulatedUID || p.Firmware != "1.0.0" {
+	if p.UID != uid || p.Firmware != fw {
 		t.Errorf("identity: uid %s firmware %s", p.UID, p.Firmware)
 	}
-	if p.Latency.Count != 5 || p.Latency.Min <= 0 || p.Latency.Min > p.Latency.Median || p.Latency.Median > p.Latency.Max {
+	if p.Latency.Count != pings || p.Latency.Min <= 0 || p.Latency.Min > p.Latency.Median || p.Latency.Median > p.Latency.Max {
 		t.Errorf("latency: %+v", p.Latency)
 	}
-	// IDENTIFY, 5 PINGs, STATS: the device counts the STATS command itself.
-	if p.Device.RxOK != 7 || p.Device.RxBad != 0 || len(p.Host.BadFrames) != 0 || p.Host.Responses != 7 {
+	// IDENTIFY, the PINGs, STATS: the device counts the STATS command itself.
+	if n := uint32(pings + 2); p.Device.RxOK != n || p.Device.RxBad != 0 || len(p.Host.BadFrames) != 0 || p.Host.Responses != uint64(n) {
 		t.Errorf("counters: device %+v host %+v", p.Device, p.Host)
 	}
-	if r.BootAfter != r.BootBefore+1 || r.ResetCause != "pin" || r.UID != EmulatedUID {
+	if r.BootAfter != r.BootBefore+1 || r.ResetCause != "pin" || r.UID != uid {
 		t.Errorf("reset: %+v", r)
 	}
 	if a.Boot != r.BootAfter || a.Device.RxOK != 3 {
@@ -70,30 +76,51 @@ func TestSessionEmulated(t *testing.T) {
 
 func playback(t *testing.T) *trace.Playback {
 	t.Helper()
-	pb, err := trace.Load(sessionTrace)
+	return load(t, sessionTrace)
+}
+
+func load(t *testing.T, path string) *trace.Playback {
+	t.Helper()
+	pb, err := trace.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pb
 }
 
-// TestSessionPlayback replays the recorded probe-and-reset session: the same code, no device.
-// Every byte the code writes and every level it drives must match the recording.
+// TestSessionPlayback replays recorded probe-and-reset sessions: the same code, no device. Every
+// byte the code writes and every level it drives must match the recording. A session recorded on
+// the real bench (go test ./rig/bench/smoketest -rig.bench FILE -rig.record FILE) joins this table
+// once its trace is copied into testdata/.
 func TestSessionPlayback(t *testing.T) {
-	pb := playback(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	reset := &lines.ResetLine{Name: "reset", Pin: pb.Pin("reset")}
-	res, err := Session(ctx, pb.Port(), reset, nil, 5, 2*time.Second, nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		file, uid, fw string
+		pings         int
+		boot0         bool
+	}{
+		{sessionTrace, EmulatedUID, "1.0.0", 5, false},
+	} {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			pb := load(t, tt.file)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			reset := &lines.ResetLine{Name: "reset", Pin: pb.Pin("reset")}
+			var boot0 *lines.Line
+			if tt.boot0 {
+				boot0 = &lines.Line{Name: "boot0", Pin: pb.Pin("boot0")}
+			}
+			res, err := Session(ctx, pb.Port(), reset, boot0, tt.pings, 2*time.Second, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSessionOf(t, res, tt.uid, tt.fw, tt.pings)
+			if err := pb.Done(); err != nil {
+				t.Fatal(err)
+			}
+			n, total := pb.Events()
+			t.Logf("replayed %d of %d events", n, total)
+		})
 	}
-	checkSession(t, res)
-	if err := pb.Done(); err != nil {
-		t.Fatal(err)
-	}
-	n, total := pb.Events()
-	t.Logf("replayed %d of %d events", n, total)
 }
 
 // TestSessionPlaybackDiverges: code that does something else than the recorded session fails.
