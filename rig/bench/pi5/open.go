@@ -133,3 +133,19 @@ func Open(ctx context.Context, g bench.GPIO, rec *lines.Recorder) (*Pins, error)
 type invert struct{ gpio.PinOut }
 
 func (i invert) Out(l gpio.Level) error { return i.PinOut.Out(!l) }
+
+// registered returns the name of every periph driver registered in this program, loaded or not.
+func registered() []string {
+	ReadFacts()
+	if initState == nil {
+		return nil
+	}
+	var names []string
+	for _, d := range initState.Loaded {
+		names = append(names, d.String())
+	}
+	for _, f := range append(append([]driverreg.DriverFailure(nil), initState.Skipped...), initState.Failed...) {
+		names = append(names, f.D.String())
+	}
+	return names
+}
