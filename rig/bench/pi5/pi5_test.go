@@ -2,8 +2,8 @@ package pi5
 
 import (
 	"errors"
-	"os/exec"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
