@@ -83,7 +83,7 @@ func (c *Config) SerialConfig() link.SerialConfig {
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w (give --bench the path of a bench file; RIG.md §2 has an example)", err)
+		return nil, fmt.Errorf("bench: %w (name an existing bench file; RIG.md §2.4 has an example, rig/bench/testdata/pi5-stm32.yaml)", err)
 	}
 	return Parse(path, data)
 }
