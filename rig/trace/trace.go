@@ -313,6 +313,12 @@ func (p *playPort) Read(b []byte) (int, error) {
 		return 0, fmt.Errorf("trace: read %s: port closed", pb.Header.Port)
 	}
 	if !pb.waitLocked(OpRead, link.DefaultReadTimeout) || pb.events[pb.pos].Op != OpRead {
+		if pb.err != nil || pb.pos >= len(pb.events) {
+			// Nothing more will ever arrive: idle like a quiet line instead of spinning the reader.
+			pb.mu.Unlock()
+			time.Sleep(link.DefaultReadTimeout)
+			pb.mu.Lock()
+		}
 		return 0, nil
 	}
 	d := pb.data[pb.pos][pb.off:]
