@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pathrig/rig/rig/device"
+	"github.com/pathrig/rig/rig/lines"
 	"github.com/pathrig/rig/rig/trace"
 )
 
@@ -66,12 +68,29 @@ func TestDeviceProbeEmulated(t *testing.T) {
 }
 
 func TestDeviceResetEmulated(t *testing.T) {
-	out, code := runRig(t, "device", "reset", "--emulate", "--log-level", "error")
+	rec := filepath.Join(t.TempDir(), "reset.trace")
+	out, code := runRig(t, "device", "reset", "--emulate", "--record", rec, "--log-level", "error")
 	if code != exitOK || !strings.Contains(out, "boot 0 → 1 · reset cause pin") || !strings.Contains(out, "NRST held 10ms") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	out, code = runRig(t, "device", "reset", "--emulate", "--hold", "30ms", "--json", "--log-level", "error")
+	// The recorded reset replays through the same code: STATS, the pulse on "reset", the HELLO.
+	pb, err := trace.Load(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var res device.ResetResult
+	err = device.WithClient(ctx, pb.Port(), nil, func(ctx context.Context, c *device.Client) error {
+		var err error
+		res, err = device.Reset(ctx, c, &lines.ResetLine{Name: "reset", Pin: pb.Pin("reset")}, nil, 2*time.Second)
+		return err
+	})
+	if err != nil || pb.Done() != nil || res.BootAfter != 1 || res.ResetCause != "pin" {
+		t.Fatalf("playback of the recorded reset: %+v, %v, %v", res, err, pb.Done())
+	}
+	out, code = runRig(t, "device", "reset", "--emulate", "--hold", "30ms", "--json", "--log-level", "error")
+	res = device.ResetResult{}
 	if code != exitOK || json.Unmarshal([]byte(out), &res) != nil || res.BootAfter != res.BootBefore+1 || res.Hold.Milliseconds() != 30 {
 		t.Fatalf("exit %d: %+v\n%s", code, res, out)
 	}
