@@ -1,4 +1,4 @@
-# The rig: see README.md. Targets: build, demo, test, bench, fuzz, clean.
+# The rig: see README.md. Targets: build, demo, test, bench, fuzz, dist, clean.
 GO      ?= go
 OUT     ?= out/demo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
