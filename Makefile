@@ -1,10 +1,10 @@
-# The rig: see README.md. Targets: build, demo, test, bench, fuzz, clean.
+# The rig: see README.md. Targets: build, demo, test, bench, fuzz, dist, clean.
 GO      ?= go
 OUT     ?= out/demo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build demo test bench fuzz clean baseline regress
+.PHONY: build demo test bench fuzz clean baseline regress dist
 
 build:
 	@mkdir -p bin
@@ -47,5 +47,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
 
+# The bench binaries for the Raspberry Pi 5 (linux/arm64, static: CGO_ENABLED=0), and the hardware
+# smoketest compiled as a test binary to run there (RIG.md §2.5). CI builds them on every commit.
+DIST_OS   ?= linux
+DIST_ARCH ?= arm64
+dist:
+	@mkdir -p dist
+	CGO_ENABLED=0 GOOS=$(DIST_OS) GOARCH=$(DIST_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/rig-$(DIST_OS)-$(DIST_ARCH) ./rig/cmd/rig
+	CGO_ENABLED=0 GOOS=$(DIST_OS) GOARCH=$(DIST_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/gateway-$(DIST_OS)-$(DIST_ARCH) ./gateway/cmd/gateway
+	CGO_ENABLED=0 GOOS=$(DIST_OS) GOARCH=$(DIST_ARCH) $(GO) test -c -trimpath -o dist/smoketest-$(DIST_OS)-$(DIST_ARCH).test ./rig/bench/smoketest
+	@cd dist && sha256sum rig-$(DIST_OS)-$(DIST_ARCH) gateway-$(DIST_OS)-$(DIST_ARCH) smoketest-$(DIST_OS)-$(DIST_ARCH).test > SHA256SUMS-$(DIST_OS)-$(DIST_ARCH)
+	@file dist/rig-$(DIST_OS)-$(DIST_ARCH) 2>/dev/null || true
+
 clean:
-	rm -rf bin out
+	rm -rf bin out dist

@@ -58,10 +58,26 @@ func (p *serialPort) Write(b []byte) (int, error) {
 }
 
 // OpenSerial opens a UART (or the tty side of a pty pair) at baud, 8N1, raw, no flow control, with
-// DefaultReadTimeout. go.bug.st/serial opens ports exclusively (TIOCEXCL).
+// DefaultReadTimeout. go.bug.st/serial opens ports exclusively (TIOCEXCL). OpenSerialConfig
+// takes other framings; Supervise adds hot-unplug detection and reconnection.
 func OpenSerial(ctx context.Context, path string, baud int) (Port, error) {
+	return OpenSerialConfig(ctx, SerialConfig{Path: path, Baud: baud})
+}
+
+// OpenSerialConfig opens cfg.Path with cfg's baud rate and framing (zero Framing = 8N1), raw, no
+// flow control, exclusively (TIOCEXCL), with cfg.ReadTimeout (0 = DefaultReadTimeout).
+func OpenSerialConfig(ctx context.Context, cfg SerialConfig) (Port, error) {
+	path, baud := cfg.Path, cfg.Baud
 	if baud <= 0 {
 		return nil, fmt.Errorf("link: open %s: baud rate %d: give a positive rate such as 115200", path, baud)
+	}
+	mode, err := cfg.Framing.mode(baud)
+	if err != nil {
+		return nil, fmt.Errorf("link: open %s: %w", path, err)
+	}
+	readTimeout := cfg.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = DefaultReadTimeout
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("link: open %s: %w", path, err)
@@ -74,7 +90,7 @@ func OpenSerial(ctx context.Context, path string, baud int) (Port, error) {
 	// drivers), so run it aside and give up when ctx ends, closing a late success.
 	done := make(chan result, 1)
 	go func() {
-		p, err := serial.Open(path, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+		p, err := serial.Open(path, mode)
 		done <- result{p, err}
 	}()
 	var r result
@@ -91,7 +107,7 @@ func OpenSerial(ctx context.Context, path string, baud int) (Port, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("link: open %s: %w", path, describe(r.err, path))
 	}
-	if err := r.p.SetReadTimeout(DefaultReadTimeout); err != nil {
+	if err := r.p.SetReadTimeout(readTimeout); err != nil {
 		r.p.Close()
 		return nil, fmt.Errorf("link: open %s: set read timeout: %w", path, describe(err, path))
 	}

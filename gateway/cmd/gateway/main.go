@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/pathrig/rig/gateway"
+	"github.com/pathrig/rig/rig/link"
 	"github.com/pathrig/rig/rig/telemetry"
 )
 
@@ -36,6 +37,7 @@ SIGINT/SIGTERM.
 
 Usage:
   gateway --port /dev/ttyAMA0 --broker tcp://127.0.0.1:1883
+  gateway --port /dev/rig-stm32 --reconnect --broker tcp://127.0.0.1:1883
   gateway --port /dev/ttyAMA0 --broker ssl://broker.example:8883 --ca ca.pem \
           --cert device.pem --key device.key --username dev1 --password-file /run/secrets/mqtt
 
@@ -45,6 +47,7 @@ Flags (one or two dashes):
 type options struct {
 	port, broker, ca, cert, key, username, passwordFile, clientID, topicPrefix, logFormat, logLevel string
 	baud, qos                                                                                       int
+	reconnect                                                                                       bool
 }
 
 func main() {
@@ -57,6 +60,7 @@ func run(args []string, stderr io.Writer) int {
 	var o options
 	fs.StringVar(&o.port, "port", "/dev/ttyAMA0", "serial device of the device's UART (a pty path in CI)")
 	fs.IntVar(&o.baud, "baud", gateway.DefaultBaud, "UART baud rate")
+	fs.BoolVar(&o.reconnect, "reconnect", false, "survive the device being unplugged: reopen --port (best a stable udev name such as /dev/rig-stm32) until it is back, keeping the counters; without it the gateway exits 1 when the port fails")
 	fs.StringVar(&o.broker, "broker", "", "broker URL: tcp://host:port (plaintext) or ssl://host:port (TLS) (required)")
 	fs.StringVar(&o.ca, "ca", "", "PEM file of the CA(s) that sign the broker certificate (ssl:// only; default: system roots)")
 	fs.StringVar(&o.cert, "cert", "", "PEM client certificate for mTLS (with --key)")
@@ -92,7 +96,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
-	g, err := gateway.New(cfg)
+	g, err := gateway.New(cfg) // validates the configuration; nothing is opened yet
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
@@ -100,8 +104,27 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var sup *link.Supervised
+	if o.reconnect {
+		sup, err = link.Supervise(ctx, link.SerialConfig{Path: o.port, Baud: o.baud}, link.SuperviseOptions{Log: log})
+		if err != nil {
+			log.Error("gateway failed", "err", err)
+			return exitFailure
+		}
+		defer sup.Close()
+		cfg.Link = sup
+		if g, err = gateway.New(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+	}
+
 	err = g.Run(ctx)
-	log.Info("gateway stopped", "stats", g.Stats())
+	if sup != nil {
+		log.Info("gateway stopped", "stats", g.Stats(), "link", sup.Stats())
+	} else {
+		log.Info("gateway stopped", "stats", g.Stats())
+	}
 	if err != nil {
 		log.Error("gateway failed", "err", err)
 		return exitFailure
