@@ -1,10 +1,10 @@
-# The rig: see README.md. Targets: build, demo, test, bench, fuzz, clean.
+# The rig: see README.md. Targets: build, demo, test, bench, fuzz, firmware, clean.
 GO      ?= go
 OUT     ?= out/demo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build demo test bench fuzz clean
+.PHONY: build demo test bench fuzz firmware clean
 
 build:
 	@mkdir -p bin
@@ -31,5 +31,9 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 
+# The STM32 reference firmware (firmware/stm32) with Debian's gcc-arm-none-eabi, and its size.
+firmware:
+	$(MAKE) -C firmware/stm32
+
 clean:
-	rm -rf bin out
+	rm -rf bin out firmware/stm32/build
