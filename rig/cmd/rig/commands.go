@@ -83,7 +83,7 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
-	var out, profile, failOn string
+	var out, profile, failOn, device string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -100,10 +100,15 @@ SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scena
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
 embedded defaults.
 
+The device is the scenario's device.kind, or --device: emulated (the Go emulator on a pty pair),
+qemu (the C firmware, firmware/stm32/build/fw.elf from 'make firmware', in qemu-system-arm's
+netduinoplus2 board) or serial (a real board on the scenario's device.port).
+
 ` + exitCodesHelp,
 		Example: `  rig run audit-baseline --out out/baseline
   rig run audit-baseline --profile hardened --out out/hardened
-  rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high`,
+  rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high
+  make firmware && rig run audit-baseline --device qemu --out out/qemu`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := logger()
@@ -117,6 +122,11 @@ embedded defaults.
 			plan, err := library().Load(args[0], profile, checkIDs())
 			if err != nil {
 				return &exitError{exitUsage, err}
+			}
+			if device != "" {
+				if err := plan.Scenario.Device.SetKind(device); err != nil {
+					return &exitError{exitUsage, err}
+				}
 			}
 			if out == "" {
 				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
@@ -146,6 +156,7 @@ embedded defaults.
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout")
+	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
 	return cmd
 }
 
