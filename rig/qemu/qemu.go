@@ -9,6 +9,7 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -115,6 +116,17 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 	}
 	if st, err := os.Stat(cfg.Image); err != nil || st.IsDir() {
 		return nil, fmt.Errorf("qemu: firmware image %q: not a readable file (build it with `make firmware`; the image is firmware/stm32/build/fw.elf)", cfg.Image)
+	}
+	// QEMU would run any other file as a raw flash image, and the device would just never speak.
+	ef, err := elf.Open(cfg.Image)
+	if err == nil {
+		if ef.Machine != elf.EM_ARM {
+			err = fmt.Errorf("machine %v", ef.Machine)
+		}
+		ef.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("qemu: firmware image %q is not an ARM ELF file (%v); build firmware/stm32 with `make firmware`", cfg.Image, err)
 	}
 	dir, err := os.MkdirTemp("", "rig-qemu-")
 	if err != nil {

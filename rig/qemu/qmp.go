@@ -114,7 +114,9 @@ func (q *qmp) command(ctx context.Context, name string, args any) (json.RawMessa
 	case <-q.done:
 		return nil, fmt.Errorf("QMP %s: %w", name, q.readErr)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("QMP %s: %w", name, ctx.Err())
+		// The reply may still come and would be taken for the next command's: give up the socket.
+		q.conn.Close()
+		return nil, fmt.Errorf("QMP %s: no reply, monitor connection closed: %w", name, ctx.Err())
 	}
 }
 
