@@ -27,7 +27,7 @@ import (
 var testUID = protocol.UID{0x30, 0x30, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39}
 
 // skip skips a test whose tools are missing, unless RIG_REQUIRE_QEMU is set (CI installs them).
-func skip(t *testing.T, format string, args ...any) {
+func skip(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if os.Getenv("RIG_REQUIRE_QEMU") != "" {
 		t.Fatalf("RIG_REQUIRE_QEMU is set but: "+format, args...)
@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 }
 
 // firmware builds the firmware once for the package's tests and checks QEMU is installed.
-func firmware(t *testing.T) string {
+func firmware(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath(DefaultBinary); err != nil {
 		skip(t, "%v", ErrNotInstalled)
