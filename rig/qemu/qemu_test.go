@@ -209,7 +209,7 @@ func response(t *testing.T, r *rx, seq uint32, op protocol.Op, status protocol.S
 // TestFirmwareSpeaksProtocol runs the firmware binary in QEMU and checks, byte for byte with the Go
 // codec, every frame it sends, then every command of protocol v1 and its response.
 func TestFirmwareSpeaksProtocol(t *testing.T) {
-	_, p := board(t, &testUID)
+	m, p := board(t, &testUID)
 	r := &rx{t: t, p: p}
 
 	hello := r.next(5 * time.Second)
@@ -298,6 +298,32 @@ func TestFirmwareSpeaksProtocol(t *testing.T) {
 	}
 	if w := r.next(2 * time.Second); w.f.Type != protocol.TypeTelemetry || w.f.Seq != 0 || w.f.Boot != boot+1 {
 		t.Fatalf("first telemetry after reset: %s boot %d seq %d", w.f.Type, w.f.Boot, w.f.Seq)
+	}
+
+	// FAULT STALL: after the RESPONSE the device is silent (at 20 ms it would send ~15 frames in
+	// the window below, and would answer the PING); only a reset brings it back.
+	command(t, p, 110, protocol.FaultCommand(protocol.FaultStall))
+	response(t, r, 110, protocol.OpFault, protocol.StatusOK)
+	command(t, p, 111, protocol.Command{Op: protocol.OpPing})
+	r.got = nil
+	silentUntil := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(silentUntil) {
+		n, err := p.Read(r.buf[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			t.Fatalf("stalled device sent %x", r.buf[:n])
+		}
+	}
+	if err := (lines.ResetLine{Pin: m.ResetPin()}).Pulse(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w = r.nextOf(protocol.TypeHello, 5*time.Second)
+	h, _ = protocol.ParseHello(w.f.Body)
+	// QEMU has no RCC reset flags: a reset through the line is "unknown" there (pin on a board).
+	if w.f.Boot != boot+2 || w.f.Seq != 0 || h.ResetCause != protocol.ResetUnknown {
+		t.Fatalf("after the reset pulse: HELLO boot %d seq %d %+v, want boot %d seq 0 reset_cause unknown", w.f.Boot, w.f.Seq, h, boot+2)
 	}
 }
 

@@ -106,14 +106,14 @@ static void send_hello(void)
 
 static void service_telemetry(uint32_t now)
 {
-    if (dev.interval_ms == 0 || (int32_t)(now - dev.next_due) < 0)
-        return;
+    if (dev.stalled || dev.interval_ms == 0 || (int32_t)(now - dev.next_due) < 0)
+        return; /* a stalled device sends nothing and, as the emulator, consumes no seq */
     uint8_t body[PROTO_TELEMETRY_LEN];
     sensor(dev.seq, body);
     int bad = dev.corrupt_next;
     dev.corrupt_next = 0;
     send(PROTO_TELEMETRY, body, sizeof body, bad);
-    dev.seq++; /* consumed even when stalled or corrupted: the device believes it sent it */
+    dev.seq++; /* consumed even when corrupted: the device believes it sent it */
     dev.next_due += dev.interval_ms;
     if ((int32_t)(now - dev.next_due) >= 0)
         dev.next_due = now + dev.interval_ms; /* resume at the period, not in a burst */
