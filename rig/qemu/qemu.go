@@ -153,6 +153,7 @@ func Start(ctx context.Context, cfg Config) (_ *Machine, err error) {
 		}
 	}
 	m.cmd = exec.Command(bin, args...)
+	dieWithParent(m.cmd)
 	w := lockedWriter{&m.outMu, &m.output}
 	m.cmd.Stdout, m.cmd.Stderr = w, w
 	if err := m.cmd.Start(); err != nil {
