@@ -62,6 +62,13 @@ func TestFirmwareImage(t *testing.T) {
 	if !regexp.MustCompile(`text\s+data\s+bss`).MatchString(report) {
 		t.Errorf("no size report in make's output:\n%s", report)
 	}
+	// The flash image starts at 0x08000000 and holds .data's load copy: a few KiB, never a span up
+	// to SRAM (which an LMA mistake would give).
+	if st, err := os.Stat(filepath.Join(filepath.Dir(path), "fw.bin")); err != nil {
+		t.Errorf("no flash image: %v", err)
+	} else if st.Size() == 0 || st.Size() > 1<<20 {
+		t.Errorf("fw.bin is %d bytes, want a flash image under 1 MiB", st.Size())
+	}
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
