@@ -1,10 +1,10 @@
-# The rig: see README.md. Targets: build, demo, test, bench, fuzz, dist, clean.
+# The rig: see README.md. Targets: build, demo, test, bench, fuzz, firmware, dist, baseline, regress, clean.
 GO      ?= go
 OUT     ?= out/demo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build demo test bench fuzz clean baseline regress dist
+.PHONY: build demo test bench fuzz firmware clean baseline regress dist
 
 build:
 	@mkdir -p bin
@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzCReceiverAgrees$$' -fuzztime $(FUZZTIME) ./firmware/stm32/cproto
 
 # The bench binaries for the Raspberry Pi 5 (linux/arm64, static: CGO_ENABLED=0), and the hardware
 # smoketest compiled as a test binary to run there (RIG.md §2.5). CI builds them on every commit.
@@ -59,5 +60,9 @@ dist:
 	@cd dist && sha256sum rig-$(DIST_OS)-$(DIST_ARCH) gateway-$(DIST_OS)-$(DIST_ARCH) smoketest-$(DIST_OS)-$(DIST_ARCH).test > SHA256SUMS-$(DIST_OS)-$(DIST_ARCH)
 	@file dist/rig-$(DIST_OS)-$(DIST_ARCH) 2>/dev/null || true
 
+# The STM32 reference firmware (firmware/stm32) with Debian's gcc-arm-none-eabi, and its size.
+firmware:
+	$(MAKE) -C firmware/stm32
+
 clean:
-	rm -rf bin out dist
+	rm -rf bin out dist firmware/stm32/build

@@ -352,8 +352,8 @@ func (s *Scenario) validate(d *doc) error {
 	if dv.Kind == "" {
 		dv.Kind = "emulated"
 	}
-	if err := oneOf(d, "device.kind", dv.Kind, "emulated"); err != nil {
-		return err
+	if field, msg := dv.kindError(); field != "" {
+		return d.at(field, "%s", msg)
 	}
 	if dv.UID == "" {
 		dv.UID = "303030313233343536373839" // the emulator's default UID

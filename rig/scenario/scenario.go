@@ -61,10 +61,12 @@ type Scenario struct {
 
 // Device describes the device under test.
 type Device struct {
-	Kind              string   `yaml:"kind"`     // "emulated" (the Go emulator over a pty pair)
-	UID               string   `yaml:"uid"`      // 24 hex digits (96-bit STM32 UID)
+	Kind              string   `yaml:"kind"`     // emulated | qemu | serial (see DeviceKinds)
+	UID               string   `yaml:"uid"`      // 24 hex digits (96-bit STM32 UID); qemu: programmed into the board; serial: what the board must report
 	Firmware          string   `yaml:"firmware"` // major.minor.patch reported by the emulator
 	Boot              uint32   `yaml:"boot"`     // boot counter the emulator starts from
+	Image             string   `yaml:"image"`    // qemu: firmware ELF; "" → DefaultImage
+	Port              string   `yaml:"port"`     // serial: the UART, e.g. /dev/ttyAMA0
 	TelemetryInterval Duration `yaml:"telemetry_interval"`
 	Baud              int      `yaml:"baud"`
 }

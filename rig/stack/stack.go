@@ -29,6 +29,7 @@ import (
 	"github.com/pathrig/rig/rig/ingest"
 	"github.com/pathrig/rig/rig/link"
 	"github.com/pathrig/rig/rig/pki"
+	"github.com/pathrig/rig/rig/qemu"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/telemetry"
@@ -58,6 +59,8 @@ type Stack struct {
 	bridge  *bridge.Bridge
 	pty     *link.PtyPair
 	device  *emulator.Device
+	qemu    *qemu.Machine // device kind qemu
+	port    link.Port     // the open UART of a qemu device
 	gateway *gateway.Gateway
 
 	targets checks.Targets
@@ -150,20 +153,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	// Device on one side of a pty pair, gateway on the other through go.bug.st/serial.
-	if s.pty, err = link.NewPtyPair(); err != nil {
+	// The device (device.kind, see device.go), the gateway reading it through go.bug.st/serial.
+	gc := gateway.Config{Baud: dev.Baud, QoS: prof.Gateway.QoS, Log: clog.With("component", "gateway")}
+	if err := s.startDevice(ctx, devCtx, dev, clog, &gc); err != nil {
 		return nil, err
 	}
-	uid, err := protocol.ParseUID(dev.UID)
-	if err != nil {
-		return nil, err
-	}
-	var fw protocol.FWVersion
-	fmt.Sscanf(dev.Firmware, "%d.%d.%d", &fw.Major, &fw.Minor, &fw.Patch)
-	s.device = emulator.New(emulator.Config{UID: uid, FW: fw, Boot: dev.Boot, Interval: dev.TelemetryInterval.D(), Log: clog.With("component", "device")})
-	s.goBackground("device", func(ctx context.Context) error { return s.device.Run(ctx, s.pty.Device()) }, devCtx)
-
-	gc := gateway.Config{Port: s.pty.Path(), Baud: dev.Baud, QoS: prof.Gateway.QoS, Log: clog.With("component", "gateway")}
 	if prof.Broker.DeviceAuth != "none" {
 		gc.Username, gc.Password = dev.UID, passwords[dev.UID]
 	}
@@ -276,11 +270,18 @@ func (s *Stack) brokerTLS(t scenario.TLSProfile) (*tls.Config, error) {
 func (s *Stack) WaitReady(ctx context.Context, warmup time.Duration) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	checked := false
 	for {
 		if err := s.failure(); err != nil {
 			return err
 		}
 		if _, _, _, ok := s.gateway.Identity(); ok {
+			if !checked {
+				if err := s.checkDevice(ctx); err != nil {
+					return err
+				}
+				checked = true
+			}
 			if st, err := s.storeStats(ctx); err == nil && len(st) > 0 {
 				break
 			}
@@ -320,7 +321,7 @@ func (s *Stack) Endpoints() map[string]string {
 		"broker_plain": s.broker.PlainAddr(),
 		"broker_tls":   s.broker.TLSAddr(),
 		"ingest":       s.ingest.URL(),
-		"serial":       s.pty.Path(),
+		"serial":       s.devicePort(),
 	}
 }
 
@@ -389,9 +390,9 @@ func (s *Stack) storeStats(ctx context.Context) ([]ingest.DeviceStats, error) {
 	return out.Devices, nil
 }
 
-// Close stops everything in data-path order: device and gateway first, then the bridge (after a
-// bounded drain, so nothing accepted by the broker is left in its queue), the ingest, the broker
-// and the pty pair.
+// Close stops everything in data-path order: device and gateway first (and what connects them: the
+// pty pair, QEMU), then the bridge (after a bounded drain, so nothing accepted by the broker is
+// left in its queue), the ingest and the broker.
 func (s *Stack) Close() error {
 	if s.closed {
 		return nil
@@ -399,7 +400,7 @@ func (s *Stack) Close() error {
 	s.closed = true
 	s.cancelDev()
 	s.wg.Wait()
-	var errs []error
+	errs := s.closeDevice()
 	if s.bridge != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := s.bridge.Drain(ctx); err != nil {
@@ -415,9 +416,6 @@ func (s *Stack) Close() error {
 		errs = append(errs, s.broker.Close())
 	}
 	s.cancel()
-	if s.pty != nil {
-		errs = append(errs, s.pty.Close())
-	}
 	return errors.Join(errs...)
 }
 

@@ -102,7 +102,7 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
-	var out, profile, failOn, baseline, signKey string
+	var out, profile, failOn, baseline, signKey, device string
 	var formats, bundles []string
 	var quiet bool
 	cmd := &cobra.Command{
@@ -128,10 +128,15 @@ SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scena
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
 embedded defaults.
 
+The device is the scenario's device.kind, or --device: emulated (the Go emulator on a pty pair),
+qemu (the C firmware, firmware/stm32/build/fw.elf from 'make firmware', in qemu-system-arm's
+netduinoplus2 board) or serial (a real board on the scenario's device.port).
+
 ` + exitCodesHelp,
 		Example: `  rig run audit-baseline --out out/baseline
   rig run audit-baseline --profile hardened --out out/hardened
-  rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high`,
+  rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high
+  make firmware && rig run audit-baseline --device qemu --out out/qemu`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, done, err := logger(quiet)
@@ -160,6 +165,11 @@ embedded defaults.
 			plan, err := library().Load(args[0], profile, checkIDs())
 			if err != nil {
 				return &exitError{exitUsage, err}
+			}
+			if device != "" {
+				if err := plan.Scenario.Device.SetKind(device); err != nil {
+					return &exitError{exitUsage, err}
+				}
 			}
 			if len(bundles) > 0 {
 				if err := overrideBundles(plan, bundles); err != nil {
@@ -216,6 +226,7 @@ embedded defaults.
 	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios')")
 	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
+	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
 	return cmd
 }
 

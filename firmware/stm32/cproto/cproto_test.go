@@ -1,0 +1,124 @@
+package cproto
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pathrig/rig/firmware/protocol"
+)
+
+func requireC(t testing.TB) {
+	if !Available {
+		if os.Getenv("RIG_REQUIRE_QEMU") != "" {
+			t.Fatal("RIG_REQUIRE_QEMU is set but cgo is off: the C protocol module cannot be compared")
+		}
+		t.Skip("cgo is off (no C compiler): the C protocol module cannot be compared with the Go codec")
+	}
+}
+
+// goOutcomes runs the Go stream decoder on p.
+func goOutcomes(p []byte) []Outcome {
+	var d protocol.Decoder
+	var out []Outcome
+	d.Feed(p, func(f protocol.Frame, err error) {
+		if err != nil {
+			out = append(out, Outcome{Reason: protocol.Reason(err)})
+		} else {
+			out = append(out, Outcome{Frame: f})
+		}
+	})
+	return out
+}
+
+func same(a, b []Outcome) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		fa, fb := a[i].Frame, b[i].Frame
+		if a[i].Reason != b[i].Reason || fa.Version != fb.Version || fa.Type != fb.Type || fa.Boot != fb.Boot ||
+			fa.Seq != fb.Seq || fa.DeviceTimeMs != fb.DeviceTimeMs || !bytes.Equal(fa.Body, fb.Body) {
+			return false
+		}
+	}
+	return true
+}
+
+// seeds returns the wire bytes of every shared vector.
+func seeds(t testing.TB) [][]byte {
+	f, err := os.Open("../../protocol/testdata/vectors.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 8192), 8192)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		b, err := hex.DecodeString(fields[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// FuzzCReceiverAgrees feeds the same bytes to the C receiver (the firmware's) and the Go decoder
+// (the gateway's): they must report the same frames and the same reasons, in the same order, and
+// the C encoder must give the Go encoder's bytes for every frame decoded.
+func FuzzCReceiverAgrees(f *testing.F) {
+	requireC(f)
+	for _, s := range seeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		r := NewReceiver()
+		defer r.Close()
+		c, g := r.Feed(p), goOutcomes(p)
+		if !same(c, g) {
+			t.Fatalf("stream %x:\n C  %+v\n Go %+v", p, c, g)
+		}
+		for _, o := range g {
+			if o.Reason != "" {
+				continue
+			}
+			want, err := protocol.Encode(o.Frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := Encode(o.Frame, false); !bytes.Equal(got, want) {
+				t.Fatalf("encode %+v: C %x, Go %x", o.Frame, got, want)
+			}
+			bad, _ := protocol.EncodeBadCRC(o.Frame)
+			if got := Encode(o.Frame, true); !bytes.Equal(got, bad) {
+				t.Fatalf("encode with a bad CRC %+v: C %x, Go %x", o.Frame, got, bad)
+			}
+		}
+	})
+}
+
+// TestCEncodeBodyLimit: both encoders refuse a body over MaxBody.
+func TestCEncodeBodyLimit(t *testing.T) {
+	requireC(t)
+	f := protocol.NewFrame(protocol.TypeCommand, 0, 1, 0, make([]byte, protocol.MaxBody+1))
+	if Encode(f, false) != nil {
+		t.Error("C encoded a body over MaxBody")
+	}
+	if _, err := protocol.Encode(f); err == nil {
+		t.Error("Go encoded a body over MaxBody")
+	}
+	f.Body = f.Body[:protocol.MaxBody]
+	want, _ := protocol.Encode(f)
+	if got := Encode(f, false); !bytes.Equal(got, want) {
+		t.Errorf("MaxBody frame: C %x, Go %x", got, want)
+	}
+}

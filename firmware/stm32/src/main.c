@@ -1,0 +1,224 @@
+/* The STM32 reference device: protocol v1 (firmware/PROTOCOL.md) over USART1. At boot it sends a
+ * lone 0x00 and HELLO, then TELEMETRY every interval; it answers every valid COMMAND with one
+ * RESPONSE (PING, IDENTIFY, SET_INTERVAL, STATS, FAULT) and counts what it received.
+ *
+ * Boot counter: kept in the noinit block (board.h), outside every loaded section, so a reset
+ * (NRST, SYSRESETREQ, QEMU's system_reset) keeps it and the next boot carries boot + 1. A block
+ * without the magic or with a bad check word (power-on: RAM content is random) starts at 0. A power
+ * cut therefore restarts the count; the bench board can move it to the backup domain later. */
+#include "board.h"
+#include "proto.h"
+#include "stm32f4.h"
+
+#ifndef FW_MAJOR
+#define FW_MAJOR 1
+#endif
+#ifndef FW_MINOR
+#define FW_MINOR 0
+#endif
+#ifndef FW_PATCH
+#define FW_PATCH 0
+#endif
+#ifndef UART_BAUD
+#define UART_BAUD 115200u
+#endif
+#ifndef TELEMETRY_INTERVAL_MS
+#define TELEMETRY_INTERVAL_MS 20u /* the emulator's default */
+#endif
+#define NO_CAUSE 0xFFu
+
+static struct {
+    uint8_t uid[PROTO_UID_LEN];
+    uint32_t boot;
+    uint8_t reset_cause;
+    uint32_t seq; /* the seq of the next TELEMETRY frame = TELEMETRY frames sent this boot */
+    uint32_t rx_ok, rx_bad;
+    uint32_t interval_ms;
+    uint32_t next_due;
+    int corrupt_next;
+    int stalled;
+} dev;
+
+static struct proto_rx rx;
+
+static uint32_t noinit_check(void)
+{
+    return ~(board_noinit.magic ^ board_noinit.boot ^ board_noinit.next_cause);
+}
+
+/* bootinfo advances the boot counter and settles the reset cause of this boot. */
+static void bootinfo(void)
+{
+    uint8_t hw = board_reset_cause();
+    if (board_noinit.magic != NOINIT_MAGIC || board_noinit.check != noinit_check()) {
+        board_noinit.magic = NOINIT_MAGIC;
+        board_noinit.boot = 0;
+        board_noinit.fault_pc = 0;
+        board_noinit.fault_cfsr = 0;
+        dev.reset_cause = hw != PROTO_RESET_UNKNOWN ? hw : PROTO_RESET_POWER_ON;
+    } else {
+        board_noinit.boot++;
+        /* The RCC flags say why; QEMU has none, so a reset the firmware asked for itself is
+         * remembered in the block, and any other reset there is "unknown". */
+        if (hw != PROTO_RESET_UNKNOWN)
+            dev.reset_cause = hw;
+        else if (board_noinit.next_cause != NO_CAUSE)
+            dev.reset_cause = (uint8_t)board_noinit.next_cause;
+        else
+            dev.reset_cause = PROTO_RESET_UNKNOWN;
+    }
+    board_noinit.next_cause = NO_CAUSE;
+    board_noinit.check = noinit_check();
+    dev.boot = board_noinit.boot;
+}
+
+static void send(uint8_t type, const uint8_t *body, size_t len, int bad_crc)
+{
+    static uint8_t wire[PROTO_MAX_WIRE];
+    if (dev.stalled)
+        return;
+    struct proto_frame f = { PROTO_VERSION, type, dev.boot, dev.seq, board_millis(), body, len };
+    size_t n = proto_encode(&f, bad_crc, wire);
+    board_uart_write(wire, n);
+}
+
+/* The reading of telemetry frame seq: a deterministic synthetic value, the same formula as the Go
+ * emulator's default sensor, so both devices send the same bodies (the audit is about the path). */
+static void sensor(uint32_t seq, uint8_t body[PROTO_TELEMETRY_LEN])
+{
+    proto_put_u16(body, (uint16_t)(2150 + (int)(seq % 64u)));
+    proto_put_u16(body + 2, (uint16_t)(3300u - seq % 16u));
+}
+
+static void send_hello(void)
+{
+    uint8_t body[PROTO_HELLO_LEN];
+    for (unsigned i = 0; i < PROTO_UID_LEN; i++)
+        body[i] = dev.uid[i];
+    body[12] = FW_MAJOR;
+    body[13] = FW_MINOR;
+    body[14] = FW_PATCH;
+    body[15] = dev.reset_cause;
+    const uint8_t flush = 0x00; /* ends whatever partial frame a reset cut short at the receiver */
+    board_uart_write(&flush, 1);
+    send(PROTO_HELLO, body, sizeof body, 0);
+}
+
+static void service_telemetry(uint32_t now)
+{
+    if (dev.stalled || dev.interval_ms == 0 || (int32_t)(now - dev.next_due) < 0)
+        return; /* a stalled device sends nothing and, as the emulator, consumes no seq */
+    uint8_t body[PROTO_TELEMETRY_LEN];
+    sensor(dev.seq, body);
+    int bad = dev.corrupt_next;
+    dev.corrupt_next = 0;
+    send(PROTO_TELEMETRY, body, sizeof body, bad);
+    dev.seq++; /* consumed even when corrupted: the device believes it sent it */
+    dev.next_due += dev.interval_ms;
+    if ((int32_t)(now - dev.next_due) >= 0)
+        dev.next_due = now + dev.interval_ms; /* resume at the period, not in a burst */
+}
+
+/* handle_command answers one COMMAND; it returns 1 when the device must reset after the answer. */
+static int handle_command(const struct proto_frame *f)
+{
+    uint8_t op = f->body[0];
+    const uint8_t *args = f->body + 1;
+    size_t nargs = f->body_len - 1;
+    uint8_t rsp[PROTO_RESPONSE_MIN + PROTO_STATS_LEN];
+    size_t n = PROTO_RESPONSE_MIN;
+    uint8_t status = PROTO_STATUS_OK;
+    int reset = 0;
+
+    switch (op) {
+    case PROTO_OP_PING:
+        if (nargs != 0) status = PROTO_STATUS_BAD_ARGS;
+        break;
+    case PROTO_OP_IDENTIFY:
+        if (nargs != 0) { status = PROTO_STATUS_BAD_ARGS; break; }
+        for (unsigned i = 0; i < PROTO_UID_LEN; i++)
+            rsp[n++] = dev.uid[i];
+        rsp[n++] = FW_MAJOR;
+        rsp[n++] = FW_MINOR;
+        rsp[n++] = FW_PATCH;
+        break;
+    case PROTO_OP_STATS:
+        if (nargs != 0) { status = PROTO_STATUS_BAD_ARGS; break; }
+        proto_put_u32(rsp + n, dev.boot);
+        proto_put_u32(rsp + n + 4, dev.seq);
+        proto_put_u32(rsp + n + 8, dev.rx_ok);
+        proto_put_u32(rsp + n + 12, dev.rx_bad);
+        n += PROTO_STATS_LEN;
+        break;
+    case PROTO_OP_SET_INTERVAL:
+        if (nargs != 2) status = PROTO_STATUS_BAD_ARGS;
+        break;
+    case PROTO_OP_FAULT:
+        if (nargs != 1 || args[0] > PROTO_FAULT_RESET) status = PROTO_STATUS_BAD_ARGS;
+        break;
+    default:
+        status = PROTO_STATUS_UNKNOWN_OP;
+    }
+    if (status != PROTO_STATUS_OK)
+        n = PROTO_RESPONSE_MIN;
+    proto_put_u32(rsp, f->seq);
+    rsp[4] = op;
+    rsp[5] = status;
+    send(PROTO_RESPONSE, rsp, n, 0);
+    if (status != PROTO_STATUS_OK)
+        return 0;
+
+    /* Effects take hold after the RESPONSE, as in the emulator. */
+    if (op == PROTO_OP_SET_INTERVAL) {
+        dev.interval_ms = proto_get_u16(args);
+        dev.next_due = board_millis() + dev.interval_ms;
+    } else if (op == PROTO_OP_FAULT) {
+        switch (args[0]) {
+        case PROTO_FAULT_NONE: dev.corrupt_next = 0; dev.stalled = 0; break;
+        case PROTO_FAULT_CORRUPT_CRC: dev.corrupt_next = 1; break;
+        case PROTO_FAULT_STALL: dev.stalled = 1; break;
+        case PROTO_FAULT_RESET: reset = 1; break;
+        }
+    }
+    return reset;
+}
+
+static void receive(void)
+{
+    uint8_t b;
+    while (board_uart_read(&b)) {
+        struct proto_frame f;
+        int r = proto_rx_feed(&rx, b, &f);
+        if (r == PROTO_NONE)
+            continue;
+        if (r != PROTO_FRAME || f.type != PROTO_COMMAND) {
+            dev.rx_bad++; /* bad frames, and valid frames a device does not accept */
+            continue;
+        }
+        dev.rx_ok++;
+        if (handle_command(&f)) {
+            board_uart_flush();
+            board_noinit.next_cause = PROTO_RESET_SOFTWARE;
+            board_noinit.check = noinit_check();
+            board_reset();
+        }
+    }
+}
+
+int main(void)
+{
+    board_clock_init();
+    bootinfo();
+    board_read_uid(dev.uid);
+    proto_rx_init(&rx);
+    dev.interval_ms = TELEMETRY_INTERVAL_MS;
+    board_uart_init(UART_BAUD);
+    irq_enable();
+    dev.next_due = board_millis() + dev.interval_ms;
+    send_hello();
+    for (;;) {
+        receive();
+        service_telemetry(board_millis());
+        wait_for_interrupt(); /* SysTick or a received byte wakes the loop */
+    }
+}

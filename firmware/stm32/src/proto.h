@@ -1,0 +1,140 @@
+/* Wire protocol v1 (firmware/PROTOCOL.md): COBS framing with a 0x00 delimiter, the 14-byte header,
+ * the CRC-32 trailer, frame building and a byte-at-a-time stream receiver with resynchronisation.
+ * No hardware, no heap, no libc beyond <stdint.h>/<stddef.h>: the same file builds for the
+ * STM32 and for the host, where test/proto_test.c runs it against the shared vectors. */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION     1u
+#define PROTO_HEADER_LEN  14u
+#define PROTO_CRC_LEN     4u
+#define PROTO_MIN_FRAME   (PROTO_HEADER_LEN + PROTO_CRC_LEN)          /* 18 */
+#define PROTO_MAX_FRAME   256u
+#define PROTO_MAX_BODY    (PROTO_MAX_FRAME - PROTO_MIN_FRAME)         /* 238 */
+#define PROTO_MAX_ENCODED (PROTO_MAX_FRAME + 1u + PROTO_MAX_FRAME / 254u) /* 258 */
+#define PROTO_MAX_WIRE    (PROTO_MAX_ENCODED + 1u)                    /* plus the delimiter */
+
+/* Frame types. */
+#define PROTO_HELLO     0x01u
+#define PROTO_TELEMETRY 0x02u
+#define PROTO_COMMAND   0x10u
+#define PROTO_RESPONSE  0x11u
+
+/* Body sizes. */
+#define PROTO_UID_LEN       12u
+#define PROTO_HELLO_LEN     16u
+#define PROTO_TELEMETRY_LEN 4u
+#define PROTO_COMMAND_MIN   1u
+#define PROTO_RESPONSE_MIN  6u
+#define PROTO_IDENTIFY_LEN  15u
+#define PROTO_STATS_LEN     16u
+
+/* Command ops, statuses, fault codes. */
+#define PROTO_OP_PING         0x01u
+#define PROTO_OP_IDENTIFY     0x02u
+#define PROTO_OP_SET_INTERVAL 0x03u
+#define PROTO_OP_STATS        0x04u
+#define PROTO_OP_FAULT        0x05u
+#define PROTO_STATUS_OK         0u
+#define PROTO_STATUS_UNKNOWN_OP 1u
+#define PROTO_STATUS_BAD_ARGS   2u
+#define PROTO_FAULT_NONE        0x00u
+#define PROTO_FAULT_CORRUPT_CRC 0x01u
+#define PROTO_FAULT_STALL       0x02u
+#define PROTO_FAULT_RESET       0x03u
+
+/* Reset causes (HELLO). */
+#define PROTO_RESET_UNKNOWN  0u
+#define PROTO_RESET_POWER_ON 1u
+#define PROTO_RESET_PIN      2u
+#define PROTO_RESET_SOFTWARE 3u
+#define PROTO_RESET_WATCHDOG 4u
+#define PROTO_RESET_BROWNOUT 5u
+#define PROTO_RESET_LOWPOWER 6u
+
+/* Outcomes of the receiver. The error values map to the stable reasons of PROTOCOL.md §2.3. */
+enum proto_result {
+    PROTO_NONE = 0,       /* nothing to report yet */
+    PROTO_FRAME,          /* a valid frame */
+    PROTO_ERR_COBS,       /* "cobs" */
+    PROTO_ERR_TOO_LONG,   /* "too_long" */
+    PROTO_ERR_TOO_SHORT,  /* "too_short" */
+    PROTO_ERR_CRC,        /* "crc" */
+    PROTO_ERR_VERSION,    /* "version" */
+    PROTO_ERR_TYPE,       /* "type" */
+    PROTO_ERR_BODY_LENGTH /* "body_length" */
+};
+
+/* The stable reason string of a result ("ok" for PROTO_FRAME, "none" for PROTO_NONE). */
+const char *proto_reason(int result);
+
+/* A frame. For a decoded frame, body points into the receiver's buffer and is valid until the next
+ * byte is fed. */
+struct proto_frame {
+    uint8_t version;
+    uint8_t type;
+    uint32_t boot;
+    uint32_t seq;
+    uint32_t time_ms;
+    const uint8_t *body;
+    size_t body_len;
+};
+
+/* CRC-32/ISO-HDLC (zlib): proto_crc32(0, p, n) computes the CRC of p; pass a previous result as
+ * crc to continue over more bytes. */
+uint32_t proto_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+/* COBS-encodes len bytes (len <= PROTO_MAX_FRAME) into dst (room for len + 1 + len/254 bytes),
+ * the canonical form whose last block never has code 0xFF; returns the encoded length. No
+ * delimiter is appended. */
+size_t proto_cobs_encode(const uint8_t *src, size_t len, uint8_t *dst);
+
+/* Decodes m encoded bytes (no delimiter) into dst (room for m bytes). Returns PROTO_FRAME and the
+ * decoded length in *out_len, or PROTO_ERR_COBS. */
+int proto_cobs_decode(const uint8_t *src, size_t m, uint8_t *dst, size_t *out_len);
+
+/* Builds the wire bytes of f into wire (PROTO_MAX_WIRE bytes): COBS(header|body|CRC) then 0x00.
+ * bad_crc != 0 inverts the CRC (FAULT CORRUPT_CRC). Returns the wire length, 0 if the body is
+ * longer than PROTO_MAX_BODY. Any version and type are encoded as given. */
+size_t proto_encode(const struct proto_frame *f, int bad_crc, uint8_t *wire);
+
+/* Checks a decoded frame (header|body|CRC) in the order of §2.3 and fills f. Returns PROTO_FRAME
+ * or the error. */
+int proto_parse(const uint8_t *raw, size_t n, struct proto_frame *f);
+
+/* The stream receiver of §1.3. Zero it (or call proto_rx_init) before use. */
+struct proto_rx {
+    uint8_t buf[PROTO_MAX_ENCODED];
+    uint8_t raw[PROTO_MAX_ENCODED];
+    size_t n;
+    int discarding;
+};
+
+void proto_rx_init(struct proto_rx *rx);
+
+/* Feeds one byte. Returns PROTO_NONE, PROTO_FRAME (f filled, body valid until the next call), or
+ * an error result for one bad frame. */
+int proto_rx_feed(struct proto_rx *rx, uint8_t byte, struct proto_frame *f);
+
+/* Little-endian helpers. */
+static inline void proto_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static inline void proto_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
+}
+static inline uint32_t proto_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint16_t proto_get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+#endif

@@ -1,0 +1,211 @@
+/* Host unit test of src/proto.c against every line of firmware/protocol/testdata/vectors.txt, the
+ * vectors the Go codec, the emulator and the gateway are tested against. Usage:
+ *   proto_test PATH/TO/vectors.txt
+ * Prints one line per failure and a summary; exits 0 only if every vector passed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/proto.h"
+
+static int failures;
+
+#define FAIL(v, ...) do { fprintf(stderr, "vectors.txt:%d %s: ", (v)->line, (v)->name); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); failures++; } while (0)
+
+struct vector {
+    int line;
+    char name[64];
+    char expect[256];
+    uint8_t wire[2048];
+    size_t wire_len;
+    char *keys[32];
+    char *vals[32];
+    int nfields;
+};
+
+static int unhex(const char *s, uint8_t *out, size_t max, size_t *n)
+{
+    size_t len = strlen(s);
+    if (strcmp(s, "-") == 0) { *n = 0; return 0; }
+    if (len % 2 || len / 2 > max) return -1;
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned b;
+        if (sscanf(s + 2 * i, "%2x", &b) != 1) return -1;
+        out[i] = (uint8_t)b;
+    }
+    *n = len / 2;
+    return 0;
+}
+
+static const char *field(const struct vector *v, const char *key)
+{
+    for (int i = 0; i < v->nfields; i++)
+        if (strcmp(v->keys[i], key) == 0) return v->vals[i];
+    return NULL;
+}
+
+static int num(const struct vector *v, const char *key, long long *out)
+{
+    const char *s = field(v, key);
+    if (!s) { FAIL(v, "missing field %s", key); return -1; }
+    char *end;
+    *out = strtoll(s, &end, 0);
+    if (*end) { FAIL(v, "field %s=%s is not a number", key, s); return -1; }
+    return 0;
+}
+
+static void hexstr(const uint8_t *p, size_t n, char *out)
+{
+    if (n == 0) { strcpy(out, "-"); return; }
+    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static void expect_field(const struct vector *v, const char *key, const char *got)
+{
+    const char *want = field(v, key);
+    if (!want) FAIL(v, "missing field %s", key);
+    else if (strcmp(want, got) != 0) FAIL(v, "field %s: decoded %s, vector says %s", key, got, want);
+}
+
+/* check_fields compares the last decoded frame with the vector's header and typed fields. */
+static void check_fields(const struct vector *v, const struct proto_frame *f, const uint8_t *body)
+{
+    long long ver, type, boot, seq, t;
+    if (num(v, "ver", &ver) || num(v, "type", &type) || num(v, "boot", &boot) ||
+        num(v, "seq", &seq) || num(v, "time_ms", &t)) return;
+    if (f->version != ver || f->type != type || f->boot != (uint32_t)boot || f->seq != (uint32_t)seq ||
+        f->time_ms != (uint32_t)t)
+        FAIL(v, "header: decoded ver=%u type=%u boot=%u seq=%u time_ms=%u", f->version, f->type,
+             (unsigned)f->boot, (unsigned)f->seq, (unsigned)f->time_ms);
+    char got[1024];
+    hexstr(body, f->body_len, got);
+    expect_field(v, "body", got);
+    switch (f->type) {
+    case PROTO_HELLO:
+        hexstr(body, 12, got); expect_field(v, "uid", got);
+        sprintf(got, "%u.%u.%u", body[12], body[13], body[14]); expect_field(v, "fw", got);
+        sprintf(got, "%u", body[15]); expect_field(v, "reset_cause", got);
+        break;
+    case PROTO_TELEMETRY:
+        sprintf(got, "%d", (int)(int16_t)proto_get_u16(body)); expect_field(v, "temp_centi_c", got);
+        sprintf(got, "%u", (unsigned)proto_get_u16(body + 2)); expect_field(v, "supply_mv", got);
+        break;
+    case PROTO_COMMAND:
+        sprintf(got, "0x%02x", body[0]); expect_field(v, "op", got);
+        hexstr(body + 1, f->body_len - 1, got); expect_field(v, "args", got);
+        break;
+    case PROTO_RESPONSE:
+        sprintf(got, "%u", (unsigned)proto_get_u32(body)); expect_field(v, "req_seq", got);
+        sprintf(got, "0x%02x", body[4]); expect_field(v, "op", got);
+        sprintf(got, "%u", body[5]); expect_field(v, "status", got);
+        hexstr(body + 6, f->body_len - 6, got); expect_field(v, "data", got);
+        break;
+    }
+}
+
+static void run_vector(struct vector *v)
+{
+    struct proto_rx rx;
+    proto_rx_init(&rx);
+    char got[256] = "";
+    uint8_t last_body[PROTO_MAX_FRAME];
+    struct proto_frame last = {0};
+    int have_last = 0, outcomes = 0;
+    for (size_t i = 0; i < v->wire_len; i++) {
+        struct proto_frame f;
+        int r = proto_rx_feed(&rx, v->wire[i], &f);
+        if (r == PROTO_NONE) continue;
+        if (outcomes++) strcat(got, ",");
+        if (r == PROTO_FRAME) {
+            strcat(got, "ok");
+            last = f;
+            memcpy(last_body, f.body, f.body_len); /* f.body lives in rx until the next byte */
+            have_last = 1;
+        } else {
+            strcat(got, "err:");
+            strcat(got, proto_reason(r));
+        }
+    }
+    if (outcomes == 0) strcpy(got, "none");
+    if (strcmp(got, v->expect) != 0) {
+        FAIL(v, "outcomes %s, want %s", got, v->expect);
+        return;
+    }
+    if (have_last && v->nfields > 0) check_fields(v, &last, last_body);
+
+    /* A single "ok" frame: encoding its fields must give the wire bytes exactly. */
+    const uint8_t *z = memchr(v->wire, 0, v->wire_len);
+    if (strcmp(v->expect, "ok") == 0 && z == v->wire + v->wire_len - 1) {
+        long long ver, type, boot, seq, t;
+        uint8_t body[PROTO_MAX_FRAME], wire[PROTO_MAX_WIRE];
+        size_t body_len;
+        if (num(v, "ver", &ver) || num(v, "type", &type) || num(v, "boot", &boot) ||
+            num(v, "seq", &seq) || num(v, "time_ms", &t)) return;
+        if (unhex(field(v, "body"), body, sizeof body, &body_len)) { FAIL(v, "bad body hex"); return; }
+        struct proto_frame f = { (uint8_t)ver, (uint8_t)type, (uint32_t)boot, (uint32_t)seq, (uint32_t)t, body, body_len };
+        size_t n = proto_encode(&f, 0, wire);
+        if (n != v->wire_len || memcmp(wire, v->wire, n) != 0) {
+            char a[2 * PROTO_MAX_WIRE + 1];
+            hexstr(wire, n, a);
+            FAIL(v, "encode of the fields gives %s", a);
+        }
+        /* And the bad-CRC variant is rejected as crc, nothing else. */
+        n = proto_encode(&f, 1, wire);
+        struct proto_frame g;
+        int r = PROTO_NONE;
+        proto_rx_init(&rx);
+        for (size_t i = 0; i < n; i++) r = proto_rx_feed(&rx, wire[i], &g);
+        if (r != PROTO_ERR_CRC) FAIL(v, "bad-CRC encoding decoded as %s, want crc", proto_reason(r));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s firmware/protocol/testdata/vectors.txt\n", argv[0]);
+        return 2;
+    }
+    const uint8_t check[] = "123456789";
+    if (proto_crc32(0, check, 9) != 0xCBF43926u) {
+        fprintf(stderr, "CRC-32 check value: got 0x%08x, want 0xcbf43926\n", (unsigned)proto_crc32(0, check, 9));
+        failures++;
+    }
+    FILE *fp = fopen(argv[1], "r");
+    if (!fp) { perror(argv[1]); return 2; }
+    static char line[8192];
+    int lineno = 0, count = 0;
+    while (fgets(line, sizeof line, fp)) {
+        lineno++;
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (len == 0 || line[0] == '#') continue;
+        static struct vector v;
+        memset(&v, 0, sizeof v);
+        v.line = lineno;
+        char *save, *tok[40];
+        int nt = 0;
+        for (char *t = strtok_r(line, " ", &save); t && nt < 40; t = strtok_r(NULL, " ", &save)) tok[nt++] = t;
+        if (nt < 3) { fprintf(stderr, "vectors.txt:%d: want <name> <expect> <wire-hex> [k=v...]\n", lineno); failures++; continue; }
+        snprintf(v.name, sizeof v.name, "%s", tok[0]);
+        snprintf(v.expect, sizeof v.expect, "%s", tok[1]);
+        if (unhex(tok[2], v.wire, sizeof v.wire, &v.wire_len)) { FAIL(&v, "bad wire hex"); continue; }
+        for (int i = 3; i < nt; i++) {
+            char *eq = strchr(tok[i], '=');
+            if (!eq) { FAIL(&v, "field %s is not key=value", tok[i]); continue; }
+            *eq = 0;
+            v.keys[v.nfields] = tok[i];
+            v.vals[v.nfields++] = eq + 1;
+        }
+        int before = failures;
+        run_vector(&v);
+        if (failures == before) count++;
+    }
+    fclose(fp);
+    if (count < 30) {
+        fprintf(stderr, "only %d vectors passed; expected the full shared set\n", count);
+        failures++;
+    }
+    printf("proto_test: %d vectors passed, %d failures\n", count, failures);
+    return failures ? 1 : 0;
+}
