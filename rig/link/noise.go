@@ -30,6 +30,14 @@ type Noisy struct {
 	heldMax  int
 	rnd      *rand.Rand
 	stallCnt uint64
+	last     time.Time // last write by the device
+}
+
+// LastWrite is when the device last wrote to the line (zero before its first write).
+func (n *Noisy) LastWrite() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.last
 }
 
 // Damage is one frame a corrupted byte landed in.
@@ -68,6 +76,7 @@ func (n *Noisy) SetWriteDeadline(t time.Time) error {
 func (n *Noisy) Write(p []byte) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.last = time.Now()
 	out := p
 	if n.rate > 0 {
 		out = n.corruptLocked(p)
