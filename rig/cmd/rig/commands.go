@@ -83,7 +83,7 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func() (*slog.Logger, error)) *cobra.Command {
-	var out, profile, failOn string
+	var out, profile, failOn, gatewayBin string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -103,7 +103,9 @@ embedded defaults.
 ` + exitCodesHelp,
 		Example: `  rig run audit-baseline --out out/baseline
   rig run audit-baseline --profile hardened --out out/hardened
-  rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high`,
+  rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high
+  rig run telemetry-trust --out out/trust          # faults on the hardened durable path
+  rig run telemetry-trust-exposed --out out/trust-exposed`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := logger()
@@ -121,7 +123,10 @@ embedded defaults.
 			if out == "" {
 				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
 			}
-			run, err := engine.Run(cmd.Context(), plan, engine.Options{Out: out, Log: log, Version: version})
+			if gatewayBin == "" {
+				gatewayBin = siblingGateway()
+			}
+			run, err := engine.Run(cmd.Context(), plan, engine.Options{Out: out, Log: log, Version: version, GatewayBin: gatewayBin})
 			if err != nil {
 				code := exitRunError
 				if errors.Is(err, engine.ErrUsage) {
@@ -146,7 +151,21 @@ embedded defaults.
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout")
+	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
 	return cmd
+}
+
+// siblingGateway returns the gateway binary beside the rig executable ("" if there is none).
+func siblingGateway() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(exe), "gateway")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 func newDeltaCmd() *cobra.Command {
