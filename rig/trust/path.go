@@ -95,6 +95,7 @@ type device struct {
 	devDone   chan error
 
 	// in-process gateway
+	fifo   *link.Fifo
 	host   link.Port
 	conn   net.Conn
 	gw     *gateway.Gateway
@@ -244,6 +245,11 @@ func startPath(ctx context.Context, cfg Config) (_ *path, err error) {
 		return t
 	}
 	for i, id := range uids {
+		if i > 0 && len(uids) > 50 {
+			// A fleet powers up over a ramp (2 s per 1,000 devices), as a site does, instead of
+			// 1,000 TLS handshakes in the same millisecond.
+			time.Sleep(2 * time.Millisecond)
+		}
 		d, err := p.startDevice(ctx, i, id)
 		if err != nil {
 			return nil, err
@@ -309,7 +315,8 @@ func (p *path) startDevice(ctx context.Context, i int, id string) (*device, erro
 		devSide = d.pty.Device()
 	} else {
 		d.conn, d.host = link.NewPipe(fmt.Sprintf("pipe:%s", id))
-		devSide = d.conn
+		d.fifo = link.NewFifo(d.conn, 4096) // the receive buffer a tty gives the pty path
+		devSide = d.fifo
 	}
 	d.noisy = link.NewNoisy(devSide, seed+uint64(i))
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -333,7 +340,7 @@ func (p *path) gatewayConfig(d *device) gateway.Config {
 	g := p.prof.Gateway
 	c := gateway.Config{
 		Link: d.host, BrokerURL: p.brokerURL(), TLS: p.clientTLS(d.uid), QoS: g.QoS, Log: quiet(p.log),
-		ConnectTimeout: 2 * time.Second, PublishTimeout: 2 * time.Second,
+		PublishTimeout: 5 * time.Second,
 		Backoff: gateway.Backoff{Min: g.Backoff.Min.D(), Max: g.Backoff.Max.D(), Jitter: g.Backoff.Jitter},
 	}
 	if p.prof.Broker.DeviceAuth != "none" {
@@ -442,16 +449,26 @@ func (p *path) stopChild(d *device) {
 }
 
 func (p *path) close() {
+	// Gateways first, all at once: each disconnect waits for its MQTT session to close.
+	var wg sync.WaitGroup
 	for _, d := range p.devices {
-		if d.gwStop != nil {
-			d.gwStop()
-			<-d.gwDone
-		}
-		p.stopChild(d)
+		wg.Go(func() {
+			if d.gwStop != nil {
+				d.gwStop()
+				<-d.gwDone
+			}
+			p.stopChild(d)
+		})
+	}
+	wg.Wait()
+	for _, d := range p.devices {
 		if d.logFile != nil {
 			d.logFile.Close()
 		}
 		d.devCancel()
+		if d.fifo != nil {
+			d.fifo.Close()
+		}
 		if d.conn != nil {
 			d.conn.Close()
 		}

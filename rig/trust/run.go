@@ -433,7 +433,12 @@ func (p *path) components() map[string]any {
 	var gw gateway.Stats
 	gw.BadFrames = map[string]uint64{}
 	var noise []link.NoiseStats
+	var txErrors, overrun uint64
 	for _, d := range p.devices {
+		txErrors += d.emu.Stats().TxErrors
+		if d.fifo != nil {
+			overrun += d.fifo.Overrun()
+		}
 		ns := d.noisy.Stats()
 		if len(p.devices) > 1 {
 			ns.Damaged = nil // per-frame detail only for a single device
@@ -467,5 +472,7 @@ func (p *path) components() map[string]any {
 	if len(noise) <= 4 {
 		out["uart"] = noise
 	}
+	out["device_tx_errors"] = txErrors // UART writes the devices counted as sent that the line did not take
+	out["uart_overrun_bytes"] = overrun // bytes dropped because a gateway did not read its UART in time
 	return out
 }
