@@ -341,7 +341,7 @@ func (p *path) gatewayConfig(d *device) gateway.Config {
 	c := gateway.Config{
 		Link: d.host, BrokerURL: p.brokerURL(), TLS: p.clientTLS(d.uid), QoS: g.QoS, Log: quiet(p.log),
 		PublishTimeout: 5 * time.Second,
-		Backoff: gateway.Backoff{Min: g.Backoff.Min.D(), Max: g.Backoff.Max.D(), Jitter: g.Backoff.Jitter},
+		Backoff:        gateway.Backoff{Min: g.Backoff.Min.D(), Max: g.Backoff.Max.D(), Jitter: g.Backoff.Jitter},
 	}
 	if p.prof.Broker.DeviceAuth != "none" {
 		c.Username, c.Password = d.uid, p.passwords[d.uid]

@@ -472,7 +472,7 @@ func (p *path) components() map[string]any {
 	if len(noise) <= 4 {
 		out["uart"] = noise
 	}
-	out["device_tx_errors"] = txErrors // UART writes the devices counted as sent that the line did not take
+	out["device_tx_errors"] = txErrors  // UART writes the devices counted as sent that the line did not take
 	out["uart_overrun_bytes"] = overrun // bytes dropped because a gateway did not read its UART in time
 	return out
 }
