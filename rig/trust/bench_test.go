@@ -21,9 +21,9 @@ import (
 )
 
 const (
-	benchDevices = 16                    // devices (or bare publishers) feeding the path at once
-	benchWindow  = 3 * time.Second       // measurement window of the steady state
-	benchRate    = time.Millisecond      // telemetry interval of each bench device
+	benchDevices = 16               // devices (or bare publishers) feeding the path at once
+	benchWindow  = 3 * time.Second  // measurement window of the steady state
+	benchRate    = time.Millisecond // telemetry interval of each bench device
 	benchPayload = `{"device":"%s","boot":1,"seq":%d,"device_time_ms":%d,"gateway_time":"2026-01-01T00:00:00Z","temp_centi_c":2150,"supply_mv":3300}`
 )
 
