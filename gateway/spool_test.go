@@ -105,3 +105,31 @@ func TestBackoffJitter(t *testing.T) {
 		t.Fatalf("no jitter: delay = %s, want 1s", got)
 	}
 }
+
+// TestSpoolBoundedEvictsOldest: past its bound the spool drops the oldest records and counts them.
+func TestSpoolBoundedEvictsOldest(t *testing.T) {
+	sp, err := openSpool(filepath.Join(t.TempDir(), "s.db"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	for i := range 15 {
+		if err := sp.append([]spooled{{topic: "t", payload: []byte{byte(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	depth, evicted := sp.stats()
+	got, err := sp.oldest(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if depth != 10 || evicted != 5 || len(got) != 10 || got[0].payload[0] != 5 || got[9].payload[0] != 14 || got[0].topic != "t" {
+		t.Fatalf("depth %d evicted %d, %d records from %v to %v; want 10, 5, payloads 5..14", depth, evicted, len(got), got[0].payload, got[len(got)-1].payload)
+	}
+	if err := sp.remove([][]byte{got[0].key, got[1].key}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := sp.stats(); d != 8 {
+		t.Fatalf("depth after removing 2: %d, want 8", d)
+	}
+}

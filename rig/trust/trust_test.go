@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/scenario"
@@ -68,6 +67,7 @@ func run(t *testing.T, plan *scenario.Plan, bin string) *checks.TrustReport {
 // path, across every fault kind on one timeline, no frame is lost and none is stored twice,
 // accounted against the device's own per-boot counters.
 func TestHardenedEveryFault(t *testing.T) {
+	t.Parallel()
 	plan := load(t, "telemetry-trust")
 	kinds := map[string]bool{}
 	for _, f := range plan.Scenario.Faults {
@@ -108,6 +108,7 @@ func TestHardenedEveryFault(t *testing.T) {
 // TestExposedBrokerOutageLoses: QoS 0 without a buffer loses the telemetry of a broker outage,
 // and the accounting attributes the loss to it.
 func TestExposedBrokerOutageLoses(t *testing.T) {
+	t.Parallel()
 	rep := run(t, load(t, "telemetry-trust-exposed"), "")
 	tot := rep.Totals
 	if tot.Lost == 0 {
@@ -119,7 +120,6 @@ func TestExposedBrokerOutageLoses(t *testing.T) {
 	if tot.StoredDuplicates != 0 {
 		t.Fatalf("stored duplicates %d", tot.StoredDuplicates)
 	}
-	_ = time.Second
 }
 
 // TestFleet1000 is the fleet-growth done-when: 1,000 emulated devices over in-memory links, each
