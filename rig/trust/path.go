@@ -75,6 +75,8 @@ type path struct {
 	net       netCond
 	retired   []bridge.Stats // bridges replaced by a broker restart
 	lineRec   *lines.Recorder
+	// gatewayExits lists gateway processes that ended without being killed or stopped.
+	gatewayExits []string
 }
 
 // retireBridge closes the current bridge and keeps its counters (caller holds p.mu).
@@ -437,6 +439,16 @@ func (p *path) kill(d *device) error {
 func (p *path) stopChild(d *device) {
 	if d.proc == nil {
 		return
+	}
+	select {
+	case err := <-d.procEnd: // it ended on its own: a gateway failure, not a fault of the timeline
+		p.mu.Lock()
+		p.gatewayExits = append(p.gatewayExits, fmt.Sprintf("device %s: gateway pid %d exited by itself: %v (see its log)", d.uid, d.proc.Process.Pid, err))
+		p.mu.Unlock()
+		p.log.Error("gateway process exited by itself", "device", d.uid, "err", err)
+		d.proc = nil
+		return
+	default:
 	}
 	_ = d.proc.Process.Signal(syscall.SIGTERM)
 	select {

@@ -43,6 +43,18 @@ func (r *Runner) RunTrust(ctx context.Context) (*checks.TrustReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, d := range p.devices {
+		p.stopChild(d) // a gateway process that died by itself is recorded now
+	}
+	p.mu.Lock()
+	if len(p.gatewayExits) > 0 {
+		rep.Components["gateway_exits"] = p.gatewayExits
+	}
+	exits := len(p.gatewayExits)
+	p.mu.Unlock()
+	if exits > 0 {
+		return rep, fmt.Errorf("trust: %d gateway process(es) exited by themselves during the run: %v", exits, rep.Components["gateway_exits"])
+	}
 	return rep, nil
 }
 
@@ -89,6 +101,24 @@ func (p *path) store() *ingest.Store {
 func (p *path) stopAndCount(ctx context.Context) (map[bootKey]protocol.BootStats, error) {
 	out := map[bootKey]protocol.BootStats{}
 	for _, d := range p.devices {
+		if err := p.countDevice(ctx, d, out); err != nil {
+			return nil, err
+		}
+	}
+	// Restart the stopped gateway processes: they publish what their spools still hold.
+	for _, d := range p.devices {
+		if d.pty != nil {
+			if err := p.spawn(d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// countDevice stops one device's telemetry and reads its per-boot counters into out.
+func (p *path) countDevice(ctx context.Context, d *device, out map[bootKey]protocol.BootStats) error {
+	{
 		var ask func(context.Context, protocol.Command) (protocol.Response, error)
 		if d.gw != nil {
 			ask = func(ctx context.Context, c protocol.Command) (protocol.Response, error) {
@@ -102,16 +132,16 @@ func (p *path) stopAndCount(ctx context.Context) (map[bootKey]protocol.BootStats
 			stop := protocol.SetIntervalCommand(0)
 			wire, _ := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, 1<<31, 0, stop.Marshal()))
 			if _, err := d.pty.HostWrite(wire); err != nil {
-				return nil, err
+				return err
 			}
 			quietFor(ctx, d.noisy, 300*time.Millisecond, 5*time.Second)
 			sleepUntil(ctx, time.Now().Add(300*time.Millisecond))
 			p.stopChild(d)
 			port, err := link.OpenSerial(ctx, d.pty.Path(), p.cfg.Plan.Scenario.Device.Baud)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			defer port.Close()
+			defer port.Close() // before the gateway is started again: ports open exclusively
 			var req uint32 = 1 << 30
 			ask = func(ctx context.Context, c protocol.Command) (protocol.Response, error) {
 				return retry(ctx, func(ctx context.Context) (protocol.Response, error) {
@@ -121,37 +151,29 @@ func (p *path) stopAndCount(ctx context.Context) (map[bootKey]protocol.BootStats
 			}
 		}
 		if _, err := ask(ctx, protocol.SetIntervalCommand(0)); err != nil {
-			return nil, fmt.Errorf("trust: stop telemetry of device %s over the UART: %w", d.uid, err)
+			return fmt.Errorf("trust: stop telemetry of device %s over the UART: %w", d.uid, err)
 		}
 		rsp, err := ask(ctx, protocol.Command{Op: protocol.OpStats})
 		if err != nil {
-			return nil, fmt.Errorf("trust: read STATS of device %s over the UART: %w", d.uid, err)
+			return fmt.Errorf("trust: read STATS of device %s over the UART: %w", d.uid, err)
 		}
 		cur, err := protocol.ParseDeviceStats(rsp.Data)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for b := d.firstBoot; b <= cur.Boot; b++ {
 			rsp, err := ask(ctx, protocol.BootStatsCommand(b))
 			if err != nil {
-				return nil, fmt.Errorf("trust: read BOOT_STATS %d of device %s over the UART: %w", b, d.uid, err)
+				return fmt.Errorf("trust: read BOOT_STATS %d of device %s over the UART: %w", b, d.uid, err)
 			}
 			bs, err := protocol.ParseBootStats(rsp.Data)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			out[bootKey{d.uid, b}] = bs
 		}
 	}
-	// Restart the stopped gateway processes: they publish what their spools still hold.
-	for _, d := range p.devices {
-		if d.pty != nil {
-			if err := p.spawn(d); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
+	return nil
 }
 
 // retry runs a UART command up to three times: a response can be lost like any frame.
