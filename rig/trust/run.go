@@ -20,6 +20,11 @@ import (
 // the path drain, and account.
 func (r *Runner) RunTrust(ctx context.Context) (*checks.TrustReport, error) {
 	sc := r.cfg.Plan.Scenario
+	if sc.Device.Kind != "emulated" {
+		// The faults act on the emulator's UART line, NRST and supply; a real board would need
+		// them wired on the bench, which this runner does not drive.
+		return nil, fmt.Errorf("trust: telemetry-trust drives emulated devices only; scenario %s names device kind %q", sc.Name, sc.Device.Kind)
+	}
 	p, err := startPath(ctx, r.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("trust: start the path: %w", err)
