@@ -4,7 +4,7 @@ OUT     ?= out/demo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build demo test bench fuzz firmware clean baseline regress dist
+.PHONY: build demo test test-fleet bench fuzz firmware clean baseline regress dist
 
 build:
 	@mkdir -p bin
@@ -32,9 +32,14 @@ regress: build
 	@./bin/rig verify "$(BASELINE)"
 	@./bin/rig run hardening-verify --baseline "$(BASELINE)" --log-level warn --out "$(OUT)/verify"
 
+# The whole suite, the 1,000-device fleet run included (about 30 s of it on 2 cores; test-fleet
+# runs that one alone; `go test -short ./...` skips it).
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+test-fleet:
+	$(GO) test -count=1 -run '^TestFleet1000$$' -v ./rig/trust
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -47,6 +52,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzCReceiverAgrees$$' -fuzztime $(FUZZTIME) ./firmware/stm32/cproto
+	$(GO) test -run '^$$' -fuzz '^FuzzBodies$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 
 # The bench binaries for the Raspberry Pi 5 (linux/arm64, static: CGO_ENABLED=0), and the hardware
 # smoketest compiled as a test binary to run there (RIG.md §2.5). CI builds them on every commit.

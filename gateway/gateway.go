@@ -8,10 +8,10 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -32,6 +32,10 @@ const (
 	DefaultConnectTimeout  = 10 * time.Second
 	DefaultPublishTimeout  = 10 * time.Second
 	DefaultQueueSize       = 4096
+	DefaultSpoolMax        = 1 << 20 // records; about 120 MiB of spool at ~120 bytes each
+	DefaultBackoffMin      = 250 * time.Millisecond
+	DefaultBackoffMax      = 5 * time.Second
+	spoolBatch             = 256             // records published per round from the spool
 	maxInflight            = 256             // publish tokens awaited at once; bounds memory, keeps order of waits
 	shutdownGrace          = 1 * time.Second // in-flight publishes get this long after ctx ends
 )
@@ -57,6 +61,37 @@ type Config struct {
 	PublishTimeout  time.Duration    // wait for one publish token; 0 → DefaultPublishTimeout
 	QueueSize       int              // telemetry waiting for identity or the broker; 0 → DefaultQueueSize
 	Now             func() time.Time // gateway_time of records; nil → time.Now
+
+	// SpoolPath, when set, makes the gateway store-and-forward through a crash-safe buffer on
+	// disk (a bbolt file): each record is committed (fsync) before the next UART read and
+	// deleted only when the broker acknowledged it (QoS 1: PUBACK), so a broker outage or a
+	// SIGKILL of the gateway loses nothing spooled; a restart publishes what is left. Records
+	// may then reach the broker twice: the ingest must be idempotent on (device, boot, seq).
+	SpoolPath string
+	SpoolMax  int // records the spool holds before evicting the oldest; 0 → DefaultSpoolMax
+	// Backoff paces broker (re)connection attempts.
+	Backoff Backoff
+}
+
+// Backoff is an exponential backoff with jitter: attempt n waits min(Max, Min·2ⁿ) scaled by a
+// random factor in [1-Jitter, 1], so a fleet of gateways does not reconnect in lockstep after a
+// broker restart.
+type Backoff struct {
+	Min, Max time.Duration // 0 → DefaultBackoffMin, DefaultBackoffMax
+	Jitter   float64       // 0..1; 0 = none
+}
+
+// delay returns the wait before attempt n (0-based).
+func (b Backoff) delay(n int) time.Duration {
+	d := b.Min
+	for i := 0; i < n && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	if b.Jitter > 0 {
+		d -= time.Duration(rand.Float64() * b.Jitter * float64(d))
+	}
+	return d
 }
 
 // Identity is what the gateway knows of the device.
@@ -83,6 +118,11 @@ type Stats struct {
 	PublishErrors   uint64            `json:"publish_errors"`   // publishes that failed (not connected, broker refused ...)
 	PublishTimeouts uint64            `json:"publish_timeouts"` // tokens not complete within PublishTimeout or the shutdown grace (paho may still deliver them)
 	Unpublished     uint64            `json:"unpublished"`      // telemetry still queued when Run ended (no identity, no broker, or shutdown)
+	Spooled         uint64            `json:"spooled"`          // records committed to the on-disk spool (spool mode)
+	SpoolDepth      int               `json:"spool_depth"`      // records in the spool not yet acknowledged (published again after a restart)
+	SpoolEvicted    uint64            `json:"spool_evicted"`    // oldest records dropped because the spool was full
+	SpoolErrors     uint64            `json:"spool_errors"`     // spool writes that failed (the records stay queued in memory)
+	Reconnects      uint64            `json:"reconnects"`       // broker connections made after the first (spool mode)
 	Connected       bool              `json:"connected"`        // MQTT connection up
 	Identity        Identity          `json:"identity"`
 }
@@ -124,6 +164,8 @@ type Gateway struct {
 	lastBoot   uint32
 	lastSeq    uint32
 	haveSeq    bool
+	spool      *spool
+	held       []pending // spool mode: frames read but not yet spooled (identity unknown)
 
 	writeMu sync.Mutex // one command on the wire at a time
 }
@@ -179,6 +221,21 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SpoolMax <= 0 {
+		cfg.SpoolMax = DefaultSpoolMax
+	}
+	if cfg.Backoff.Min <= 0 {
+		cfg.Backoff.Min = DefaultBackoffMin
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = DefaultBackoffMax
+	}
+	if cfg.Backoff.Max < cfg.Backoff.Min {
+		return nil, fmt.Errorf("gateway: backoff max %s is below its min %s", cfg.Backoff.Max, cfg.Backoff.Min)
+	}
+	if cfg.Backoff.Jitter < 0 || cfg.Backoff.Jitter > 1 {
+		return nil, fmt.Errorf("gateway: backoff jitter %g: want a fraction in 0..1", cfg.Backoff.Jitter)
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -206,6 +263,9 @@ func (g *Gateway) Stats() Stats {
 		s.BadFrames[k] = v
 	}
 	s.Identity = g.identity
+	if g.spool != nil {
+		s.SpoolDepth, s.SpoolEvicted = g.spool.stats()
+	}
 	return s
 }
 
@@ -242,6 +302,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.port = nil
 		g.mu.Unlock()
 	}()
+	if g.cfg.SpoolPath != "" {
+		sp, err := openSpool(g.cfg.SpoolPath, g.cfg.SpoolMax)
+		if err != nil {
+			return err
+		}
+		defer sp.close()
+		g.mu.Lock()
+		g.spool = sp
+		g.mu.Unlock()
+		if d, _ := sp.stats(); d > 0 {
+			g.log.Info("spool holds records from an earlier run; publishing them first", "records", d, "spool", g.cfg.SpoolPath)
+		}
+	}
 	g.log.Info("gateway reading device", "baud", g.cfg.Baud)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -253,9 +326,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		readErr = g.read(ctx, port, queue)
 		cancel()
 	})
-	wg.Go(func() { g.publish(ctx, queue) })
+	if g.spool != nil {
+		wg.Go(func() { g.publishSpool(ctx, g.spool) })
+	} else {
+		wg.Go(func() { g.publish(ctx, queue) })
+	}
 	wg.Wait()
 	g.countUnpublished(queue) // every TELEMETRY frame ends up counted exactly once
+	g.mu.Lock()
+	g.stats.Unpublished += uint64(len(g.held)) // spool mode: read before the identity was known
+	g.held = nil
+	g.mu.Unlock()
 	return readErr
 }
 
@@ -268,6 +349,7 @@ func (g *Gateway) read(ctx context.Context, port link.Port, queue chan<- pending
 		n, err := port.Read(buf) // (0, nil) is the read timeout, not EOF
 		if n > 0 {
 			dec.Feed(buf[:n], emit)
+			g.flushHeld()
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -305,6 +387,14 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 		g.stats.Telemetry++
 		g.noteSeqLocked(f.Boot, f.Seq)
 		tel, _ := protocol.ParseTelemetry(f.Body)
+		if g.spool != nil {
+			if len(g.held) >= g.cfg.QueueSize {
+				g.stats.QueueDropped++
+				return
+			}
+			g.held = append(g.held, pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()})
+			return
+		}
 		select {
 		case queue <- pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()}:
 		default:
@@ -511,13 +601,9 @@ func (g *Gateway) publish(ctx context.Context, queue <-chan pending) {
 
 func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) {
 	uid, _, _, _ := g.Identity()
-	rec := telemetry.Record{
-		Device: uid, Boot: p.boot, Seq: p.seq, DeviceTimeMs: p.timeMs,
-		GatewayTime: p.at.UTC(), TempCentiC: p.tel.TempCentiC, SupplyMv: p.tel.SupplyMv,
-	}
-	payload, err := json.Marshal(rec)
+	payload, err := recordPayload(uid, p)
 	if err != nil {
-		return nil, fmt.Errorf("encode record: %w", err)
+		return nil, err
 	}
 	// paho completes a QoS 0 token as a success while it is reconnecting, without sending
 	// anything: count that as the loss it is.
@@ -584,6 +670,13 @@ func (g *Gateway) setConnected(up bool) {
 
 // connect dials the broker until it accepts or ctx ends; paho reconnects by itself afterwards.
 func (g *Gateway) connect(ctx context.Context, deviceID string) mqtt.Client {
+	return g.dial(ctx, deviceID, true)
+}
+
+// dial makes connection attempts paced by Config.Backoff until one succeeds or ctx ends. With
+// autoReconnect paho reconnects by itself after a loss (its own backoff, no jitter); without it
+// the caller dials again.
+func (g *Gateway) dial(ctx context.Context, deviceID string, autoReconnect bool) mqtt.Client {
 	clientID := g.cfg.ClientID
 	if clientID == "" {
 		clientID = deviceID
@@ -596,7 +689,7 @@ func (g *Gateway) connect(ctx context.Context, deviceID string) mqtt.Client {
 		SetUsername(g.cfg.Username).
 		SetPassword(g.cfg.Password).
 		SetCleanSession(true).
-		SetAutoReconnect(true).
+		SetAutoReconnect(autoReconnect).
 		SetConnectRetry(false). // attempts are made, bounded and logged here
 		SetConnectTimeout(g.cfg.ConnectTimeout).
 		SetWriteTimeout(g.cfg.PublishTimeout).
@@ -607,8 +700,7 @@ func (g *Gateway) connect(ctx context.Context, deviceID string) mqtt.Client {
 			g.setConnected(false)
 			log.Warn("mqtt connection lost; paho reconnects", "err", err)
 		})
-	backoff := 250 * time.Millisecond
-	for {
+	for attempt := 0; ; attempt++ {
 		client := mqtt.NewClient(opts)
 		tok := client.Connect()
 		var err error
@@ -621,12 +713,16 @@ func (g *Gateway) connect(ctx context.Context, deviceID string) mqtt.Client {
 			return client
 		}
 		client.Disconnect(0)
-		log.Warn("mqtt connect failed; retrying (check the URL, TLS trust and credentials)", "err", err, "retry_in", backoff)
+		backoff := g.cfg.Backoff.delay(attempt)
+		level := slog.LevelWarn
+		if attempt > 0 {
+			level = slog.LevelDebug // one warning per outage, not one per attempt
+		}
+		log.Log(ctx, level, "mqtt connect failed; retrying (check the URL, TLS trust and credentials)", "err", err, "attempt", attempt+1, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }

@@ -59,9 +59,10 @@ type Stats struct {
 
 // Device is one emulated STM32. Create it with New, drive its NRST with ResetPin, run it with Run.
 type Device struct {
-	cfg Config
-	log *slog.Logger
-	pin *ResetPin
+	cfg   Config
+	log   *slog.Logger
+	pin   *ResetPin
+	power *PowerPin
 
 	kick chan struct{} // wakes the transmit loop after a boot or an interval change
 
@@ -82,6 +83,8 @@ type Device struct {
 	stalled     bool
 	txErrors    uint64
 	history     []BootStats
+	powerOff    bool          // the power line is cut: silent and deaf, RAM lost
+	clockSkew   time.Duration // added to device_time_ms (a drifted or stepped RTC)
 }
 
 // New returns a powered-off device; Run powers it on.
@@ -106,6 +109,7 @@ func New(cfg Config) *Device {
 	}
 	d := &Device{cfg: cfg, log: log.With("device", cfg.UID.String()), kick: make(chan struct{}, 1)}
 	d.pin = &ResetPin{d: d}
+	d.power = &PowerPin{d: d}
 	return d
 }
 
@@ -205,7 +209,7 @@ func (d *Device) transmit(ctx context.Context, rxDone chan error) error {
 
 // serviceLocked sends what is due and returns how long until the next telemetry (-1: none due).
 func (d *Device) serviceLocked(now time.Time) time.Duration {
-	if d.inReset || d.stalled || d.w == nil {
+	if d.inReset || d.powerOff || d.stalled || d.w == nil {
 		return -1
 	}
 	if d.needHello {
@@ -232,13 +236,23 @@ func (d *Device) serviceLocked(now time.Time) time.Duration {
 }
 
 func (d *Device) uptimeLocked(now time.Time) uint32 {
-	return uint32(now.Sub(d.bootedAt).Milliseconds())
+	return uint32((now.Sub(d.bootedAt) + d.clockSkew).Milliseconds())
+}
+
+// SkewClock steps the device clock by delta (negative: back) from now on, as a drifting or
+// mis-set RTC would; the skew survives resets. device_time_ms is the device's word only: the rig
+// must account for telemetry without trusting it.
+func (d *Device) SkewClock(delta time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clockSkew += delta
+	d.log.Info("device clock skewed", "delta", delta, "total", d.clockSkew)
 }
 
 // sendLocked writes one frame (after prefix) in a single Write, so that other writers on the same
 // pty (the rig's UART noise injection) land between frames, never inside one.
 func (d *Device) sendLocked(f protocol.Frame, prefix []byte) {
-	if d.inReset || d.stalled || d.w == nil {
+	if d.inReset || d.powerOff || d.stalled || d.w == nil {
 		return
 	}
 	wire, err := protocol.AppendEncode(prefix, f)
@@ -304,7 +318,7 @@ func (d *Device) receive(ctx context.Context, r io.Reader) error {
 				gen = d.gen
 				dec.Reset()
 			}
-			if !d.inReset {
+			if !d.inReset && !d.powerOff {
 				dec.Feed(buf[:n], d.handleLocked)
 			}
 			d.mu.Unlock()
@@ -344,6 +358,15 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 		case protocol.OpPing:
 		case protocol.OpIdentify:
 			rsp.Data = protocol.Identity{UID: d.cfg.UID, FW: d.cfg.FW}.Marshal()
+		case protocol.OpBootStats:
+			boot, _ := cmd.BootOf()
+			rsp.Status = protocol.StatusBadArgs // a boot the device does not remember
+			for _, h := range d.history {
+				if h.Boot == boot {
+					rsp.Status = protocol.StatusOK
+					rsp.Data = protocol.BootStats{Boot: h.Boot, ResetCause: h.ResetCause, TelemetrySent: h.TelemetrySent}.Marshal()
+				}
+			}
 		case protocol.OpStats:
 			rsp.Data = protocol.DeviceStats{Boot: d.boot, TelemetrySent: d.seq, RxOK: d.rxOK, RxBad: d.rxBad}.Marshal()
 		case protocol.OpSetInterval:
@@ -396,6 +419,31 @@ func (d *Device) setReset(low bool) {
 			d.log.Info("device released from reset", "boot", d.boot)
 		}
 	}
+}
+
+// setPower is the supply: off silences the device at once (a frame being written is cut short
+// on the wire — the emulator writes whole frames, so it is simply not sent); on boots it with
+// reset cause power on. The boot history survives (backup SRAM on the board).
+func (d *Device) setPower(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case !on && !d.powerOff:
+		d.powerOff = true
+		d.log.Info("device power cut", "boot", d.boot)
+	case on && d.powerOff:
+		d.powerOff = false
+		if d.powered && !d.inReset {
+			d.bootLocked(d.boot+1, protocol.ResetPowerOn)
+			d.log.Info("device power restored", "boot", d.boot)
+		}
+	}
+}
+
+func (d *Device) poweredNow() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.powerOff
 }
 
 func (d *Device) inResetNow() bool {

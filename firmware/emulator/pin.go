@@ -74,3 +74,48 @@ func (p *ResetPin) Out(l gpio.Level) error {
 func (p *ResetPin) PWM(gpio.Duty, physic.Frequency) error {
 	return errors.New("emulator: NRST does not support PWM")
 }
+
+// PowerPin is the line that switches the emulated board's supply (a load switch or relay driven
+// from a Pi 5 GPIO on the bench), as a periph gpio.PinIO: Out(gpio.Low) cuts power — the device
+// goes silent and deaf — and Out(gpio.High) restores it: boot + 1 with reset cause power on.
+type PowerPin struct {
+	d *Device
+}
+
+var _ gpio.PinIO = (*PowerPin)(nil)
+
+// PowerPin returns the device's supply line.
+func (d *Device) PowerPin() *PowerPin { return d.power }
+
+func (p *PowerPin) String() string { return "EMU_PWR(" + p.d.ID() + ")" }
+func (p *PowerPin) Halt() error    { return nil }
+func (p *PowerPin) Name() string   { return "PWR_EN" }
+func (p *PowerPin) Number() int    { return -1 }
+func (p *PowerPin) Function() string {
+	return map[bool]string{true: "Out/High", false: "Out/Low"}[p.d.poweredNow()]
+}
+
+// In implements gpio.PinIn: a floating enable line is pulled up, so the board is powered.
+func (p *PowerPin) In(pull gpio.Pull, edge gpio.Edge) error {
+	if edge != gpio.NoEdge {
+		return errors.New("emulator: PWR_EN has no edge detection")
+	}
+	p.d.setPower(true)
+	return nil
+}
+
+func (p *PowerPin) Read() gpio.Level                       { return gpio.Level(p.d.poweredNow()) }
+func (p *PowerPin) WaitForEdge(timeout time.Duration) bool { return false }
+func (p *PowerPin) Pull() gpio.Pull                        { return gpio.PullUp }
+func (p *PowerPin) DefaultPull() gpio.Pull                 { return gpio.PullUp }
+
+// Out implements gpio.PinOut: Low cuts the supply, High restores it.
+func (p *PowerPin) Out(l gpio.Level) error {
+	p.d.setPower(l == gpio.High)
+	return nil
+}
+
+// PWM implements gpio.PinOut; a supply switch has no PWM.
+func (p *PowerPin) PWM(gpio.Duty, physic.Frequency) error {
+	return errors.New("emulator: PWR_EN does not support PWM")
+}

@@ -136,6 +136,7 @@ const (
 	OpSetInterval Op = 0x03 // args interval_ms u16 (0 stops telemetry); no data
 	OpStats       Op = 0x04 // no args; data boot, telemetry_sent, rx_ok, rx_bad (u32 each)
 	OpFault       Op = 0x05 // args code u8 (FaultCode); no data
+	OpBootStats   Op = 0x06 // args boot u32; data boot u32, reset_cause u8, telemetry_sent u32 (added compatibly in v1)
 )
 
 func (o Op) String() string {
@@ -150,6 +151,8 @@ func (o Op) String() string {
 		return "STATS"
 	case OpFault:
 		return "FAULT"
+	case OpBootStats:
+		return "BOOT_STATS"
 	}
 	return fmt.Sprintf("Op(0x%02x)", uint8(o))
 }
@@ -163,6 +166,8 @@ func (o Op) ArgsLen() (n int, known bool) {
 		return 2, true
 	case OpFault:
 		return 1, true
+	case OpBootStats:
+		return 4, true
 	}
 	return 0, false
 }
@@ -334,4 +339,45 @@ func ParseDeviceStats(data []byte) (DeviceStats, error) {
 	}
 	le := binary.LittleEndian
 	return DeviceStats{le.Uint32(data), le.Uint32(data[4:]), le.Uint32(data[8:]), le.Uint32(data[12:])}, nil
+}
+
+// BootStatsLen is the length of BOOT_STATS response data.
+const BootStatsLen = 9
+
+// BootStatsCommand returns BOOT_STATS for one boot counter.
+func BootStatsCommand(boot uint32) Command {
+	return Command{Op: OpBootStats, Args: binary.LittleEndian.AppendUint32(nil, boot)}
+}
+
+// BootOf returns the argument of BOOT_STATS.
+func (c Command) BootOf() (uint32, bool) {
+	if c.Op != OpBootStats || len(c.Args) != 4 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32(c.Args), true
+}
+
+// BootStats is the data of a BOOT_STATS response: what the device sent during one boot, kept by
+// the device across resets (the firmware keeps a ring of recent boots in backup SRAM), so the rig
+// can account for the boots a fault scenario ended.
+type BootStats struct {
+	Boot          uint32
+	ResetCause    ResetCause
+	TelemetrySent uint32 // TELEMETRY frames sent during that boot
+}
+
+// Marshal returns the 9-byte data.
+func (s BootStats) Marshal() []byte {
+	b := binary.LittleEndian.AppendUint32(make([]byte, 0, BootStatsLen), s.Boot)
+	b = append(b, uint8(s.ResetCause))
+	return binary.LittleEndian.AppendUint32(b, s.TelemetrySent)
+}
+
+// ParseBootStats parses the data of a BOOT_STATS response.
+func ParseBootStats(data []byte) (BootStats, error) {
+	if len(data) != BootStatsLen {
+		return BootStats{}, bad(ReasonBodyLength, "BOOT_STATS data of %d bytes, want %d", len(data), BootStatsLen)
+	}
+	le := binary.LittleEndian
+	return BootStats{Boot: le.Uint32(data), ResetCause: ResetCause(data[4]), TelemetrySent: le.Uint32(data[5:])}, nil
 }

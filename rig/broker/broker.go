@@ -93,6 +93,7 @@ type Broker struct {
 	closeOnce sync.Once
 	stopCtx   func() bool
 	log       *slog.Logger
+	cfg       Config // as started, for Restart
 }
 
 // counters are the broker's own observations, beside mochi's system.Info.
@@ -151,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		Logger:       log,
 	})
 
-	b := &Broker{srv: srv, counters: &counters{}, log: log}
+	b := &Broker{srv: srv, counters: &counters{}, log: log, cfg: cfg}
 	b.guard = newGuard(cfg, b.counters)
 	b.certs = &certRecorder{now: cfg.Now, seen: map[certKey]*certEntry{}}
 	for _, h := range []mqtt.Hook{b.guard, b.certs} {

@@ -17,6 +17,7 @@ func TestCatalog(t *testing.T) {
 		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
+		ctlTrustLoss: record.SeverityHigh, ctlTrustDuplicates: record.SeverityMedium, ctlTrustLatency: record.SeverityMedium, ctlTrustRecovery: record.SeverityMedium,
 	}
 	if len(cat) != len(want) {
 		t.Errorf("catalog has %d controls, want %d", len(cat), len(want))

@@ -58,6 +58,9 @@ type Env struct {
 	// Telemetry reports device and store counters for the runtime-health control; nil when the
 	// path has no device the rig can account for.
 	Telemetry Telemetry
+	// Trust runs the scenario's fault timeline for the telemetry-trust check; nil when the run
+	// cannot (the check then reports error).
+	Trust TrustRunner
 }
 
 // Limits bound every probe.

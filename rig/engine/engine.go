@@ -18,6 +18,7 @@ import (
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/stack"
+	"github.com/pathrig/rig/rig/trust"
 )
 
 // ErrUsage marks a problem with what the caller asked for (e.g. a non-empty output folder).
@@ -34,6 +35,9 @@ type Options struct {
 	// OnSecrets, when set, receives every secret of the stack (passwords, tokens, private keys)
 	// once it is up, so a test can prove that no output holds any of them.
 	OnSecrets func(secrets []string)
+	// GatewayBin is the gateway binary a telemetry-trust scenario with trust.gateway: process
+	// runs and crashes as a child process.
+	GatewayBin string
 }
 
 // Run executes plan and writes the run folder. The returned record is also in Out/run.json.
@@ -101,6 +105,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		Log:       log,
 		Limits:    checks.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D()},
 		Telemetry: st,
+		Trust:     trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log}),
 	}
 	log.Info("evaluating checks", "checks", plan.Checks)
 	results, err := checks.Evaluate(ctx, env, plan.Checks)

@@ -399,7 +399,7 @@ func (s *Scenario) validate(d *doc) error {
 	if err := durationIn(d, "timing.timeout", &tm.Timeout, 2*time.Minute, time.Second, 24*time.Hour); err != nil {
 		return err
 	}
-	return nil
+	return s.validateTrust(d)
 }
 
 func (p *Profile) validate(d *doc) error {
@@ -479,6 +479,9 @@ func (p *Profile) validate(d *doc) error {
 	}
 	if g.QoS > 1 {
 		return d.at("gateway.qos", "%d: the gateway publishes at QoS 0 or 1", g.QoS)
+	}
+	if err := g.validateDurability(d); err != nil {
+		return err
 	}
 	in := &p.Ingest
 	if in.Auth == "" {

@@ -54,6 +54,9 @@ type Scenario struct {
 	Device      Device   `yaml:"device"`
 	Limits      Limits   `yaml:"limits"`
 	Timing      Timing   `yaml:"timing"`
+	Faults      []Fault  `yaml:"faults"` // fault timeline of the telemetry-trust check (faults.go)
+	Trust       Trust    `yaml:"trust"`  // bounds and set-up of the telemetry-trust check
+	Fleet       Fleet    `yaml:"fleet"`  // emulated devices of the telemetry-trust check
 
 	// Source is where the scenario was read from (path or "embedded:<name>"); not a YAML field.
 	Source string `yaml:"-"`
@@ -121,6 +124,18 @@ type TLSProfile struct {
 type GatewayProfile struct {
 	Transport string `yaml:"transport"` // plaintext | tls
 	QoS       byte   `yaml:"qos"`       // 0 or 1
+	// Spool: store-and-forward through a crash-safe buffer on disk (records kept until the
+	// broker acknowledges them; survives a gateway crash). SpoolMax bounds it (records).
+	Spool    bool           `yaml:"spool"`
+	SpoolMax int            `yaml:"spool_max"`
+	Backoff  BackoffProfile `yaml:"backoff"` // broker reconnection pacing
+}
+
+// BackoffProfile paces the gateway's broker reconnections.
+type BackoffProfile struct {
+	Min    Duration `yaml:"min"`
+	Max    Duration `yaml:"max"`
+	Jitter float64  `yaml:"jitter"` // fraction 0..1 taken off each delay at random
 }
 
 // IngestProfile configures the ingest API.

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/link"
@@ -48,6 +49,10 @@ type options struct {
 	port, broker, ca, cert, key, username, passwordFile, clientID, topicPrefix, logFormat, logLevel string
 	baud, qos                                                                                       int
 	reconnect                                                                                       bool
+	spool                                                                                           string
+	spoolMax                                                                                        int
+	backoffMin, backoffMax                                                                          time.Duration
+	backoffJitter                                                                                   float64
 }
 
 func main() {
@@ -70,6 +75,11 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.clientID, "client-id", "", "MQTT client id (default: the device UID)")
 	fs.IntVar(&o.qos, "qos", 1, "MQTT QoS of telemetry publishes: 0, 1 or 2")
 	fs.StringVar(&o.topicPrefix, "topic-prefix", telemetry.TopicPrefix, "topic root; telemetry goes to <prefix>/<uid>/telemetry")
+	fs.StringVar(&o.spool, "spool", "", "crash-safe store-and-forward buffer file (bbolt); records stay on disk until the broker acknowledges them and survive a crash (default: none, memory only)")
+	fs.IntVar(&o.spoolMax, "spool-max", gateway.DefaultSpoolMax, "records the spool holds before evicting the oldest")
+	fs.DurationVar(&o.backoffMin, "backoff-min", gateway.DefaultBackoffMin, "first broker reconnect delay")
+	fs.DurationVar(&o.backoffMax, "backoff-max", gateway.DefaultBackoffMax, "longest broker reconnect delay")
+	fs.Float64Var(&o.backoffJitter, "backoff-jitter", 0, "random fraction (0..1) taken off each reconnect delay, so gateways do not reconnect in lockstep")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
@@ -152,6 +162,8 @@ func config(o options, log *slog.Logger) (gateway.Config, error) {
 	cfg := gateway.Config{
 		Port: o.port, Baud: o.baud, BrokerURL: o.broker, Username: o.username,
 		ClientID: o.clientID, TopicPrefix: o.topicPrefix, Log: log,
+		SpoolPath: o.spool, SpoolMax: o.spoolMax,
+		Backoff: gateway.Backoff{Min: o.backoffMin, Max: o.backoffMax, Jitter: o.backoffJitter},
 	}
 	if o.broker == "" {
 		return cfg, errors.New("gateway: --broker is required, e.g. --broker tcp://127.0.0.1:1883 (see --help)")

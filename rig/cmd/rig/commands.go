@@ -102,7 +102,7 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
-	var out, profile, failOn, baseline, signKey, device string
+	var out, profile, failOn, baseline, signKey, device, gatewayBin string
 	var formats, bundles []string
 	var quiet bool
 	cmd := &cobra.Command{
@@ -136,7 +136,9 @@ netduinoplus2 board) or serial (a real board on the scenario's device.port).
 		Example: `  rig run audit-baseline --out out/baseline
   rig run audit-baseline --profile hardened --out out/hardened
   rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high
-  make firmware && rig run audit-baseline --device qemu --out out/qemu`,
+  make firmware && rig run audit-baseline --device qemu --out out/qemu
+  rig run telemetry-trust --out out/trust          # faults on the hardened durable path
+  rig run telemetry-trust-exposed --out out/trust-exposed`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, done, err := logger(quiet)
@@ -179,8 +181,11 @@ netduinoplus2 board) or serial (a real board on the scenario's device.port).
 			if out == "" {
 				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
 			}
+			if gatewayBin == "" {
+				gatewayBin = siblingGateway()
+			}
 			run, err := engine.Run(cmd.Context(), plan, engine.Options{
-				Out: out, Log: log, Version: version,
+				Out: out, Log: log, Version: version, GatewayBin: gatewayBin,
 				Outputs: engine.Outputs{Formats: formats, Baseline: baseline, SignKey: key},
 			})
 			done() // clear the progress line before the headline
@@ -227,7 +232,21 @@ netduinoplus2 board) or serial (a real board on the scenario's device.port).
 	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
+	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
 	return cmd
+}
+
+// siblingGateway returns the gateway binary beside the rig executable ("" if there is none).
+func siblingGateway() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(exe), "gateway")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 func newDeltaCmd() *cobra.Command {

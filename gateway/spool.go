@@ -1,0 +1,310 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/pathrig/rig/rig/telemetry"
+)
+
+// spool is the gateway's crash-safe store-and-forward buffer: a bbolt file holding every
+// telemetry record from the moment it is read off the UART until the broker acknowledged it.
+// Append commits (fsync) before the read loop reads the next bytes from the UART, so a SIGKILL
+// loses at most the frames of the one read being processed; everything spooled is published
+// again after a restart. Bounded: past Max records the oldest are evicted and counted.
+type spool struct {
+	db     *bolt.DB
+	path   string
+	max    int
+	notify chan struct{} // wakes the publisher after an Append
+
+	mu      sync.Mutex
+	depth   int
+	evicted uint64
+}
+
+var spoolBucket = []byte("outbox")
+
+// spooled is one record waiting for the broker's acknowledgement.
+type spooled struct {
+	key     []byte
+	topic   string
+	payload []byte
+}
+
+func openSpool(path string, max int) (*spool, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("gateway: spool %s: create directory: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("gateway: spool %s is locked by another gateway process (one spool per gateway): %w", path, err)
+		}
+		return nil, fmt.Errorf("gateway: open spool %s: %w (delete it only if its records may be lost)", path, err)
+	}
+	s := &spool{db: db, path: path, max: max, notify: make(chan struct{}, 1)}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(spoolBucket)
+		if err != nil {
+			return err
+		}
+		s.depth = b.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("gateway: initialise spool %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *spool) close() error { return s.db.Close() }
+
+// append stores records (topic, payload pairs) durably, evicting the oldest past max.
+func (s *spool) append(items []spooled) error {
+	if len(items) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var evicted int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(spoolBucket)
+		for _, it := range items {
+			id, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			v := make([]byte, 2+len(it.topic)+len(it.payload))
+			binary.BigEndian.PutUint16(v, uint16(len(it.topic)))
+			copy(v[2:], it.topic)
+			copy(v[2+len(it.topic):], it.payload)
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, id), v); err != nil {
+				return err
+			}
+		}
+		over := s.depth + len(items) - s.max
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && evicted < over; k, _ = c.Next() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			evicted++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: spool %s: append: %w", s.path, err)
+	}
+	s.depth += len(items) - evicted
+	s.evicted += uint64(evicted)
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// oldest returns up to n records, oldest first.
+func (s *spool) oldest(n int) ([]spooled, error) {
+	var out []spooled
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(spoolBucket).Cursor()
+		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+			if len(v) < 2 || int(binary.BigEndian.Uint16(v)) > len(v)-2 {
+				continue // cannot happen with our own writes; skip rather than wedge
+			}
+			tl := int(binary.BigEndian.Uint16(v))
+			out = append(out, spooled{
+				key:     append([]byte(nil), k...),
+				topic:   string(v[2 : 2+tl]),
+				payload: append([]byte(nil), v[2+tl:]...),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: spool %s: read: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// remove deletes acknowledged records.
+func (s *spool) remove(keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	removed := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(spoolBucket)
+		for _, k := range keys {
+			if b.Get(k) != nil {
+				removed++
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: spool %s: remove acknowledged: %w", s.path, err)
+	}
+	s.depth -= removed
+	return nil
+}
+
+func (s *spool) stats() (depth int, evicted uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.depth, s.evicted
+}
+
+// recordPayload encodes one telemetry frame as the JSON record published for device uid.
+func recordPayload(uid string, p pending) ([]byte, error) {
+	rec := telemetry.Record{
+		Device: uid, Boot: p.boot, Seq: p.seq, DeviceTimeMs: p.timeMs,
+		GatewayTime: p.at.UTC(), TempCentiC: p.tel.TempCentiC, SupplyMv: p.tel.SupplyMv,
+	}
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return payload, nil
+}
+
+// flushHeld commits the frames of the last UART read to the spool (spool mode, identity known),
+// before the read loop reads more: what the device sent is on disk before the gateway asks for
+// the next bytes. A failed write keeps them held and retries on the next read.
+func (g *Gateway) flushHeld() {
+	g.mu.Lock()
+	if g.spool == nil || len(g.held) == 0 || !g.identity.Known {
+		g.mu.Unlock()
+		return
+	}
+	uid, held := g.identity.UID, g.held
+	g.held = nil
+	g.mu.Unlock()
+	topic := telemetry.Topic(g.cfg.TopicPrefix, uid)
+	items := make([]spooled, 0, len(held))
+	for _, p := range held {
+		payload, err := recordPayload(uid, p)
+		if err != nil {
+			g.log.Error("gateway: encode record", "err", err)
+			continue
+		}
+		items = append(items, spooled{topic: topic, payload: payload})
+	}
+	err := g.spool.append(items)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.stats.SpoolErrors++
+		g.held = append(held, g.held...)
+		g.log.Error("gateway: spool write failed; records kept in memory", "err", err, "records", len(held))
+		return
+	}
+	g.stats.Spooled += uint64(len(items))
+}
+
+// publishSpool publishes the spool oldest first and deletes what the broker acknowledged. It
+// manages the connection itself: after a loss it dials again paced by Config.Backoff (jitter
+// included) and resumes from the spool, so a message in flight when the connection dropped is
+// published again rather than trusted to paho's memory.
+func (g *Gateway) publishSpool(ctx context.Context, sp *spool) {
+	if !g.learnIdentity(ctx) {
+		return
+	}
+	uid, _, _, _ := g.Identity()
+	var client mqtt.Client
+	defer func() {
+		if client != nil {
+			client.Disconnect(250)
+		}
+		g.setConnected(false)
+	}()
+	failures := 0
+	for ctx.Err() == nil {
+		if client == nil || !client.IsConnectionOpen() {
+			if client != nil {
+				client.Disconnect(0)
+				g.mu.Lock()
+				g.stats.Reconnects++
+				g.mu.Unlock()
+			}
+			if client = g.dial(ctx, uid, false); client == nil {
+				return
+			}
+		}
+		batch, err := sp.oldest(spoolBatch)
+		if err != nil {
+			g.log.Error("gateway: read spool", "err", err)
+			batch = nil
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sp.notify:
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		toks := make([]mqtt.Token, len(batch))
+		for i, it := range batch {
+			toks[i] = client.Publish(it.topic, g.cfg.QoS, false, it.payload)
+		}
+		deadline := time.NewTimer(g.cfg.PublishTimeout)
+		var acked [][]byte
+		failed := 0
+	wait:
+		for i, tok := range toks {
+			select {
+			case <-tok.Done():
+			case <-deadline.C:
+				failed += len(toks) - i
+				break wait
+			case <-ctx.Done():
+				break wait // the rest stays spooled for the next run
+			}
+			if tok.Error() != nil {
+				failed++
+				continue
+			}
+			acked = append(acked, batch[i].key)
+		}
+		deadline.Stop()
+		if err := sp.remove(acked); err != nil {
+			g.log.Error("gateway: spool", "err", err) // they are published again: duplicates, not loss
+		}
+		g.mu.Lock()
+		g.stats.Published += uint64(len(acked))
+		g.stats.PublishErrors += uint64(failed)
+		g.mu.Unlock()
+		if failed == 0 {
+			failures = 0
+			continue
+		}
+		wait := g.cfg.Backoff.delay(failures)
+		failures++
+		g.log.Debug("publishes not acknowledged; kept in the spool", "failed", failed, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pathrig/rig/rig/record"
+)
+
+// Controls of the telemetry-trust check.
+const (
+	ctlTrustLoss       = "TRUST-LOSS"
+	ctlTrustDuplicates = "TRUST-DUPLICATES"
+	ctlTrustLatency    = "TRUST-LATENCY"
+	ctlTrustRecovery   = "TRUST-RECOVERY"
+)
+
+func trustCheck() Check {
+	return Check{
+		ID:       "telemetry-trust",
+		Title:    "Telemetry trust under faults",
+		Controls: []string{ctlTrustLoss, ctlTrustDuplicates, ctlTrustLatency, ctlTrustRecovery},
+		Run:      runTrust,
+	}
+}
+
+func runTrust(ctx context.Context, env *Env) map[string]Outcome {
+	ids := []string{ctlTrustLoss, ctlTrustDuplicates, ctlTrustLatency, ctlTrustRecovery}
+	all := func(o Outcome) map[string]Outcome {
+		m := map[string]Outcome{}
+		for _, id := range ids {
+			m[id] = o
+		}
+		return m
+	}
+	if env.Trust == nil {
+		return all(Outcome{Status: record.StatusError, Reason: "no telemetry-trust run in this environment (the scenario's path cannot be started with faults): trust cannot be shown, so it is not passed"})
+	}
+	rep, err := env.Trust.RunTrust(ctx)
+	if err != nil {
+		return all(Outcome{Status: record.StatusError, Reason: fmt.Sprintf("the telemetry-trust run failed: %v", err)})
+	}
+	// One set of evidence files, referenced by every control.
+	ev := newEvidence(env, ctlTrustLoss)
+	ev.json("accounting.json", map[string]any{"profile": rep.Profile, "qos": rep.QoS, "spool": rep.Spool, "devices": rep.Devices,
+		"phase": rep.Phase, "totals": rep.Totals, "accounts": rep.Accounts})
+	ev.json("fault-timeline.json", rep.Faults)
+	ev.json("latency.json", map[string]any{"latency": rep.Latency, "bounds": rep.Bounds})
+	ev.json("components.json", rep.Components)
+	shared := ev.paths
+	withRefs := func(control string) *evidenceSet {
+		s := newEvidence(env, control)
+		s.ref(shared...)
+		s.err = ev.err
+		return s
+	}
+	out := map[string]Outcome{}
+	tot := rep.Totals
+	base := map[string]any{"sent": tot.Sent, "delivered": tot.Delivered, "lost": tot.Lost, "line_damaged": tot.LineDamaged,
+		"duplicate_deliveries": tot.Duplicates, "stored_duplicates": tot.StoredDuplicates, "reordered": tot.Reordered,
+		"device_boots": len(rep.Accounts), "faults": len(rep.Faults), "qos": rep.QoS, "spool": rep.Spool}
+
+	// Loss.
+	switch {
+	case tot.Sent == 0:
+		out[ctlTrustLoss] = ev.outcome(record.StatusError, base, "the devices report no telemetry sent: nothing shows that telemetry flows")
+	case tot.Lost > 0:
+		pct := 100 * float64(tot.Lost) / float64(tot.Sent)
+		obs := clone(base)
+		obs["lost_pct"] = round2(pct)
+		obs["lost_during"] = tot.LostDuring
+		out[ctlTrustLoss] = ev.outcome(record.StatusFail, obs, "%d of %d frames the devices sent never reached the store (%.1f%%): %s", tot.Lost, tot.Sent, pct, during(tot.LostDuring))
+	default:
+		out[ctlTrustLoss] = ev.outcome(record.StatusPass, base, "all %d frames the devices sent across %d device boots and %d faults are in the store (%d damaged on the UART by the injected corruption, rejected by CRC, not counted as lost)",
+			tot.Sent, len(rep.Accounts), len(rep.Faults), tot.LineDamaged)
+	}
+
+	// Stored duplicates.
+	dup := withRefs(ctlTrustDuplicates)
+	if tot.StoredDuplicates > 0 {
+		out[ctlTrustDuplicates] = dup.outcome(record.StatusFail, base, "%d store rows are not exactly one frame a device sent (stored twice, or a seq the device never sent in that boot)", tot.StoredDuplicates)
+	} else if tot.Delivered == 0 {
+		out[ctlTrustDuplicates] = dup.outcome(record.StatusError, base, "the store holds no telemetry: duplicates cannot be ruled out on nothing")
+	} else {
+		out[ctlTrustDuplicates] = dup.outcome(record.StatusPass, base, "%d rows, each one frame the devices sent; %d repeated deliveries were recognised and not stored", tot.Delivered, tot.Duplicates)
+	}
+
+	// Latency.
+	lat := withRefs(ctlTrustLatency)
+	lobs := map[string]any{"samples": rep.Latency.Samples, "p50_ms": rep.Latency.P50Ms, "p95_ms": rep.Latency.P95Ms, "p99_ms": rep.Latency.P99Ms, "max_ms": rep.Latency.MaxMs, "bound_ms": ms(rep.MaxLatency)}
+	switch {
+	case rep.Latency.Samples == 0:
+		out[ctlTrustLatency] = lat.outcome(record.StatusError, lobs, "no frame reached the store: no latency to measure")
+	case rep.Latency.P99Ms > ms(rep.MaxLatency):
+		out[ctlTrustLatency] = lat.outcome(record.StatusFail, lobs, "p99 latency device → store %.0f ms exceeds the scenario's bound %s (p50 %.0f ms, p95 %.0f ms)", rep.Latency.P99Ms, rep.MaxLatency, rep.Latency.P50Ms, rep.Latency.P95Ms)
+	default:
+		out[ctlTrustLatency] = lat.outcome(record.StatusPass, lobs, "p99 latency device → store %.0f ms within %s (p50 %.0f ms, p95 %.0f ms, %d frames)", rep.Latency.P99Ms, rep.MaxLatency, rep.Latency.P50Ms, rep.Latency.P95Ms, rep.Latency.Samples)
+	}
+
+	// Recovery.
+	rec := withRefs(ctlTrustRecovery)
+	var slow, never, failed []string
+	worst := 0.0
+	for _, f := range rep.Faults {
+		label := f.Kind + "@" + f.PlannedAt
+		switch {
+		case f.Error != "":
+			failed = append(failed, label+": "+f.Error)
+		case f.RecoveryMs == nil:
+			never = append(never, label)
+		case *f.RecoveryMs > ms(rep.MaxRecovery):
+			slow = append(slow, fmt.Sprintf("%s: %.0f ms", label, *f.RecoveryMs))
+		}
+		if f.RecoveryMs != nil {
+			worst = max(worst, *f.RecoveryMs)
+		}
+	}
+	robs := map[string]any{"faults": len(rep.Faults), "worst_recovery_ms": worst, "bound_ms": ms(rep.MaxRecovery)}
+	switch {
+	case len(failed) > 0:
+		out[ctlTrustRecovery] = rec.outcome(record.StatusError, robs, "faults could not be injected or lifted, so recovery from them is unproven: %s", strings.Join(failed, "; "))
+	case len(rep.Faults) == 0:
+		out[ctlTrustRecovery] = skip("the scenario injects no fault (add a faults: timeline)")
+	case len(never) > 0:
+		out[ctlTrustRecovery] = rec.outcome(record.StatusFail, robs, "telemetry never reached the store again after: %s", strings.Join(never, ", "))
+	case len(slow) > 0:
+		out[ctlTrustRecovery] = rec.outcome(record.StatusFail, robs, "recovery slower than the scenario's bound %s after: %s", rep.MaxRecovery, strings.Join(slow, ", "))
+	default:
+		out[ctlTrustRecovery] = rec.outcome(record.StatusPass, robs, "telemetry flowed again within %.0f ms of every one of %d faults (bound %s)", worst, len(rep.Faults), rep.MaxRecovery)
+	}
+	return out
+}
+
+func during(m map[string]uint64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		where := "during " + k
+		if k == "none" {
+			where = "outside any fault window"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", m[k], where))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func clone(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+2)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func round2(f float64) float64   { return float64(int64(f*100+0.5)) / 100 }

@@ -1,0 +1,57 @@
+package scenario
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFaultTimelineErrors(t *testing.T) {
+	const head = goodScenario + "faults:\n"
+	for _, tc := range []struct {
+		name, scenario string
+		line           int
+		field, msg     string
+	}{
+		{"unknown kind", head + "  - kind: meteor\n    at: 1s\n    duration: 1s\n", 5, "faults[0].kind", `"meteor" is not a fault kind`},
+		{"missing duration", head + "  - kind: broker-down\n    at: 1s\n", 0, "faults[0].duration", "needs how long"},
+		{"instant with duration", head + "  - kind: clock-skew\n    at: 1s\n    duration: 1s\n    skew: 5s\n", 7, "faults[0].duration", "takes no duration"},
+		{"missing parameter", head + "  - kind: network-latency\n    at: 1s\n    duration: 1s\n", 0, "faults[0].latency", "needs latency"},
+		{"foreign parameter", head + "  - kind: broker-down\n    at: 1s\n    duration: 1s\n    loss: 0.5\n", 8, "faults[0].loss", "not a parameter of broker-down"},
+		{"bad probability", head + "  - kind: uart-corrupt\n    at: 1s\n    duration: 1s\n    byte_rate: 1.5\n", 8, "faults[0].byte_rate", "probability"},
+		{"bad duration type", head + "  - kind: broker-down\n    at: soon\n    duration: 1s\n", 6, "faults[0].at", "soon"},
+		{"unknown fault key", head + "  - kind: broker-down\n    at: 1s\n    duraton: 1s\n", 7, "faults[0].duraton", "unknown field"},
+		{"phase too short", head + "  - kind: broker-down\n    at: 1s\n    duration: 3s\ntrust:\n  phase: 2s\n", 9, "trust.phase", "before the last fault"},
+		{"crash in-process", head + "  - kind: gateway-crash\n    at: 1s\n    duration: 1s\ntrust:\n  gateway: in-process\n", 9, "trust.gateway", "needs gateway: process"},
+		{"fleet too big", goodScenario + "fleet:\n  devices: 20000\n", 5, "fleet.devices", "outside"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Library{}.Load(writeTree(t, tc.scenario, goodProfile), "", known)
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a *FileError", err)
+			}
+			if fe.Line != tc.line || fe.Field != tc.field || !strings.Contains(fe.Msg, tc.msg) {
+				t.Fatalf("got %s:%d field %q msg %q; want line %d field %q containing %q", filepath.Base(fe.File), fe.Line, fe.Field, fe.Msg, tc.line, tc.field, tc.msg)
+			}
+		})
+	}
+}
+
+func TestFaultTimelineDefaults(t *testing.T) {
+	sc := goodScenario + "faults:\n  - kind: gateway-crash\n    at: 2s\n    duration: 1s\n  - kind: clock-skew\n    at: 1s\n    skew: -3s\n"
+	plan, err := Library{}.Load(writeTree(t, sc, goodProfile+"gateway:\n  spool: true\n  backoff:\n    jitter: 0.3\n"), "", known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := plan.Scenario.Trust
+	if tr.Phase.D() != 5*time.Second || tr.Gateway != "process" || tr.MaxLatency.D() != 5*time.Second || plan.Scenario.Fleet.Devices != 1 {
+		t.Fatalf("trust defaults %+v fleet %+v", tr, plan.Scenario.Fleet)
+	}
+	g := plan.Profile.Gateway
+	if !g.Spool || g.Backoff.Min.D() != 250*time.Millisecond || g.Backoff.Max.D() != 5*time.Second || g.Backoff.Jitter != 0.3 {
+		t.Fatalf("gateway profile %+v", g)
+	}
+}
