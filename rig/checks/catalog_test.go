@@ -13,7 +13,8 @@ func TestCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]record.Severity{
-		ctlPlaintext: record.SeverityHigh, ctlTLSLegacy: record.SeverityMedium,
+		ctlPlaintext: record.SeverityHigh, ctlTLSLegacy: record.SeverityHigh,
+		ctlCiphers: record.SeverityCritical, ctlTLSMQTT: record.SeverityMedium, ctlClientAuth: record.SeverityMedium,
 		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
