@@ -67,6 +67,7 @@ const (
 	extSupportedVersions   = 0x002b
 	extPSKModes            = 0x002d
 	extKeyShare            = 0x0033
+	extPadding             = 0x0015
 	extRenegotiationInfo   = 0xff01
 )
 
@@ -86,8 +87,8 @@ type Hello struct {
 	ServerName string   // SNI; empty sends none (an IP address is never sent as SNI)
 }
 
-// maxSuites bounds a hello: some old servers fail on more than 128 suites.
-const maxSuites = 128
+// maxSuites bounds a hello to what a 2-byte length and a sane server take.
+const maxSuites = 200
 
 // Build encodes h as one handshake record. SSL 3.0 hellos carry no extensions, as SSL 3.0
 // clients did; TLS hellos carry SNI, groups and point formats (ECDHE suites need them),
@@ -129,6 +130,17 @@ func (h Hello) Build() ([]byte, error) {
 		ext, err := h.extensions()
 		if err != nil {
 			return nil, err
+		}
+		// Some TLS terminators hang on a hello of 256 to 511 bytes (the bug RFC 7685's padding
+		// extension works around): pad such a hello to 512.
+		if n := 4 + len(body) + 2 + len(ext); n >= 256 && n < 512 {
+			pad := 512 - n - 4
+			if pad < 1 {
+				pad = 1
+			}
+			ext = binary.BigEndian.AppendUint16(ext, extPadding)
+			ext = binary.BigEndian.AppendUint16(ext, uint16(pad))
+			ext = append(ext, make([]byte, pad)...)
 		}
 		body = binary.BigEndian.AppendUint16(body, uint16(len(ext)))
 		body = append(body, ext...)

@@ -134,3 +134,20 @@ func TestClosedPort(t *testing.T) {
 		t.Fatalf("got %+v, %v; want one tcp-refused probe and an error", res, err)
 	}
 }
+
+func TestHelloSizes(t *testing.T) {
+	for _, v := range Versions {
+		msg, err := Hello{Version: v, Suites: offerable(v), ServerName: "broker.rig.test"}.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// SSL 3.0 hellos carry no extensions, so no padding; SSL 3.0 servers predate the bug.
+		if n := len(msg) - 5; v != VersionSSL30 && n >= 256 && n < 512 {
+			t.Errorf("%s: hello of %d bytes (want outside 256..511)", VersionName(v), n)
+		}
+		rec := int(msg[3])<<8 | int(msg[4])
+		if rec != len(msg)-5 {
+			t.Errorf("%s: record length %d, have %d bytes", VersionName(v), rec, len(msg)-5)
+		}
+	}
+}
