@@ -68,8 +68,12 @@ func TestNmapAgreement(t *testing.T) {
 	targets := []target{
 		{"mosquitto exposed", func(t *testing.T) string { return startMosquitto(t, p, "exposed").tls }},
 		{"mosquitto hardened", func(t *testing.T) string { return startMosquitto(t, p, "hardened").tls }},
-		{"s_server TLS 1.0", func(t *testing.T) string { return startSServer(t, p, "good", "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0") }},
-		{"s_server TLS 1.1", func(t *testing.T) string { return startSServer(t, p, "good", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0") }},
+		{"s_server TLS 1.0", func(t *testing.T) string {
+			return startSServer(t, p, "good", "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+		}},
+		{"s_server TLS 1.1", func(t *testing.T) string {
+			return startSServer(t, p, "good", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+		}},
 		{"s_server NULL and anonymous", func(t *testing.T) string {
 			return startSServer(t, p, "rsa1024", "-cipher", "ALL:COMPLEMENTOFALL:@SECLEVEL=0")
 		}},
