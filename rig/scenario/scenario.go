@@ -54,6 +54,9 @@ type Scenario struct {
 	Device      Device   `yaml:"device"`
 	Limits      Limits   `yaml:"limits"`
 	Timing      Timing   `yaml:"timing"`
+	// Targets, when present, are endpoints the rig did not start: the run probes them and starts
+	// no reference stack (and names no profile).
+	Targets *Targets `yaml:"targets"`
 
 	// Source is where the scenario was read from (path or "embedded:<name>"); not a YAML field.
 	Source string `yaml:"-"`
