@@ -23,8 +23,11 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
+# Go benchmarks, then the rig's transport + broker-cert checks against testssl.sh and nmap on one
+# mosquitto TLS port (needs mosquitto, openssl, nmap, testssl.sh: see .ci/run).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./tools/bench
 
 # Run each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
 FUZZTIME ?= 30s

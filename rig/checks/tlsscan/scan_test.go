@@ -17,7 +17,7 @@ import (
 )
 
 // goServer starts a crypto/tls server on 127.0.0.1:0 that completes handshakes and closes.
-func goServer(t *testing.T, conf *tls.Config) string {
+func goServer(t testing.TB, conf *tls.Config) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -148,6 +148,18 @@ func TestHelloSizes(t *testing.T) {
 		rec := int(msg[3])<<8 | int(msg[4])
 		if rec != len(msg)-5 {
 			t.Errorf("%s: record length %d, have %d bytes", VersionName(v), rec, len(msg)-5)
+		}
+	}
+}
+
+// BenchmarkVersions: one full version scan (five hellos) of a crypto/tls server on loopback.
+func BenchmarkVersions(b *testing.B) {
+	addr := goServer(b, &tls.Config{MinVersion: tls.VersionTLS10})
+	s := &Scanner{Addr: addr, Timeout: 2 * time.Second, MaxProbes: 1 << 30}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Versions(context.Background(), Versions); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
