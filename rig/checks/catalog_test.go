@@ -16,6 +16,7 @@ func TestCatalog(t *testing.T) {
 		ctlPlaintext: record.SeverityHigh, ctlTLSLegacy: record.SeverityHigh,
 		ctlCiphers: record.SeverityCritical, ctlTLSMQTT: record.SeverityMedium, ctlClientAuth: record.SeverityMedium,
 		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
+		ctlCertSignature: record.SeverityHigh, ctlCertLifetime: record.SeverityMedium,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
 	}

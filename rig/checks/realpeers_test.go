@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"testing"
 	"time"
 
@@ -172,26 +173,42 @@ func TestBrokerCertOpenSSL(t *testing.T) {
 		cert string
 		want verdicts
 	}{
-		{"good", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
-		{"expired", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityCritical), ctlCertKey: pass}},
-		{"not-yet-valid", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: pass}},
-		{"expiring", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: pass}},
-		{"cn-only", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass}},
-		{"wrong-san", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass}},
-		{"rsa1024", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh)}},
-		// crypto/x509 refuses SHA-1 signatures, so the chain does not verify.
-		{"sha1", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
-		{"twenty-years", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
-		{"selfsigned", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: fail(record.SeverityHigh)}},
+		{"good", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"expired", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityCritical), ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"not-yet-valid", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"expiring", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"cn-only", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"wrong-san", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"rsa1024", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
+		// crypto/x509 refuses SHA-1 signatures, so the chain does not verify either.
+		{"sha1", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
+		{"twenty-years", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: fail(record.SeverityMedium)}},
+		{"selfsigned", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
 		// A device certificate (clientAuth only) presented by a broker does not chain for serverAuth.
-		{"device-a", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass}},
+		{"device-a", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.cert, func(t *testing.T) {
 			// SECLEVEL 0 lets OpenSSL serve the weak cases (RSA-1024, SHA-1) at all.
 			addr := startSServer(t, p, tc.cert, "-cipher", "DEFAULT:@SECLEVEL=0")
-			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool}}, "broker-cert")
+			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool}}, "broker-cert", "cert-policy")
 			assertVerdicts(t, results, tc.want)
 		})
 	}
+}
+
+// TestLegacyOnlyCertificate: a server crypto/tls cannot handshake with (TLS 1.0 with a Camellia
+// suite only) still shows its certificate to the certificate controls, through the clear-text
+// Certificate message of a hand-built hello.
+func TestLegacyOnlyCertificate(t *testing.T) {
+	p := newOpenSSLPKI(t)
+	addr := startSServer(t, p, "rsa1024", "-tls1", "-cipher", "CAMELLIA128-SHA:@SECLEVEL=0")
+	if h := tlsHandshake(context.Background(), addr, brokerName, tls.VersionTLS10, tls.VersionTLS13, time.Second); len(h.certs) > 0 {
+		t.Fatalf("crypto/tls got the certificate (%s): the case no longer exercises the fallback", h.Answer)
+	}
+	results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool}}, "broker-cert", "cert-policy")
+	assertVerdicts(t, results, verdicts{
+		ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh),
+		ctlCertSignature: pass, ctlCertLifetime: pass,
+	})
 }
