@@ -85,12 +85,16 @@ func TestMosquitto(t *testing.T) {
 			ctlGuardHealth:     errored, // a broker alone has no device the rig can account for
 			ctlIngestUnauth:    skipped,
 			ctlIngestWrongCred: skipped,
+			ctlGuardSys:        fail(record.SeverityMedium),
+			ctlGuardSubOther:   fail(record.SeverityHigh),
+			ctlGuardPubOther:   fail(record.SeverityHigh),
 		}},
 		{"hardened", verdicts{
 			ctlPlaintext: pass, ctlTLSLegacy: pass, ctlCiphers: pass, ctlTLSMQTT: pass, ctlClientAuth: pass,
 			ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass,
 			ctlGuardAnon: pass, ctlGuardWildcard: pass, ctlGuardMaxPacket: pass, ctlGuardHealth: errored,
 			ctlIngestUnauth: skipped, ctlIngestWrongCred: skipped,
+			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass,
 		}},
 	}
 	for _, tc := range tests {
@@ -100,7 +104,7 @@ func TestMosquitto(t *testing.T) {
 				Broker: Broker{Plain: m.plain, TLS: m.tls, ServerName: brokerName, Trust: p.pool},
 				Probes: []Identity{probeA, probeB},
 			}
-			results := evaluatePeers(t, targets, "transport", "tls-depth", "broker-cert", "ingest-auth", "guardrails")
+			results := evaluatePeers(t, targets, "transport", "tls-depth", "broker-cert", "ingest-auth", "guardrails", "guardrails-depth")
 			assertVerdicts(t, results, tc.want)
 			got := byControl(t, results)
 			wantDelivery := map[string]string{"exposed": "delivered", "hardened": "filtered"}[tc.shape]

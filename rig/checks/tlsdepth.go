@@ -205,7 +205,10 @@ func probeClientAuth(ctx context.Context, env *Env) Outcome {
 	x := exchangeConnect(ctx, b.TLS, conf, env.Limits.ProbeTimeout)
 	obs := map[string]any{"requested": requested, "answer": x.Answer}
 	ev.json("client-auth.json", map[string]any{"certificate_requested": requested, "acceptable_ca_names": len(acceptable), "exchange": x})
-	refusedByAlert := x.Answer == answerTLSAlert
+	// Under TLS 1.3 the server refuses only after the client's Finished; its alert races the
+	// CONNECT the probe writes, and the probe may see the connection reset instead. A server
+	// that asked for a certificate and then closed without a CONNACK refused the client.
+	refusedByAlert := x.Answer == answerTLSAlert || (requested && x.Answer == answerClosed)
 	switch {
 	case x.Stage == "dial" || x.Answer == answerInterrupted:
 		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
@@ -213,8 +216,11 @@ func probeClientAuth(ctx context.Context, env *Env) Outcome {
 		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): client authentication could not be judged", b.TLS, x.Answer, x.Error)
 	case requested && refusedByAlert:
 		obs["posture"] = postureRequired
-		obs["tls_alert"] = x.Alert
-		return ev.outcome(record.StatusPass, obs, "the endpoint requests a client certificate and refuses a client without one (alert %q at %s)", x.Alert, x.Stage)
+		refusal := fmt.Sprintf("alert %q at %s", x.Alert, x.Stage)
+		if x.Alert == "" {
+			refusal = "connection closed at " + x.Stage + " without a CONNACK"
+		}
+		return ev.outcome(record.StatusPass, obs, "the endpoint requests a client certificate and refuses a client without one (%s)", refusal)
 	case refusedByAlert:
 		return ev.outcome(record.StatusError, obs, "the endpoint refused the session with alert %q without requesting a client certificate: client authentication could not be judged", x.Alert)
 	case requested:
