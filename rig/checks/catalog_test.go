@@ -17,6 +17,7 @@ func TestCatalog(t *testing.T) {
 		ctlCiphers: record.SeverityCritical, ctlTLSMQTT: record.SeverityMedium, ctlClientAuth: record.SeverityMedium,
 		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
 		ctlCertSignature: record.SeverityHigh, ctlCertLifetime: record.SeverityMedium,
+		ctlIngestOversize: record.SeverityMedium, ctlIngestOtherTenant: record.SeverityHigh, ctlIngestPlaintext: record.SeverityHigh,
 		ctlGuardSys: record.SeverityMedium, ctlGuardSubOther: record.SeverityHigh, ctlGuardPubOther: record.SeverityHigh,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,

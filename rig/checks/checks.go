@@ -102,6 +102,8 @@ type Ingest struct {
 	Trust *x509.CertPool // for https URLs
 	// Sample is a valid request body the ingest accepts (JSON).
 	Sample []byte
+	// OtherTenantToken is a valid token of another tenant, for the tenant-isolation probe; secret.
+	OtherTenantToken string
 }
 
 // Telemetry gives the runtime-health control the counters it compares.

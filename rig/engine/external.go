@@ -83,11 +83,15 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		if err != nil {
 			return out, nil, err
 		}
+		other, err := secret("targets.ingest.other_tenant_token", in.OtherTenantToken)
+		if err != nil {
+			return out, nil, err
+		}
 		trust, err := pool("targets.ingest.trust", in.Trust)
 		if err != nil {
 			return out, nil, err
 		}
-		out.Ingest = checks.Ingest{URL: in.URL, Token: tok, Trust: trust}
+		out.Ingest = checks.Ingest{URL: in.URL, Token: tok, OtherTenantToken: other, Trust: trust}
 		if in.Sample != "" {
 			if out.Ingest.Sample, err = os.ReadFile(t.Path(in.Sample)); err != nil {
 				return out, nil, bad("targets.ingest.sample", "read %s: %v", t.Path(in.Sample), err)
