@@ -18,6 +18,8 @@ func TestCatalog(t *testing.T) {
 		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
 		ctlCertSignature: record.SeverityHigh, ctlCertLifetime: record.SeverityMedium,
 		ctlIngestOversize: record.SeverityMedium, ctlIngestOtherTenant: record.SeverityHigh, ctlIngestPlaintext: record.SeverityHigh,
+		ctlDevChain: record.SeverityHigh, ctlDevExpiry: record.SeverityCritical, ctlDevKey: record.SeverityHigh, ctlDevSignature: record.SeverityHigh,
+		ctlDevEKU: record.SeverityMedium, ctlDevUnique: record.SeverityHigh, ctlDevBinding: record.SeverityHigh,
 		ctlGuardSys: record.SeverityMedium, ctlGuardSubOther: record.SeverityHigh, ctlGuardPubOther: record.SeverityHigh,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,

@@ -75,6 +75,8 @@ type Targets struct {
 	// probes). Their secrets are registered with the evidence store for redaction.
 	Probes []Identity
 	Ingest Ingest
+	// Fleet is the device-certificate inventory for the device-certs check.
+	Fleet Fleet
 }
 
 // Broker names the MQTT endpoints under audit.

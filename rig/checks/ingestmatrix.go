@@ -39,7 +39,7 @@ func ingestMatrixCheck() Check {
 			client := probeHTTPClient(in, env.Limits.ProbeTimeout)
 			defer client.CloseIdleConnections()
 			return map[string]Outcome{
-				ctlIngestOversize:    probeOversize(ctx, env, client),
+				ctlIngestOversize:    probeOversize(ctx, env),
 				ctlIngestOtherTenant: probeOtherTenant(ctx, env, client),
 				ctlIngestPlaintext:   probePlainIngest(ctx, env, client),
 			}
@@ -56,7 +56,7 @@ func oversizeBody(sample []byte, n int) []byte {
 	return append(bytes.Clone(sample), bytes.Repeat([]byte{' '}, n-len(sample))...)
 }
 
-func probeOversize(ctx context.Context, env *Env, client *http.Client) Outcome {
+func probeOversize(ctx context.Context, env *Env) Outcome {
 	in := env.Targets.Ingest
 	size := env.Limits.OversizeBytes
 	big := in
@@ -65,7 +65,13 @@ func probeOversize(ctx context.Context, env *Env, client *http.Client) Outcome {
 	if in.Token != "" {
 		cred = credValid
 	}
-	x := postSample(ctx, client, big, cred, in.Token, env.Limits.ProbeTimeout)
+	// Expect: 100-continue lets a server refuse on the headers alone: without it, a server that
+	// answers 413 and closes races the body still being written, and the client may see only a
+	// reset connection.
+	oc := probeHTTPClient(in, env.Limits.ProbeTimeout)
+	oc.Transport.(*http.Transport).ExpectContinueTimeout = env.Limits.ProbeTimeout
+	defer oc.CloseIdleConnections()
+	x := postSampleWith(ctx, oc, big, cred, in.Token, env.Limits.ProbeTimeout, http.Header{"Expect": {"100-continue"}})
 	x.Request.Body = "(the sample padded with whitespace to the oversize probe size)"
 	ev := newEvidence(env, ctlIngestOversize)
 	ev.json("request-oversize.json", x)

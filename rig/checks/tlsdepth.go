@@ -55,6 +55,14 @@ func weaknessSeverity(w string) record.Severity {
 	return ""
 }
 
+// worse returns the graver of two severities ("" counts as none).
+func worse(a, b record.Severity) record.Severity {
+	if a == "" || b.Rank() > a.Rank() {
+		return b
+	}
+	return a
+}
+
 // probeCiphers finds the accepted versions, then enumerates the suites of each.
 func probeCiphers(ctx context.Context, env *Env) Outcome {
 	addr := env.Targets.Broker.TLS
@@ -92,9 +100,7 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 			}
 			if sev := weaknessSeverity(s.Weakness); sev != "" {
 				weak = append(weak, suiteFinding{Version: v.Name, Suite: s.Name, Weakness: s.Weakness})
-				if worst == "" || sev.Rank() < worst.Rank() {
-					worst = sev
-				}
+				worst = worse(worst, sev)
 			}
 		}
 		slices.Sort(names)

@@ -53,3 +53,17 @@ func TestTLSDepthMochi(t *testing.T) {
 		})
 	}
 }
+
+// TestWorse: a failure carries the worst class found, whatever the order.
+func TestWorse(t *testing.T) {
+	worst := record.Severity("")
+	for _, w := range []string{"3des", "null-encryption", "rc4"} {
+		worst = worse(worst, weaknessSeverity(w))
+	}
+	if worst != record.SeverityCritical {
+		t.Errorf("worst = %s, want critical", worst)
+	}
+	if got := worse(record.SeverityHigh, record.SeverityMedium); got != record.SeverityHigh {
+		t.Errorf("worse(high, medium) = %s", got)
+	}
+}
