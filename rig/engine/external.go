@@ -17,6 +17,7 @@ import (
 func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 	t := sc.Targets
 	var out checks.Targets
+	var err error
 	var secrets []string
 	bad := func(field, format string, args ...any) error {
 		return &scenario.FileError{File: sc.Source, Field: field, Msg: fmt.Sprintf(format, args...)}
@@ -97,6 +98,16 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 				return out, nil, bad("targets.ingest.sample", "read %s: %v", t.Path(in.Sample), err)
 			}
 		}
+	}
+	if t.DeviceCerts != "" {
+		inv, err := checks.LoadInventory(t.Path(t.DeviceCerts))
+		if err != nil {
+			return out, nil, bad("targets.device_certs", "%v", err)
+		}
+		out.Fleet.Inventory = inv
+	}
+	if out.Fleet.Trust, err = pool("targets.device_trust", t.DeviceTrust); err != nil {
+		return out, nil, err
 	}
 	return out, secrets, nil
 }

@@ -3,10 +3,17 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -95,6 +102,7 @@ func TestExternalTargets(t *testing.T) {
 		"sample.json": `{"device":"x","boot":1,"seq":1}`,
 		"ext.yaml": fmt.Sprintf(`name: external
 bundles: [audit-baseline]
+checks: [device-certs]
 limits:
   probe_timeout: 1s
   oversize_bytes: 65536
@@ -111,7 +119,12 @@ targets:
     url: %s/v1/telemetry
     token: {file: token.txt}
     sample: sample.json
+  device_certs: certs
 `, broker, ingest.URL),
+	}
+	files["certs/dev.pem"] = string(deviceCertPEM(t))
+	if err := os.Mkdir(filepath.Join(dir, "certs"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -140,6 +153,10 @@ targets:
 		"INGEST-UNAUTH": record.StatusPass, "INGEST-WRONGCRED": record.StatusPass,
 		"GUARD-ANON": record.StatusFail, "GUARD-SUB-WILDCARD": record.StatusFail, "GUARD-MAX-PACKET": record.StatusFail,
 		"GUARD-HEALTH": record.StatusError, // no device the rig can account for
+		// One self-signed inventory certificate without EKU and no device CA named.
+		"DEVCERT-CHAIN": record.StatusSkip, "DEVCERT-EXPIRY": record.StatusPass, "DEVCERT-KEY": record.StatusPass,
+		"DEVCERT-SIGNATURE": record.StatusPass, "DEVCERT-EKU": record.StatusFail, "DEVCERT-UNIQUE": record.StatusPass,
+		"DEVCERT-BINDING": record.StatusSkip,
 	}
 	for _, r := range run.Results {
 		if w, ok := want[r.Control]; !ok || r.Status != w {
@@ -168,4 +185,20 @@ targets:
 	if v, _ := rec["volatile"].(map[string]any); v == nil || v["targets"] == nil {
 		t.Errorf("run.json volatile.targets missing: %v", rec["volatile"])
 	}
+}
+
+// deviceCertPEM is a self-signed P-256 certificate without extended key usage.
+func deviceCertPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "device-x"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -18,7 +18,11 @@ type Targets struct {
 	Broker *BrokerTarget `yaml:"broker"`
 	Probes []ProbeTarget `yaml:"probes"`
 	Ingest *IngestTarget `yaml:"ingest"`
-	dir    string        // the scenario's folder: relative file names resolve against it
+	// DeviceCerts is a folder of PEM device certificates (the fleet inventory); DeviceTrust a PEM
+	// file of the device CA(s) they should chain to.
+	DeviceCerts string `yaml:"device_certs"`
+	DeviceTrust string `yaml:"device_trust"`
+	dir         string // the scenario's folder: relative file names resolve against it
 }
 
 // BrokerTarget names the MQTT endpoints under audit.
@@ -95,8 +99,8 @@ func (t *Targets) Path(name string) string {
 // nothing runs against half a target list. Reading and parsing happen when the run starts.
 func (t *Targets) validate(d *doc, dir string) error {
 	t.dir = dir
-	if t.Broker == nil && t.Ingest == nil {
-		return d.at("targets", "names neither a broker nor an ingest: nothing to probe")
+	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" {
+		return d.at("targets", "names neither a broker, an ingest nor device certificates: nothing to probe")
 	}
 	file := func(field, name string) error {
 		if name == "" {
@@ -154,6 +158,12 @@ func (t *Targets) validate(d *doc, dir string) error {
 				return e
 			}
 		}
+	}
+	if err := file("targets.device_certs", t.DeviceCerts); err != nil {
+		return err
+	}
+	if err := file("targets.device_trust", t.DeviceTrust); err != nil {
+		return err
 	}
 	if len(t.Probes) > 0 && t.Broker == nil {
 		return d.at("targets.probes", "probe identities without a broker to connect to")

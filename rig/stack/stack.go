@@ -295,8 +295,25 @@ func (s *Stack) WaitReady(ctx context.Context, warmup time.Duration) error {
 	return s.failure()
 }
 
-// Targets returns what the checks may probe.
-func (s *Stack) Targets() checks.Targets { return s.targets }
+// Targets returns what the checks may probe. The fleet is the certificates clients presented
+// to the broker (read when the device-certs check runs) and the identity the gateway read from
+// the device over UART.
+func (s *Stack) Targets() checks.Targets {
+	t := s.targets
+	t.Fleet = checks.Fleet{Presented: s.presentedCerts, Trust: s.pki.CAPool()}
+	if d := s.Device(); d != nil {
+		t.Fleet.UID = d.UID
+	}
+	return t
+}
+
+func (s *Stack) presentedCerts() []checks.DeviceCert {
+	var out []checks.DeviceCert
+	for _, pc := range s.broker.PresentedCerts() {
+		out = append(out, checks.DeviceCert{Source: "presented:" + pc.Listener, ClientID: pc.ClientID, Cert: pc.Leaf})
+	}
+	return out
+}
 
 // Secrets returns every secret of the stack (passwords, tokens, private keys) for redaction.
 func (s *Stack) Secrets() []string { return s.secrets }
