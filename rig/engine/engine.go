@@ -78,7 +78,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		// External targets: probe what the scenario names, start nothing.
 		targets, secrets, err := externalTargets(&plan.Scenario)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrUsage, err) // a file the scenario names: configuration
 		}
 		for _, s := range secrets {
 			ev.AddSecret(s)

@@ -98,7 +98,9 @@ endpoints, and write the run folder:
 
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
-embedded defaults.
+embedded defaults. A scenario with a targets: section (a client's broker, ingest, probe
+identities, device certificates; see README.md) starts no reference stack and names no profile:
+the checks probe those endpoints, and controls whose inputs are not named are skipped.
 
 ` + exitCodesHelp,
 		Example: `  rig run audit-baseline --out out/baseline
