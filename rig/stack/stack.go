@@ -128,7 +128,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if s.broker, err = broker.Start(bg, bc); err != nil {
+	// Not bg: Close stops the gateway first (cancel, wait) and the broker after it, so the
+	// gateway disconnects cleanly rather than racing a broker that closes on the same cancel.
+	if s.broker, err = broker.Start(context.WithoutCancel(ctx), bc); err != nil {
 		return nil, err
 	}
 
