@@ -17,7 +17,12 @@ const (
 	ctlGuardSys      = "GUARD-SUB-SYS"
 	ctlGuardSubOther = "GUARD-SUB-OTHER"
 	ctlGuardPubOther = "GUARD-PUB-OTHER"
+	ctlGuardRate     = "GUARD-RATE"
 )
+
+// floodMessages is the size of the intrusive publish flood: enough to exceed any per-client rate
+// a device needs, small enough to bound the load (200 × 64 bytes).
+const floodMessages = 200
 
 // guardDepthCheck probes what one device identity can do to another and to the broker's own
 // topics. Every verdict rests on delivery, not on the acknowledgement alone: Mosquitto with an
@@ -27,12 +32,13 @@ func guardDepthCheck() Check {
 	return Check{
 		ID:       "guardrails-depth",
 		Title:    "Gateway guardrails in depth",
-		Controls: []string{ctlGuardSys, ctlGuardSubOther, ctlGuardPubOther},
+		Controls: []string{ctlGuardSys, ctlGuardSubOther, ctlGuardPubOther, ctlGuardRate},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			return map[string]Outcome{
 				ctlGuardSys:      probeSys(ctx, env),
 				ctlGuardSubOther: probeCrossDevice(ctx, env, false),
 				ctlGuardPubOther: probeCrossDevice(ctx, env, true),
+				ctlGuardRate:     probeRate(ctx, env),
 			}
 		},
 	}
@@ -221,4 +227,85 @@ func probeCrossDevice(ctx context.Context, env *Env, publish bool) Outcome {
 		return ev.outcome(record.StatusPass, obs, "identity %q's publish to %q's topic was not delivered within %s (dropped by the write ACL)", a.Name, b.Name, sub.timeout)
 	}
 	return ev.outcome(record.StatusPass, obs, "identity %q was granted %q's topic (%s) but received nothing within %s (filtered by the read ACL)", a.Name, b.Name, code, sub.timeout)
+}
+
+// probeRate floods the probe identity's own topic with floodMessages QoS 0 publishes as fast as
+// the connection takes them, while the same connection, subscribed to that topic, counts what the
+// broker delivers. A broker that enforces a per-client rate drops or disconnects; one that
+// delivers the whole flood does not limit.
+func probeRate(ctx context.Context, env *Env) Outcome {
+	if !env.Intrusive {
+		return skip("intrusive probe (a publish flood): the scenario does not opt in (intrusive: true)")
+	}
+	id, addr, useTLS, why := probeIdentity(env)
+	if why != "" {
+		return skip("%s; nothing to probe", why)
+	}
+	if id.Topic == "" {
+		return skip("probe identity %q names no topic of its own (probes[0].topic); nothing to publish to", id.Name)
+	}
+	ev := newEvidence(env, ctlGuardRate)
+	p, err := connectProbe(ctx, env, id, addr, useTLS)
+	defer p.close()
+	obs := map[string]any{"identity": id.Name, "flood": floodMessages}
+	if err != nil {
+		ev.json("flood.json", p)
+		return ev.outcome(record.StatusError, obs, "probe identity %q could not connect to %s: %v", id.Name, addr, err)
+	}
+	tag := []byte("rig rate probe " + randomHex(4) + " ")
+	var mu sync.Mutex
+	count := 0
+	all := make(chan struct{})
+	step := p.begin("subscribe own topic " + id.Topic)
+	tok := p.client.Subscribe(id.Topic, 0, func(_ mqtt.Client, m mqtt.Message) {
+		if !bytes.HasPrefix(m.Payload(), tag) {
+			return
+		}
+		mu.Lock()
+		count++
+		if count == floodMessages {
+			close(all)
+		}
+		mu.Unlock()
+	})
+	if !waitToken(ctx, tok, p.timeout) || tok.Error() != nil {
+		step.end("no suback", fmt.Sprint(tok.Error()))
+		ev.json("flood.json", p)
+		return ev.outcome(record.StatusError, obs, "identity %q could not subscribe to its own topic %q: the flood has no witness", id.Name, id.Topic)
+	}
+	if c := tok.(*mqtt.SubscribeToken).Result()[id.Topic]; c == 0x80 {
+		step.end("refused", "SUBACK 0x80")
+		ev.json("flood.json", p)
+		return ev.outcome(record.StatusError, obs, "identity %q may not read its own topic %q: the flood has no witness", id.Name, id.Topic)
+	}
+	step.end("granted", "")
+	flood := p.begin(fmt.Sprintf("publish %d messages QoS 0", floodMessages))
+	start := time.Now()
+	for i := 0; i < floodMessages; i++ {
+		payload := append(bytes.Clone(tag), []byte(fmt.Sprintf("%04d (not telemetry)", i))...)
+		t := p.client.Publish(id.Topic, 0, false, payload)
+		if !waitToken(ctx, t, p.timeout) || t.Error() != nil {
+			break // the connection is gone or stuck: the wait below tells
+		}
+	}
+	sent := time.Since(start)
+	flood.end("sent", fmt.Sprintf("in %s", sent.Round(time.Millisecond)))
+	w := p.begin("count deliveries")
+	got := wait(ctx, all, p.timeout)
+	mu.Lock()
+	n := count
+	mu.Unlock()
+	gone, how := p.dropped(100 * time.Millisecond)
+	w.end(fmt.Sprintf("%d delivered", n), how)
+	ev.json("flood.json", p)
+	obs["delivered"] = n
+	obs["disconnected"] = gone
+	rate := float64(floodMessages) / sent.Seconds()
+	switch {
+	case got && !gone:
+		return ev.outcome(record.StatusFail, obs, "the broker delivered all %d messages of a flood sent at about %.0f messages/s by one client: no per-client publish rate is enforced", floodMessages, rate)
+	case gone:
+		return ev.outcome(record.StatusPass, obs, "the broker disconnected identity %q during a %d-message flood (%d delivered): a rate or flood limit is enforced", id.Name, floodMessages, n)
+	}
+	return ev.outcome(record.StatusPass, obs, "the broker delivered %d of %d flood messages within %s: publishes beyond the client's rate are dropped", n, floodMessages, p.timeout)
 }

@@ -3,8 +3,13 @@ package checks
 import (
 	"context"
 	"crypto/tls"
+	"sync"
 	"testing"
 	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/pathrig/rig/rig/record"
 )
@@ -38,7 +43,13 @@ func assertVerdicts(t *testing.T, results []record.Result, w verdicts) {
 
 func evaluatePeers(t *testing.T, targets Targets, checkIDs ...string) []record.Result {
 	t.Helper()
+	return evaluateWith(t, targets, false, checkIDs...)
+}
+
+func evaluateWith(t *testing.T, targets Targets, intrusive bool, checkIDs ...string) []record.Result {
+	t.Helper()
 	env, dir := newEnv(t, targets, nil)
+	env.Intrusive = intrusive
 	env.Limits.ProbeTimeout = time.Second
 	results, err := Evaluate(context.Background(), env, checkIDs)
 	if err != nil {
@@ -88,13 +99,14 @@ func TestMosquitto(t *testing.T) {
 			ctlGuardSys:        fail(record.SeverityMedium),
 			ctlGuardSubOther:   fail(record.SeverityHigh),
 			ctlGuardPubOther:   fail(record.SeverityHigh),
+			ctlGuardRate:       skipped, // intrusive: see TestRateLimit
 		}},
 		{"hardened", verdicts{
 			ctlPlaintext: pass, ctlTLSLegacy: pass, ctlCiphers: pass, ctlTLSMQTT: pass, ctlClientAuth: pass,
 			ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass,
 			ctlGuardAnon: pass, ctlGuardWildcard: pass, ctlGuardMaxPacket: pass, ctlGuardHealth: errored,
 			ctlIngestUnauth: skipped, ctlIngestWrongCred: skipped,
-			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass,
+			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass, ctlGuardRate: skipped,
 		}},
 	}
 	for _, tc := range tests {
@@ -214,5 +226,87 @@ func TestLegacyOnlyCertificate(t *testing.T) {
 	assertVerdicts(t, results, verdicts{
 		ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh),
 		ctlCertSignature: pass, ctlCertLifetime: pass,
+	})
+}
+
+// rateHook drops a client's publishes beyond budget per second, as a rate-limiting broker would.
+type rateHook struct {
+	mqtt.HookBase
+	budget int
+	mu     sync.Mutex
+	window map[string][2]int64 // client -> {second, count}
+}
+
+func (h *rateHook) ID() string { return "rig-test-rate" }
+
+func (h *rateHook) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (h *rateHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+func (h *rateHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+
+func (h *rateHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now().Unix()
+	w := h.window[cl.ID]
+	if w[0] != now {
+		w = [2]int64{now, 0}
+	}
+	w[1]++
+	h.window[cl.ID] = w
+	if w[1] > int64(h.budget) {
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// startRateBroker is a plaintext mochi broker whose hook drops publishes beyond 20 per second
+// and client.
+func startRateBroker(t *testing.T) string {
+	t.Helper()
+	s := mqtt.New(&mqtt.Options{Logger: quietLogger()})
+	if err := s.AddHook(&rateHook{budget: 20, window: map[string][2]int64{}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "plain", Address: "127.0.0.1:0"})
+	if err := s.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return l.Address()
+}
+
+// TestRateLimit floods (intrusive: opted in) a broker without a per-client rate, Debian's
+// mosquitto, and a mochi broker with a rate hook; and checks the flood never runs unless the
+// scenario opts in.
+func TestRateLimit(t *testing.T) {
+	probe := Identity{Name: "probe-a", ClientID: "probe-a", Username: "probe-a", Topic: "rig/devices/probe-a/telemetry"}
+	t.Run("not opted in", func(t *testing.T) {
+		results := evaluateWith(t, Targets{Broker: Broker{Plain: startRateBroker(t)}, Probes: []Identity{probe}}, false, "guardrails-depth")
+		if r := byControl(t, results)[ctlGuardRate]; r.Status != record.StatusSkip {
+			t.Errorf("%s without intrusive: %s (%s), want skip", ctlGuardRate, r.Status, r.Reason)
+		}
+	})
+	t.Run("mochi with a rate hook", func(t *testing.T) {
+		results := evaluateWith(t, Targets{Broker: Broker{Plain: startRateBroker(t)}, Probes: []Identity{probe}}, true, "guardrails-depth")
+		r := byControl(t, results)[ctlGuardRate]
+		if r.Status != record.StatusPass {
+			t.Errorf("%s: %s (%s), want pass", ctlGuardRate, r.Status, r.Reason)
+		}
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		p := newOpenSSLPKI(t)
+		m := startMosquitto(t, p, "exposed")
+		results := evaluateWith(t, Targets{Broker: Broker{Plain: m.plain}, Probes: []Identity{probe}}, true, "guardrails-depth")
+		r := byControl(t, results)[ctlGuardRate]
+		if r.Status != record.StatusFail || r.Severity != record.SeverityMedium {
+			t.Errorf("%s: %s %s (%s), want fail medium (mosquitto has no per-client rate)", ctlGuardRate, r.Status, r.Severity, r.Reason)
+		}
 	})
 }

@@ -84,7 +84,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 			ev.AddSecret(s)
 		}
 		run.Volatile.Targets = externalEndpoints(targets)
-		env = &checks.Env{Targets: targets, Evidence: ev, Log: log, Limits: limits}
+		env = &checks.Env{Targets: targets, Evidence: ev, Log: log, Limits: limits, Intrusive: plan.Scenario.Intrusive}
 		log.Info("probing external targets", "targets", run.Volatile.Targets)
 	} else {
 		if st, err = startStack(ctx, plan, work, log, ev); err != nil {
@@ -93,7 +93,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		defer st.Close()
 		run.Device = st.Device()
 		run.Volatile.Targets = st.Endpoints()
-		env = &checks.Env{Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits, Telemetry: st}
+		env = &checks.Env{Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits, Telemetry: st, Intrusive: plan.Scenario.Intrusive}
 	}
 	log.Info("evaluating checks", "checks", plan.Checks)
 	results, err := checks.Evaluate(ctx, env, plan.Checks)
