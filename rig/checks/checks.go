@@ -58,6 +58,8 @@ type Env struct {
 	// Telemetry reports device and store counters for the runtime-health control; nil when the
 	// path has no device the rig can account for.
 	Telemetry Telemetry
+	// UART is the device's serial line for the malformed-frame probe; nil when the run has none.
+	UART UART
 	// Intrusive allows probes that load the target (publish floods); only when the scenario opts
 	// in with `intrusive: true`.
 	Intrusive bool

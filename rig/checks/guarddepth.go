@@ -32,13 +32,14 @@ func guardDepthCheck() Check {
 	return Check{
 		ID:       "guardrails-depth",
 		Title:    "Gateway guardrails in depth",
-		Controls: []string{ctlGuardSys, ctlGuardSubOther, ctlGuardPubOther, ctlGuardRate},
+		Controls: []string{ctlGuardSys, ctlGuardSubOther, ctlGuardPubOther, ctlGuardRate, ctlGuardUART},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			return map[string]Outcome{
 				ctlGuardSys:      probeSys(ctx, env),
 				ctlGuardSubOther: probeCrossDevice(ctx, env, false),
 				ctlGuardPubOther: probeCrossDevice(ctx, env, true),
 				ctlGuardRate:     probeRate(ctx, env),
+				ctlGuardUART:     probeUART(ctx, env),
 			}
 		},
 	}

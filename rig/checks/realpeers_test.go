@@ -100,13 +100,14 @@ func TestMosquitto(t *testing.T) {
 			ctlGuardSubOther:   fail(record.SeverityHigh),
 			ctlGuardPubOther:   fail(record.SeverityHigh),
 			ctlGuardRate:       skipped, // intrusive: see TestRateLimit
+			ctlGuardUART:       skipped, // no UART: a broker alone
 		}},
 		{"hardened", verdicts{
 			ctlPlaintext: pass, ctlTLSLegacy: pass, ctlCiphers: pass, ctlTLSMQTT: pass, ctlClientAuth: pass,
 			ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass,
 			ctlGuardAnon: pass, ctlGuardWildcard: pass, ctlGuardMaxPacket: pass, ctlGuardHealth: errored,
 			ctlIngestUnauth: skipped, ctlIngestWrongCred: skipped,
-			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass, ctlGuardRate: skipped,
+			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass, ctlGuardRate: skipped, ctlGuardUART: skipped,
 		}},
 	}
 	for _, tc := range tests {

@@ -93,7 +93,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		defer st.Close()
 		run.Device = st.Device()
 		run.Volatile.Targets = st.Endpoints()
-		env = &checks.Env{Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits, Telemetry: st, Intrusive: plan.Scenario.Intrusive}
+		env = &checks.Env{Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits, Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive}
 	}
 	log.Info("evaluating checks", "checks", plan.Checks)
 	results, err := checks.Evaluate(ctx, env, plan.Checks)

@@ -202,3 +202,37 @@ func deviceCertPEM(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// TestGuardrailsDepthOnStack runs the guardrails-depth check on the hardened reference stack,
+// guardrails after it so that runtime health is measured after the malformed UART frames.
+func TestGuardrailsDepthOnStack(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "depth.yaml")
+	if err := os.WriteFile(sc, []byte("name: depth\nprofile: hardened\nchecks: [guardrails-depth, guardrails]\nlimits:\n  probe_timeout: 1s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range checks.All() {
+		ids = append(ids, c.ID)
+	}
+	plan, err := scenario.Library{Embedded: scenarios.FS}.Load(sc, "", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := runPlan(t, plan)
+	want := map[string]record.Status{
+		"GUARD-SUB-SYS": record.StatusPass, "GUARD-SUB-OTHER": record.StatusPass,
+		// The reference broker lets a device publish to its own topics but not read them back, so
+		// the spoofing probe has no witness: error, not pass.
+		"GUARD-PUB-OTHER": record.StatusError,
+		"GUARD-RATE":      record.StatusSkip, // not opted in
+		"GUARD-UART":      record.StatusPass,
+		"GUARD-ANON":      record.StatusPass, "GUARD-SUB-WILDCARD": record.StatusPass, "GUARD-MAX-PACKET": record.StatusPass,
+		"GUARD-HEALTH": record.StatusPass, // nothing lost although malformed frames crossed the UART
+	}
+	for _, r := range run.Results {
+		if w, ok := want[r.Control]; !ok || r.Status != w {
+			t.Errorf("%s: %s (%s), want %s", r.Control, r.Status, r.Reason, w)
+		}
+	}
+}

@@ -309,6 +309,26 @@ func (s *Stack) Targets() checks.Targets {
 	return t
 }
 
+// Inject writes b onto the UART from the device's side of the pty pair, in one write, so that it
+// lands between the emulator's frames (which it also writes whole).
+func (s *Stack) Inject(ctx context.Context, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_ = s.pty.Device().SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := s.pty.Device().Write(b)
+	return err
+}
+
+// Frames returns the gateway's valid and rejected frame counts.
+func (s *Stack) Frames() (ok, bad uint64) {
+	st := s.gateway.Stats()
+	for _, n := range st.BadFrames {
+		bad += n
+	}
+	return st.FramesOK, bad
+}
+
 func (s *Stack) presentedCerts() []checks.DeviceCert {
 	var out []checks.DeviceCert
 	for _, pc := range s.broker.PresentedCerts() {
