@@ -20,7 +20,7 @@ func TestCatalog(t *testing.T) {
 		ctlIngestOversize: record.SeverityMedium, ctlIngestOtherTenant: record.SeverityHigh, ctlIngestPlaintext: record.SeverityHigh,
 		ctlDevChain: record.SeverityHigh, ctlDevExpiry: record.SeverityCritical, ctlDevKey: record.SeverityHigh, ctlDevSignature: record.SeverityHigh,
 		ctlDevEKU: record.SeverityMedium, ctlDevUnique: record.SeverityHigh, ctlDevBinding: record.SeverityHigh,
-		ctlGuardSys: record.SeverityMedium, ctlGuardSubOther: record.SeverityHigh, ctlGuardPubOther: record.SeverityHigh, ctlGuardRate: record.SeverityMedium, ctlGuardUART: record.SeverityHigh,
+		ctlGuardSys: record.SeverityMedium, ctlGuardSubOther: record.SeverityHigh, ctlGuardPubOther: record.SeverityHigh, ctlGuardRate: record.SeverityMedium, ctlGuardUART: record.SeverityHigh, ctlGuardMgmt: record.SeverityHigh,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
 	}

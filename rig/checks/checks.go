@@ -82,6 +82,9 @@ type Targets struct {
 	Ingest Ingest
 	// Fleet is the device-certificate inventory for the device-certs check.
 	Fleet Fleet
+	// Management lists URLs of the gateway's management or debug interfaces, probed without
+	// credentials.
+	Management []string
 }
 
 // Broker names the MQTT endpoints under audit.

@@ -32,7 +32,7 @@ func guardDepthCheck() Check {
 	return Check{
 		ID:       "guardrails-depth",
 		Title:    "Gateway guardrails in depth",
-		Controls: []string{ctlGuardSys, ctlGuardSubOther, ctlGuardPubOther, ctlGuardRate, ctlGuardUART},
+		Controls: []string{ctlGuardSys, ctlGuardSubOther, ctlGuardPubOther, ctlGuardRate, ctlGuardUART, ctlGuardMgmt},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			return map[string]Outcome{
 				ctlGuardSys:      probeSys(ctx, env),
@@ -40,6 +40,7 @@ func guardDepthCheck() Check {
 				ctlGuardPubOther: probeCrossDevice(ctx, env, true),
 				ctlGuardRate:     probeRate(ctx, env),
 				ctlGuardUART:     probeUART(ctx, env),
+				ctlGuardMgmt:     probeMgmt(ctx, env),
 			}
 		},
 	}

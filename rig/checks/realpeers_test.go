@@ -101,13 +101,14 @@ func TestMosquitto(t *testing.T) {
 			ctlGuardPubOther:   fail(record.SeverityHigh),
 			ctlGuardRate:       skipped, // intrusive: see TestRateLimit
 			ctlGuardUART:       skipped, // no UART: a broker alone
+			ctlGuardMgmt:       skipped,
 		}},
 		{"hardened", verdicts{
 			ctlPlaintext: pass, ctlTLSLegacy: pass, ctlCiphers: pass, ctlTLSMQTT: pass, ctlClientAuth: pass,
 			ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass,
 			ctlGuardAnon: pass, ctlGuardWildcard: pass, ctlGuardMaxPacket: pass, ctlGuardHealth: errored,
 			ctlIngestUnauth: skipped, ctlIngestWrongCred: skipped,
-			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass, ctlGuardRate: skipped, ctlGuardUART: skipped,
+			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass, ctlGuardRate: skipped, ctlGuardUART: skipped, ctlGuardMgmt: skipped,
 		}},
 	}
 	for _, tc := range tests {

@@ -99,6 +99,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 			}
 		}
 	}
+	out.Management = t.Management
 	if t.DeviceCerts != "" {
 		inv, err := checks.LoadInventory(t.Path(t.DeviceCerts))
 		if err != nil {

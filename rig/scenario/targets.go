@@ -21,8 +21,10 @@ type Targets struct {
 	// DeviceCerts is a folder of PEM device certificates (the fleet inventory); DeviceTrust a PEM
 	// file of the device CA(s) they should chain to.
 	DeviceCerts string `yaml:"device_certs"`
-	DeviceTrust string `yaml:"device_trust"`
-	dir         string // the scenario's folder: relative file names resolve against it
+	// Management lists the gateway's management or debug URLs, probed without credentials.
+	Management  []string `yaml:"management"`
+	DeviceTrust string   `yaml:"device_trust"`
+	dir         string   // the scenario's folder: relative file names resolve against it
 }
 
 // BrokerTarget names the MQTT endpoints under audit.
@@ -99,7 +101,12 @@ func (t *Targets) Path(name string) string {
 // nothing runs against half a target list. Reading and parsing happen when the run starts.
 func (t *Targets) validate(d *doc, dir string) error {
 	t.dir = dir
-	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" {
+	for i, m := range t.Management {
+		if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return d.at(fmt.Sprintf("targets.management[%d]", i), "%q is not an http or https URL", m)
+		}
+	}
+	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 {
 		return d.at("targets", "names neither a broker, an ingest nor device certificates: nothing to probe")
 	}
 	file := func(field, name string) error {
