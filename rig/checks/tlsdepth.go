@@ -154,10 +154,12 @@ func probeTLSMQTT(ctx context.Context, env *Env) Outcome {
 	ev := newEvidence(env, ctlTLSMQTT)
 	conf := probeTLSConfig(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
 	id := clientCertIdentity(env)
+	clientID := ""
 	if id != nil {
 		conf.Certificates = []tls.Certificate{*id.Cert}
+		clientID = id.ClientID
 	}
-	x := exchangeConnect(ctx, b.TLS, conf, env.Limits.ProbeTimeout)
+	x := exchangeConnectAs(ctx, b.TLS, conf, env.Limits.ProbeTimeout, clientID)
 	ev.json("connect.json", x)
 	obs := map[string]any{"answer": x.Answer, "stage": x.Stage, "client_certificate": id != nil}
 	switch {

@@ -205,10 +205,18 @@ func deviceCertPEM(t *testing.T) []byte {
 
 // TestGuardrailsDepthOnStack runs the guardrails-depth check on the hardened reference stack,
 // guardrails after it so that runtime health is measured after the malformed UART frames.
+// The other order (guardrails first) has the device's telemetry stopped by the health
+// accounting before the UART probe, which must then still show the gateway decoding.
 func TestGuardrailsDepthOnStack(t *testing.T) {
+	for _, order := range []string{"guardrails-depth, guardrails", "guardrails, guardrails-depth"} {
+		t.Run(order, func(t *testing.T) { guardrailsDepthOnStack(t, order) })
+	}
+}
+
+func guardrailsDepthOnStack(t *testing.T, order string) {
 	dir := t.TempDir()
 	sc := filepath.Join(dir, "depth.yaml")
-	if err := os.WriteFile(sc, []byte("name: depth\nprofile: hardened\nchecks: [guardrails-depth, guardrails]\nlimits:\n  probe_timeout: 1s\n"), 0o644); err != nil {
+	if err := os.WriteFile(sc, []byte("name: depth\nprofile: hardened\nchecks: ["+order+"]\nlimits:\n  probe_timeout: 1s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string

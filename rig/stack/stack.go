@@ -329,6 +329,12 @@ func (s *Stack) Frames() (ok, bad uint64) {
 	return st.FramesOK, bad
 }
 
+// Ping sends PING to the device through the gateway and waits for the RESPONSE.
+func (s *Stack) Ping(ctx context.Context) error {
+	_, err := s.gateway.Command(ctx, protocol.OpPing, nil)
+	return err
+}
+
 func (s *Stack) presentedCerts() []checks.DeviceCert {
 	var out []checks.DeviceCert
 	for _, pc := range s.broker.PresentedCerts() {
