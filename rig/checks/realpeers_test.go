@@ -90,6 +90,8 @@ func TestMosquitto(t *testing.T) {
 			ctlCertSAN:         fail(record.SeverityHigh),
 			ctlCertExpiry:      fail(record.SeverityHigh),
 			ctlCertKey:         fail(record.SeverityHigh),
+			ctlCertSignature:   pass, // SHA-256, 10 days
+			ctlCertLifetime:    pass,
 			ctlGuardAnon:       fail(record.SeverityHigh),
 			ctlGuardWildcard:   fail(record.SeverityHigh),
 			ctlGuardMaxPacket:  fail(record.SeverityMedium),
@@ -105,7 +107,7 @@ func TestMosquitto(t *testing.T) {
 		}},
 		{"hardened", verdicts{
 			ctlPlaintext: pass, ctlTLSLegacy: pass, ctlCiphers: pass, ctlTLSMQTT: pass, ctlClientAuth: pass,
-			ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass,
+			ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass,
 			ctlGuardAnon: pass, ctlGuardWildcard: pass, ctlGuardMaxPacket: pass, ctlGuardHealth: errored,
 			ctlIngestUnauth: skipped, ctlIngestWrongCred: skipped,
 			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass, ctlGuardRate: skipped, ctlGuardUART: skipped, ctlGuardMgmt: skipped,
@@ -118,7 +120,7 @@ func TestMosquitto(t *testing.T) {
 				Broker: Broker{Plain: m.plain, TLS: m.tls, ServerName: brokerName, Trust: p.pool},
 				Probes: []Identity{probeA, probeB},
 			}
-			results := evaluatePeers(t, targets, "transport", "tls-depth", "broker-cert", "ingest-auth", "guardrails", "guardrails-depth")
+			results := evaluatePeers(t, targets, "transport", "tls-depth", "broker-cert", "cert-policy", "ingest-auth", "guardrails", "guardrails-depth")
 			assertVerdicts(t, results, tc.want)
 			got := byControl(t, results)
 			wantDelivery := map[string]string{"exposed": "delivered", "hardened": "filtered"}[tc.shape]
