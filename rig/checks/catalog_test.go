@@ -17,7 +17,7 @@ func TestCatalog(t *testing.T) {
 		ctlCiphers: record.SeverityCritical, ctlTLSMQTT: record.SeverityMedium, ctlClientAuth: record.SeverityMedium,
 		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
 		ctlCertSignature: record.SeverityHigh, ctlCertLifetime: record.SeverityMedium,
-		ctlIngestOversize: record.SeverityMedium, ctlIngestOtherTenant: record.SeverityHigh, ctlIngestPlaintext: record.SeverityHigh,
+		ctlIngestOversize: record.SeverityMedium, ctlIngestOtherTenant: record.SeverityHigh, ctlIngestExpired: record.SeverityHigh, ctlIngestPlaintext: record.SeverityHigh,
 		ctlDevChain: record.SeverityHigh, ctlDevExpiry: record.SeverityCritical, ctlDevKey: record.SeverityHigh, ctlDevSignature: record.SeverityHigh,
 		ctlDevEKU: record.SeverityMedium, ctlDevUnique: record.SeverityHigh, ctlDevBinding: record.SeverityHigh,
 		ctlGuardSys: record.SeverityMedium, ctlGuardSubOther: record.SeverityHigh, ctlGuardPubOther: record.SeverityHigh, ctlGuardRate: record.SeverityMedium, ctlGuardUART: record.SeverityHigh, ctlGuardMgmt: record.SeverityHigh,

@@ -114,6 +114,8 @@ type Ingest struct {
 	Sample []byte
 	// OtherTenantToken is a valid token of another tenant, for the tenant-isolation probe; secret.
 	OtherTenantToken string
+	// ExpiredToken is a token the ingest once issued and that has expired; secret.
+	ExpiredToken string
 }
 
 // Telemetry gives the runtime-health control the counters it compares.

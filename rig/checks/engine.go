@@ -187,6 +187,7 @@ func result(def Control, ch Check, outs map[string]Outcome) record.Result {
 func registerSecrets(env *Env) {
 	env.Evidence.AddSecret(env.Targets.Ingest.Token)
 	env.Evidence.AddSecret(env.Targets.Ingest.OtherTenantToken)
+	env.Evidence.AddSecret(env.Targets.Ingest.ExpiredToken)
 	for _, id := range env.Targets.Probes {
 		env.Evidence.AddSecret(id.Password)
 	}

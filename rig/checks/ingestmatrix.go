@@ -13,6 +13,7 @@ const (
 	ctlIngestOversize    = "INGEST-OVERSIZE"
 	ctlIngestOtherTenant = "INGEST-OTHER-TENANT"
 	ctlIngestPlaintext   = "INGEST-PLAINTEXT"
+	ctlIngestExpired     = "INGEST-EXPIRED"
 )
 
 // ingestMatrixCheck completes ingest-auth's status matrix: oversize bodies, another tenant's
@@ -21,18 +22,19 @@ func ingestMatrixCheck() Check {
 	return Check{
 		ID:       "ingest-matrix",
 		Title:    "Ingest status matrix",
-		Controls: []string{ctlIngestOversize, ctlIngestOtherTenant, ctlIngestPlaintext},
+		Controls: []string{ctlIngestOversize, ctlIngestOtherTenant, ctlIngestExpired, ctlIngestPlaintext},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			in := env.Targets.Ingest
 			if in.URL == "" {
 				r := "no ingest URL named in the targets (ingest url); nothing to probe"
-				return map[string]Outcome{ctlIngestOversize: skip("%s", r), ctlIngestOtherTenant: skip("%s", r), ctlIngestPlaintext: skip("%s", r)}
+				return map[string]Outcome{ctlIngestOversize: skip("%s", r), ctlIngestOtherTenant: skip("%s", r), ctlIngestExpired: skip("%s", r), ctlIngestPlaintext: skip("%s", r)}
 			}
 			if len(in.Sample) == 0 {
 				r := "no sample request body named in the targets (ingest sample): a refusal of an empty body would prove nothing"
 				return map[string]Outcome{
 					ctlIngestOversize:    {Status: record.StatusError, Reason: r},
 					ctlIngestOtherTenant: {Status: record.StatusError, Reason: r},
+					ctlIngestExpired:     {Status: record.StatusError, Reason: r},
 					ctlIngestPlaintext:   {Status: record.StatusError, Reason: r},
 				}
 			}
@@ -41,6 +43,7 @@ func ingestMatrixCheck() Check {
 			return map[string]Outcome{
 				ctlIngestOversize:    probeOversize(ctx, env),
 				ctlIngestOtherTenant: probeOtherTenant(ctx, env, client),
+				ctlIngestExpired:     probeExpired(ctx, env, client),
 				ctlIngestPlaintext:   probePlainIngest(ctx, env, client),
 			}
 		},
@@ -107,6 +110,23 @@ func probeOtherTenant(ctx context.Context, env *Env, client *http.Client) Outcom
 	x := postSample(ctx, client, in, "other tenant's token", in.OtherTenantToken, env.Limits.ProbeTimeout)
 	ev.json("request-other-tenant.json", x)
 	return judgeIngest(ev, valid, &x, map[int]bool{http.StatusUnauthorized: true, http.StatusForbidden: true}, "with another tenant's token for this tenant's device")
+}
+
+func probeExpired(ctx context.Context, env *Env, client *http.Client) Outcome {
+	in := env.Targets.Ingest
+	if in.ExpiredToken == "" {
+		return skip("no expired token named in the targets (ingest expired_token); cannot probe token expiry")
+	}
+	ev := newEvidence(env, ctlIngestExpired)
+	var valid *httpExchange
+	if in.Token != "" {
+		v := postSample(ctx, client, in, credValid, in.Token, env.Limits.ProbeTimeout)
+		valid = &v
+		ev.json("request-valid-token.json", v)
+	}
+	x := postSample(ctx, client, in, "expired token", in.ExpiredToken, env.Limits.ProbeTimeout)
+	ev.json("request-expired-token.json", x)
+	return judgeIngest(ev, valid, &x, map[int]bool{http.StatusUnauthorized: true, http.StatusForbidden: true}, "with an expired token")
 }
 
 // probePlainIngest: an http URL is plaintext by definition; for an https URL, the same host and

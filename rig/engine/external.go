@@ -88,11 +88,15 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		if err != nil {
 			return out, nil, err
 		}
+		expired, err := secret("targets.ingest.expired_token", in.ExpiredToken)
+		if err != nil {
+			return out, nil, err
+		}
 		trust, err := pool("targets.ingest.trust", in.Trust)
 		if err != nil {
 			return out, nil, err
 		}
-		out.Ingest = checks.Ingest{URL: in.URL, Token: tok, OtherTenantToken: other, Trust: trust}
+		out.Ingest = checks.Ingest{URL: in.URL, Token: tok, OtherTenantToken: other, ExpiredToken: expired, Trust: trust}
 		if in.Sample != "" {
 			if out.Ingest.Sample, err = os.ReadFile(t.Path(in.Sample)); err != nil {
 				return out, nil, bad("targets.ingest.sample", "read %s: %v", t.Path(in.Sample), err)

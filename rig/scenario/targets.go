@@ -52,8 +52,10 @@ type IngestTarget struct {
 	Token *Secret `yaml:"token"`
 	// OtherTenantToken is a valid token of a second tenant, for the tenant-isolation probe.
 	OtherTenantToken *Secret `yaml:"other_tenant_token"`
-	Trust            string  `yaml:"trust"`  // PEM file for an https URL signed by a private CA
-	Sample           string  `yaml:"sample"` // file holding a valid JSON request body
+	// ExpiredToken is a token the ingest issued that has expired, for the expiry probe.
+	ExpiredToken *Secret `yaml:"expired_token"`
+	Trust        string  `yaml:"trust"`  // PEM file for an https URL signed by a private CA
+	Sample       string  `yaml:"sample"` // file holding a valid JSON request body
 }
 
 // Secret says where a secret comes from: a file (its content, trailing newline removed) or an
@@ -180,7 +182,7 @@ func (t *Targets) validate(d *doc, dir string) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return d.at("targets.ingest.url", "%q is not an http or https URL", in.URL)
 		}
-		for _, e := range []error{secret("targets.ingest.token", in.Token), secret("targets.ingest.other_tenant_token", in.OtherTenantToken), file("targets.ingest.trust", in.Trust), file("targets.ingest.sample", in.Sample)} {
+		for _, e := range []error{secret("targets.ingest.token", in.Token), secret("targets.ingest.other_tenant_token", in.OtherTenantToken), secret("targets.ingest.expired_token", in.ExpiredToken), file("targets.ingest.trust", in.Trust), file("targets.ingest.sample", in.Sample)} {
 			if e != nil {
 				return e
 			}
