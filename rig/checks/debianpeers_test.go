@@ -217,8 +217,8 @@ func newOpenSSLPKI(t testing.TB) *opensslPKI {
 			opensslPKIOnce.err = err.Error()
 			return
 		}
-		// The folder outlives single tests (it is shared) and goes with the OS temp dir; it holds
-		// throwaway test keys only.
+		// The folder outlives single tests (it is shared); TestMain removes it. It holds throwaway
+		// test keys only.
 		must := func(args ...string) {
 			cmd := exec.Command(openssl, args...)
 			cmd.Dir = dir
@@ -293,6 +293,9 @@ func newOpenSSLPKI(t testing.TB) *opensslPKI {
 		}
 		opensslPKIOnce.pki = p
 	})
+	if opensslPKIOnce.pki == nil && opensslPKIOnce.err == "" {
+		opensslPKIOnce.err = "openssl PKI not created"
+	}
 	if opensslPKIOnce.err != "" {
 		t.Fatal(opensslPKIOnce.err)
 	}
@@ -365,4 +368,13 @@ func startMosquitto(t testing.TB, p *opensslPKI, shape string) mosquittoBroker {
 	}
 	startPeer(t, dir, listening, mosq, "-c", cf)
 	return b
+}
+
+// TestMain removes the shared openssl PKI folder once every test of the package has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if p := opensslPKIOnce.pki; p != nil {
+		_ = os.RemoveAll(p.dir)
+	}
+	os.Exit(code)
 }
