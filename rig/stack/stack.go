@@ -315,6 +315,9 @@ func (s *Stack) Inject(ctx context.Context, b []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.pty == nil {
+		return checks.ErrNoUART
+	}
 	_ = s.pty.Device().SetWriteDeadline(time.Now().Add(time.Second))
 	_, err := s.pty.Device().Write(b)
 	return err
