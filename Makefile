@@ -41,8 +41,11 @@ test:
 test-fleet:
 	$(GO) test -count=1 -run '^TestFleet1000$$' -v ./rig/trust
 
+# Go benchmarks, then the rig's transport + broker-cert checks against testssl.sh and nmap on one
+# mosquitto TLS port (needs mosquitto, openssl, nmap, testssl.sh: see .ci/run).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./tools/bench
 
 # Run each fuzz target for FUZZTIME (go test -fuzz takes one target at a time). Their seed corpora
 # under testdata/fuzz also run as plain tests in `make test`.
@@ -50,6 +53,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
+	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzCReceiverAgrees$$' -fuzztime $(FUZZTIME) ./firmware/stm32/cproto
 	$(GO) test -run '^$$' -fuzz '^FuzzBodies$$' -fuzztime $(FUZZTIME) ./firmware/protocol

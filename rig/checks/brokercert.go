@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -69,9 +68,9 @@ func runBrokerCert(ctx context.Context, env *Env) map[string]Outcome {
 		}
 		return outs
 	}
-	// Versions down to TLS 1.0 so that a legacy-only broker still shows its certificate; which
-	// versions it accepts is TRANSPORT-TLS-LEGACY's business.
-	h := tlsHandshake(ctx, b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, env.Limits.ProbeTimeout)
+	// Versions down to SSL 3.0 (see fetchChain) so that a legacy-only broker still shows its
+	// certificate; which versions it accepts is TRANSPORT-TLS-LEGACY's business.
+	h := fetchChain(ctx, env)
 	env.Log.Debug("certificate fetch", "endpoint", b.TLS, "answer", h.Answer, "certificates", len(h.certs), "error", h.Error)
 	if len(h.certs) == 0 {
 		ev := newEvidence(env, ctlCertChain)

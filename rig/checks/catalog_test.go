@@ -13,8 +13,14 @@ func TestCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]record.Severity{
-		ctlPlaintext: record.SeverityHigh, ctlTLSLegacy: record.SeverityMedium,
+		ctlPlaintext: record.SeverityHigh, ctlTLSLegacy: record.SeverityHigh,
+		ctlCiphers: record.SeverityCritical, ctlTLSMQTT: record.SeverityMedium, ctlClientAuth: record.SeverityMedium,
 		ctlCertChain: record.SeverityHigh, ctlCertSAN: record.SeverityHigh, ctlCertExpiry: record.SeverityCritical, ctlCertKey: record.SeverityHigh,
+		ctlCertSignature: record.SeverityHigh, ctlCertLifetime: record.SeverityMedium,
+		ctlIngestOversize: record.SeverityMedium, ctlIngestOtherTenant: record.SeverityHigh, ctlIngestExpired: record.SeverityHigh, ctlIngestPlaintext: record.SeverityHigh,
+		ctlDevChain: record.SeverityHigh, ctlDevExpiry: record.SeverityCritical, ctlDevKey: record.SeverityHigh, ctlDevSignature: record.SeverityHigh,
+		ctlDevEKU: record.SeverityMedium, ctlDevUnique: record.SeverityHigh, ctlDevBinding: record.SeverityHigh,
+		ctlGuardSys: record.SeverityMedium, ctlGuardSubOther: record.SeverityHigh, ctlGuardPubOther: record.SeverityHigh, ctlGuardRate: record.SeverityMedium, ctlGuardUART: record.SeverityHigh, ctlGuardMgmt: record.SeverityHigh,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
 		ctlTrustLoss: record.SeverityHigh, ctlTrustDuplicates: record.SeverityMedium, ctlTrustLatency: record.SeverityMedium, ctlTrustRecovery: record.SeverityMedium,

@@ -61,6 +61,11 @@ type Env struct {
 	// Trust runs the scenario's fault timeline for the telemetry-trust check; nil when the run
 	// cannot (the check then reports error).
 	Trust TrustRunner
+	// UART is the device's serial line for the malformed-frame probe; nil when the run has none.
+	UART UART
+	// Intrusive allows probes that load the target (publish floods); only when the scenario opts
+	// in with `intrusive: true`.
+	Intrusive bool
 }
 
 // Limits bound every probe.
@@ -78,6 +83,11 @@ type Targets struct {
 	// probes). Their secrets are registered with the evidence store for redaction.
 	Probes []Identity
 	Ingest Ingest
+	// Fleet is the device-certificate inventory for the device-certs check.
+	Fleet Fleet
+	// Management lists URLs of the gateway's management or debug interfaces, probed without
+	// credentials.
+	Management []string
 }
 
 // Broker names the MQTT endpoints under audit.
@@ -105,6 +115,10 @@ type Ingest struct {
 	Trust *x509.CertPool // for https URLs
 	// Sample is a valid request body the ingest accepts (JSON).
 	Sample []byte
+	// OtherTenantToken is a valid token of another tenant, for the tenant-isolation probe; secret.
+	OtherTenantToken string
+	// ExpiredToken is a token the ingest once issued and that has expired; secret.
+	ExpiredToken string
 }
 
 // Telemetry gives the runtime-health control the counters it compares.

@@ -38,7 +38,7 @@ func (l Limits) WithDefaults() Limits {
 
 // registry lists the checks in the order a bundle naming all of them runs them.
 func registry() []Check {
-	return []Check{transportCheck(), brokerCertCheck(), ingestAuthCheck(), guardrailsCheck(), trustCheck()}
+	return []Check{transportCheck(), tlsDepthCheck(), brokerCertCheck(), certPolicyCheck(), ingestAuthCheck(), ingestMatrixCheck(), guardrailsCheck(), guardDepthCheck(), deviceCertsCheck(), trustCheck()}
 }
 
 // All returns every registered check, in registry order. Each call returns fresh values.
@@ -187,6 +187,8 @@ func result(def Control, ch Check, outs map[string]Outcome) record.Result {
 // never serialise a tls.Certificate.
 func registerSecrets(env *Env) {
 	env.Evidence.AddSecret(env.Targets.Ingest.Token)
+	env.Evidence.AddSecret(env.Targets.Ingest.OtherTenantToken)
+	env.Evidence.AddSecret(env.Targets.Ingest.ExpiredToken)
 	for _, id := range env.Targets.Probes {
 		env.Evidence.AddSecret(id.Password)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -160,8 +161,15 @@ func probeWildcard(ctx context.Context, env *Env) Outcome {
 		ev.json("subscribe.json", p)
 		return ev.outcome(record.StatusError, obs, "probe identity %q could not connect to %s: %v (check its credentials, client certificate and the broker address)", id.Name, addr, err)
 	}
+	canary := []byte("rig guardrail probe: wildcard delivery canary " + randomHex(8) + " (not telemetry)")
+	delivered := make(chan struct{})
+	var once sync.Once
 	step := p.begin("subscribe #")
-	tok := p.client.Subscribe("#", 0, nil)
+	tok := p.client.Subscribe("#", 0, func(_ mqtt.Client, m mqtt.Message) {
+		if bytes.Equal(m.Payload(), canary) {
+			once.Do(func() { close(delivered) })
+		}
+	})
 	done := waitToken(ctx, tok, p.timeout)
 	var out Outcome
 	switch {
@@ -195,8 +203,7 @@ func probeWildcard(ctx context.Context, env *Env) Outcome {
 			out = ev.outcome(record.StatusPass, obs, "the broker refused identity %q a subscription to # (SUBACK 0x80)", id.Name)
 		case code <= 2:
 			step.end("granted", fmt.Sprintf("SUBACK granted QoS %d", code))
-			ev.json("subscribe.json", p)
-			out = ev.outcome(record.StatusFail, obs, "the broker granted identity %q a subscription to # (QoS %d): one device can read every device's traffic", id.Name, code)
+			out = wildcardDelivery(ctx, env, ev, p, obs, id, code, canary, delivered)
 		default:
 			step.end("unknown", fmt.Sprintf("SUBACK 0x%02x", code))
 			ev.json("subscribe.json", p)
@@ -204,6 +211,56 @@ func probeWildcard(ctx context.Context, env *Env) Outcome {
 		}
 	}
 	return out
+}
+
+// wildcardDelivery decides a granted subscription to #. Some brokers (Mosquitto with an
+// acl_file) grant any subscription and filter each message against the read ACL on delivery: the
+// grant alone does not show that one device reads another's traffic. With a second probe
+// identity, that identity publishes a canary to its own topic and the verdict rests on whether
+// the wildcard subscriber receives it. Without one, the grant is the finding.
+func wildcardDelivery(ctx context.Context, env *Env, ev *evidenceSet, p *mqttProbe, obs map[string]any, id Identity, code byte, canary []byte, delivered <-chan struct{}) Outcome {
+	if len(env.Targets.Probes) < 2 || env.Targets.Probes[1].Topic == "" {
+		ev.json("subscribe.json", p)
+		obs["delivery"] = "not probed"
+		return ev.outcome(record.StatusFail, obs, "the broker granted identity %q a subscription to # (QoS %d): one device can read every device's traffic (name a second probe identity with a topic to tell a grant filtered at delivery from real access)", id.Name, code)
+	}
+	other := env.Targets.Probes[1]
+	addr, useTLS := p.Endpoint, p.TLS
+	q, err := connectProbe(ctx, env, other, addr, useTLS)
+	defer q.close()
+	if err != nil {
+		ev.json("subscribe.json", []*mqttProbe{p, q})
+		obs["delivery"] = "not probed"
+		return ev.outcome(record.StatusError, obs, "identity %q was granted # but the second probe identity %q could not connect to publish a canary: %v (check its credentials)", id.Name, other.Name, err)
+	}
+	step := q.begin("publish canary QoS 1 to " + other.Topic)
+	tok := q.client.Publish(other.Topic, 1, false, canary)
+	if !waitToken(ctx, tok, q.timeout) || tok.Error() != nil {
+		step.end("not acknowledged", fmt.Sprint(tok.Error()))
+		ev.json("subscribe.json", []*mqttProbe{p, q})
+		obs["delivery"] = "not probed"
+		return ev.outcome(record.StatusError, obs, "identity %q was granted # but identity %q could not publish a canary to its own topic %q: check its write ACL", id.Name, other.Name, other.Topic)
+	}
+	step.end("puback", "")
+	wait := p.begin("wait for the canary on #")
+	t := time.NewTimer(p.timeout)
+	defer t.Stop()
+	select {
+	case <-delivered:
+		wait.end("delivered", "")
+		obs["delivery"] = "delivered"
+		ev.json("subscribe.json", []*mqttProbe{p, q})
+		return ev.outcome(record.StatusFail, obs, "the broker granted identity %q a subscription to # (QoS %d) and delivered it identity %q's message: one device reads every device's traffic", id.Name, code, other.Name)
+	case <-t.C:
+		wait.end("not delivered", fmt.Sprintf("nothing within %s", p.timeout))
+	case <-ctx.Done():
+		wait.end("interrupted", "")
+		ev.json("subscribe.json", []*mqttProbe{p, q})
+		return ev.outcome(record.StatusError, obs, "interrupted while waiting for the canary")
+	}
+	obs["delivery"] = "filtered"
+	ev.json("subscribe.json", []*mqttProbe{p, q})
+	return ev.outcome(record.StatusPass, obs, "the broker granted identity %q a subscription to # but did not deliver identity %q's message within %s: reads are filtered by ACL at delivery", id.Name, other.Name, p.timeout)
 }
 
 func endpointLabel(useTLS bool) string {

@@ -177,7 +177,12 @@ func probeHTTPClient(in Ingest, timeout time.Duration) *http.Client {
 }
 
 // postSample POSTs the sample body with the given credential and records the exchange.
-func postSample(ctx context.Context, client *http.Client, in Ingest, cred, token string, timeout time.Duration) (x httpExchange) {
+func postSample(ctx context.Context, client *http.Client, in Ingest, cred, token string, timeout time.Duration) httpExchange {
+	return postSampleWith(ctx, client, in, cred, token, timeout, nil)
+}
+
+// postSampleWith is postSample with extra request headers.
+func postSampleWith(ctx context.Context, client *http.Client, in Ingest, cred, token string, timeout time.Duration, extra http.Header) (x httpExchange) {
 	x = httpExchange{Credential: cred, Started: time.Now().UTC()}
 	defer func() { x.DurationMs = msSince(x.Started) }()
 	ctx, cancel := probeContext(ctx, timeout)
@@ -192,6 +197,9 @@ func postSample(ctx context.Context, client *http.Client, in Ingest, cred, token
 	req.Header.Set("User-Agent", "rig-checks/ingest-auth")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range extra {
+		req.Header[k] = v
 	}
 	x.Request.Headers = flatHeaders(req.Header)
 	resp, err := client.Do(req)

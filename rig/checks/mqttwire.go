@@ -169,7 +169,17 @@ type mqttExchange struct {
 // exchangeConnect dials addr (over TLS when tlsConf is not nil), sends an anonymous CONNECT and
 // reads the answer, all within timeout. On CONNACK 0 it says DISCONNECT before closing.
 func exchangeConnect(ctx context.Context, addr string, tlsConf *tls.Config, timeout time.Duration) (x mqttExchange) {
-	x = mqttExchange{Endpoint: addr, TLS: tlsConf != nil, ClientID: "rig-probe-" + randomHex(6), Started: time.Now().UTC(), Stage: "dial"}
+	return exchangeConnectAs(ctx, addr, tlsConf, timeout, "")
+}
+
+// exchangeConnectAs is exchangeConnect with a client id ("" for a fresh random one): a probe
+// presenting an identity's certificate connects under that identity's client id, so that the
+// broker's record of presented certificates stays true to the fleet.
+func exchangeConnectAs(ctx context.Context, addr string, tlsConf *tls.Config, timeout time.Duration, clientID string) (x mqttExchange) {
+	if clientID == "" {
+		clientID = "rig-probe-" + randomHex(6)
+	}
+	x = mqttExchange{Endpoint: addr, TLS: tlsConf != nil, ClientID: clientID, Started: time.Now().UTC(), Stage: "dial"}
 	if tlsConf != nil {
 		x.ServerName = tlsConf.ServerName
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pathrig/rig/rig/checks/tlsscan"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -76,74 +77,73 @@ func probePlaintext(ctx context.Context, env *Env) Outcome {
 	return ev.outcome(record.StatusError, obs, "could not probe plaintext endpoint %s: %s (check the address in the targets)", addr, x.Error)
 }
 
-// tlsVersions are probed one at a time, oldest first. SSL 3.0 is out of reach of crypto/tls and is
-// not probed.
-var tlsVersions = []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13}
-
-func isLegacy(v uint16) bool { return v < tls.VersionTLS12 }
-
-// probeTLSVersions offers each TLS version alone and records whether the server negotiates it.
+// probeTLSVersions offers each protocol version from SSL 3.0 to TLS 1.3 alone, in a hand-built
+// ClientHello carrying every suite the scanner knows for it, and records whether the server
+// answers with a ServerHello for that version. crypto/tls could not offer SSL 3.0 nor most of
+// the suites an old OpenSSL broker would pick.
 func probeTLSVersions(ctx context.Context, env *Env) Outcome {
 	addr := env.Targets.Broker.TLS
 	if addr == "" {
 		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
 	}
-	timeout := env.Limits.ProbeTimeout
 	ev := newEvidence(env, ctlTLSLegacy)
-	var probes []handshake
+	sc := newScanner(env, addr)
+	res, err := sc.Versions(ctx, tlsscan.Versions)
+	ev.json("versions.json", res)
 	versions := map[string]any{}
 	alerts := map[string]any{}
 	var legacy, modern, unsure []string
-	for _, v := range tlsVersions {
-		h := tlsHandshake(ctx, addr, env.Targets.Broker.ServerName, v, v, timeout)
-		probes = append(probes, h)
-		name := tls.VersionName(v)
-		env.Log.Debug("TLS version probe", "control", ctlTLSLegacy, "endpoint", addr, "version", name, "accepted", h.Accepted, "answer", h.Answer, "alert", h.Alert)
+	sslv3 := false
+	for _, r := range res {
+		env.Log.Debug("TLS version probe", "control", ctlTLSLegacy, "endpoint", addr, "version", r.Name, "accepted", r.Accepted, "answer", r.Answer, "alert", r.Alert)
 		switch {
-		case h.Accepted:
-			versions[name] = "accepted"
-			if isLegacy(v) {
-				legacy = append(legacy, name)
+		case r.Accepted:
+			versions[r.Name] = "accepted"
+			if r.Version < tlsscan.VersionTLS12 {
+				legacy = append(legacy, r.Name)
+				sslv3 = sslv3 || r.Version == tlsscan.VersionSSL30
 			} else {
-				modern = append(modern, name)
+				modern = append(modern, r.Name)
 			}
-		case versionRefused(h):
-			versions[name] = "refused"
-			if h.Alert != "" {
-				alerts[name] = h.Alert
+		case r.Answer == tlsscan.ReplyAlert || r.Answer == tlsscan.ReplyClosed || r.Answer == tlsscan.ReplyServerHello || r.Answer == tlsscan.ReplyHelloRetry:
+			// A ServerHello for another version than the one offered is a refusal of it too.
+			versions[r.Name] = "refused"
+			if r.Alert != "" {
+				alerts[r.Name] = r.Alert
 			}
-		case h.Answer == answerTLSAlert || h.Answer == answerClosed || h.Answer == answerTLSFailed:
-			// A handshake_failure alert or a closed connection may only mean the server shares no
-			// cipher suite with what Go can offer (e.g. DHE-only TLS 1.0): not proof the version
-			// is refused.
-			versions[name] = "unknown"
-			if h.Alert != "" {
-				alerts[name] = h.Alert
-			}
-			unsure = append(unsure, fmt.Sprintf("%s: %s (not a protocol_version refusal; the server may accept %s with suites this probe cannot offer)", name, firstNonEmpty(h.Alert, h.Error, h.Answer), name))
-		case h.Answer == answerRefusedTCP || h.Answer == answerNoTCP || h.Answer == answerUnreachable || h.Answer == answerInterrupted:
-			// The endpoint is gone, not the version: further versions would say the same.
-			ev.json("versions.json", probes)
-			return ev.outcome(record.StatusError, map[string]any{"answer": h.Answer}, "could not reach the TLS endpoint %s: %s (check the address in the targets and that the broker runs)", addr, h.Error)
 		default:
-			versions[name] = "unknown"
-			unsure = append(unsure, fmt.Sprintf("%s: %s", name, h.Error))
+			versions[r.Name] = "unknown"
+			unsure = append(unsure, fmt.Sprintf("%s: %s %s", r.Name, r.Answer, r.Probe.Error))
 		}
 	}
-	ev.json("versions.json", probes)
+	if err != nil {
+		return ev.outcome(record.StatusError, map[string]any{"versions": versions}, "could not complete the version scan of %s: %v (check the address in the targets and that the broker runs)", addr, err)
+	}
 	obs := map[string]any{"versions": versions, "legacy_accepted": strSlice(legacy)}
 	if len(alerts) > 0 {
 		obs["alerts"] = alerts
 	}
 	switch {
 	case len(legacy) > 0:
-		return ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts %s: deprecated protocol versions (RFC 8996)", strings.Join(legacy, " and "))
+		o := ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts %s: deprecated protocol versions (RFC 7568, RFC 8996)", strings.Join(legacy, " and "))
+		// SSL 3.0 is broken (POODLE), the catalog's worst case; TLS 1.0 and 1.1 are deprecated.
+		if !sslv3 {
+			o.Severity = record.SeverityMedium
+		}
+		return o
 	case len(unsure) > 0:
 		return ev.outcome(record.StatusError, obs, "could not tell whether the TLS endpoint accepts some versions (%s)", strings.Join(unsure, "; "))
 	case len(modern) == 0:
-		return ev.outcome(record.StatusError, obs, "no TLS version from 1.0 to 1.3 handshakes with %s: the endpoint is not usable over TLS (is it a TLS listener?)", addr)
+		return ev.outcome(record.StatusError, obs, "no protocol version from SSL 3.0 to TLS 1.3 handshakes with %s: the endpoint is not usable over TLS (is it a TLS listener?)", addr)
 	}
-	return ev.outcome(record.StatusPass, obs, "TLS 1.0 and 1.1 refused; %s accepted", strings.Join(modern, " and "))
+	return ev.outcome(record.StatusPass, obs, "SSL 3.0, TLS 1.0 and 1.1 refused; %s accepted", strings.Join(modern, " and "))
+}
+
+// maxScanProbes bounds the hand-built hellos one control sends to one endpoint.
+const maxScanProbes = 160
+
+func newScanner(env *Env, addr string) *tlsscan.Scanner {
+	return &tlsscan.Scanner{Addr: addr, ServerName: env.Targets.Broker.ServerName, Timeout: env.Limits.ProbeTimeout, MaxProbes: maxScanProbes}
 }
 
 // strSlice keeps an empty list an empty JSON array rather than null.
@@ -152,30 +152,6 @@ func strSlice(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// Remote alerts reach us only as text (crypto/tls keeps its alert type unexported for TCP), so the
-// refusal is recognised by Go's fixed alert wording; the hand-built ClientHello probe reads the code.
-//
-// versionRefused reports whether a failed handshake was a refusal of the offered version itself:
-// a protocol_version alert, or a ServerHello choosing a version we did not offer.
-func versionRefused(h handshake) bool {
-	if h.Accepted {
-		return false
-	}
-	return strings.Contains(h.Alert, "protocol version") ||
-		strings.Contains(h.Error, "protocol version not supported") ||
-		strings.Contains(h.Error, "unsupported protocol version") ||
-		strings.Contains(h.Error, "server selected unsupported")
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // brokerAlive shows that the broker host is up by completing a TCP connect to its TLS endpoint.

@@ -79,33 +79,40 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	}
 	defer os.RemoveAll(work)
 
-	log.Info("starting stack")
-	st, err := stack.Start(ctx, stack.Config{Plan: plan, WorkDir: work, Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("engine: start the %s stack: %w", plan.Profile.Name, err)
-	}
-	defer st.Close()
-	for _, s := range st.Secrets() {
-		ev.AddSecret(s)
-	}
-	if opts.OnSecrets != nil {
-		opts.OnSecrets(append([]string(nil), st.Secrets()...))
-	}
-	log.Info("waiting for device, gateway and telemetry")
-	if err := st.WaitReady(ctx, plan.Scenario.Timing.Warmup.D()); err != nil {
-		return nil, fmt.Errorf("engine: the %s stack did not become ready: %w", plan.Profile.Name, err)
-	}
-	run.Device = st.Device()
-	run.Volatile.Targets = st.Endpoints()
-
 	lim := plan.Scenario.Limits
-	env := &checks.Env{
-		Targets:   st.Targets(),
-		Evidence:  ev,
-		Log:       log,
-		Limits:    checks.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D()},
-		Telemetry: st,
-		Trust:     trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log}),
+	limits := checks.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D()}
+	var env *checks.Env
+	var st *stack.Stack
+	if plan.Scenario.Targets != nil {
+		// External targets: probe what the scenario names, start nothing.
+		targets, secrets, err := externalTargets(&plan.Scenario)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUsage, err) // a file the scenario names: configuration
+		}
+		for _, s := range secrets {
+			ev.AddSecret(s)
+		}
+		if opts.OnSecrets != nil {
+			opts.OnSecrets(append([]string(nil), secrets...))
+		}
+		run.Volatile.Targets = externalEndpoints(targets)
+		env = &checks.Env{Targets: targets, Evidence: ev, Log: log, Limits: limits, Intrusive: plan.Scenario.Intrusive}
+		log.Info("probing external targets", "targets", run.Volatile.Targets)
+	} else {
+		if st, err = startStack(ctx, plan, work, log, ev); err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		if opts.OnSecrets != nil {
+			opts.OnSecrets(append([]string(nil), st.Secrets()...))
+		}
+		run.Device = st.Device()
+		run.Volatile.Targets = st.Endpoints()
+		env = &checks.Env{
+			Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits,
+			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive,
+			Trust: trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log}),
+		}
 	}
 	log.Info("evaluating checks", "checks", plan.Checks)
 	results, err := checks.Evaluate(ctx, env, plan.Checks)
@@ -113,11 +120,15 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	run.Results = results
-	if _, err := ev.WriteJSON("stack", "gateway-stats.json", st.GatewayStats()); err != nil {
-		return nil, err
+	if st != nil {
+		if _, err := ev.WriteJSON("stack", "gateway-stats.json", st.GatewayStats()); err != nil {
+			return nil, err
+		}
 	}
-	if err := writeTimeline(ev, st, run.Volatile.Started); err != nil {
-		return nil, err
+	if st != nil {
+		if err := writeTimeline(ev, st, run.Volatile.Started); err != nil {
+			return nil, err
+		}
 	}
 	run.Volatile.Finished = now().UTC()
 	run.Summarize()
@@ -136,6 +147,23 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	}
 	log.Info("run written", "out", opts.Out, "findings", run.Summary.Findings)
 	return run, nil
+}
+
+// startStack starts the reference stack of plan's profile and waits until telemetry flows.
+func startStack(ctx context.Context, plan *scenario.Plan, work string, log *slog.Logger, ev *evidence.Store) (*stack.Stack, error) {
+	log.Info("starting stack")
+	st, err := stack.Start(ctx, stack.Config{Plan: plan, WorkDir: work, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("engine: start the %s stack: %w", plan.Profile.Name, err)
+	}
+	for _, s := range st.Secrets() {
+		ev.AddSecret(s)
+	}
+	if err := st.WaitReady(ctx, plan.Scenario.Timing.Warmup.D()); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("engine: the %s stack did not become ready: %w", plan.Profile.Name, err)
+	}
+	return st, nil
 }
 
 // writeFile writes b to path atomically (temp file and rename).

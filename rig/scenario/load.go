@@ -200,6 +200,9 @@ func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
+// ExternalProfile is the profile name of a run against a scenario's targets.
+const ExternalProfile = "external"
+
 // Plan is a scenario with everything it names, loaded and validated.
 type Plan struct {
 	Scenario Scenario
@@ -228,18 +231,29 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 	if !strings.HasPrefix(src, "embedded:") {
 		dir = filepath.Dir(src)
 	}
-	profName := sc.Profile
-	if profileOverride != "" {
-		profName = profileOverride
-	}
-	pf, err := l.LoadProfile(profName, dir)
-	if err != nil {
-		if profileOverride == "" && errors.Is(err, ErrInvalid) && !errors.As(err, new(*FileError)) {
-			return nil, d.at("profile", "%v", err)
+	var plan *Plan
+	if sc.Targets != nil {
+		if err := sc.Targets.validate(d, dir); err != nil {
+			return nil, err
 		}
-		return nil, err
+		if profileOverride != "" {
+			return nil, d.at("targets", "--profile %s: a scenario with targets probes external endpoints and starts no reference stack, so no profile applies", profileOverride)
+		}
+		plan = &Plan{Scenario: sc, Profile: Profile{Name: ExternalProfile, Description: "external targets named by the scenario; no reference stack"}}
+	} else {
+		profName := sc.Profile
+		if profileOverride != "" {
+			profName = profileOverride
+		}
+		pf, err := l.LoadProfile(profName, dir)
+		if err != nil {
+			if profileOverride == "" && errors.Is(err, ErrInvalid) && !errors.As(err, new(*FileError)) {
+				return nil, d.at("profile", "%v", err)
+			}
+			return nil, err
+		}
+		plan = &Plan{Scenario: sc, Profile: *pf}
 	}
-	plan := &Plan{Scenario: sc, Profile: *pf}
 	known := map[string]bool{}
 	for _, c := range knownChecks {
 		known[c] = true
@@ -342,8 +356,11 @@ func (s *Scenario) validate(d *doc) error {
 	if s.Name == "" {
 		return d.at("name", "missing: every scenario needs a name")
 	}
-	if s.Profile == "" {
-		return d.at("profile", "missing: name a hardening profile (e.g. exposed, hardened)")
+	switch {
+	case s.Profile == "" && s.Targets == nil:
+		return d.at("profile", "missing: name a hardening profile (e.g. exposed, hardened), or targets to probe instead of the reference stack")
+	case s.Profile != "" && s.Targets != nil:
+		return d.at("profile", "a scenario with targets probes external endpoints and starts no reference stack: remove the profile")
 	}
 	if len(s.Bundles) == 0 && len(s.Checks) == 0 {
 		return d.at("bundles", "missing: name at least one bundle or check")

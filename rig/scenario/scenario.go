@@ -57,6 +57,11 @@ type Scenario struct {
 	Faults      []Fault  `yaml:"faults"` // fault timeline of the telemetry-trust check (faults.go)
 	Trust       Trust    `yaml:"trust"`  // bounds and set-up of the telemetry-trust check
 	Fleet       Fleet    `yaml:"fleet"`  // emulated devices of the telemetry-trust check
+	// Targets, when present, are endpoints the rig did not start: the run probes them and starts
+	// no reference stack (and names no profile).
+	Targets *Targets `yaml:"targets"`
+	// Intrusive allows probes that load the target (publish floods). Off unless set.
+	Intrusive bool `yaml:"intrusive"`
 
 	// Source is where the scenario was read from (path or "embedded:<name>"); not a YAML field.
 	Source string `yaml:"-"`

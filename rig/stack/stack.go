@@ -135,7 +135,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
-	if s.broker, err = broker.Start(bg, bc); err != nil {
+	// Not bg: Close stops the gateway first (cancel, wait) and the broker after it, so the
+	// gateway disconnects cleanly rather than racing a broker that closes on the same cancel.
+	if s.broker, err = broker.Start(context.WithoutCancel(ctx), bc); err != nil {
 		return nil, err
 	}
 
@@ -300,8 +302,54 @@ func (s *Stack) WaitReady(ctx context.Context, warmup time.Duration) error {
 	return s.failure()
 }
 
-// Targets returns what the checks may probe.
-func (s *Stack) Targets() checks.Targets { return s.targets }
+// Targets returns what the checks may probe. The fleet is the certificates clients presented
+// to the broker (read when the device-certs check runs) and the identity the gateway read from
+// the device over UART.
+func (s *Stack) Targets() checks.Targets {
+	t := s.targets
+	t.Fleet = checks.Fleet{Presented: s.presentedCerts, Trust: s.pki.CAPool()}
+	if d := s.Device(); d != nil {
+		t.Fleet.UID = d.UID
+	}
+	return t
+}
+
+// Inject writes b onto the UART from the device's side of the pty pair, in one write, so that it
+// lands between the emulator's frames (which it also writes whole).
+func (s *Stack) Inject(ctx context.Context, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.pty == nil {
+		return checks.ErrNoUART
+	}
+	_ = s.pty.Device().SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := s.pty.Device().Write(b)
+	return err
+}
+
+// Frames returns the gateway's valid and rejected frame counts.
+func (s *Stack) Frames() (ok, bad uint64) {
+	st := s.gateway.Stats()
+	for _, n := range st.BadFrames {
+		bad += n
+	}
+	return st.FramesOK, bad
+}
+
+// Ping sends PING to the device through the gateway and waits for the RESPONSE.
+func (s *Stack) Ping(ctx context.Context) error {
+	_, err := s.gateway.Command(ctx, protocol.OpPing, nil)
+	return err
+}
+
+func (s *Stack) presentedCerts() []checks.DeviceCert {
+	var out []checks.DeviceCert
+	for _, pc := range s.broker.PresentedCerts() {
+		out = append(out, checks.DeviceCert{Source: "presented:" + pc.Listener, ClientID: pc.ClientID, Cert: pc.Leaf})
+	}
+	return out
+}
 
 // Secrets returns every secret of the stack (passwords, tokens, private keys) for redaction.
 func (s *Stack) Secrets() []string { return s.secrets }

@@ -126,7 +126,9 @@ With --baseline the run exits 3 when a control that passed in the baseline no lo
 
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
-embedded defaults.
+embedded defaults. A scenario with a targets: section (a client's broker, ingest, probe
+identities, device certificates; see README.md) starts no reference stack and names no profile:
+the checks probe those endpoints, and controls whose inputs are not named are skipped.
 
 The device is the scenario's device.kind, or --device: emulated (the Go emulator on a pty pair),
 qemu (the C firmware, firmware/stm32/build/fw.elf from 'make firmware', in qemu-system-arm's

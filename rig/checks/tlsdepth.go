@@ -1,0 +1,240 @@
+package checks
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pathrig/rig/rig/checks/tlsscan"
+	"github.com/pathrig/rig/rig/record"
+)
+
+const (
+	ctlCiphers    = "TRANSPORT-CIPHERS"
+	ctlTLSMQTT    = "TRANSPORT-TLS-MQTT"
+	ctlClientAuth = "TRANSPORT-CLIENT-AUTH"
+)
+
+// tlsDepthCheck looks past the protocol versions: which suites, whether MQTT is behind the
+// handshake, whether a client certificate is required. It is its own check, outside the
+// audit-baseline bundle, so that the reference stack's demo story stays about the controls its
+// profiles set.
+func tlsDepthCheck() Check {
+	return Check{
+		ID:       "tls-depth",
+		Title:    "Broker TLS depth",
+		Controls: []string{ctlCiphers, ctlTLSMQTT, ctlClientAuth},
+		Run: func(ctx context.Context, env *Env) map[string]Outcome {
+			return map[string]Outcome{
+				ctlCiphers:    probeCiphers(ctx, env),
+				ctlTLSMQTT:    probeTLSMQTT(ctx, env),
+				ctlClientAuth: probeClientAuth(ctx, env),
+			}
+		},
+	}
+}
+
+// suiteFinding is one accepted weak suite in the observed values.
+type suiteFinding struct {
+	Version  string `json:"version"`
+	Suite    string `json:"suite"`
+	Weakness string `json:"weakness"`
+}
+
+func weaknessSeverity(w string) record.Severity {
+	switch w {
+	case tlsscan.WeakNull, tlsscan.WeakExport, tlsscan.WeakAnon:
+		return record.SeverityCritical
+	case tlsscan.WeakRC4, tlsscan.WeakDES, tlsscan.WeakOther:
+		return record.SeverityHigh
+	case tlsscan.Weak3DES:
+		return record.SeverityMedium
+	}
+	return ""
+}
+
+// worse returns the graver of two severities ("" counts as none).
+func worse(a, b record.Severity) record.Severity {
+	if a == "" || b.Rank() > a.Rank() {
+		return b
+	}
+	return a
+}
+
+// probeCiphers finds the accepted versions, then enumerates the suites of each.
+func probeCiphers(ctx context.Context, env *Env) Outcome {
+	addr := env.Targets.Broker.TLS
+	if addr == "" {
+		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
+	}
+	ev := newEvidence(env, ctlCiphers)
+	sc := newScanner(env, addr)
+	vres, err := sc.Versions(ctx, tlsscan.Versions)
+	if err != nil {
+		ev.json("versions.json", vres)
+		return ev.outcome(record.StatusError, nil, "could not scan the protocol versions of %s: %v (check the address in the targets and that the broker runs)", addr, err)
+	}
+	var all []tlsscan.SuiteResult
+	var weak []suiteFinding
+	var incomplete []string
+	fsAEAD := 0
+	accepted := map[string]any{}
+	worst := record.Severity("")
+	for _, v := range vres {
+		if !v.Accepted {
+			continue
+		}
+		res, err := sc.Suites(ctx, v.Version)
+		all = append(all, res)
+		env.Log.Debug("suite enumeration", "control", ctlCiphers, "endpoint", addr, "version", v.Name, "accepted", len(res.Accepted), "probes", res.Probes, "complete", res.Complete)
+		if err != nil || !res.Complete {
+			incomplete = append(incomplete, fmt.Sprintf("%s: %s", v.Name, res.Stopped))
+		}
+		names := make([]string, 0, len(res.Accepted))
+		for _, s := range res.Accepted {
+			names = append(names, s.Name)
+			if s.ForwardSecret && s.AEAD && s.Weakness == "" {
+				fsAEAD++
+			}
+			if sev := weaknessSeverity(s.Weakness); sev != "" {
+				weak = append(weak, suiteFinding{Version: v.Name, Suite: s.Name, Weakness: s.Weakness})
+				worst = worse(worst, sev)
+			}
+		}
+		slices.Sort(names)
+		accepted[v.Name] = names
+	}
+	ev.json("suites.json", all)
+	obs := map[string]any{"accepted": accepted, "forward_secret_aead": fsAEAD}
+	weakObs := make([]any, 0, len(weak))
+	for _, w := range weak {
+		weakObs = append(weakObs, map[string]any{"version": w.Version, "suite": w.Suite, "weakness": w.Weakness})
+	}
+	obs["weak"] = weakObs
+	switch {
+	case len(accepted) == 0:
+		return ev.outcome(record.StatusError, obs, "no protocol version handshakes with %s: no suite to judge (is it a TLS listener?)", addr)
+	case len(weak) > 0:
+		var lines []string
+		for _, w := range weak {
+			lines = append(lines, fmt.Sprintf("%s under %s (%s)", w.Suite, w.Version, w.Weakness))
+		}
+		o := ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts weak cipher suites: %s", strings.Join(lines, "; "))
+		o.Severity = worst
+		return o
+	case len(incomplete) > 0:
+		return ev.outcome(record.StatusError, obs, "the suite enumeration did not complete (%s): a weak suite may have gone unseen", strings.Join(incomplete, "; "))
+	case fsAEAD == 0:
+		o := ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts no forward-secret AEAD suite: every session is CBC-mode or without forward secrecy")
+		o.Severity = record.SeverityMedium
+		return o
+	}
+	return ev.outcome(record.StatusPass, obs, "no weak suite accepted; %d forward-secret AEAD suite(s) accepted", fsAEAD)
+}
+
+// clientCertIdentity is the first probe identity with a client certificate, if any.
+func clientCertIdentity(env *Env) *Identity {
+	for i := range env.Targets.Probes {
+		if env.Targets.Probes[i].Cert != nil {
+			return &env.Targets.Probes[i]
+		}
+	}
+	return nil
+}
+
+// probeTLSMQTT completes a handshake, with a probe identity's client certificate when one is
+// named, and sends an MQTT CONNECT inside the session.
+func probeTLSMQTT(ctx context.Context, env *Env) Outcome {
+	b := env.Targets.Broker
+	if b.TLS == "" {
+		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
+	}
+	ev := newEvidence(env, ctlTLSMQTT)
+	conf := probeTLSConfig(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
+	id := clientCertIdentity(env)
+	clientID := ""
+	if id != nil {
+		conf.Certificates = []tls.Certificate{*id.Cert}
+		clientID = id.ClientID
+	}
+	x := exchangeConnectAs(ctx, b.TLS, conf, env.Limits.ProbeTimeout, clientID)
+	ev.json("connect.json", x)
+	obs := map[string]any{"answer": x.Answer, "stage": x.Stage, "client_certificate": id != nil}
+	switch {
+	case x.Answer == answerConnack:
+		obs["connack_return_code"] = int(*x.ReturnCode)
+		return ev.outcome(record.StatusPass, obs, "the TLS endpoint answered CONNECT with CONNACK %d (%s) over %s", *x.ReturnCode, x.Meaning, x.TLSVersion)
+	case x.Stage == "dial" || x.Answer == answerInterrupted:
+		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
+	case x.Stage == "tls-handshake" && x.Answer != answerTLSAlert:
+		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): cannot reach the MQTT layer", b.TLS, x.Answer, x.Error)
+	case x.Answer == answerTLSAlert && id == nil:
+		return skip("the TLS endpoint refused the session with alert %q and no probe identity with a client certificate is named in the targets (probes[].cert): cannot reach the MQTT layer", x.Alert)
+	case x.Answer == answerTLSAlert:
+		return ev.outcome(record.StatusError, obs, "the TLS endpoint refused the session with alert %q although probe identity %q presented its certificate (check the identity's certificate)", x.Alert, id.Name)
+	case x.Answer == answerNotMQTT || x.Answer == answerMalformed:
+		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint answered CONNECT with bytes that are not a CONNACK (%s): not an MQTT listener", x.ReceivedHex)
+	case x.Answer == answerSilent:
+		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint sent nothing within %s in answer to CONNECT: not an MQTT listener (raise the probe timeout if the broker is slow)", env.Limits.ProbeTimeout)
+	case x.Answer == answerClosed:
+		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint closed the connection on CONNECT without a CONNACK: not an MQTT listener")
+	}
+	return ev.outcome(record.StatusError, obs, "could not tell whether the TLS endpoint speaks MQTT: %s at %s: %s", x.Answer, x.Stage, x.Error)
+}
+
+// Client-authentication postures.
+const (
+	postureNone     = "none"
+	postureOptional = "optional"
+	postureRequired = "required"
+)
+
+// probeClientAuth handshakes without a client certificate, noting whether one is requested, and
+// sends a CONNECT to see whether the server goes on without it (TLS 1.3 servers refuse only after
+// the client's Finished, at the first read).
+func probeClientAuth(ctx context.Context, env *Env) Outcome {
+	b := env.Targets.Broker
+	if b.TLS == "" {
+		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
+	}
+	ev := newEvidence(env, ctlClientAuth)
+	conf := probeTLSConfig(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
+	requested := false
+	var acceptable []string
+	conf.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		requested = true
+		for _, n := range cri.AcceptableCAs {
+			acceptable = append(acceptable, fmt.Sprintf("%x", n))
+		}
+		return &tls.Certificate{}, nil // none: that is the probe
+	}
+	x := exchangeConnect(ctx, b.TLS, conf, env.Limits.ProbeTimeout)
+	obs := map[string]any{"requested": requested, "answer": x.Answer}
+	ev.json("client-auth.json", map[string]any{"certificate_requested": requested, "acceptable_ca_names": len(acceptable), "exchange": x})
+	// Under TLS 1.3 the server refuses only after the client's Finished; its alert races the
+	// CONNECT the probe writes, and the probe may see the connection reset instead. A server
+	// that asked for a certificate and then closed without a CONNACK refused the client.
+	refusedByAlert := x.Answer == answerTLSAlert || (requested && x.Answer == answerClosed)
+	switch {
+	case x.Stage == "dial" || x.Answer == answerInterrupted:
+		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
+	case x.Stage == "tls-handshake" && !refusedByAlert:
+		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): client authentication could not be judged", b.TLS, x.Answer, x.Error)
+	case requested && refusedByAlert:
+		obs["posture"] = postureRequired
+		refusal := fmt.Sprintf("alert %q at %s", x.Alert, x.Stage)
+		if x.Alert == "" {
+			refusal = "connection closed at " + x.Stage + " without a CONNACK"
+		}
+		return ev.outcome(record.StatusPass, obs, "the endpoint requests a client certificate and refuses a client without one (%s)", refusal)
+	case refusedByAlert:
+		return ev.outcome(record.StatusError, obs, "the endpoint refused the session with alert %q without requesting a client certificate: client authentication could not be judged", x.Alert)
+	case requested:
+		obs["posture"] = postureOptional
+		return ev.outcome(record.StatusFail, obs, "the endpoint requests a client certificate but goes on without one (%s after CONNECT): client certificates are optional", x.Answer)
+	}
+	obs["posture"] = postureNone
+	return ev.outcome(record.StatusFail, obs, "the endpoint never requests a client certificate: any client reaches the MQTT layer (%s after CONNECT)", x.Answer)
+}

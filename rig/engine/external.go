@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/scenario"
+)
+
+// externalTargets reads what a scenario's targets name (trust anchors, client certificates,
+// secrets from files or the environment, the sample body) into the checks' targets. It returns
+// the secrets for redaction. Errors name the scenario file and the field.
+func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
+	t := sc.Targets
+	var out checks.Targets
+	var err error
+	var secrets []string
+	bad := func(field, format string, args ...any) error {
+		return &scenario.FileError{File: sc.Source, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	pool := func(field, name string) (*x509.CertPool, error) {
+		if name == "" {
+			return nil, nil
+		}
+		data, err := os.ReadFile(t.Path(name))
+		if err != nil {
+			return nil, bad(field, "read %s: %v", t.Path(name), err)
+		}
+		p := x509.NewCertPool()
+		if !p.AppendCertsFromPEM(data) {
+			return nil, bad(field, "%s holds no PEM certificate", t.Path(name))
+		}
+		return p, nil
+	}
+	secret := func(field string, s *scenario.Secret) (string, error) {
+		if s == nil {
+			return "", nil
+		}
+		var v string
+		if s.File != "" {
+			data, err := os.ReadFile(t.Path(s.File))
+			if err != nil {
+				return "", bad(field+".file", "read %s: %v", t.Path(s.File), err)
+			}
+			v = strings.TrimRight(string(data), "\r\n")
+		} else {
+			v = os.Getenv(s.Env)
+		}
+		if v == "" {
+			return "", bad(field, "the secret is empty")
+		}
+		secrets = append(secrets, v)
+		return v, nil
+	}
+	if b := t.Broker; b != nil {
+		trust, err := pool("targets.broker.trust", b.Trust)
+		if err != nil {
+			return out, nil, err
+		}
+		out.Broker = checks.Broker{Plain: b.Plain, TLS: b.TLS, ServerName: b.ServerName, Trust: trust}
+	}
+	for i, p := range t.Probes {
+		f := fmt.Sprintf("targets.probes[%d]", i)
+		pw, err := secret(f+".password", p.Password)
+		if err != nil {
+			return out, nil, err
+		}
+		id := checks.Identity{Name: p.Name, ClientID: p.ClientID, Username: p.Username, Password: pw, Topic: p.Topic}
+		if p.Cert != "" {
+			c, err := tls.LoadX509KeyPair(t.Path(p.Cert), t.Path(p.Key))
+			if err != nil {
+				return out, nil, bad(f+".cert", "load %s with %s: %v", t.Path(p.Cert), t.Path(p.Key), err)
+			}
+			id.Cert = &c
+		}
+		out.Probes = append(out.Probes, id)
+	}
+	if in := t.Ingest; in != nil {
+		tok, err := secret("targets.ingest.token", in.Token)
+		if err != nil {
+			return out, nil, err
+		}
+		other, err := secret("targets.ingest.other_tenant_token", in.OtherTenantToken)
+		if err != nil {
+			return out, nil, err
+		}
+		expired, err := secret("targets.ingest.expired_token", in.ExpiredToken)
+		if err != nil {
+			return out, nil, err
+		}
+		trust, err := pool("targets.ingest.trust", in.Trust)
+		if err != nil {
+			return out, nil, err
+		}
+		out.Ingest = checks.Ingest{URL: in.URL, Token: tok, OtherTenantToken: other, ExpiredToken: expired, Trust: trust}
+		if in.Sample != "" {
+			if out.Ingest.Sample, err = os.ReadFile(t.Path(in.Sample)); err != nil {
+				return out, nil, bad("targets.ingest.sample", "read %s: %v", t.Path(in.Sample), err)
+			}
+		}
+	}
+	out.Management = t.Management
+	if t.DeviceCerts != "" {
+		inv, err := checks.LoadInventory(t.Path(t.DeviceCerts))
+		if err != nil {
+			return out, nil, bad("targets.device_certs", "%v", err)
+		}
+		out.Fleet.Inventory = inv
+	}
+	if out.Fleet.Trust, err = pool("targets.device_trust", t.DeviceTrust); err != nil {
+		return out, nil, err
+	}
+	return out, secrets, nil
+}
+
+// externalEndpoints lists the named endpoints for run.json's volatile part.
+func externalEndpoints(t checks.Targets) map[string]string {
+	m := map[string]string{}
+	for k, v := range map[string]string{"broker_plain": t.Broker.Plain, "broker_tls": t.Broker.TLS, "ingest": t.Ingest.URL} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return m
+}

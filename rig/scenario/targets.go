@@ -1,0 +1,192 @@
+package scenario
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Targets names endpoints the rig did not start: a client's broker and ingest. A scenario with
+// targets probes those and starts no reference stack. Every field is optional; a control whose
+// input is not named is skipped with the reason. Secrets are never written in the file: they are
+// read from a file or an environment variable when the run starts.
+type Targets struct {
+	Broker *BrokerTarget `yaml:"broker"`
+	Probes []ProbeTarget `yaml:"probes"`
+	Ingest *IngestTarget `yaml:"ingest"`
+	// DeviceCerts is a folder of PEM device certificates (the fleet inventory); DeviceTrust a PEM
+	// file of the device CA(s) they should chain to.
+	DeviceCerts string `yaml:"device_certs"`
+	// Management lists the gateway's management or debug URLs, probed without credentials.
+	Management  []string `yaml:"management"`
+	DeviceTrust string   `yaml:"device_trust"`
+	dir         string   // the scenario's folder: relative file names resolve against it
+}
+
+// BrokerTarget names the MQTT endpoints under audit.
+type BrokerTarget struct {
+	Plain      string `yaml:"plain"`       // host:port of a plaintext listener (probed to show it is closed)
+	TLS        string `yaml:"tls"`         // host:port of the MQTT-over-TLS listener
+	ServerName string `yaml:"server_name"` // the name devices use (SNI, SAN check)
+	Trust      string `yaml:"trust"`       // PEM file of the deployment's trust anchor(s)
+}
+
+// ProbeTarget is a device identity the guardrail probes connect with.
+type ProbeTarget struct {
+	Name     string  `yaml:"name"`
+	ClientID string  `yaml:"client_id"`
+	Username string  `yaml:"username"`
+	Password *Secret `yaml:"password"`
+	Cert     string  `yaml:"cert"` // PEM client certificate file
+	Key      string  `yaml:"key"`  // PEM private key file (kept out of every output)
+	Topic    string  `yaml:"topic"`
+}
+
+// IngestTarget names the HTTP ingest under audit.
+type IngestTarget struct {
+	URL   string  `yaml:"url"`
+	Token *Secret `yaml:"token"`
+	// OtherTenantToken is a valid token of a second tenant, for the tenant-isolation probe.
+	OtherTenantToken *Secret `yaml:"other_tenant_token"`
+	// ExpiredToken is a token the ingest issued that has expired, for the expiry probe.
+	ExpiredToken *Secret `yaml:"expired_token"`
+	Trust        string  `yaml:"trust"`  // PEM file for an https URL signed by a private CA
+	Sample       string  `yaml:"sample"` // file holding a valid JSON request body
+}
+
+// Secret says where a secret comes from: a file (its content, trailing newline removed) or an
+// environment variable. A secret written inline is refused.
+type Secret struct {
+	File string `yaml:"file"`
+	Env  string `yaml:"env"`
+}
+
+// UnmarshalYAML refuses an inline secret with the remedy.
+func (s *Secret) UnmarshalYAML(n ast.Node) error {
+	m, ok := n.(*ast.MappingNode)
+	if !ok {
+		return &nodeError{tok: n.GetToken(), msg: "inline secrets are refused (they would end up in version control and reports): write {file: PATH} or {env: VARIABLE}"}
+	}
+	for _, kv := range m.Values {
+		v, ok := kv.Value.(*ast.StringNode)
+		if !ok {
+			return &nodeError{tok: kv.Value.GetToken(), msg: "want a string"}
+		}
+		switch kv.Key.String() {
+		case "file":
+			s.File = v.Value
+		case "env":
+			s.Env = v.Value
+		default:
+			return &nodeError{tok: kv.Key.GetToken(), msg: fmt.Sprintf("unknown field %q of a secret (want file or env)", kv.Key.String())}
+		}
+	}
+	return nil
+}
+
+// Dir is the folder relative file names of the targets resolve against.
+func (t *Targets) Dir() string { return t.dir }
+
+// Path resolves a file name of the targets against the scenario's folder.
+func (t *Targets) Path(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(t.dir, name)
+}
+
+// validate checks shapes and that every named file exists and every named variable is set, so
+// nothing runs against half a target list. Reading and parsing happen when the run starts.
+func (t *Targets) validate(d *doc, dir string) error {
+	t.dir = dir
+	for i, m := range t.Management {
+		if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return d.at(fmt.Sprintf("targets.management[%d]", i), "%q is not an http or https URL", m)
+		}
+	}
+	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 {
+		return d.at("targets", "names neither a broker, an ingest nor device certificates: nothing to probe")
+	}
+	file := func(field, name string) error {
+		if name == "" {
+			return nil
+		}
+		if _, err := os.Stat(t.Path(name)); err != nil {
+			return d.at(field, "cannot read %s: %v", t.Path(name), err)
+		}
+		return nil
+	}
+	secret := func(field string, s *Secret) error {
+		if s == nil {
+			return nil
+		}
+		switch {
+		case (s.File == "") == (s.Env == ""):
+			return d.at(field, "name exactly one of file or env")
+		case s.File != "":
+			return file(field+".file", s.File)
+		}
+		if _, ok := os.LookupEnv(s.Env); !ok {
+			return d.at(field+".env", "environment variable %s is not set", s.Env)
+		}
+		return nil
+	}
+	hostPort := func(field, addr string) error {
+		if addr == "" {
+			return nil
+		}
+		if _, p, err := net.SplitHostPort(addr); err != nil || p == "" {
+			return d.at(field, "%q is not host:port", addr)
+		}
+		return nil
+	}
+	if b := t.Broker; b != nil {
+		if b.Plain == "" && b.TLS == "" {
+			return d.at("targets.broker", "names neither plain nor tls")
+		}
+		for _, e := range []error{hostPort("targets.broker.plain", b.Plain), hostPort("targets.broker.tls", b.TLS), file("targets.broker.trust", b.Trust)} {
+			if e != nil {
+				return e
+			}
+		}
+	}
+	for i, p := range t.Probes {
+		f := fmt.Sprintf("targets.probes[%d]", i)
+		if p.Name == "" {
+			return d.at(f+".name", "missing: name each probe identity (it labels the evidence)")
+		}
+		if (p.Cert == "") != (p.Key == "") {
+			return d.at(f+".cert", "cert and key go together")
+		}
+		for _, e := range []error{secret(f+".password", p.Password), file(f+".cert", p.Cert), file(f+".key", p.Key)} {
+			if e != nil {
+				return e
+			}
+		}
+	}
+	if err := file("targets.device_certs", t.DeviceCerts); err != nil {
+		return err
+	}
+	if err := file("targets.device_trust", t.DeviceTrust); err != nil {
+		return err
+	}
+	if len(t.Probes) > 0 && t.Broker == nil {
+		return d.at("targets.probes", "probe identities without a broker to connect to")
+	}
+	if in := t.Ingest; in != nil {
+		u, err := url.Parse(in.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return d.at("targets.ingest.url", "%q is not an http or https URL", in.URL)
+		}
+		for _, e := range []error{secret("targets.ingest.token", in.Token), secret("targets.ingest.other_tenant_token", in.OtherTenantToken), secret("targets.ingest.expired_token", in.ExpiredToken), file("targets.ingest.trust", in.Trust), file("targets.ingest.sample", in.Sample)} {
+			if e != nil {
+				return e
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const targetsHead = "name: ext\nbundles: [b]\ntargets:\n"
+
+func TestTargetsLoad(t *testing.T) {
+	t.Setenv("RIG_TEST_PROBE_PW", "pw-from-env")
+	path := writeTree(t, targetsHead+
+		"  broker:\n    plain: 127.0.0.1:1883\n    tls: 127.0.0.1:8883\n    server_name: broker.example\n"+
+		"  probes:\n    - name: probe-a\n      username: a\n      password: {env: RIG_TEST_PROBE_PW}\n      topic: t/a\n"+
+		"  ingest:\n    url: http://127.0.0.1:8080/v1/telemetry\n    token: {file: token.txt}\n", goodProfile)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "token.txt"), []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Library{}.Load(path, "", known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Profile.Name != ExternalProfile || plan.Scenario.Targets.Broker.TLS != "127.0.0.1:8883" {
+		t.Errorf("profile %q, targets %+v", plan.Profile.Name, plan.Scenario.Targets.Broker)
+	}
+	if got := plan.Scenario.Targets.Path("token.txt"); got != filepath.Join(filepath.Dir(path), "token.txt") {
+		t.Errorf("relative file resolves to %s", got)
+	}
+	if _, err := (Library{}).Load(path, "hardened", known); err == nil || !strings.Contains(err.Error(), "no profile applies") {
+		t.Errorf("--profile with targets: err = %v", err)
+	}
+}
+
+func TestTargetsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		line       int
+		field, msg string
+	}{
+		{"inline password", "  broker:\n    plain: 127.0.0.1:1883\n  probes:\n    - name: a\n      password: hunter2\n", 8, "targets.probes[0].password", "inline secrets are refused"},
+		{"inline token", "  ingest:\n    url: http://127.0.0.1:1/x\n    token: abc\n", 6, "targets.ingest.token", "inline secrets are refused"},
+		{"unset env", "  ingest:\n    url: http://127.0.0.1:1/x\n    token: {env: RIG_TEST_SURELY_UNSET_VAR}\n", 6, "targets.ingest.token.env", "is not set"},
+		{"missing file", "  broker:\n    tls: 127.0.0.1:8883\n    trust: nowhere.pem\n", 6, "targets.broker.trust", "cannot read"},
+		{"bad address", "  broker:\n    tls: localhost\n", 5, "targets.broker.tls", "not host:port"},
+		{"bad url", "  ingest:\n    url: ftp://x/y\n", 5, "targets.ingest.url", "not an http or https URL"},
+		{"nothing named", "  probes: []\n", 4, "targets", "neither a broker, an ingest nor device certificates"},
+		{"cert without key", "  broker:\n    tls: 127.0.0.1:8883\n  probes:\n    - name: a\n      cert: c.pem\n", 8, "targets.probes[0].cert", "cert and key go together"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTree(t, targetsHead+tc.body, goodProfile)
+			_, err := Library{}.Load(path, "", known)
+			var fe *FileError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want a FileError", err)
+			}
+			if fe.Line != tc.line || fe.Field != tc.field || !strings.Contains(fe.Msg, tc.msg) {
+				t.Errorf("got %s:%d field %q: %s; want line %d field %q containing %q", filepath.Base(fe.File), fe.Line, fe.Field, fe.Msg, tc.line, tc.field, tc.msg)
+			}
+		})
+	}
+	// A profile and targets together.
+	path := writeTree(t, "name: ext\nprofile: p\nbundles: [b]\ntargets:\n  broker:\n    plain: 127.0.0.1:1\n", goodProfile)
+	if _, err := (Library{}).Load(path, "", known); err == nil || !strings.Contains(err.Error(), "remove the profile") {
+		t.Errorf("profile with targets: err = %v", err)
+	}
+}
