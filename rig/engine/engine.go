@@ -111,7 +111,13 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		env = &checks.Env{
 			Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits,
 			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive,
-			Trust: trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log}),
+			Trust: trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log,
+				Secret: func(s string) {
+					ev.AddSecret(s)
+					if opts.OnSecrets != nil {
+						opts.OnSecrets([]string{s})
+					}
+				}}),
 		}
 	}
 	log.Info("evaluating checks", "checks", plan.Checks)

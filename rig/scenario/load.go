@@ -159,7 +159,7 @@ type Library struct {
 // read returns the bytes of a named definition: a path that exists on disk, or a name looked up
 // in dir (if not "") and then in the embedded tree under sub.
 func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
-	if strings.ContainsAny(nameOrPath, `/\`) || strings.HasSuffix(nameOrPath, ".yaml") || strings.HasSuffix(nameOrPath, ".yml") {
+	if isPath(nameOrPath) {
 		if dir != "" && !filepath.IsAbs(nameOrPath) {
 			nameOrPath = filepath.Join(dir, nameOrPath) // relative to the scenario that names it
 		}
@@ -241,11 +241,14 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 		}
 		plan = &Plan{Scenario: sc, Profile: Profile{Name: ExternalProfile, Description: "external targets named by the scenario; no reference stack"}}
 	} else {
-		profName := sc.Profile
+		profName, profDir := sc.Profile, dir
 		if profileOverride != "" {
 			profName = profileOverride
+			if isPath(profileOverride) {
+				profDir = "" // a path on the command line is relative to the working folder
+			}
 		}
-		pf, err := l.LoadProfile(profName, dir)
+		pf, err := l.LoadProfile(profName, profDir)
 		if err != nil {
 			if profileOverride == "" && errors.Is(err, ErrInvalid) && !errors.As(err, new(*FileError)) {
 				return nil, d.at("profile", "%v", err)
@@ -523,3 +526,11 @@ func durationIn(d *doc, field string, v *Duration, def, lo, hi time.Duration) er
 	}
 	return nil
 }
+
+// isPath tells a file path from a definition name: a path has a separator or a .yaml/.yml suffix.
+func isPath(nameOrPath string) bool {
+	return strings.ContainsAny(nameOrPath, `/\`) || strings.HasSuffix(nameOrPath, ".yaml") || strings.HasSuffix(nameOrPath, ".yml")
+}
+
+// IsPath reports whether a command-line argument names a file rather than a definition.
+func IsPath(nameOrPath string) bool { return isPath(nameOrPath) }

@@ -43,6 +43,9 @@ type Config struct {
 	GatewayBin string       // the gateway binary, for trust.gateway: process
 	Log        *slog.Logger // nil discards
 	Seed       uint64       // line noise; 0 = from the clock
+	// Secret, when set, is told every secret the run creates (passwords, token, private keys) as
+	// soon as it exists, so the evidence store redacts them from everything it writes.
+	Secret func(string)
 }
 
 // Runner implements checks.TrustRunner.
@@ -113,6 +116,14 @@ type device struct {
 	spool   string
 }
 
+// addSecret keeps a secret of the run and hands it to the caller's redaction at once.
+func (p *path) addSecret(v string) {
+	p.secrets = append(p.secrets, v)
+	if p.cfg.Secret != nil {
+		p.cfg.Secret(v)
+	}
+}
+
 func secret() string {
 	b := make([]byte, 18)
 	if _, err := rand.Read(b); err != nil {
@@ -138,7 +149,7 @@ func startPath(ctx context.Context, cfg Config) (_ *path, err error) {
 	if p.pki, err = pki.New(pki.Options{}); err != nil {
 		return nil, err
 	}
-	p.secrets = append(p.secrets, string(p.pki.CA().KeyPEM))
+	p.addSecret(string(p.pki.CA().KeyPEM))
 	keyDir := filepath.Join(cfg.WorkDir, "keys")
 	p.caFile = filepath.Join(keyDir, "ca.crt")
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
@@ -158,7 +169,7 @@ func startPath(ctx context.Context, cfg Config) (_ *path, err error) {
 	for _, id := range uids {
 		pw := secret()
 		p.passwords[id] = pw
-		p.secrets = append(p.secrets, pw)
+		p.addSecret(pw)
 		if !needCert {
 			continue
 		}
@@ -172,7 +183,7 @@ func startPath(ctx context.Context, cfg Config) (_ *path, err error) {
 		}
 		if shared == nil {
 			shared = c
-			p.secrets = append(p.secrets, string(c.KeyPEM))
+			p.addSecret(string(c.KeyPEM))
 		}
 		certs[id] = c.Cert
 		if sc.Trust.Gateway == "process" {
@@ -202,7 +213,7 @@ func startPath(ctx context.Context, cfg Config) (_ *path, err error) {
 		if err != nil {
 			return nil, err
 		}
-		p.secrets = append(p.secrets, string(srv.KeyPEM))
+		p.addSecret(string(srv.KeyPEM))
 		bc.TLS = &tls.Config{Certificates: []tls.Certificate{srv.Cert}, MinVersion: tls.VersionTLS12}
 		if needCert {
 			bc.TLS.ClientAuth = tls.RequireAndVerifyClientCert
@@ -226,7 +237,7 @@ func startPath(ctx context.Context, cfg Config) (_ *path, err error) {
 	ic := ingest.Config{Addr: "127.0.0.1:0", StorePath: filepath.Join(cfg.WorkDir, "ingest.db"), MaxBody: prof.Ingest.MaxBody, Log: quiet(log)}
 	if prof.Ingest.Auth == "bearer" {
 		p.token = secret()
-		p.secrets = append(p.secrets, p.token)
+		p.addSecret(p.token)
 		ic.Tokens = []string{p.token}
 	}
 	if p.ingest, err = ingest.Start(ctx, ic); err != nil {

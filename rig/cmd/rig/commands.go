@@ -31,7 +31,8 @@ var version = "dev"
 const exitCodesHelp = `Exit codes:
   0  clean: no finding at or above --fail-on, no regression
   1  rig run with --fail-on: a finding at or above that severity, or a control that could not
-     be evaluated (status error); rig verify: a changed, missing or added file
+     be evaluated (status error); rig verify: a changed, missing or added file, or a bad
+     signature
   2  usage or configuration error (bad flag, bad scenario, profile or bundle file)
   3  a control regressed against the baseline (rig delta, rig run --baseline)
   4  the run could not complete (stack failed to start, I/O error)`
@@ -400,7 +401,11 @@ func overrideBundles(plan *scenario.Plan, names []string) error {
 	plan.Bundles, plan.Checks = nil, nil
 	seen := map[string]bool{}
 	for _, n := range names {
-		b, err := library().LoadBundle(n, dir)
+		bdir := dir
+		if scenario.IsPath(n) {
+			bdir = "" // a path on the command line is relative to the working folder
+		}
+		b, err := library().LoadBundle(n, bdir)
 		if err != nil {
 			return fmt.Errorf("--bundle %s: %w", n, err)
 		}
