@@ -46,7 +46,7 @@ func TestCProtocolVectors(t *testing.T) {
 }
 
 // TestFirmwareImage builds the firmware and checks what QEMU and the bench rely on: the vector
-// table at the start of flash, the size report, and the noinit block (boot counter) outside every
+// table at the start of flash, the size report, and the noinit block (boot counter, boot history) outside every
 // loaded segment — QEMU's loader rewrites every PT_LOAD segment, zero-filling .bss, on each
 // system_reset, so a boot counter inside one would not survive a reset.
 func TestFirmwareImage(t *testing.T) {
@@ -92,7 +92,12 @@ func TestFirmwareImage(t *testing.T) {
 	if !ok {
 		t.Fatal("no board_noinit symbol")
 	}
-	const noinitSize, mailbox = 64, 0x20020000
+	// The block (board.h NOINIT_SIZE, stm32f405.ld) is the last 256 bytes of the 128 KiB SRAM:
+	// boot counter, reset bookkeeping and the BOOT_STATS history.
+	const noinitSize, mailbox = 256, 0x20020000
+	if noinit+noinitSize != 0x20000000+128<<10 {
+		t.Errorf("board_noinit at 0x%x: want the last %d bytes of SRAM (0x%x)", noinit, noinitSize, 0x20000000+128<<10-noinitSize)
+	}
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_LOAD {
 			continue

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
+
 /* Sets up the clock tree (168 MHz from HSI through the PLL, bounded waits) and SysTick at 1 kHz.
  * Returns the core clock in Hz. */
 uint32_t board_clock_init(void);
@@ -42,8 +44,9 @@ uint8_t board_reset_cause(void);
 /* System reset through SCB AIRCR.SYSRESETREQ; never returns. */
 void board_reset(void) __attribute__((noreturn));
 
-/* Data that survives a reset (not a power cut): a word-aligned block outside every loaded ELF
- * segment, so neither the startup code nor QEMU's loader clears it. See bootinfo in main.c. */
+/* Data that survives a reset (not a power cut): a word-aligned block of NOINIT_SIZE bytes at the
+ * top of SRAM, outside every loaded ELF segment, so neither the startup code nor QEMU's loader
+ * clears it (stm32f405.ld reserves the same size). See bootinfo in main.c. */
 struct noinit {
     uint32_t magic;      /* NOINIT_MAGIC when the block is valid */
     uint32_t boot;       /* boot counter of the last boot */
@@ -51,8 +54,13 @@ struct noinit {
     uint32_t check;      /* ~(magic ^ boot ^ next_cause): detects a half-written block */
     uint32_t fault_pc;   /* PC of the last HardFault, 0 if none */
     uint32_t fault_cfsr; /* CFSR of the last HardFault */
+    /* BOOT_STATS: the last PROTO_BOOT_HISTORY boots ending at boot (proto.h); checked on every
+     * boot with proto_history_valid and cleared with the rest of the block. */
+    struct proto_boot_history history;
 };
 #define NOINIT_MAGIC 0x52494742u /* "BGIR" */
+#define NOINIT_SIZE  256u        /* bytes reserved at the top of SRAM: stm32f405.ld must agree */
+_Static_assert(sizeof(struct noinit) <= NOINIT_SIZE, "struct noinit outgrows its reserved block");
 extern struct noinit board_noinit;
 
 #endif

@@ -1,11 +1,17 @@
 /* The STM32 reference device: protocol v1 (firmware/PROTOCOL.md) over USART1. At boot it sends a
  * lone 0x00 and HELLO, then TELEMETRY every interval; it answers every valid COMMAND with one
- * RESPONSE (PING, IDENTIFY, SET_INTERVAL, STATS, FAULT) and counts what it received.
+ * RESPONSE (PING, IDENTIFY, SET_INTERVAL, STATS, FAULT, BOOT_STATS) and counts what it received.
  *
  * Boot counter: kept in the noinit block (board.h), outside every loaded section, so a reset
  * (NRST, SYSRESETREQ, QEMU's system_reset) keeps it and the next boot carries boot + 1. A block
  * without the magic or with a bad check word (power-on: RAM content is random) starts at 0. A power
- * cut therefore restarts the count; the bench board can move it to the backup domain later. */
+ * cut therefore restarts the count; the bench board can move it to the backup domain later.
+ *
+ * Boot history (BOOT_STATS): the same block holds a ring of the last PROTO_BOOT_HISTORY boots
+ * (proto.h), the current one included: each boot adds its record (boot, reset cause, 0) and every
+ * TELEMETRY frame sent stores the boot's new count there, so after a reset the device can still say
+ * what an earlier boot sent. It is cleared with the counter (power-on, bad block) and whenever it
+ * does not hold consecutive boots ending at the previous one. */
 #include "board.h"
 #include "proto.h"
 #include "stm32f4.h"
@@ -55,8 +61,11 @@ static void bootinfo(void)
         board_noinit.boot = 0;
         board_noinit.fault_pc = 0;
         board_noinit.fault_cfsr = 0;
+        proto_history_clear(&board_noinit.history);
         dev.reset_cause = hw != PROTO_RESET_UNKNOWN ? hw : PROTO_RESET_POWER_ON;
     } else {
+        if (!proto_history_valid(&board_noinit.history, board_noinit.boot))
+            proto_history_clear(&board_noinit.history);
         board_noinit.boot++;
         /* The RCC flags say why; QEMU has none, so a reset the firmware asked for itself is
          * remembered in the block, and any other reset there is "unknown". */
@@ -70,6 +79,7 @@ static void bootinfo(void)
     board_noinit.next_cause = NO_CAUSE;
     board_noinit.check = noinit_check();
     dev.boot = board_noinit.boot;
+    proto_history_start(&board_noinit.history, dev.boot, dev.reset_cause);
 }
 
 static void send(uint8_t type, const uint8_t *body, size_t len, int bad_crc)
@@ -114,6 +124,7 @@ static void service_telemetry(uint32_t now)
     dev.corrupt_next = 0;
     send(PROTO_TELEMETRY, body, sizeof body, bad);
     dev.seq++; /* consumed even when corrupted: the device believes it sent it */
+    proto_history_sent(&board_noinit.history, dev.seq);
     dev.next_due += dev.interval_ms;
     if ((int32_t)(now - dev.next_due) >= 0)
         dev.next_due = now + dev.interval_ms; /* resume at the period, not in a burst */
@@ -125,7 +136,8 @@ static int handle_command(const struct proto_frame *f)
     uint8_t op = f->body[0];
     const uint8_t *args = f->body + 1;
     size_t nargs = f->body_len - 1;
-    uint8_t rsp[PROTO_RESPONSE_MIN + PROTO_STATS_LEN];
+    uint8_t rsp[PROTO_RESPONSE_MIN + PROTO_STATS_LEN]; /* the longest data: STATS */
+    _Static_assert(PROTO_IDENTIFY_LEN <= PROTO_STATS_LEN && PROTO_BOOT_STATS_LEN <= PROTO_STATS_LEN, "rsp too small");
     size_t n = PROTO_RESPONSE_MIN;
     uint8_t status = PROTO_STATUS_OK;
     int reset = 0;
@@ -155,6 +167,14 @@ static int handle_command(const struct proto_frame *f)
         break;
     case PROTO_OP_FAULT:
         if (nargs != 1 || args[0] > PROTO_FAULT_RESET) status = PROTO_STATUS_BAD_ARGS;
+        break;
+    case PROTO_OP_BOOT_STATS:
+        /* A boot the history no longer (or never) held is bad args, as in the emulator. */
+        if (nargs != 4 || !proto_history_lookup(&board_noinit.history, proto_get_u32(args), rsp + n)) {
+            status = PROTO_STATUS_BAD_ARGS;
+            break;
+        }
+        n += PROTO_BOOT_STATS_LEN;
         break;
     default:
         status = PROTO_STATUS_UNKNOWN_OP;

@@ -168,3 +168,53 @@ int proto_rx_feed(struct proto_rx *rx, uint8_t byte, struct proto_frame *f)
     rx->buf[rx->n++] = byte;
     return PROTO_NONE;
 }
+
+void proto_history_clear(struct proto_boot_history *h)
+{
+    h->head = 0;
+    h->count = 0;
+}
+
+int proto_history_valid(const struct proto_boot_history *h, uint32_t last_boot)
+{
+    if (h->head >= PROTO_BOOT_HISTORY || h->count > PROTO_BOOT_HISTORY)
+        return 0;
+    for (uint32_t i = 0, k = h->head; i < h->count; i++) {
+        if (h->rec[k].boot != last_boot - i || h->rec[k].reset_cause > 0xFFu)
+            return 0;
+        k = k == 0 ? PROTO_BOOT_HISTORY - 1 : k - 1;
+    }
+    return 1;
+}
+
+void proto_history_start(struct proto_boot_history *h, uint32_t boot, uint8_t reset_cause)
+{
+    uint32_t k = h->count == 0 ? 0 : (h->head + 1) % PROTO_BOOT_HISTORY;
+    h->rec[k].boot = boot;
+    h->rec[k].reset_cause = reset_cause;
+    h->rec[k].telemetry_sent = 0;
+    h->head = k;
+    if (h->count < PROTO_BOOT_HISTORY)
+        h->count++;
+}
+
+void proto_history_sent(struct proto_boot_history *h, uint32_t telemetry_sent)
+{
+    if (h->count != 0)
+        h->rec[h->head].telemetry_sent = telemetry_sent;
+}
+
+int proto_history_lookup(const struct proto_boot_history *h, uint32_t boot, uint8_t *data)
+{
+    for (uint32_t i = 0, k = h->head; i < h->count && i < PROTO_BOOT_HISTORY; i++) {
+        const struct proto_boot_record *r = &h->rec[k];
+        if (r->boot == boot) {
+            proto_put_u32(data, r->boot);
+            data[4] = (uint8_t)r->reset_cause;
+            proto_put_u32(data + 5, r->telemetry_sent);
+            return 1;
+        }
+        k = k == 0 ? PROTO_BOOT_HISTORY - 1 : k - 1;
+    }
+    return 0;
+}

@@ -31,6 +31,7 @@
 #define PROTO_RESPONSE_MIN  6u
 #define PROTO_IDENTIFY_LEN  15u
 #define PROTO_STATS_LEN     16u
+#define PROTO_BOOT_STATS_LEN 9u /* BOOT_STATS data: boot u32, reset_cause u8, telemetry_sent u32 */
 
 /* Command ops, statuses, fault codes. */
 #define PROTO_OP_PING         0x01u
@@ -38,6 +39,7 @@
 #define PROTO_OP_SET_INTERVAL 0x03u
 #define PROTO_OP_STATS        0x04u
 #define PROTO_OP_FAULT        0x05u
+#define PROTO_OP_BOOT_STATS   0x06u
 #define PROTO_STATUS_OK         0u
 #define PROTO_STATUS_UNKNOWN_OP 1u
 #define PROTO_STATUS_BAD_ARGS   2u
@@ -118,6 +120,45 @@ void proto_rx_init(struct proto_rx *rx);
 /* Feeds one byte. Returns PROTO_NONE, PROTO_FRAME (f filled, body valid until the next call), or
  * an error result for one bad frame. */
 int proto_rx_feed(struct proto_rx *rx, uint8_t byte, struct proto_frame *f);
+
+/* Boot history for BOOT_STATS (PROTOCOL.md §3.3): what the device sent during each of its most
+ * recent boots, the current one included. A ring of PROTO_BOOT_HISTORY records, newest at head;
+ * every field is a whole 32-bit word so that each store is atomic with respect to a reset. The
+ * firmware keeps it in the noinit block (board.h) next to the boot counter, so it survives a reset
+ * but not a power cut; the record of boot b holds b's reset cause and TELEMETRY frames sent (the
+ * seq its next frame would have carried). Older boots are forgotten: BOOT_STATS answers status 2. */
+#define PROTO_BOOT_HISTORY 16u
+
+struct proto_boot_record {
+    uint32_t boot;
+    uint32_t reset_cause;    /* PROTO_RESET_* (u8 on the wire) */
+    uint32_t telemetry_sent; /* TELEMETRY frames sent during that boot */
+};
+
+struct proto_boot_history {
+    uint32_t head;  /* index of the newest record (the current boot); < PROTO_BOOT_HISTORY */
+    uint32_t count; /* valid records, 0..PROTO_BOOT_HISTORY */
+    struct proto_boot_record rec[PROTO_BOOT_HISTORY];
+};
+
+/* Forgets every boot. */
+void proto_history_clear(struct proto_boot_history *h);
+
+/* Checks a history kept across a reset: head and count in range and the records the consecutive
+ * boots ending at last_boot, newest first (each boot adds exactly one record). Returns 1 if it
+ * holds; 0 means it is not one this firmware wrote (clear it). */
+int proto_history_valid(const struct proto_boot_history *h, uint32_t last_boot);
+
+/* Records the start of a boot (telemetry_sent 0), evicting the oldest record when the ring is full.
+ * The slot is written before head and count move, so a reset in between loses nothing valid. */
+void proto_history_start(struct proto_boot_history *h, uint32_t boot, uint8_t reset_cause);
+
+/* Sets the current boot's telemetry_sent (one word store; call after every TELEMETRY frame). */
+void proto_history_sent(struct proto_boot_history *h, uint32_t telemetry_sent);
+
+/* Looks up boot, the newest record of it first, and writes its BOOT_STATS data into
+ * data[PROTO_BOOT_STATS_LEN]. Returns 1, or 0 for a boot the history does not hold (status 2). */
+int proto_history_lookup(const struct proto_boot_history *h, uint32_t boot, uint8_t *data);
 
 /* Little-endian helpers. */
 static inline void proto_put_u32(uint8_t *p, uint32_t v)

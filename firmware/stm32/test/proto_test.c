@@ -68,6 +68,62 @@ static void expect_field(const struct vector *v, const char *key, const char *go
     else if (strcmp(want, got) != 0) FAIL(v, "field %s: decoded %s, vector says %s", key, got, want);
 }
 
+/* check_boot_stats checks BOOT_STATS response data against the firmware's boot history: a history
+ * holding the boot the data names, with its reset cause and telemetry count, must answer exactly
+ * these bytes (PROTOCOL.md §3.3: boot u32, reset_cause u8, telemetry_sent u32). */
+static void check_boot_stats(const struct vector *v, const uint8_t *data, size_t n)
+{
+    if (n != PROTO_BOOT_STATS_LEN) { FAIL(v, "BOOT_STATS data of %zu bytes, want %u", n, PROTO_BOOT_STATS_LEN); return; }
+    uint32_t boot = proto_get_u32(data);
+    struct proto_boot_history h;
+    proto_history_clear(&h);
+    proto_history_start(&h, boot - 1, PROTO_RESET_POWER_ON);
+    proto_history_sent(&h, 1);
+    proto_history_start(&h, boot, data[4]);
+    proto_history_sent(&h, proto_get_u32(data + 5));
+    proto_history_start(&h, boot + 1, PROTO_RESET_SOFTWARE);
+    uint8_t got[PROTO_BOOT_STATS_LEN];
+    if (!proto_history_lookup(&h, boot, got) || memcmp(got, data, sizeof got) != 0)
+        FAIL(v, "the boot history does not answer this BOOT_STATS data");
+}
+
+/* history_test exercises the boot history ring on its own: order, eviction, the validity check. */
+static void history_test(void)
+{
+    struct proto_boot_history h;
+    uint8_t d[PROTO_BOOT_STATS_LEN];
+    memset(&h, 0xA5, sizeof h); /* random RAM */
+    if (proto_history_valid(&h, 0)) { fprintf(stderr, "history: random RAM passes as valid\n"); failures++; }
+    proto_history_clear(&h);
+    if (proto_history_lookup(&h, 0, d)) { fprintf(stderr, "history: empty ring answers boot 0\n"); failures++; }
+    const uint32_t first = 0xFFFFFFF0u; /* the boot counter wraps inside the run */
+    const uint32_t boots = 3 * PROTO_BOOT_HISTORY + 1;
+    for (uint32_t i = 0; i < boots; i++) {
+        uint32_t b = first + i;
+        if (i > 0 && !proto_history_valid(&h, b - 1)) { fprintf(stderr, "history: invalid before boot %u\n", (unsigned)b); failures++; }
+        proto_history_start(&h, b, (uint8_t)(i % 7));
+        proto_history_sent(&h, i * 10);
+        proto_history_sent(&h, i * 10 + 3);
+    }
+    uint32_t last = first + boots - 1;
+    if (h.count != PROTO_BOOT_HISTORY || !proto_history_valid(&h, last) || proto_history_valid(&h, last + 1)) {
+        fprintf(stderr, "history: count %u, validity wrong after %u boots\n", (unsigned)h.count, (unsigned)boots); failures++;
+    }
+    for (uint32_t i = 0; i < boots; i++) {
+        uint32_t b = first + i;
+        int want = i >= boots - PROTO_BOOT_HISTORY;
+        if (proto_history_lookup(&h, b, d) != want) {
+            fprintf(stderr, "history: boot %u found=%d, want %d\n", (unsigned)b, !want, want); failures++;
+            continue;
+        }
+        if (want && (proto_get_u32(d) != b || d[4] != i % 7 || proto_get_u32(d + 5) != i * 10 + 3)) {
+            fprintf(stderr, "history: boot %u data wrong\n", (unsigned)b); failures++;
+        }
+    }
+    h.count = PROTO_BOOT_HISTORY + 1;
+    if (proto_history_valid(&h, last)) { fprintf(stderr, "history: count out of range passes\n"); failures++; }
+}
+
 /* check_fields compares the last decoded frame with the vector's header and typed fields. */
 static void check_fields(const struct vector *v, const struct proto_frame *f, const uint8_t *body)
 {
@@ -102,6 +158,10 @@ static void check_fields(const struct vector *v, const struct proto_frame *f, co
         hexstr(body + 6, f->body_len - 6, got); expect_field(v, "data", got);
         break;
     }
+    if (f->type == PROTO_COMMAND && body[0] == PROTO_OP_BOOT_STATS && f->body_len != 1 + 4)
+        FAIL(v, "BOOT_STATS command with %zu bytes of args, want 4", f->body_len - 1);
+    if (f->type == PROTO_RESPONSE && body[4] == PROTO_OP_BOOT_STATS && body[5] == PROTO_STATUS_OK)
+        check_boot_stats(v, body + 6, f->body_len - 6);
 }
 
 static void run_vector(struct vector *v)
@@ -171,6 +231,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "CRC-32 check value: got 0x%08x, want 0xcbf43926\n", (unsigned)proto_crc32(0, check, 9));
         failures++;
     }
+    history_test();
     FILE *fp = fopen(argv[1], "r");
     if (!fp) { perror(argv[1]); return 2; }
     static char line[8192];
