@@ -166,8 +166,9 @@ func deviceAllowed(prefix, id, topic string, write bool) bool {
 	if write {
 		return strings.HasPrefix(topic, own) && !strings.ContainsAny(topic, "+#")
 	}
-	cmd := own + "cmd"
-	return topic == cmd || strings.HasPrefix(topic, cmd+"/")
+	// A device reads only below its own root (its commands, and its own telemetry echoed back):
+	// wildcards after the root cannot reach another device's topics.
+	return strings.HasPrefix(topic, own) || topic == prefix+"/"+id
 }
 
 // peerCert returns the leaf client certificate of a TLS client and whether the TLS layer verified

@@ -68,9 +68,9 @@ type Config struct {
 	// and client id must equal its subject CN. With Users empty, such a certificate authenticates
 	// the client on its own.
 	CertIdentity bool
-	// DeviceACL: identity X may publish only under <prefix>/X/ and subscribe only to
-	// <prefix>/X/cmd and below; everything else ($SYS, `#`, other devices, shared subscriptions) is
-	// refused. The identity is the username, or the client id when no username was sent.
+	// DeviceACL: identity X may publish and subscribe only under <prefix>/X/ (like Mosquitto's
+	// `pattern readwrite <prefix>/%c/#`); everything else ($SYS, `#`, other devices, shared
+	// subscriptions) is refused. The identity is the username, or the client id when no username was sent.
 	DeviceACL     bool
 	MaxPacketSize uint32 // 0 = unlimited (mochi's default)
 

@@ -420,7 +420,8 @@ func TestHardenedSubscribeACL(t *testing.T) {
 		{"rig/devices/+/telemetry", 0x80},
 		{"rig/devices/" + devB + "/cmd/#", 0x80},
 		{"rig/devices/" + devB + "/telemetry", 0x80},
-		{"rig/devices/" + devA + "/telemetry", 0x80}, // own telemetry is write-only
+		{"rig/devices/" + devA + "/telemetry", 0x01}, // a device may read its own topics
+		{"rig/devices/" + devA + "/#", 0x01},
 		{"$share/g/rig/devices/" + devA + "/cmd/#", 0x80},
 		{"rig/devices/" + devA + "/cmd/#", 0x01},
 		{"rig/devices/" + devA + "/cmd/ping", 0x01},
@@ -620,8 +621,11 @@ func TestDeviceAllowed(t *testing.T) {
 		{devA, p + "/" + devA, true, false},
 		{devA, p + "/" + devA + "/cmd/#", false, true},
 		{devA, p + "/" + devA + "/cmd", false, true},
-		{devA, p + "/" + devA + "/cmdx", false, false},
-		{devA, p + "/" + devA + "/#", false, false},
+		{devA, p + "/" + devA + "/cmdx", false, true},
+		{devA, p + "/" + devA + "/#", false, true},
+		{devA, p + "/" + devA + "/probe", false, true},
+		{devA, p + "/" + devB + "/#", false, false},
+		{devA, p + "/+/telemetry", false, false},
 		{devA, "#", false, false},
 		{"+", p + "/+/cmd/#", false, false},
 		{"#", p + "/#/cmd", false, false},

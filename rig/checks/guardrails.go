@@ -344,7 +344,9 @@ type healthRow struct {
 // probeHealth compares what each device sent with what the store holds.
 func probeHealth(ctx context.Context, env *Env) Outcome {
 	if env.Telemetry == nil {
-		return Outcome{Status: record.StatusError, Reason: "no telemetry accounting in this run (the path has no device the rig can account for): runtime health cannot be shown, so it is not passed"}
+		// The input (a device whose own counters the rig can read) is not part of this path: a
+		// skip with the reason, like any control whose target is not named - never a pass.
+		return skip("no device in this run whose own telemetry counters the rig can read (external targets name none): runtime health is not evaluated")
 	}
 	drain := env.Limits.DrainTimeout
 	ctx, cancel := context.WithTimeout(ctx, drain+env.Limits.ProbeTimeout)
