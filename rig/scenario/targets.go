@@ -109,7 +109,7 @@ func (t *Targets) validate(d *doc, dir string) error {
 		}
 	}
 	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 {
-		return d.at("targets", "names neither a broker, an ingest nor device certificates: nothing to probe")
+		return d.at("targets", "names no broker, ingest, device certificates or management endpoint: nothing to probe")
 	}
 	file := func(field, name string) error {
 		if name == "" {
@@ -166,6 +166,11 @@ func (t *Targets) validate(d *doc, dir string) error {
 			if e != nil {
 				return e
 			}
+		}
+	}
+	if t.DeviceCerts != "" {
+		if fi, err := os.Stat(t.Path(t.DeviceCerts)); err == nil && !fi.IsDir() {
+			return d.at("targets.device_certs", "%s is a file: name the folder of the PEM inventory", t.Path(t.DeviceCerts))
 		}
 	}
 	if err := file("targets.device_certs", t.DeviceCerts); err != nil {
