@@ -46,7 +46,7 @@ func TestTargetsRefused(t *testing.T) {
 		{"missing file", "  broker:\n    tls: 127.0.0.1:8883\n    trust: nowhere.pem\n", 6, "targets.broker.trust", "cannot read"},
 		{"bad address", "  broker:\n    tls: localhost\n", 5, "targets.broker.tls", "not host:port"},
 		{"bad url", "  ingest:\n    url: ftp://x/y\n", 5, "targets.ingest.url", "not an http or https URL"},
-		{"nothing named", "  probes: []\n", 4, "targets", "neither a broker, an ingest nor device certificates"},
+		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates or management endpoint"},
 		{"cert without key", "  broker:\n    tls: 127.0.0.1:8883\n  probes:\n    - name: a\n      cert: c.pem\n", 8, "targets.probes[0].cert", "cert and key go together"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
