@@ -164,6 +164,9 @@ type mqttExchange struct {
 	SentHex     string    `json:"sent_hex,omitempty"`
 	ReceivedHex string    `json:"received_hex,omitempty"`
 	Error       string    `json:"error,omitempty"`
+	// CertRequested: the server sent a CertificateRequest and the probe, holding no certificate,
+	// answered with none.
+	CertRequested bool `json:"client_cert_requested,omitempty"`
 }
 
 // exchangeConnect dials addr (over TLS when tlsConf is not nil), sends an anonymous CONNECT and
@@ -201,6 +204,15 @@ func exchangeConnectAs(ctx context.Context, addr string, tlsConf *tls.Config, ti
 	var rw io.ReadWriter = conn
 	if tlsConf != nil {
 		x.Stage = "tls-handshake"
+		if tlsConf.GetClientCertificate == nil && len(tlsConf.Certificates) == 0 {
+			// Note whether the server asks for a certificate: under TLS 1.3 its refusal of a client
+			// without one comes after the handshake and may race the CONNECT as a bare close.
+			tlsConf = tlsConf.Clone()
+			tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				x.CertRequested = true
+				return &tls.Certificate{}, nil
+			}
+		}
 		tc := tls.Client(conn, tlsConf)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			x.Answer, x.Alert, x.Error = classifyIOError(ctx, err, answerTLSFailed)

@@ -28,6 +28,23 @@ type TrustReport struct {
 	// Components holds the counters of the path's parts (gateway, line, network, bridge) as
 	// evidence; never secrets.
 	Components map[string]any `json:"components"`
+	// Flow is when each device boot's frames were sent, stored and lost, for the run's telemetry
+	// timeline (the engine buckets it relative to the run's start); not evidence of its own.
+	Flow []TrustFlow `json:"-"`
+}
+
+// TrustFlow is the telemetry of one device boot of a trust run over time.
+type TrustFlow struct {
+	Device string
+	Boot   uint32
+	// Sent: per frame the device sent, when the gateway read it; for a frame the store lacks,
+	// estimated between its stored neighbours.
+	Sent []time.Time
+	// Stored: per store row, when the ingest accepted it.
+	Stored []time.Time
+	// Lost: the estimated send time of every frame that never reached the store (line-damaged
+	// frames excluded, as in the accounting).
+	Lost []time.Time
 }
 
 // TrustAccount is the telemetry balance of one device and boot (or the totals).

@@ -83,6 +83,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	limits := checks.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D()}
 	var env *checks.Env
 	var st *stack.Stack
+	var tr *trustRecorder
 	if plan.Scenario.Targets != nil {
 		// External targets: probe what the scenario names, start nothing.
 		targets, secrets, err := externalTargets(&plan.Scenario)
@@ -108,16 +109,16 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		}
 		run.Device = st.Device()
 		run.Volatile.Targets = st.Endpoints()
+		tr = &trustRecorder{TrustRunner: trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log,
+			Secret: func(s string) {
+				ev.AddSecret(s)
+				if opts.OnSecrets != nil {
+					opts.OnSecrets([]string{s})
+				}
+			}})}
 		env = &checks.Env{
 			Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits,
-			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive,
-			Trust: trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log,
-				Secret: func(s string) {
-					ev.AddSecret(s)
-					if opts.OnSecrets != nil {
-						opts.OnSecrets([]string{s})
-					}
-				}}),
+			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive, Trust: tr,
 		}
 	}
 	log.Info("evaluating checks", "checks", plan.Checks)
@@ -132,7 +133,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		}
 	}
 	if st != nil {
-		if err := writeTimeline(ev, st, run.Volatile.Started); err != nil {
+		if err := writeTimeline(ev, st, tr, run.Volatile.Started); err != nil {
 			return nil, err
 		}
 	}
@@ -182,16 +183,6 @@ func writeFile(path string, b []byte) error {
 		return fmt.Errorf("engine: write %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeTimeline keeps the delivered-frames timeline as evidence, for the HTML report.
-func writeTimeline(ev *evidence.Store, st *stack.Stack, start time.Time) error {
-	tl, err := st.Timeline(start, 100*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	_, err = ev.WriteJSON("telemetry", "timeline.json", tl)
-	return err
 }
 
 // prepareOut makes sure dir exists and is empty, so a run folder never mixes two runs.

@@ -131,12 +131,14 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	exposed := build(t, "exposed", "")
 	hardened := build(t, "hardened", "exposed")
+	trust := build(t, "trust", "")
 	pages := map[string]string{
 		write("exposed.html", func(f *os.File) error { return HTML(f, exposed) }):   exposed.Headline,
 		write("hardened.html", func(f *os.File) error { return HTML(f, hardened) }): hardened.Headline,
+		write("trust.html", func(f *os.File) error { return HTML(f, trust) }):       trust.Headline,
 	}
-	if exposed.Timeline == nil {
-		t.Fatal("the exposed fixture has no timeline: the SVG would go untested")
+	if exposed.Timeline == nil || trust.Timeline == nil || len(trust.Timeline.Windows) == 0 {
+		t.Fatal("the exposed or trust fixture has no timeline (or no fault window): the SVG would go untested")
 	}
 	a, _, adir := fixture(t, "exposed")
 	b, _, bdir := fixture(t, "hardened")

@@ -30,7 +30,7 @@ var htmlFuncs = template.FuncMap{
 	"lower":  strings.ToLower,
 	"upper":  upperFirst,
 	"status": func(s record.Status) string { return string(s) },
-	"timeline": func(tl *record.Timeline) template.HTML {
+	"timeline": func(tl *Timeline) template.HTML {
 		return template.HTML(timelineSVG(tl))
 	},
 	"css":        func() template.CSS { return template.CSS(pageCSS) },
@@ -66,8 +66,9 @@ var runPage = template.Must(template.New("report.html").Funcs(htmlFuncs).Parse(`
 {{end}}</table></section>{{end}}
 
 {{with .Timeline}}<section id="telemetry"><h2>Telemetry timeline</h2>
-<p>Frames the ingest stored per {{.BucketMs}} ms since the run started ({{.Total}} in all){{if .Windows}}; shaded spans are fault windows{{end}}.</p>
-{{timeline .}}
+{{if .Source}}<p>Frames of the {{.Source}} per {{.BucketMs}} ms since the run started: {{.Total}} stored (solid line, by arrival at the ingest){{if .SentTotal}}, {{.SentTotal}} sent by the devices (dashed, by when the gateway read them), {{.LostTotal}} never stored (red bars, at their estimated send time){{end}}{{if .Windows}}; shaded spans are fault windows{{end}}.</p>
+{{else}}<p>Frames the ingest stored per {{.BucketMs}} ms since the run started ({{.Total}} in all){{if .Windows}}; shaded spans are fault windows{{end}}.</p>
+{{end}}{{timeline .}}
 </section>{{end}}
 
 <section id="checks"><h2>Checks</h2>
@@ -116,13 +117,30 @@ func references(cs []ControlView) []string {
 }
 
 // timelineSVG draws delivered frames per bucket as one polyline per series, fault windows as
-// shaded rectangles.
-func timelineSVG(tl *record.Timeline) string {
-	const W, H, padL, padB, padT = 900.0, 240.0, 48.0, 44.0, 10.0
+// shaded rectangles named at their top and, when the timeline knows them, the frames sent as a
+// dashed polyline and the frames lost as red bars hanging below the time axis.
+func timelineSVG(tl *Timeline) string {
+	const W, padL, plotH = 900.0, 48.0, 186.0
+	padT := 10.0
+	if len(tl.Windows) > 0 {
+		padT = 22 // room for the windows' names above the plot
+	}
+	lostH := 0.0
+	if tl.LostTotal() > 0 {
+		lostH = 44 // a strip under the axis for the lost frames
+	}
+	axis := padT + plotH
+	H := axis + lostH + 44
 	n, peak := 0, 1
 	for _, s := range tl.Series {
-		n = max(n, len(s.Delivered))
+		n = max(n, len(s.Delivered), len(s.Sent), len(s.Lost))
 		for _, d := range s.Delivered {
+			peak = max(peak, d)
+		}
+		for _, d := range s.Sent {
+			peak = max(peak, d)
+		}
+		for _, d := range s.Lost {
 			peak = max(peak, d)
 		}
 	}
@@ -134,28 +152,58 @@ func timelineSVG(tl *record.Timeline) string {
 		endMs = tl.BucketMs
 	}
 	x := func(ms int64) float64 { return padL + (W-padL-10)*float64(ms)/float64(endMs) }
-	y := func(v int) float64 { return padT + (H-padT-padB)*(1-float64(v)/float64(peak)) }
+	y := func(v int) float64 { return padT + plotH*(1-float64(v)/float64(peak)) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="delivered frames over time" viewBox="0 0 %.0f %.0f" width="100%%" style="max-width:%.0fpx">`, W, H, W)
 	for _, wdw := range tl.Windows {
+		label := template.HTMLEscapeString(wdw.Label)
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#ffebe9"><title>%s</title></rect>`,
-			x(wdw.FromMs), padT, max(1, x(wdw.ToMs)-x(wdw.FromMs)), H-padT-padB, template.HTMLEscapeString(wdw.Label))
+			x(wdw.FromMs), padT, max(1, x(wdw.ToMs)-x(wdw.FromMs)), plotH+lostH, label)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="#cf222e">%s</text>`, x(wdw.FromMs)+2, padT-6, label)
 	}
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a"/>`, padL, H-padB, W-10, H-padB)
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a"/>`, padL, padT, padL, H-padB)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a"/>`, padL, axis, W-10, axis)
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a"/>`, padL, padT, padL, axis+lostH)
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%d</text>`, padL-4, padT+8, peak)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">0</text>`, padL-4, H-padB)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11">0 s</text>`, padL, H-padB+16)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%.1f s</text>`, W-10, H-padB+16, float64(endMs)/1000)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">0</text>`, padL-4, axis)
+	if lostH > 0 {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end" fill="#cf222e">lost</text>`, padL-4, axis+lostH-4)
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11">0 s</text>`, padL, axis+lostH+16)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%.1f s</text>`, W-10, axis+lostH+16, float64(endMs)/1000)
 	colors := []string{"#0969da", "#8250df", "#1a7f37", "#bf8700", "#cf222e"}
-	for i, s := range tl.Series {
-		var pts []string
-		for j, d := range s.Delivered {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(int64(j)*tl.BucketMs+tl.BucketMs/2), y(d)))
+	mid := func(j int) float64 { return x(int64(j)*tl.BucketMs + tl.BucketMs/2) }
+	line := func(v []int) string {
+		pts := make([]string, 0, len(v))
+		for j, d := range v {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", mid(j), y(d)))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"><title>device %s boot %d</title></polyline>`,
-			colors[i%len(colors)], strings.Join(pts, " "), template.HTMLEscapeString(s.Device), s.Boot)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">■ device %s boot %d</text>`, padL+float64(i)*300, H-6, colors[i%len(colors)], template.HTMLEscapeString(s.Device), s.Boot)
+		return strings.Join(pts, " ")
+	}
+	barW := max(1, x(tl.BucketMs)-x(0)-1)
+	sent := false
+	for i, s := range tl.Series {
+		c := colors[i%len(colors)]
+		name := fmt.Sprintf("device %s boot %d", template.HTMLEscapeString(s.Device), s.Boot)
+		if s.Label != "" {
+			name = template.HTMLEscapeString(s.Label)
+		}
+		for j, l := range s.Lost {
+			if l > 0 {
+				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#cf222e" fill-opacity="0.7"><title>%s: %d lost</title></rect>`,
+					mid(j)-barW/2, axis+1, barW, (lostH-2)*float64(l)/float64(peak), name, l)
+			}
+		}
+		if len(s.Sent) > 0 {
+			sent = true
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="5 4" stroke-opacity="0.6" points="%s"><title>%s: sent</title></polyline>`,
+				c, line(s.Sent), name)
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"><title>%s</title></polyline>`,
+			c, line(s.Delivered), name)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">■ %s</text>`, padL+float64(i)*300, H-6, c, name)
+	}
+	if sent {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end" fill="#57606a">solid: stored · dashed: sent · red: lost</text>`, W-10, H-6)
 	}
 	b.WriteString(`</svg>`)
 	return b.String()

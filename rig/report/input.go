@@ -35,7 +35,7 @@ type Input struct {
 	Decision Decision
 	Controls []ControlView // run order: check order, then control ID
 	Backlog  []BacklogRow  // failed controls, priority order
-	Timeline *record.Timeline
+	Timeline *Timeline
 	// Baseline is set when the run was compared with a baseline run.
 	Baseline *BaselineRef
 }
@@ -177,7 +177,7 @@ func evidenceView(runDir, rel string) EvidenceView {
 	return ev
 }
 
-func readTimeline(runDir string) (*record.Timeline, error) {
+func readTimeline(runDir string) (*Timeline, error) {
 	b, err := os.ReadFile(filepath.Join(runDir, filepath.FromSlash(record.TimelineFile)))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -185,15 +185,21 @@ func readTimeline(runDir string) (*record.Timeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: read timeline: %w", err)
 	}
-	var tl record.Timeline
+	var tl Timeline
 	if err := json.Unmarshal(b, &tl); err != nil {
 		return nil, fmt.Errorf("report: %s is not a timeline: %w", record.TimelineFile, err)
 	}
-	if tl.BucketMs <= 0 || tl.Total() == 0 {
+	if tl.BucketMs <= 0 || (tl.Total() == 0 && tl.SentTotal() == 0) {
 		return nil, nil
 	}
 	return &tl, nil
 }
+
+// Timeline and TimelineSeries are the run's telemetry timeline as record.TimelineFile holds it.
+type (
+	Timeline       = record.Timeline
+	TimelineSeries = record.TimelineSeries
+)
 
 // BacklogRow is one item of the prioritized backlog.
 type BacklogRow struct {

@@ -138,10 +138,10 @@ func render(t *testing.T, w Writer, in *Input) []byte {
 	return b.Bytes()
 }
 
-// TestGolden renders every writer on the fixed exposed and hardened runs, and the SARIF and
-// delta writers against a baseline in both directions.
+// TestGolden renders every writer on the fixed exposed, hardened and telemetry-trust runs, and
+// the SARIF and delta writers against a baseline in both directions.
 func TestGolden(t *testing.T) {
-	for _, name := range []string{"exposed", "hardened"} {
+	for _, name := range []string{"exposed", "hardened", "trust"} {
 		in := build(t, name, "")
 		for _, w := range Writers() {
 			golden(t, name+"/"+w.File, render(t, w, in))
@@ -401,4 +401,60 @@ func TestHTMLIsSelfContained(t *testing.T) {
 
 func deltaCompare(a, b *record.Run) *delta.Delta {
 	return delta.Compare(a, b, "testdata/exposed", "testdata/hardened")
+}
+
+// TestTrustTimeline: the timeline of a telemetry-trust run is the trust path's, drawn with its
+// fault window, the frames sent (dashed) and the frames lost (red bars); the audit runs' timeline
+// keeps none of those.
+func TestTrustTimeline(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		windows   int
+		sentLines bool
+		lost      bool
+	}{
+		{"trust", 1, true, true},
+		{"exposed", 0, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := build(t, tc.name, "")
+			if in.Timeline == nil {
+				t.Fatal("no timeline")
+			}
+			tl := in.Timeline
+			if len(tl.Windows) != tc.windows {
+				t.Errorf("%d fault windows, want %d", len(tl.Windows), tc.windows)
+			}
+			if got := tl.SentTotal() > 0; got != tc.sentLines {
+				t.Errorf("sent %d frames, want sent counts: %v", tl.SentTotal(), tc.sentLines)
+			}
+			if got := tl.LostTotal() > 0; got != tc.lost {
+				t.Errorf("lost %d frames, want lost counts: %v", tl.LostTotal(), tc.lost)
+			}
+			svg := timelineSVG(tl)
+			for _, w := range tl.Windows {
+				if !strings.Contains(svg, `fill="#ffebe9"><title>`+w.Label+`</title>`) || !strings.Contains(svg, `>`+w.Label+`</text>`) {
+					t.Errorf("fault window %q is not drawn and named", w.Label)
+				}
+			}
+			if got := strings.Contains(svg, `stroke-dasharray`); got != tc.sentLines {
+				t.Errorf("dashed sent line drawn: %v, want %v", got, tc.sentLines)
+			}
+			if got := strings.Count(svg, ` lost</title></rect>`) > 0; got != tc.lost {
+				t.Errorf("lost bars drawn: %v, want %v", got, tc.lost)
+			}
+		})
+	}
+	// The trust fixture is the telemetry-trust-exposed run: 150 of 252 frames lost to the broker
+	// outage. Every lost frame falls in or after the fault window, none before it.
+	tl := build(t, "trust", "").Timeline
+	if tl.Source != "telemetry-trust path" || tl.SentTotal() != 252 || tl.LostTotal() != 150 || tl.Total() != 102 {
+		t.Fatalf("trust timeline: source %q, sent %d, lost %d, stored %d; want the trust path, 252, 150, 102", tl.Source, tl.SentTotal(), tl.LostTotal(), tl.Total())
+	}
+	w := tl.Windows[0]
+	for i, l := range tl.Series[0].Lost {
+		if end := int64(i+1) * tl.BucketMs; l > 0 && end <= w.FromMs {
+			t.Errorf("bucket %d (%d ms): %d frames lost before the fault window %+v", i, end, l, w)
+		}
+	}
 }

@@ -353,8 +353,16 @@ func (p *path) account(sent map[bootKey]protocol.BootStats, faults []checks.Faul
 			all = append(all, arrival{r.Record.GatewayTime, r.ReceivedAt})
 		}
 		a.Delivered = uint64(len(have))
+		flow := checks.TrustFlow{Device: k.dev, Boot: k.boot, Stored: make([]time.Time, 0, len(recs)), Sent: make([]time.Time, 0, bs.TelemetrySent)}
+		for _, r := range recs {
+			flow.Stored = append(flow.Stored, r.ReceivedAt)
+		}
 		bySeq := recs // Records returns sequence order
 		for s := uint32(0); s < bs.TelemetrySent; s++ {
+			at := estimate(bySeq, s) // a stored frame's own read time
+			if !at.IsZero() {
+				flow.Sent = append(flow.Sent, at)
+			}
 			if have[s] {
 				continue
 			}
@@ -366,7 +374,10 @@ func (p *path) account(sent map[bootKey]protocol.BootStats, faults []checks.Faul
 			if len(a.Missing) < 50 {
 				a.Missing = append(a.Missing, s)
 			}
-			w := window(estimate(bySeq, s), faults)
+			if !at.IsZero() {
+				flow.Lost = append(flow.Lost, at)
+			}
+			w := window(at, faults)
 			if a.LostDuring == nil {
 				a.LostDuring = map[string]uint64{}
 			}
@@ -374,6 +385,7 @@ func (p *path) account(sent map[bootKey]protocol.BootStats, faults []checks.Faul
 			tot.LostDuring[w]++
 		}
 		rep.Accounts = append(rep.Accounts, a)
+		rep.Flow = append(rep.Flow, flow)
 		tot.Sent += a.Sent
 		tot.LineDamaged += a.LineDamaged
 		tot.Delivered += a.Delivered
