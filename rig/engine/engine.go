@@ -50,6 +50,16 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	if now == nil {
 		now = time.Now
 	}
+	// External targets are read (files, environment, PEM) before the run folder is made, so a
+	// configuration mistake leaves nothing behind, like every other bad definition.
+	var extTargets checks.Targets
+	var extSecrets []string
+	if plan.Scenario.Targets != nil {
+		var err error
+		if extTargets, extSecrets, err = externalTargets(&plan.Scenario); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUsage, err) // a file the scenario names: configuration
+		}
+	}
 	if err := prepareOut(opts.Out); err != nil {
 		return nil, err
 	}
@@ -86,10 +96,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	var tr *trustRecorder
 	if plan.Scenario.Targets != nil {
 		// External targets: probe what the scenario names, start nothing.
-		targets, secrets, err := externalTargets(&plan.Scenario)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUsage, err) // a file the scenario names: configuration
-		}
+		targets, secrets := extTargets, extSecrets
 		for _, s := range secrets {
 			ev.AddSecret(s)
 		}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -243,5 +244,35 @@ func guardrailsDepthOnStack(t *testing.T, order string) {
 		if w, ok := want[r.Control]; !ok || r.Status != w {
 			t.Errorf("%s: %s (%s), want %s", r.Control, r.Status, r.Reason, w)
 		}
+	}
+}
+
+// TestExternalTargetsBadSecretLeavesNothing: a secret file that exists but is empty is a
+// configuration error found before the run folder is made.
+func TestExternalTargetsBadSecretLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc := filepath.Join(dir, "s.yaml")
+	body := "name: ext\nbundles: [audit-baseline]\ntargets:\n  ingest:\n    url: http://127.0.0.1:9/v1/telemetry\n    token: {file: token}\n"
+	if err := os.WriteFile(sc, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range checks.All() {
+		ids = append(ids, c.ID)
+	}
+	plan, err := scenario.Library{Embedded: scenarios.FS}.Load(sc, "", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	_, err = Run(context.Background(), plan, Options{Out: out})
+	if !errors.Is(err, ErrUsage) {
+		t.Fatalf("Run = %v, want a usage error for the empty token file", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("the run folder was created (stat: %v)", err)
 	}
 }
