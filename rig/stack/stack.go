@@ -494,11 +494,15 @@ func sample(device string) []byte {
 // componentLog returns the logger for a stack component: its chatter (listeners attached, hooks
 // added, clients connected) only shows when the operator asked for debug detail; warnings and
 // errors always do.
-func componentLog(log *slog.Logger) *slog.Logger {
+func componentLog(log *slog.Logger) *slog.Logger { return QuietLog(log, slog.LevelWarn) }
+
+// QuietLog returns log as it is when the operator asked for debug detail, else a logger that drops
+// records below min: components started in process keep their chatter out of the operator log.
+func QuietLog(log *slog.Logger, min slog.Level) *slog.Logger {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		return log
 	}
-	return slog.New(floor{log.Handler(), slog.LevelWarn})
+	return slog.New(floor{log.Handler(), min})
 }
 
 // floor is a slog.Handler that drops records below min.

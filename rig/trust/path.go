@@ -34,6 +34,7 @@ import (
 	"github.com/pathrig/rig/rig/netem"
 	"github.com/pathrig/rig/rig/pki"
 	"github.com/pathrig/rig/rig/scenario"
+	"github.com/pathrig/rig/rig/stack"
 )
 
 // Config of a trust run.
@@ -519,21 +520,6 @@ func (p *path) close() {
 	}
 }
 
-// quiet keeps the components' chatter out of the operator log unless it asked for debug.
-func quiet(log *slog.Logger) *slog.Logger {
-	if log.Enabled(context.Background(), slog.LevelDebug) {
-		return log
-	}
-	return slog.New(floor{log.Handler(), slog.LevelError})
-}
-
-type floor struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (f floor) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= f.min && f.Handler.Enabled(ctx, l)
-}
-func (f floor) WithAttrs(a []slog.Attr) slog.Handler { return floor{f.Handler.WithAttrs(a), f.min} }
-func (f floor) WithGroup(n string) slog.Handler      { return floor{f.Handler.WithGroup(n), f.min} }
+// quiet keeps the components' chatter out of the operator log unless it asked for debug: the
+// faults make them warn on purpose, so only errors show.
+func quiet(log *slog.Logger) *slog.Logger { return stack.QuietLog(log, slog.LevelError) }
