@@ -153,11 +153,10 @@ type Gateway struct {
 	log *slog.Logger
 
 	running atomic.Bool
-	nextID  atomic.Uint32
 
 	mu         sync.Mutex
 	port       link.Port
-	waiters    map[uint32]chan protocol.Response
+	requests   protocol.Requests // COMMANDs awaiting their RESPONSE
 	identity   Identity
 	identReady chan struct{} // closed when the identity is first known
 	stats      Stats
@@ -247,7 +246,6 @@ func New(cfg Config) (*Gateway, error) {
 	return &Gateway{
 		cfg:        cfg,
 		log:        log.With("port", name),
-		waiters:    map[uint32]chan protocol.Response{},
 		identReady: make(chan struct{}),
 		stats:      Stats{BadFrames: map[string]uint64{}},
 	}, nil
@@ -411,10 +409,7 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 				g.setIdentityLocked(id.UID, id.FW, f.Boot)
 			}
 		}
-		if w, ok := g.waiters[r.ReqSeq]; ok {
-			delete(g.waiters, r.ReqSeq)
-			w <- r // buffered, one response per waiter
-		} else {
+		if !g.requests.Deliver(r) {
 			g.stats.Unexpected++
 			g.log.Debug("response nobody awaited (late or duplicate)", "req_seq", r.ReqSeq, "op", r.Op.String())
 		}
@@ -468,26 +463,18 @@ func (g *Gateway) Command(ctx context.Context, op protocol.Op, args []byte) (pro
 		ctx, cancel = context.WithTimeout(ctx, g.cfg.CommandTimeout)
 		defer cancel()
 	}
-	id := g.nextID.Add(1)
+	g.mu.Lock()
+	port := g.port
+	g.mu.Unlock()
+	if port == nil {
+		return protocol.Response{}, ErrNotRunning
+	}
+	id, ch, end := g.requests.Begin()
+	defer end()
 	wire, err := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, id, 0, protocol.Command{Op: op, Args: args}.Marshal()))
 	if err != nil {
 		return protocol.Response{}, fmt.Errorf("gateway: command %s: %w", op, err)
 	}
-	ch := make(chan protocol.Response, 1)
-	g.mu.Lock()
-	port := g.port
-	if port == nil {
-		g.mu.Unlock()
-		return protocol.Response{}, ErrNotRunning
-	}
-	g.waiters[id] = ch
-	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		delete(g.waiters, id)
-		g.mu.Unlock()
-	}()
-
 	g.writeMu.Lock()
 	_, err = port.Write(wire)
 	g.writeMu.Unlock()

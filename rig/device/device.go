@@ -44,9 +44,9 @@ type Client struct {
 	port link.Port
 	log  *slog.Logger
 
+	requests protocol.Requests // COMMANDs awaiting their RESPONSE
+
 	mu      sync.Mutex
-	nextID  uint32
-	waiters map[uint32]chan protocol.Response
 	hellos  []chan Hello
 	stats   LineStats
 	writeMu sync.Mutex
@@ -57,7 +57,7 @@ func NewClient(port link.Port, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{port: port, log: log.With("port", port.Name()), waiters: map[uint32]chan protocol.Response{}, stats: LineStats{BadFrames: map[string]uint64{}}}
+	return &Client{port: port, log: log.With("port", port.Name()), stats: LineStats{BadFrames: map[string]uint64{}}}
 }
 
 // Stats returns a copy of the line counters.
@@ -127,12 +127,9 @@ func (c *Client) handle(f protocol.Frame, err error) {
 	case protocol.TypeResponse:
 		c.stats.Responses++
 		r, _ := protocol.ParseResponse(f.Body)
-		if w, ok := c.waiters[r.ReqSeq]; ok {
-			delete(c.waiters, r.ReqSeq)
-			w <- r
-			return
+		if !c.requests.Deliver(r) {
+			c.stats.Unexpected++
 		}
-		c.stats.Unexpected++
 	default:
 		c.stats.Unexpected++
 	}
@@ -143,17 +140,8 @@ func (c *Client) handle(f protocol.Frame, err error) {
 func (c *Client) Command(ctx context.Context, op protocol.Op, args []byte) (protocol.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultCommandTimeout)
 	defer cancel()
-	c.mu.Lock()
-	c.nextID++
-	id := c.nextID
-	ch := make(chan protocol.Response, 1)
-	c.waiters[id] = ch
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.waiters, id)
-		c.mu.Unlock()
-	}()
+	id, ch, end := c.requests.Begin()
+	defer end()
 	wire, err := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, id, 0, protocol.Command{Op: op, Args: args}.Marshal()))
 	if err != nil {
 		return protocol.Response{}, fmt.Errorf("device: %s: %w", op, err)
