@@ -100,16 +100,7 @@ func probeOtherTenant(ctx context.Context, env *Env, client *http.Client) Outcom
 	if in.OtherTenantToken == "" {
 		return skip("no second tenant's token named in the targets (ingest other_tenant_token); cannot probe tenant isolation")
 	}
-	ev := newEvidence(env, ctlIngestOtherTenant)
-	var valid *httpExchange
-	if in.Token != "" {
-		v := postSample(ctx, client, in, credValid, in.Token, env.Limits.ProbeTimeout)
-		valid = &v
-		ev.json("request-valid-token.json", v)
-	}
-	x := postSample(ctx, client, in, "other tenant's token", in.OtherTenantToken, env.Limits.ProbeTimeout)
-	ev.json("request-other-tenant.json", x)
-	return judgeIngest(ev, valid, &x, map[int]bool{http.StatusUnauthorized: true, http.StatusForbidden: true}, "with another tenant's token for this tenant's device")
+	return probeRefusedToken(ctx, env, client, ctlIngestOtherTenant, in.OtherTenantToken, "other tenant's token", "request-other-tenant.json", "with another tenant's token for this tenant's device")
 }
 
 func probeExpired(ctx context.Context, env *Env, client *http.Client) Outcome {
@@ -117,16 +108,23 @@ func probeExpired(ctx context.Context, env *Env, client *http.Client) Outcome {
 	if in.ExpiredToken == "" {
 		return skip("no expired token named in the targets (ingest expired_token); cannot probe token expiry")
 	}
-	ev := newEvidence(env, ctlIngestExpired)
+	return probeRefusedToken(ctx, env, client, ctlIngestExpired, in.ExpiredToken, "expired token", "request-expired-token.json", "with an expired token")
+}
+
+// probeRefusedToken posts the sample with a token the ingest must refuse (401 or 403), beside a
+// request with the valid token (when named) that shows the endpoint works.
+func probeRefusedToken(ctx context.Context, env *Env, client *http.Client, control, token, label, file, phrase string) Outcome {
+	in := env.Targets.Ingest
+	ev := newEvidence(env, control)
 	var valid *httpExchange
 	if in.Token != "" {
 		v := postSample(ctx, client, in, credValid, in.Token, env.Limits.ProbeTimeout)
 		valid = &v
 		ev.json("request-valid-token.json", v)
 	}
-	x := postSample(ctx, client, in, "expired token", in.ExpiredToken, env.Limits.ProbeTimeout)
-	ev.json("request-expired-token.json", x)
-	return judgeIngest(ev, valid, &x, map[int]bool{http.StatusUnauthorized: true, http.StatusForbidden: true}, "with an expired token")
+	x := postSample(ctx, client, in, label, token, env.Limits.ProbeTimeout)
+	ev.json(file, x)
+	return judgeIngest(ev, valid, &x, map[int]bool{http.StatusUnauthorized: true, http.StatusForbidden: true}, phrase)
 }
 
 // probePlainIngest: an http URL is plaintext by definition; for an https URL, the same host and
