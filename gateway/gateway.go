@@ -128,14 +128,7 @@ type Stats struct {
 }
 
 // CommandError is a RESPONSE whose status is not ok.
-type CommandError struct {
-	Op     protocol.Op
-	Status protocol.Status
-}
-
-func (e *CommandError) Error() string {
-	return fmt.Sprintf("gateway: device answered %s with status %s", e.Op, e.Status)
-}
+type CommandError = protocol.CommandError
 
 // ErrNotRunning is returned by Command when Run has not opened the port.
 var ErrNotRunning = errors.New("gateway: not running (call Run first; commands need the open port)")
@@ -156,7 +149,7 @@ type Gateway struct {
 
 	mu         sync.Mutex
 	port       link.Port
-	requests   protocol.Requests // COMMANDs awaiting their RESPONSE
+	session    protocol.Session // COMMANDs and their RESPONSEs
 	identity   Identity
 	identReady chan struct{} // closed when the identity is first known
 	stats      Stats
@@ -167,6 +160,20 @@ type Gateway struct {
 	held       []pending // spool mode: frames read but not yet spooled (identity unknown)
 
 	writeMu sync.Mutex // one command on the wire at a time
+}
+
+// write sends one encoded COMMAND on the open port.
+func (g *Gateway) write(wire []byte) error {
+	g.mu.Lock()
+	port := g.port
+	g.mu.Unlock()
+	if port == nil {
+		return ErrNotRunning
+	}
+	g.writeMu.Lock()
+	defer g.writeMu.Unlock()
+	_, err := port.Write(wire)
+	return err
 }
 
 // New validates cfg and returns a Gateway; nothing is opened until Run.
@@ -243,12 +250,14 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Link != nil {
 		name = cfg.Link.Name()
 	}
-	return &Gateway{
+	g := &Gateway{
 		cfg:        cfg,
 		log:        log.With("port", name),
 		identReady: make(chan struct{}),
 		stats:      Stats{BadFrames: map[string]uint64{}},
-	}, nil
+	}
+	g.session = protocol.Session{Write: g.write, Name: name, Timeout: cfg.CommandTimeout}
+	return g, nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -409,7 +418,7 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 				g.setIdentityLocked(id.UID, id.FW, f.Boot)
 			}
 		}
-		if !g.requests.Deliver(r) {
+		if !g.session.Deliver(r) {
 			g.stats.Unexpected++
 			g.log.Debug("response nobody awaited (late or duplicate)", "req_seq", r.ReqSeq, "op", r.Op.String())
 		}
@@ -458,41 +467,21 @@ func (g *Gateway) setIdentityLocked(uid protocol.UID, fw protocol.FWVersion, boo
 // Command sends a COMMAND to the device and waits for its RESPONSE. Without a ctx deadline it
 // waits at most Config.CommandTimeout. A non-ok status is returned with a *CommandError.
 func (g *Gateway) Command(ctx context.Context, op protocol.Op, args []byte) (protocol.Response, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.cfg.CommandTimeout)
-		defer cancel()
-	}
 	g.mu.Lock()
-	port := g.port
+	open := g.port != nil
 	g.mu.Unlock()
-	if port == nil {
+	if !open {
 		return protocol.Response{}, ErrNotRunning
 	}
-	id, ch, end := g.requests.Begin()
-	defer end()
-	wire, err := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, id, 0, protocol.Command{Op: op, Args: args}.Marshal()))
+	r, err := g.session.Command(ctx, op, args)
 	if err != nil {
-		return protocol.Response{}, fmt.Errorf("gateway: command %s: %w", op, err)
-	}
-	g.writeMu.Lock()
-	_, err = port.Write(wire)
-	g.writeMu.Unlock()
-	if err != nil {
-		return protocol.Response{}, fmt.Errorf("gateway: send %s: %w", op, err)
-	}
-	select {
-	case r := <-ch:
-		if r.Op != op {
-			return r, fmt.Errorf("gateway: response to request %d is for %s, sent %s (device firmware bug?)", id, r.Op, op)
+		var ce *CommandError
+		if errors.As(err, &ce) {
+			return r, err
 		}
-		if r.Status != protocol.StatusOK {
-			return r, &CommandError{Op: op, Status: r.Status}
-		}
-		return r, nil
-	case <-ctx.Done():
-		return protocol.Response{}, fmt.Errorf("gateway: %s (request %d) on %s: no response: %w (device stalled, in reset, or the frame was corrupted on the line; retry)", op, id, port.Name(), ctx.Err())
+		return r, fmt.Errorf("gateway: %w", err)
 	}
+	return r, nil
 }
 
 // DeviceStats asks the device for its STATS.

@@ -8,7 +8,20 @@ import "sync"
 type Requests struct {
 	mu      sync.Mutex
 	next    uint32
+	started bool
 	waiting map[uint32]chan Response
+}
+
+// start makes the first id base (0 → 1) unless ids were handed out already.
+func (q *Requests) start(base uint32) {
+	q.mu.Lock()
+	if !q.started {
+		q.started = true
+		if base > 0 {
+			q.next = base - 1
+		}
+	}
+	q.mu.Unlock()
 }
 
 // Begin allocates a request id and returns the channel its response will arrive on. The caller

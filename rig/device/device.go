@@ -44,7 +44,7 @@ type Client struct {
 	port link.Port
 	log  *slog.Logger
 
-	requests protocol.Requests // COMMANDs awaiting their RESPONSE
+	session protocol.Session // COMMANDs and their RESPONSEs
 
 	mu      sync.Mutex
 	hellos  []chan Hello
@@ -57,8 +57,19 @@ func NewClient(port link.Port, log *slog.Logger) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{port: port, log: log.With("port", port.Name()), stats: LineStats{BadFrames: map[string]uint64{}}}
+	c := &Client{port: port, log: log.With("port", port.Name()), stats: LineStats{BadFrames: map[string]uint64{}}}
+	c.session = protocol.Session{Name: port.Name(), Timeout: DefaultCommandTimeout, Write: func(b []byte) error {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		_, err := c.port.Write(b)
+		return err
+	}}
+	return c
 }
+
+// Session is the client's protocol session: the typed commands (identify, stats, boot stats,
+// interval, faults) over the client's port.
+func (c *Client) Session() *protocol.Session { return &c.session }
 
 // Stats returns a copy of the line counters.
 func (c *Client) Stats() LineStats {
@@ -127,7 +138,7 @@ func (c *Client) handle(f protocol.Frame, err error) {
 	case protocol.TypeResponse:
 		c.stats.Responses++
 		r, _ := protocol.ParseResponse(f.Body)
-		if !c.requests.Deliver(r) {
+		if !c.session.Deliver(r) {
 			c.stats.Unexpected++
 		}
 	default:
@@ -140,30 +151,11 @@ func (c *Client) handle(f protocol.Frame, err error) {
 func (c *Client) Command(ctx context.Context, op protocol.Op, args []byte) (protocol.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultCommandTimeout)
 	defer cancel()
-	id, ch, end := c.requests.Begin()
-	defer end()
-	wire, err := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, id, 0, protocol.Command{Op: op, Args: args}.Marshal()))
+	r, err := c.session.Command(ctx, op, args)
 	if err != nil {
-		return protocol.Response{}, fmt.Errorf("device: %s: %w", op, err)
+		return r, fmt.Errorf("device: %w", err)
 	}
-	c.writeMu.Lock()
-	_, err = c.port.Write(wire)
-	c.writeMu.Unlock()
-	if err != nil {
-		return protocol.Response{}, fmt.Errorf("device: send %s: %w", op, err)
-	}
-	select {
-	case r := <-ch:
-		if r.Op != op {
-			return r, fmt.Errorf("device: response to request %d is for %s, sent %s (firmware bug?)", id, r.Op, op)
-		}
-		if r.Status != protocol.StatusOK {
-			return r, fmt.Errorf("device: %s answered with status %s", op, r.Status)
-		}
-		return r, nil
-	case <-ctx.Done():
-		return protocol.Response{}, fmt.Errorf("device: %s on %s: no response: %w (check TX↔RX crossed, common GND, baud and framing, and that the device runs: `rig device reset`)", op, c.port.Name(), ctx.Err())
-	}
+	return r, nil
 }
 
 // subscribeHellos returns a channel receiving every HELLO from now on, and its cancel.
