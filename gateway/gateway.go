@@ -71,6 +71,10 @@ type Config struct {
 	SpoolMax  int // records the spool holds before evicting the oldest; 0 → DefaultSpoolMax
 	// Backoff paces broker (re)connection attempts.
 	Backoff Backoff
+	// AlterForTest, when set, rewrites readings before they are published: a faulty gateway for
+	// the tests that prove the rig's accounting catches altered values. Nil in every real gateway
+	// (the binary has no way to set it).
+	AlterForTest func(boot, seq uint32, t protocol.Telemetry) protocol.Telemetry
 }
 
 // Backoff is an exponential backoff with jitter: attempt n waits min(Max, Min·2ⁿ) scaled by a
@@ -394,6 +398,9 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 		g.stats.Telemetry++
 		g.noteSeqLocked(f.Boot, f.Seq)
 		tel, _ := protocol.ParseTelemetry(f.Body)
+		if g.cfg.AlterForTest != nil {
+			tel = g.cfg.AlterForTest(f.Boot, f.Seq, tel)
+		}
 		if g.spool != nil {
 			if len(g.held) >= g.cfg.QueueSize {
 				g.stats.QueueDropped++

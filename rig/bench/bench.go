@@ -46,12 +46,15 @@ type Serial struct {
 	framing link.Framing
 }
 
-// GPIO names the control lines. Both are optional: without a reset line `rig device reset`
+// GPIO names the control lines. All are optional: without a reset line `rig device reset`
 // refuses, and without boot0 the rig never drives BOOT0.
 type GPIO struct {
 	Chip  string `yaml:"chip"`  // gpiochip label; default pinctrl-rp1
 	Reset *Line  `yaml:"reset"` // NRST
 	Boot0 *Line  `yaml:"boot0"` // BOOT0
+	// Power switches the board's supply (a relay or load switch); active-high by default. Without
+	// it the rig cannot cut the device's power (the power-cut fault is refused).
+	Power *Line `yaml:"power"`
 	// BootTimeout bounds the wait for the HELLO after a reset pulse; default 2s.
 	BootTimeout scenario.Duration `yaml:"boot_timeout"`
 }
@@ -130,7 +133,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		field string
 		line  *Line
 		def   string
-	}{{"gpio.reset", c.GPIO.Reset, ActiveLow}, {"gpio.boot0", c.GPIO.Boot0, ActiveHigh}} {
+	}{{"gpio.reset", c.GPIO.Reset, ActiveLow}, {"gpio.boot0", c.GPIO.Boot0, ActiveHigh}, {"gpio.power", c.GPIO.Power, ActiveHigh}} {
 		if l.line == nil {
 			continue
 		}
@@ -159,6 +162,16 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	if r, b := c.GPIO.Reset, c.GPIO.Boot0; r != nil && b != nil && r.Line == b.Line {
 		return nil, d.At("gpio.boot0.line", "%s is also the reset line: NRST and BOOT0 need their own lines", b.Line)
+	}
+	if pw := c.GPIO.Power; pw != nil {
+		for _, o := range []struct {
+			name string
+			l    *Line
+		}{{"reset", c.GPIO.Reset}, {"boot0", c.GPIO.Boot0}} {
+			if o.l != nil && o.l.Line == pw.Line {
+				return nil, d.At("gpio.power.line", "%s is also the %s line: the supply switch needs its own line", pw.Line, o.name)
+			}
+		}
 	}
 	return &c, nil
 }

@@ -121,24 +121,9 @@ type Ingest struct {
 	ExpiredToken string
 }
 
-// Telemetry gives the runtime-health control the counters it compares.
+// Telemetry gives the runtime-health control the path's telemetry balance.
 type Telemetry interface {
-	// Account freezes the device's count (the reference stack stops its telemetry over the UART
-	// and reads its STATS), waits up to the drain timeout for the store to catch up with what the
-	// device says it sent, and returns both sides. Call it last: telemetry does not resume.
-	Account(ctx context.Context, drain time.Duration) (Accounting, error)
-}
-
-// Accounting compares what devices sent with what the store holds.
-type Accounting struct {
-	Devices []DeviceAccount `json:"devices"`
-}
-
-// DeviceAccount is one device's telemetry balance for one boot.
-type DeviceAccount struct {
-	Device     string `json:"device"`
-	Boot       uint32 `json:"boot"`
-	Sent       uint64 `json:"sent"`       // from the device's own counters
-	Stored     uint64 `json:"stored"`     // distinct (device, boot, seq) rows in the store
-	Duplicates uint64 `json:"duplicates"` // deliveries the store deduplicated
+	// Account reads the devices' counters over the UART (telemetry keeps flowing), waits up to
+	// drain for the store to hold every frame sent in the run's window, and returns the balance.
+	Account(ctx context.Context, drain time.Duration) (*Accounting, error)
 }

@@ -367,8 +367,13 @@ func TestGuardHealth(t *testing.T) {
 	}{
 		{"balanced", healthyTelemetry(), record.StatusPass},
 		{"lost", lossyTelemetry(), record.StatusFail},
-		{"stored more than sent", &fakeTelemetry{acc: Accounting{Devices: []DeviceAccount{{Device: "d", Boot: 1, Sent: 5, Stored: 6}}}}, record.StatusFail},
-		{"sent nothing", &fakeTelemetry{acc: Accounting{Devices: []DeviceAccount{{Device: "d", Boot: 1}}}}, record.StatusError},
+		{"stored more than sent", &fakeTelemetry{acc: accounting(TrustAccount{Device: "d", Boot: 1, Sent: 5, Delivered: 5, StoredDuplicates: 1})}, record.StatusFail},
+		{"altered reading", &fakeTelemetry{acc: func() Accounting {
+			a := accounting(TrustAccount{Device: "d", Boot: 1, Sent: 5, Delivered: 5, Altered: 1})
+			a.Altered = []Alteration{{Device: "d", Boot: 1, Seq: 3, Sent: Reading{TempCentiC: 2150}, Stored: Reading{TempCentiC: 7150}}}
+			return a
+		}()}, record.StatusFail},
+		{"sent nothing", &fakeTelemetry{acc: accounting(TrustAccount{Device: "d", Boot: 1})}, record.StatusError},
 		{"no devices", &fakeTelemetry{}, record.StatusError},
 		{"account fails", &fakeTelemetry{err: context.DeadlineExceeded}, record.StatusError},
 		{"no telemetry", nil, record.StatusSkip},

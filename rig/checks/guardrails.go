@@ -339,14 +339,8 @@ func probeMaxPacket(ctx context.Context, env *Env) Outcome {
 	return ev.outcome(record.StatusError, obs, "the %d-byte publish was neither acknowledged nor answered by a disconnect (%s): cannot tell whether a limit is enforced", size, detail)
 }
 
-// healthRow is one device and boot in the evidence.
-type healthRow struct {
-	DeviceAccount
-	Lost       uint64 `json:"lost"`
-	Unexpected uint64 `json:"unexpected"` // stored rows beyond what the device sent
-}
-
-// probeHealth compares what each device sent with what the store holds.
+// probeHealth judges the path's telemetry balance over the run's window: every frame the device
+// sent is stored once, with the values it sent.
 func probeHealth(ctx context.Context, env *Env) Outcome {
 	if env.Telemetry == nil {
 		// The input (a device whose own counters the rig can read) is not part of this path: a
@@ -354,54 +348,45 @@ func probeHealth(ctx context.Context, env *Env) Outcome {
 		return skip("no device in this run whose own telemetry counters the rig can read (external targets name none): runtime health is not evaluated")
 	}
 	drain := env.Limits.DrainTimeout
-	ctx, cancel := context.WithTimeout(ctx, drain+env.Limits.ProbeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, drain+env.Limits.ProbeTimeout+10*time.Second)
 	defer cancel()
 	started := time.Now()
 	acc, err := env.Telemetry.Account(ctx, drain)
 	ev := newEvidence(env, ctlGuardHealth)
 	if err != nil {
-		return ev.outcome(record.StatusError, nil, "telemetry accounting failed: %v (is the store reachable?)", err)
+		return ev.outcome(record.StatusError, nil, "telemetry accounting failed: %v (is the device answering and the store reachable?)", err)
 	}
-	rows := make([]healthRow, 0, len(acc.Devices))
-	for _, d := range acc.Devices {
-		r := healthRow{DeviceAccount: d}
-		if d.Stored < d.Sent {
-			r.Lost = d.Sent - d.Stored
-		} else {
-			r.Unexpected = d.Stored - d.Sent
-		}
-		rows = append(rows, r)
-	}
-	slices.SortFunc(rows, func(a, b healthRow) int {
+	rows := slices.Clone(acc.Accounts)
+	slices.SortFunc(rows, func(a, b TrustAccount) int {
 		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Boot, b.Boot))
 	})
-	ev.json("accounting.json", map[string]any{"drain_timeout": drain.String(), "account_duration_ms": msSince(started), "devices": rows})
+	ev.json("accounting.json", map[string]any{"drain_timeout": drain.String(), "account_duration_ms": msSince(started), "devices": rows, "totals": acc.Totals, "altered": acc.Altered})
 
-	var lost, unexpected uint64
 	var lossy, extra, silent []string
 	for _, r := range rows {
-		lost += r.Lost
-		unexpected += r.Unexpected
 		label := fmt.Sprintf("%s boot %d", r.Device, r.Boot)
 		switch {
 		case r.Lost > 0:
-			lossy = append(lossy, fmt.Sprintf("%s: sent %d, stored %d, lost %d", label, r.Sent, r.Stored, r.Lost))
-		case r.Unexpected > 0:
-			extra = append(extra, fmt.Sprintf("%s: sent %d, stored %d", label, r.Sent, r.Stored))
+			lossy = append(lossy, fmt.Sprintf("%s: sent %d (seq %d…%d), stored %d, lost %d", label, r.Sent, r.From, r.From+r.Sent, r.Delivered, r.Lost))
+		case r.StoredDuplicates > 0:
+			extra = append(extra, fmt.Sprintf("%s: sent %d, %d rows beyond what it sent", label, r.Sent, r.StoredDuplicates))
 		case r.Sent == 0:
 			silent = append(silent, label)
 		}
 	}
-	obs := map[string]any{"device_boots": len(rows), "lost": lost, "unexpected": unexpected}
+	tot := acc.Totals
+	obs := map[string]any{"device_boots": len(rows), "sent": tot.Sent, "delivered": tot.Delivered, "lost": tot.Lost, "unexpected": tot.StoredDuplicates, "altered": tot.Altered}
 	switch {
 	case len(rows) == 0:
 		return ev.outcome(record.StatusError, obs, "telemetry accounting lists no device: nothing shows that telemetry flows")
+	case len(acc.Altered) > 0:
+		return ev.outcome(record.StatusFail, obs, "%d stored readings differ from what the device sent: %s", tot.Altered, acc.Altered[0])
 	case len(lossy) > 0:
 		return ev.outcome(record.StatusFail, obs, "telemetry was lost within the %s drain: %s", drain, strings.Join(lossy, "; "))
 	case len(extra) > 0:
 		return ev.outcome(record.StatusFail, obs, "the store holds rows the devices did not send (spoofed or replayed telemetry): %s", strings.Join(extra, "; "))
-	case len(silent) > 0:
-		return ev.outcome(record.StatusError, obs, "some devices sent nothing, so their health cannot be shown: %s", strings.Join(silent, "; "))
+	case len(silent) > 0 && tot.Sent == 0:
+		return ev.outcome(record.StatusError, obs, "the devices sent nothing during the run, so their health cannot be shown: %s", strings.Join(silent, "; "))
 	}
-	return ev.outcome(record.StatusPass, obs, "every device and boot (%d) has all it sent stored, nothing lost", len(rows))
+	return ev.outcome(record.StatusPass, obs, "every frame the devices sent during the run (%d, over %d device boots) is stored once, with the values sent; nothing lost", tot.Sent, len(rows))
 }

@@ -302,27 +302,42 @@ type fakeTelemetry struct {
 	calls int
 }
 
-func (f *fakeTelemetry) Account(ctx context.Context, drain time.Duration) (Accounting, error) {
+func (f *fakeTelemetry) Account(ctx context.Context, drain time.Duration) (*Accounting, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.drain, f.calls = drain, f.calls+1
 	if _, ok := ctx.Deadline(); !ok {
-		return Accounting{}, io.ErrUnexpectedEOF // a check must bound the call
+		return nil, io.ErrUnexpectedEOF // a check must bound the call
 	}
-	return f.acc, f.err
+	if f.err != nil {
+		return nil, f.err
+	}
+	a := f.acc
+	return &a, nil
+}
+
+// accounting totals rows as the accounting does.
+func accounting(rows ...TrustAccount) Accounting {
+	a := Accounting{Accounts: rows}
+	for _, r := range rows {
+		a.Totals.Sent += r.Sent
+		a.Totals.Delivered += r.Delivered
+		a.Totals.Lost += r.Lost
+		a.Totals.StoredDuplicates += r.StoredDuplicates
+		a.Totals.Altered += r.Altered
+	}
+	return a
 }
 
 func healthyTelemetry() *fakeTelemetry {
-	return &fakeTelemetry{acc: Accounting{Devices: []DeviceAccount{
-		{Device: "0123456789abcdef01234567", Boot: 1, Sent: 120, Stored: 120, Duplicates: 3},
-		{Device: "0123456789abcdef01234567", Boot: 2, Sent: 40, Stored: 40},
-	}}}
+	return &fakeTelemetry{acc: accounting(
+		TrustAccount{Device: "0123456789abcdef01234567", Boot: 1, Sent: 120, Delivered: 120, Duplicates: 3},
+		TrustAccount{Device: "0123456789abcdef01234567", Boot: 2, Sent: 40, Delivered: 40},
+	)}
 }
 
 func lossyTelemetry() *fakeTelemetry {
-	return &fakeTelemetry{acc: Accounting{Devices: []DeviceAccount{
-		{Device: "0123456789abcdef01234567", Boot: 1, Sent: 120, Stored: 97},
-	}}}
+	return &fakeTelemetry{acc: accounting(TrustAccount{Device: "0123456789abcdef01234567", Boot: 1, Sent: 120, Delivered: 97, Lost: 23})}
 }
 
 func probeIdentityA(t *testing.T) Identity {

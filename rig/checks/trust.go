@@ -14,6 +14,7 @@ import (
 const (
 	ctlTrustLoss       = "TRUST-LOSS"
 	ctlTrustDuplicates = "TRUST-DUPLICATES"
+	ctlTrustValues     = "TRUST-VALUES"
 	ctlTrustLatency    = "TRUST-LATENCY"
 	ctlTrustRecovery   = "TRUST-RECOVERY"
 )
@@ -22,13 +23,13 @@ func trustCheck() Check {
 	return Check{
 		ID:       "telemetry-trust",
 		Title:    "Telemetry trust under faults",
-		Controls: []string{ctlTrustLoss, ctlTrustDuplicates, ctlTrustLatency, ctlTrustRecovery},
+		Controls: []string{ctlTrustLoss, ctlTrustDuplicates, ctlTrustValues, ctlTrustLatency, ctlTrustRecovery},
 		Run:      runTrust,
 	}
 }
 
 func runTrust(ctx context.Context, env *Env) map[string]Outcome {
-	ids := []string{ctlTrustLoss, ctlTrustDuplicates, ctlTrustLatency, ctlTrustRecovery}
+	ids := []string{ctlTrustLoss, ctlTrustDuplicates, ctlTrustValues, ctlTrustLatency, ctlTrustRecovery}
 	all := func(o Outcome) map[string]Outcome {
 		m := map[string]Outcome{}
 		for _, id := range ids {
@@ -48,7 +49,7 @@ func runTrust(ctx context.Context, env *Env) map[string]Outcome {
 	// One set of evidence files, referenced by every control.
 	ev := newEvidence(env, ctlTrustLoss)
 	ev.json("accounting.json", map[string]any{"profile": rep.Profile, "qos": rep.QoS, "spool": rep.Spool, "devices": rep.Devices,
-		"phase": rep.Phase, "totals": rep.Totals, "accounts": rep.Accounts})
+		"device_kind": rep.DeviceKind, "phase": rep.Phase, "totals": rep.Totals, "accounts": rep.Accounts, "altered": rep.Altered})
 	ev.json("fault-timeline.json", rep.Faults)
 	ev.json("latency.json", map[string]any{"latency": rep.Latency, "bounds": rep.Bounds})
 	ev.json("components.json", rep.Components)
@@ -88,6 +89,20 @@ func runTrust(ctx context.Context, env *Env) map[string]Outcome {
 		out[ctlTrustDuplicates] = dup.outcome(record.StatusError, base, "the store holds no telemetry: duplicates cannot be ruled out on nothing")
 	} else {
 		out[ctlTrustDuplicates] = dup.outcome(record.StatusPass, base, "%d rows, each one frame the devices sent; %d repeated deliveries were recognised and not stored", tot.Delivered, tot.Duplicates)
+	}
+
+	// Values.
+	val := withRefs(ctlTrustValues)
+	vobs := clone(base)
+	vobs["altered"] = tot.Altered
+	vobs["untapped"] = tot.Untapped
+	switch {
+	case tot.Altered > 0:
+		out[ctlTrustValues] = val.outcome(record.StatusFail, vobs, "%d stored readings differ from what the device sent; first: %s", tot.Altered, rep.Altered[0])
+	case tot.Delivered == 0:
+		out[ctlTrustValues] = val.outcome(record.StatusError, vobs, "the store holds no telemetry: no reading to compare")
+	default:
+		out[ctlTrustValues] = val.outcome(record.StatusPass, vobs, "each of the %d stored readings equals what the device sent for that device, boot and sequence (temperature, supply, device time)", tot.Delivered)
 	}
 
 	// Latency.

@@ -23,10 +23,12 @@ func f64(v float64) *float64 { return &v }
 func goodReport() *TrustReport {
 	return &TrustReport{
 		MaxLatency: 5 * time.Second, MaxRecovery: 8 * time.Second,
-		Accounts: []TrustAccount{{Device: "d", Boot: 1, Sent: 500, Delivered: 498, LineDamaged: 2}},
-		Totals:   TrustAccount{Sent: 500, Delivered: 498, LineDamaged: 2, Duplicates: 7},
-		Latency:  LatencyStats{Samples: 498, P50Ms: 3, P95Ms: 900, P99Ms: 2000, MaxMs: 2500},
-		Faults:   []FaultRecord{{Kind: "broker-down", PlannedAt: "1s", RecoveryMs: f64(800)}},
+		Accounting: Accounting{
+			Accounts: []TrustAccount{{Device: "d", Boot: 1, Sent: 500, Delivered: 498, LineDamaged: 2}},
+			Totals:   TrustAccount{Sent: 500, Delivered: 498, LineDamaged: 2, Duplicates: 7},
+			Latency:  LatencyStats{Samples: 498, P50Ms: 3, P95Ms: 900, P99Ms: 2000, MaxMs: 2500},
+		},
+		Faults: []FaultRecord{{Kind: "broker-down", PlannedAt: "1s", RecoveryMs: f64(800)}},
 	}
 }
 

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -17,20 +18,52 @@ type TrustReport struct {
 	QoS         byte           `json:"qos"`
 	Spool       bool           `json:"spool"`
 	Devices     int            `json:"devices"`
+	DeviceKind  string         `json:"device_kind"`
 	Phase       string         `json:"phase"`
 	MaxLatency  time.Duration  `json:"-"`
 	MaxRecovery time.Duration  `json:"-"`
 	Bounds      map[string]any `json:"bounds"`
-	Accounts    []TrustAccount `json:"accounts"` // per device and boot
-	Totals      TrustAccount   `json:"totals"`
-	Latency     LatencyStats   `json:"latency"`
-	Faults      []FaultRecord  `json:"faults"`
+	Accounting
+	Faults []FaultRecord `json:"faults"`
 	// Components holds the counters of the path's parts (gateway, line, network, bridge) as
 	// evidence; never secrets.
 	Components map[string]any `json:"components"`
+}
+
+// Accounting is the one telemetry balance of a run — GUARD-HEALTH and the telemetry-trust
+// controls read it — over the run's window: from the device's counters when the rig found it
+// ready to the counters it read at the end, every frame the device sent compared with the store,
+// by sequence and by value.
+type Accounting struct {
+	Accounts []TrustAccount `json:"accounts"` // per device and boot
+	Totals   TrustAccount   `json:"totals"`
+	Latency  LatencyStats   `json:"latency"`
+	// Altered lists stored readings that differ from what the device sent (the first 50).
+	Altered []Alteration `json:"altered,omitempty"`
 	// Flow is when each device boot's frames were sent, stored and lost, for the run's telemetry
 	// timeline (the engine buckets it relative to the run's start); not evidence of its own.
 	Flow []TrustFlow `json:"-"`
+}
+
+// Reading is what one TELEMETRY frame carried.
+type Reading struct {
+	TempCentiC   int16  `json:"temp_centi_c"`
+	SupplyMv     uint16 `json:"supply_mv"`
+	DeviceTimeMs uint32 `json:"device_time_ms"`
+}
+
+// Alteration is one stored reading that is not what the device sent.
+type Alteration struct {
+	Device string  `json:"device"`
+	Boot   uint32  `json:"boot"`
+	Seq    uint32  `json:"seq"`
+	Sent   Reading `json:"sent"`   // as the rig read it off the device's UART
+	Stored Reading `json:"stored"` // as the store holds it
+}
+
+func (a Alteration) String() string {
+	return fmt.Sprintf("device %s boot %d seq %d: sent temp %d cC, supply %d mV, time %d ms; stored temp %d cC, supply %d mV, time %d ms",
+		a.Device, a.Boot, a.Seq, a.Sent.TempCentiC, a.Sent.SupplyMv, a.Sent.DeviceTimeMs, a.Stored.TempCentiC, a.Stored.SupplyMv, a.Stored.DeviceTimeMs)
 }
 
 // TrustFlow is the telemetry of one device boot of a trust run over time.
@@ -52,10 +85,21 @@ type TrustAccount struct {
 	Device     string `json:"device,omitempty"`
 	Boot       uint32 `json:"boot,omitempty"`
 	ResetCause string `json:"reset_cause,omitempty"`
-	Sent       uint64 `json:"sent"` // the device's own counter, read over the UART (BOOT_STATS)
-	// LineDamaged: frames a byte corruption injected on the UART landed in (the gateway's CRC
-	// check rejects them; protocol v1 has no retransmission). Not counted as lost.
+	// From is the first seq of the run's window in this boot (the device's count when the rig
+	// found it ready); frames before it belong to no window.
+	From uint64 `json:"from,omitempty"`
+	Sent uint64 `json:"sent"` // frames sent in the window: the device's own counters, read over the UART
+	// Source of Sent: "device" (STATS/BOOT_STATS) or "uart" (a boot the device no longer
+	// remembers: what the rig's relay read off its UART).
+	Source string `json:"source,omitempty"`
+	// LineDamaged: frames a fault injected on the UART took (a corrupted byte the gateway's CRC
+	// check rejects, or a cut line; protocol v1 has no retransmission). Not counted as lost.
 	LineDamaged uint64 `json:"line_damaged"`
+	// Altered: stored rows whose reading differs from what the device sent for that seq.
+	Altered uint64 `json:"altered"`
+	// Untapped: frames in the window the rig's relay never read off the UART (so their values
+	// cannot be checked): lost on the device's side of the line.
+	Untapped uint64 `json:"untapped,omitempty"`
 	Delivered   uint64 `json:"delivered"`  // distinct (device, boot, seq) rows in the store
 	Lost        uint64 `json:"lost"`       // sent − line_damaged − delivered
 	Duplicates  uint64 `json:"duplicates"` // deliveries the store recognised as repeats (not stored)

@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/evidence"
 	"github.com/pathrig/rig/rig/record"
@@ -38,6 +40,9 @@ type Options struct {
 	// GatewayBin is the gateway binary a telemetry-trust scenario with trust.gateway: process
 	// runs and crashes as a child process.
 	GatewayBin string
+	// GatewayHook adjusts each in-process gateway's configuration (tests: a gateway that alters
+	// readings).
+	GatewayHook func(*gateway.Config)
 }
 
 // Run executes plan and writes the run folder. The returned record is also in Out/run.json.
@@ -107,25 +112,30 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		env = &checks.Env{Targets: targets, Evidence: ev, Log: log, Limits: limits, Intrusive: plan.Scenario.Intrusive}
 		log.Info("probing external targets", "targets", run.Volatile.Targets)
 	} else {
-		if st, err = startStack(ctx, plan, work, log, ev); err != nil {
-			return nil, err
-		}
-		defer st.Close()
-		if opts.OnSecrets != nil {
-			opts.OnSecrets(append([]string(nil), st.Secrets()...))
-		}
-		run.Device = st.Device()
-		run.Volatile.Targets = st.Endpoints()
-		tr = &trustRecorder{TrustRunner: trust.New(trust.Config{Plan: plan, WorkDir: filepath.Join(work, "trust"), GatewayBin: opts.GatewayBin, Log: log,
+		// One path for every check of the plan: a plan with telemetry-trust gets the path
+		// assembled for faults, and its audit checks (if any) probe the same path.
+		faults := slices.Contains(plan.Checks, "telemetry-trust")
+		if st, err = startStack(ctx, stack.Config{Plan: plan, WorkDir: work, Log: log, Faults: faults, GatewayBin: opts.GatewayBin, GatewayHook: opts.GatewayHook,
 			Secret: func(s string) {
 				ev.AddSecret(s)
 				if opts.OnSecrets != nil {
 					opts.OnSecrets([]string{s})
 				}
-			}})}
+			}}); err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		run.Device = st.Device()
+		run.Volatile.Targets = st.Endpoints()
+		if faults {
+			tr = &trustRecorder{TrustRunner: trust.New(st, plan, log)}
+		}
 		env = &checks.Env{
 			Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits,
-			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive, Trust: tr,
+			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive,
+		}
+		if tr != nil {
+			env.Trust = tr
 		}
 	}
 	log.Info("evaluating checks", "checks", plan.Checks)
@@ -136,6 +146,11 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	run.Results = results
 	if st != nil {
 		if _, err := ev.WriteJSON("stack", "gateway-stats.json", st.GatewayStats()); err != nil {
+			return nil, err
+		}
+		// What the rig did to the devices: every lifecycle step (power, identify, reset,
+		// restore) and every level driven on a control line, with its time.
+		if _, err := ev.WriteJSON("device", "lifecycle.json", map[string]any{"steps": st.DeviceSteps(), "lines": st.Lines()}); err != nil {
 			return nil, err
 		}
 	}
@@ -163,19 +178,16 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	return run, nil
 }
 
-// startStack starts the reference stack of plan's profile and waits until telemetry flows.
-func startStack(ctx context.Context, plan *scenario.Plan, work string, log *slog.Logger, ev *evidence.Store) (*stack.Stack, error) {
-	log.Info("starting stack")
-	st, err := stack.Start(ctx, stack.Config{Plan: plan, WorkDir: work, Log: log})
+// startStack starts the reference path of plan's profile and waits until telemetry flows.
+func startStack(ctx context.Context, cfg stack.Config) (*stack.Stack, error) {
+	cfg.Log.Info("starting the path", "devices", cfg.Plan.Scenario.Device.Kind, "faults", cfg.Faults)
+	st, err := stack.Start(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("engine: start the %s stack: %w", plan.Profile.Name, err)
+		return nil, fmt.Errorf("engine: start the %s path: %w", cfg.Plan.Profile.Name, err)
 	}
-	for _, s := range st.Secrets() {
-		ev.AddSecret(s)
-	}
-	if err := st.WaitReady(ctx, plan.Scenario.Timing.Warmup.D()); err != nil {
+	if err := st.WaitReady(ctx, cfg.Plan.Scenario.Timing.Warmup.D()); err != nil {
 		_ = st.Close()
-		return nil, fmt.Errorf("engine: the %s stack did not become ready: %w", plan.Profile.Name, err)
+		return nil, fmt.Errorf("engine: the %s path did not become ready: %w", cfg.Plan.Profile.Name, err)
 	}
 	return st, nil
 }

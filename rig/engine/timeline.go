@@ -42,6 +42,9 @@ func (t *trustRecorder) RunTrust(ctx context.Context) (*checks.TrustReport, erro
 
 // result says whether the trust check ran and what its run reported (nil when it failed).
 func (t *trustRecorder) result() (bool, *checks.TrustReport) {
+	if t == nil {
+		return false, nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.ran, t.rep
@@ -52,7 +55,7 @@ func (t *trustRecorder) result() (bool, *checks.TrustReport) {
 // the fault windows and the frames sent and lost; any other run draws the audit stack's store.
 func writeTimeline(ev *evidence.Store, st *stack.Stack, tr *trustRecorder, start time.Time) error {
 	var tl any
-	if ran, rep := tr.result(); ran {
+	if ran, rep := tr.result(); tr != nil && ran {
 		if rep == nil {
 			// The trust run failed: its check is an error result. The audit stack's steady line
 			// would pass for the faulted path's telemetry, so there is no timeline.

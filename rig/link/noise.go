@@ -9,11 +9,11 @@ import (
 	"github.com/pathrig/rig/firmware/protocol"
 )
 
-// Noisy is the UART line between a device and the rig's side of its link (the device end of a pty
-// pair or pipe), with faults the rig switches on and off while traffic flows: byte corruption at
-// a rate, a stalled line and bursts of garbage. It wraps what the device writes (device → gateway)
-// and passes reads through, so the device (the emulator, or a bridge to real hardware) is
-// unchanged. Deadlines are forwarded when the wrapped link has them.
+// Noisy is the UART line between a device and the gateway's side of its link, with faults the rig
+// switches on and off while traffic flows: byte corruption at a rate, a stalled line, a cut line
+// and bursts of garbage. It wraps what travels device → gateway (the rig's UART relay writes each
+// frame through it whole) and passes reads through. Deadlines are forwarded when the wrapped link
+// has them.
 //
 // It keeps its own record of what it damaged — which frames (type, boot, seq) a corrupted byte
 // landed in — so the rig can tell frames lost to an injected line fault from frames lost anywhere
@@ -24,6 +24,8 @@ type Noisy struct {
 	mu       sync.Mutex
 	rate     float64 // probability that a byte is corrupted
 	stalled  bool
+	cut      bool
+	cutBytes uint64
 	held     []byte // bytes written while the line was stalled, delivered when it resumes
 	damaged  []Damage
 	garbage  uint64
@@ -40,13 +42,20 @@ func (n *Noisy) LastWrite() time.Time {
 	return n.last
 }
 
-// Damage is one frame a corrupted byte landed in.
+// Damage is one frame the line damaged: a corrupted byte landed in it, or the line was cut.
 type Damage struct {
-	Type protocol.Type `json:"type"`
-	Boot uint32        `json:"boot"`
-	Seq  uint32        `json:"seq"`
-	At   time.Time     `json:"at"`
+	Type  protocol.Type `json:"type"`
+	Boot  uint32        `json:"boot"`
+	Seq   uint32        `json:"seq"`
+	At    time.Time     `json:"at"`
+	Fault string        `json:"fault"` // "corrupt" or "cut"
 }
+
+// Damage causes.
+const (
+	DamageCorrupt = "corrupt"
+	DamageCut     = "cut"
+)
 
 // NewNoisy wraps rw (the device side of a link) with a clean line.
 func NewNoisy(rw io.ReadWriter, seed uint64) *Noisy {
@@ -77,6 +86,11 @@ func (n *Noisy) Write(p []byte) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.last = time.Now()
+	if n.cut {
+		n.cutBytes += uint64(len(p))
+		n.recordLocked(p, DamageCut)
+		return len(p), nil
+	}
 	out := p
 	if n.rate > 0 {
 		out = n.corruptLocked(p)
@@ -115,14 +129,49 @@ func (n *Noisy) corruptLocked(p []byte) []byte {
 	if out == nil {
 		return p
 	}
+	n.recordLocked(p, DamageCorrupt)
+	return out
+}
+
+// recordLocked notes the frames of p (as sent) as damaged by fault.
+func (n *Noisy) recordLocked(p []byte, fault string) {
 	now := time.Now()
 	var dec protocol.Decoder
 	dec.Feed(p, func(f protocol.Frame, err error) {
 		if err == nil {
-			n.damaged = append(n.damaged, Damage{Type: f.Type, Boot: f.Boot, Seq: f.Seq, At: now})
+			n.damaged = append(n.damaged, Damage{Type: f.Type, Boot: f.Boot, Seq: f.Seq, At: now, Fault: fault})
 		}
 	})
-	return out
+}
+
+// Cut disconnects the line (true) or reconnects it (false): what is sent while it is cut is lost.
+func (n *Noisy) Cut(on bool) {
+	n.mu.Lock()
+	n.cut = on
+	n.mu.Unlock()
+}
+
+// IsCut reports whether the line is cut.
+func (n *Noisy) IsCut() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cut
+}
+
+// Inject writes b onto the line as it is, between two frames (a stalled line holds it, a cut one
+// drops it): the malformed-frame probe's way onto the UART.
+func (n *Noisy) Inject(b []byte) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.cut:
+		return nil
+	case n.stalled:
+		n.held = append(n.held, b...)
+		return nil
+	}
+	_, err := n.rw.Write(b)
+	return err
 }
 
 // SetCorruption sets the probability that each byte the device sends is corrupted (0 stops it).
@@ -181,11 +230,12 @@ type NoiseStats struct {
 	GarbageBytes uint64   `json:"garbage_bytes"` // random bytes injected between frames
 	Stalls       uint64   `json:"stalls"`        // times the line was stalled
 	MaxHeld      int      `json:"max_held"`      // most bytes held back by a stall
+	CutBytes     uint64   `json:"cut_bytes"`     // bytes lost while the line was cut
 }
 
 // Stats returns a snapshot.
 func (n *Noisy) Stats() NoiseStats {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return NoiseStats{Damaged: append([]Damage(nil), n.damaged...), GarbageBytes: n.garbage, Stalls: n.stallCnt, MaxHeld: n.heldMax}
+	return NoiseStats{Damaged: append([]Damage(nil), n.damaged...), GarbageBytes: n.garbage, Stalls: n.stallCnt, MaxHeld: n.heldMax, CutBytes: n.cutBytes}
 }

@@ -32,11 +32,17 @@ func (dv *Device) kindError() (field, msg string) {
 	if dv.Image != "" && dv.Kind != DeviceQEMU {
 		return "device.image", fmt.Sprintf("only a qemu device runs a firmware image (kind is %s)", dv.Kind)
 	}
-	if dv.Kind == DeviceSerial && dv.Port == "" {
-		return "device.port", "missing: a serial device needs its UART path, e.g. /dev/ttyAMA0 or /dev/ttyUSB0"
+	if dv.Kind == DeviceSerial && dv.Port == "" && dv.Bench == "" {
+		return "device.port", "missing: a serial device needs its UART path, e.g. /dev/ttyAMA0 or /dev/ttyUSB0 (or device.bench: a bench file naming it and the GPIO lines)"
+	}
+	if dv.Port != "" && dv.Bench != "" {
+		return "device.bench", "the bench file names the UART: give device.port or device.bench, not both"
 	}
 	if dv.Port != "" && dv.Kind != DeviceSerial {
 		return "device.port", fmt.Sprintf("only a serial device has a port (kind is %s)", dv.Kind)
+	}
+	if dv.Bench != "" && dv.Kind != DeviceSerial {
+		return "device.bench", fmt.Sprintf("only a serial device is wired on a bench (kind is %s)", dv.Kind)
 	}
 	return "", ""
 }
@@ -53,7 +59,7 @@ func (dv *Device) SetKind(kind string) error {
 		nd.Image = ""
 	}
 	if kind != DeviceSerial {
-		nd.Port = ""
+		nd.Port, nd.Bench = "", ""
 	}
 	if field, msg := nd.kindError(); field != "" {
 		return fmt.Errorf("%w: --device %s: %s: %s", ErrInvalid, kind, field, msg)

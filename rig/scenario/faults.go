@@ -18,6 +18,7 @@ const (
 	FaultUARTCorrupt      = "uart-corrupt"      // device→gateway bytes corrupted at byte_rate
 	FaultUARTStall        = "uart-stall"        // device→gateway line holds its bytes for duration
 	FaultUARTGarbage      = "uart-garbage"      // bursts of `bytes` random bytes every `every`
+	FaultUARTCut          = "uart-cut"          // device↔gateway line cut for duration: bytes both ways lost
 	FaultDeviceReset      = "device-reset"      // NRST held low for duration (GPIO)
 	FaultPowerCut         = "power-cut"         // supply line off for duration (GPIO)
 	FaultGatewayCrash     = "gateway-crash"     // SIGKILL of the gateway process; restarted after duration
@@ -38,6 +39,7 @@ var faultParams = map[string]struct {
 	FaultUARTCorrupt:      {params: []string{"byte_rate"}},
 	FaultUARTStall:        {},
 	FaultUARTGarbage:      {params: []string{"bytes", "every"}},
+	FaultUARTCut:          {},
 	FaultDeviceReset:      {},
 	FaultPowerCut:         {},
 	FaultGatewayCrash:     {},

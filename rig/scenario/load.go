@@ -346,13 +346,17 @@ func (l Library) loadBundle(nameOrPath, dir string) (*Bundle, *doc, error) {
 	return &b, d, nil
 }
 
-func oneOf(d *doc, field, got string, allowed ...string) error {
+func oneOf[T ~string](d *doc, field string, got T, allowed ...T) error {
 	for _, a := range allowed {
 		if got == a {
 			return nil
 		}
 	}
-	return d.at(field, "%q is not one of %s", got, strings.Join(allowed, ", "))
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	return d.at(field, "%q is not one of %s", got, strings.Join(names, ", "))
 }
 
 func (s *Scenario) validate(d *doc) error {

@@ -69,12 +69,15 @@ type Scenario struct {
 
 // Device describes the device under test.
 type Device struct {
-	Kind              string   `yaml:"kind"`     // emulated | qemu | serial (see DeviceKinds)
-	UID               string   `yaml:"uid"`      // 24 hex digits (96-bit STM32 UID); qemu: programmed into the board; serial: what the board must report
-	Firmware          string   `yaml:"firmware"` // major.minor.patch reported by the emulator
-	Boot              uint32   `yaml:"boot"`     // boot counter the emulator starts from
-	Image             string   `yaml:"image"`    // qemu: firmware ELF; "" → DefaultImage
-	Port              string   `yaml:"port"`     // serial: the UART, e.g. /dev/ttyAMA0
+	Kind     string `yaml:"kind"`     // emulated | qemu | serial (see DeviceKinds)
+	UID      string `yaml:"uid"`      // 24 hex digits (96-bit STM32 UID); qemu: programmed into the board; serial: what the board must report
+	Firmware string `yaml:"firmware"` // major.minor.patch reported by the emulator
+	Boot     uint32 `yaml:"boot"`     // boot counter the emulator starts from
+	Image    string `yaml:"image"`    // qemu: firmware ELF; "" → DefaultImage
+	Port     string `yaml:"port"`     // serial: the UART, e.g. /dev/ttyAMA0
+	// Bench, for a serial device, is a bench file (rig/bench) naming its UART and its NRST, BOOT0
+	// and power GPIO lines; a path relative to the working folder. Port and Bench exclude each other.
+	Bench             string   `yaml:"bench"`
 	TelemetryInterval Duration `yaml:"telemetry_interval"`
 	Baud              int      `yaml:"baud"`
 }
@@ -108,27 +111,27 @@ type BrokerProfile struct {
 	Plaintext     bool       `yaml:"plaintext"` // open a plaintext MQTT listener
 	TLS           TLSProfile `yaml:"tls"`
 	Anonymous     bool       `yaml:"anonymous"`       // accept CONNECT without credentials
-	DeviceAuth    string     `yaml:"device_auth"`     // none | password | password+cert
-	ACL           string     `yaml:"acl"`             // none | per-device
+	DeviceAuth    DeviceAuth `yaml:"device_auth"`     // none | password | password+cert
+	ACL           ACL        `yaml:"acl"`             // none | per-device
 	MaxPacketSize uint32     `yaml:"max_packet_size"` // bytes; 0 = unlimited
 }
 
 // TLSProfile configures the broker's TLS listener and its certificate.
 type TLSProfile struct {
-	Enabled     bool     `yaml:"enabled"`
-	MinVersion  string   `yaml:"min_version"` // 1.0 | 1.1 | 1.2 | 1.3
-	Certificate string   `yaml:"certificate"` // ca-issued | self-signed
-	SAN         []string `yaml:"san"`         // names in the broker certificate's SAN; empty = the names devices use
-	CNOnly      bool     `yaml:"cn_only"`     // put the name in the CN only, no SAN
-	Key         string   `yaml:"key"`         // ecdsa-p256 | rsa-1024 | rsa-2048 | rsa-3072
-	Validity    Duration `yaml:"validity"`    // from now; e.g. 240h for "expires in 10 days"
-	ClientAuth  string   `yaml:"client_auth"` // none | require
+	Enabled     bool       `yaml:"enabled"`
+	MinVersion  TLSVersion `yaml:"min_version"` // 1.0 | 1.1 | 1.2 | 1.3
+	Certificate CertKind   `yaml:"certificate"` // ca-issued | self-signed
+	SAN         []string   `yaml:"san"`         // names in the broker certificate's SAN; empty = the names devices use
+	CNOnly      bool       `yaml:"cn_only"`     // put the name in the CN only, no SAN
+	Key         KeyKind    `yaml:"key"`         // ecdsa-p256 | rsa-1024 | rsa-2048 | rsa-3072
+	Validity    Duration   `yaml:"validity"`    // from now; e.g. 240h for "expires in 10 days"
+	ClientAuth  ClientAuth `yaml:"client_auth"` // none | require
 }
 
 // GatewayProfile configures how the gateway reaches the broker.
 type GatewayProfile struct {
-	Transport string `yaml:"transport"` // plaintext | tls
-	QoS       byte   `yaml:"qos"`       // 0 or 1
+	Transport Transport `yaml:"transport"` // plaintext | tls
+	QoS       byte      `yaml:"qos"`       // 0 or 1
 	// Spool: store-and-forward through a crash-safe buffer on disk (records kept until the
 	// broker acknowledges them; survives a gateway crash). SpoolMax bounds it (records).
 	Spool    bool           `yaml:"spool"`
@@ -145,8 +148,8 @@ type BackoffProfile struct {
 
 // IngestProfile configures the ingest API.
 type IngestProfile struct {
-	Auth    string `yaml:"auth"`     // none | bearer
-	MaxBody int64  `yaml:"max_body"` // bytes; 0 = the ingest default
+	Auth    IngestAuth `yaml:"auth"`     // none | bearer
+	MaxBody int64      `yaml:"max_body"` // bytes; 0 = the ingest default
 }
 
 // Bundle names the checks of an evidence bundle.
@@ -156,4 +159,44 @@ type Bundle struct {
 	Checks      []string `yaml:"checks"`
 
 	Source string `yaml:"-"`
+}
+
+// Typed profile values: validated once when the profile loads (load.go), compared by constant
+// everywhere else.
+type (
+	DeviceAuth string // how devices authenticate to the broker
+	ACL        string // the broker's topic ACL
+	TLSVersion string // the lowest TLS version the broker accepts
+	CertKind   string // how the broker certificate is issued
+	KeyKind    string // the broker certificate's key
+	ClientAuth string // whether the broker's TLS listener requires client certificates
+	Transport  string // how the gateway reaches the broker
+	IngestAuth string // how the ingest authenticates requests
+)
+
+// Profile values.
+const (
+	AuthNone          DeviceAuth = "none"
+	AuthPassword      DeviceAuth = "password"
+	AuthPasswordCert  DeviceAuth = "password+cert"
+	ACLNone           ACL        = "none"
+	ACLPerDevice      ACL        = "per-device"
+	CertCAIssued      CertKind   = "ca-issued"
+	CertSelfSigned    CertKind   = "self-signed"
+	ClientAuthNone    ClientAuth = "none"
+	ClientAuthRequire ClientAuth = "require"
+	TransportPlain    Transport  = "plaintext"
+	TransportTLS      Transport  = "tls"
+	IngestNone        IngestAuth = "none"
+	IngestBearer      IngestAuth = "bearer"
+)
+
+// TLS returns the crypto/tls version constant (0 for an unvalidated value).
+func (v TLSVersion) TLS() uint16 {
+	return map[TLSVersion]uint16{"1.0": 0x0301, "1.1": 0x0302, "1.2": 0x0303, "1.3": 0x0304}[v]
+}
+
+// RSABits is the RSA key size (0: an ECDSA P-256 key).
+func (k KeyKind) RSABits() int {
+	return map[KeyKind]int{"rsa-1024": 1024, "rsa-2048": 2048, "rsa-3072": 3072}[k]
 }

@@ -1,7 +1,11 @@
-// Package stack starts the reference path a scenario describes, in process and on loopback: a
-// per-run PKI, the mochi broker, the ingest API with its store, the broker→ingest bridge, the
-// emulated STM32 on one side of a pty pair and the gateway on the other side, all configured from
-// the hardening profile. It hands the checks only targets and credentials — never the profile.
+// Package stack assembles the reference path a scenario describes — the one assembly that both
+// the audit and the fault runs use — in process and on loopback: a per-run PKI, the mochi broker
+// from the hardening profile, the ingest API with its store, the broker→ingest bridge, the
+// devices under test (rig/dut: the emulator, the firmware in QEMU or a board on a UART, each
+// behind the rig's UART relay) and a gateway per device (in process, or the real binary as a
+// child process that a fault can SIGKILL). For a fault run the gateways reach the broker through
+// the network emulator (rig/netem). It hands the checks only targets and credentials — never the
+// profile.
 package stack
 
 import (
@@ -15,21 +19,20 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/pathrig/rig/firmware/emulator"
-	"github.com/pathrig/rig/firmware/protocol"
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/bridge"
 	"github.com/pathrig/rig/rig/broker"
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/ingest"
-	"github.com/pathrig/rig/rig/link"
+	"github.com/pathrig/rig/rig/lines"
+	"github.com/pathrig/rig/rig/netem"
 	"github.com/pathrig/rig/rig/pki"
-	"github.com/pathrig/rig/rig/qemu"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/telemetry"
@@ -45,199 +48,214 @@ var probeIDs = []string{"70726f62652d612d30303031", "70726f62652d622d30303031"}
 // Config of a stack.
 type Config struct {
 	Plan    *scenario.Plan
-	WorkDir string // scratch folder for the store and key files; removed by the caller
+	WorkDir string // scratch folder for the store, spools, key files and gateway logs; removed by the caller
 	Log     *slog.Logger
+	// Secret, when set, is told every secret the stack creates (passwords, token, private keys)
+	// as soon as it exists, so the evidence store redacts it from everything written after.
+	Secret func(string)
+	// Faults builds the path a fault timeline needs: the scenario's fleet of devices, the network
+	// emulator between the gateways and the broker, and the gateway as trust.gateway says (the
+	// real binary as a child process, or in process).
+	Faults     bool
+	GatewayBin string // the gateway binary, for trust.gateway: process
+	Seed       uint64 // UART line noise; 0 = from the clock
+	// GatewayHook, when set, adjusts each in-process gateway's configuration before it starts
+	// (tests: a gateway that alters readings).
+	GatewayHook func(*gateway.Config)
 }
+
+// started counts the brokers and ingests Start brought up in this process (restarts of a fault
+// excluded), so a test can show that a run assembles its path once.
+var started struct{ brokers, ingests atomic.Int64 }
+
+// Started returns how many brokers and ingests Start has brought up in this process.
+func Started() (brokers, ingests int64) { return started.brokers.Load(), started.ingests.Load() }
 
 // Stack is a running reference path.
 type Stack struct {
-	log     *slog.Logger
-	plan    *scenario.Plan
-	pki     *pki.PKI
-	broker  *broker.Broker
-	ingest  *ingest.Server
-	bridge  *bridge.Bridge
-	pty     *link.PtyPair
-	device  *emulator.Device
-	qemu    *qemu.Machine // device kind qemu
-	port    link.Port     // the open UART of a qemu device
-	gateway *gateway.Gateway
+	cfg  Config
+	log  *slog.Logger
+	clog *slog.Logger // components' log (quiet unless debug)
+	plan *scenario.Plan
+	prof scenario.Profile
+	ctx  context.Context // lives until Close
 
+	pki         *pki.PKI
+	passwords   map[string]string
+	clientCerts map[string]*pki.Issued
+	keyDir      string
+	caFile      string
+	token       string
+	secretsMu   sync.Mutex
+	secrets     []string
+
+	mu        sync.Mutex // broker, bridge and ingest change on a fault's restart
+	brokerCfg broker.Config
+	broker    *broker.Broker
+	bridge    *bridge.Bridge
+	ingest    *ingest.Server
+	retired   []bridge.Stats // bridges replaced by a broker restart
+	proxy     *netem.Proxy
+
+	units   []*Unit
+	lineRec *lines.Recorder
 	targets checks.Targets
-	secrets []string
-	token   string
 
-	cancel    context.CancelFunc // ends broker, ingest and bridge
-	cancelDev context.CancelFunc // ends device and gateway
-	wg        sync.WaitGroup
-	errMu     sync.Mutex
-	errs      []error // background failures (device, gateway)
-	closed    bool
+	exitsMu      sync.Mutex
+	gatewayExits []string // gateway processes that ended without being killed or stopped
+
+	cancel context.CancelFunc
+	closed bool
 }
 
 // Start brings the whole path up. On error everything already started is stopped.
 func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	log := cfg.Log
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
-	// The stack outlives the caller's context only until Close; device and gateway get their own
-	// context so that Close can stop them before the broker and ingest they talk to.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	devCtx, cancelDev := context.WithCancel(bg)
-	clog := componentLog(log)
-	s := &Stack{log: log, plan: cfg.Plan, cancel: cancel, cancelDev: cancelDev}
+	s := &Stack{cfg: cfg, log: log, plan: cfg.Plan, prof: cfg.Plan.Profile, ctx: bg, cancel: cancel,
+		passwords: map[string]string{}, clientCerts: map[string]*pki.Issued{}, lineRec: &lines.Recorder{}}
+	s.clog = QuietLog(log, slog.LevelWarn)
+	if cfg.Faults {
+		s.clog = QuietLog(log, slog.LevelError) // the faults make components warn on purpose
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	prof := cfg.Plan.Profile
-	dev := cfg.Plan.Scenario.Device
-
-	if s.pki, err = pki.New(pki.Options{}); err != nil {
+	specs, err := s.deviceSpecs()
+	if err != nil {
 		return nil, err
 	}
-	// Per-device and probe credentials.
-	ids := append([]string{dev.UID}, probeIDs...)
-	passwords := map[string]string{}
-	clientCerts := map[string]*pki.Issued{}
-	for _, id := range ids {
-		pw := secret()
-		passwords[id] = pw
-		s.secrets = append(s.secrets, pw)
-		c, err := s.pki.IssueClient(id, pki.ClientOpts{})
-		if err != nil {
-			return nil, err
-		}
-		clientCerts[id] = c
-		s.secrets = append(s.secrets, string(c.KeyPEM))
+	if err := s.credentials(specs); err != nil {
+		return nil, err
 	}
-	s.secrets = append(s.secrets, string(s.pki.CA().KeyPEM))
-
-	// Broker.
-	bc := broker.Config{
-		AllowAnonymous: prof.Broker.Anonymous,
-		DeviceACL:      prof.Broker.ACL == "per-device",
-		CertIdentity:   prof.Broker.DeviceAuth == "password+cert",
-		MaxPacketSize:  prof.Broker.MaxPacketSize,
-		Log:            clog,
+	if err := s.startBroker(ctx); err != nil {
+		return nil, err
 	}
-	if prof.Broker.DeviceAuth != "none" {
-		bc.Users = passwords
+	if err := s.startIngest(); err != nil {
+		return nil, err
 	}
-	if prof.Broker.Plaintext {
-		bc.PlainAddr = "127.0.0.1:0"
-	}
-	if prof.Broker.TLS.Enabled {
-		bc.TLSAddr = "127.0.0.1:0"
-		if bc.TLS, err = s.brokerTLS(prof.Broker.TLS); err != nil {
+	if cfg.Faults {
+		if s.proxy, err = netem.Start(bg, "127.0.0.1:0", s.gatewayTarget(), s.clog); err != nil {
 			return nil, err
 		}
 	}
-	// Not bg: Close stops the gateway first (cancel, wait) and the broker after it, so the
-	// gateway disconnects cleanly rather than racing a broker that closes on the same cancel.
-	if s.broker, err = broker.Start(context.WithoutCancel(ctx), bc); err != nil {
+	if err := s.startUnits(ctx, specs); err != nil {
 		return nil, err
 	}
-
-	// Ingest and the bridge that feeds it.
-	ic := ingest.Config{Addr: "127.0.0.1:0", StorePath: filepath.Join(cfg.WorkDir, "ingest.db"), MaxBody: prof.Ingest.MaxBody, Log: clog}
-	if prof.Ingest.Auth == "bearer" {
-		s.token = secret()
-		s.secrets = append(s.secrets, s.token)
-		ic.Tokens = []string{s.token}
-	}
-	if s.ingest, err = ingest.Start(bg, ic); err != nil {
+	if err := s.makeTargets(); err != nil {
 		return nil, err
-	}
-	if s.bridge, err = bridge.Start(bg, s.broker.Server(), bridge.Config{IngestURL: s.ingest.URL(), Token: s.token, Log: clog}); err != nil {
-		return nil, err
-	}
-
-	// The device (device.kind, see device.go), the gateway reading it through go.bug.st/serial.
-	gc := gateway.Config{Baud: dev.Baud, QoS: prof.Gateway.QoS, Log: clog.With("component", "gateway")}
-	if err := s.startDevice(ctx, devCtx, dev, clog, &gc); err != nil {
-		return nil, err
-	}
-	if prof.Broker.DeviceAuth != "none" {
-		gc.Username, gc.Password = dev.UID, passwords[dev.UID]
-	}
-	switch prof.Gateway.Transport {
-	case "tls":
-		gc.BrokerURL = "ssl://" + s.broker.TLSAddr()
-		gc.TLS = &tls.Config{RootCAs: s.pki.CAPool(), ServerName: ServerName, MinVersion: tls.VersionTLS12}
-		if prof.Broker.TLS.ClientAuth == "require" {
-			gc.TLS.Certificates = []tls.Certificate{clientCerts[dev.UID].Cert}
-		}
-		if prof.Broker.TLS.Certificate != "ca-issued" || len(prof.Broker.TLS.SAN) > 0 || prof.Broker.TLS.CNOnly {
-			// The gateway of a path with a bad broker certificate is typically configured to accept
-			// it; the broker-cert check reports the certificate, the gateway keeps the path running.
-			gc.TLS.InsecureSkipVerify = true
-			gc.TLS.MinVersion = tls.VersionTLS10
-		}
-	default:
-		gc.BrokerURL = "tcp://" + s.broker.PlainAddr()
-	}
-	if s.gateway, err = gateway.New(gc); err != nil {
-		return nil, err
-	}
-	s.goBackground("gateway", s.gateway.Run, devCtx)
-
-	// Targets: what a consultant would write into a scenario for a client's path. A path without a
-	// plaintext listener still names the address one would use, so that the probe can show
-	// nothing answers there (a real broker host has 1883 whether or not it is served).
-	plain := s.broker.PlainAddr()
-	if plain == "" {
-		if plain, err = unusedAddr(); err != nil {
-			return nil, err
-		}
-	}
-	s.targets = checks.Targets{
-		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool()},
-		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
-	}
-	for i, id := range probeIDs {
-		c := clientCerts[id].Cert
-		s.targets.Probes = append(s.targets.Probes, checks.Identity{
-			Name: fmt.Sprintf("probe-%c", 'a'+i), ClientID: id, Username: id, Password: passwords[id],
-			Cert: &c, Topic: telemetry.TopicPrefix + "/" + id + "/probe",
-		})
 	}
 	return s, nil
 }
 
-func (s *Stack) goBackground(name string, run func(context.Context) error, ctx context.Context) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := run(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("component stopped", "component", name, "error", err)
-			s.errMu.Lock()
-			s.errs = append(s.errs, fmt.Errorf("%s: %w", name, err))
-			s.errMu.Unlock()
-		}
-	}()
+// addSecret keeps a secret of the run and hands it to the caller's redaction at once.
+func (s *Stack) addSecret(v string) {
+	s.secretsMu.Lock()
+	s.secrets = append(s.secrets, v)
+	s.secretsMu.Unlock()
+	if s.cfg.Secret != nil {
+		s.cfg.Secret(v)
+	}
 }
 
-func (s *Stack) failure() error {
-	s.errMu.Lock()
-	defer s.errMu.Unlock()
-	return errors.Join(s.errs...)
+// Secrets returns every secret of the stack (passwords, tokens, private keys) for redaction.
+func (s *Stack) Secrets() []string {
+	s.secretsMu.Lock()
+	defer s.secretsMu.Unlock()
+	return append([]string(nil), s.secrets...)
+}
+
+// credentials makes the PKI, a password and a client certificate per device and probe identity,
+// and the key files a gateway process reads.
+func (s *Stack) credentials(specs []unitSpec) (err error) {
+	if s.pki, err = pki.New(pki.Options{}); err != nil {
+		return err
+	}
+	s.addSecret(string(s.pki.CA().KeyPEM))
+	s.keyDir = filepath.Join(s.cfg.WorkDir, "keys")
+	if err := os.MkdirAll(s.keyDir, 0o700); err != nil {
+		return fmt.Errorf("stack: key folder: %w", err)
+	}
+	s.caFile = filepath.Join(s.keyDir, "ca.crt")
+	if err := os.WriteFile(s.caFile, s.pki.CAPEM(), 0o644); err != nil {
+		return fmt.Errorf("stack: write %s: %w", s.caFile, err)
+	}
+	ids := append([]string(nil), probeIDs...)
+	for _, u := range specs {
+		ids = append(ids, u.id)
+	}
+	// A fleet is about load, not identity: its certificates share one key pair so that a
+	// thousand devices do not cost a thousand key generations.
+	shareKey := len(specs) > 50
+	var shared *pki.Issued
+	for _, id := range ids {
+		pw := secret()
+		s.passwords[id] = pw
+		s.addSecret(pw)
+		opts := pki.ClientOpts{}
+		if shareKey && shared != nil {
+			opts.Key = shared.Key
+		}
+		c, err := s.pki.IssueClient(id, opts)
+		if err != nil {
+			return err
+		}
+		if shared == nil || !shareKey {
+			s.addSecret(string(c.KeyPEM))
+		}
+		if shared == nil {
+			shared = c
+		}
+		s.clientCerts[id] = c
+	}
+	return nil
+}
+
+// startBroker starts the broker the profile describes.
+func (s *Stack) startBroker(ctx context.Context) error {
+	b := s.prof.Broker
+	bc := broker.Config{
+		AllowAnonymous: b.Anonymous,
+		DeviceACL:      b.ACL == scenario.ACLPerDevice,
+		CertIdentity:   b.DeviceAuth == scenario.AuthPasswordCert,
+		MaxPacketSize:  b.MaxPacketSize,
+		Log:            s.clog,
+	}
+	if s.cfg.Faults && s.plan.Scenario.Fleet.Devices > 50 {
+		bc.MaxPendingWrites = 64 // devices never subscribe; small per-client queues keep a fleet cheap
+	}
+	if b.DeviceAuth != scenario.AuthNone {
+		bc.Users = s.passwords
+	}
+	if b.Plaintext {
+		bc.PlainAddr = "127.0.0.1:0"
+	}
+	if b.TLS.Enabled {
+		bc.TLSAddr = "127.0.0.1:0"
+		var err error
+		if bc.TLS, err = s.brokerTLS(b.TLS); err != nil {
+			return err
+		}
+	}
+	s.brokerCfg = bc
+	br, err := broker.Start(context.WithoutCancel(ctx), bc)
+	if err != nil {
+		return err
+	}
+	started.brokers.Add(1)
+	s.broker = br
+	return nil
 }
 
 // brokerTLS builds the broker's TLS configuration and certificate from the profile.
 func (s *Stack) brokerTLS(t scenario.TLSProfile) (*tls.Config, error) {
-	o := pki.ServerOpts{SelfSigned: t.Certificate == "self-signed", CNOnly: t.CNOnly}
+	o := pki.ServerOpts{SelfSigned: t.Certificate == scenario.CertSelfSigned, CNOnly: t.CNOnly, RSABits: t.Key.RSABits()}
 	o.ValidFor = t.Validity.D()
-	switch t.Key {
-	case "rsa-1024":
-		o.RSABits = 1024
-	case "rsa-2048":
-		o.RSABits = 2048
-	case "rsa-3072":
-		o.RSABits = 3072
-	}
 	switch {
 	case t.CNOnly:
 		o.CommonName = ServerName
@@ -257,40 +275,185 @@ func (s *Stack) brokerTLS(t scenario.TLSProfile) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.secrets = append(s.secrets, string(cert.KeyPEM))
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert.Cert}}
-	cfg.MinVersion = map[string]uint16{"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11, "1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}[t.MinVersion]
-	if t.ClientAuth == "require" {
+	s.addSecret(string(cert.KeyPEM))
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert.Cert}, MinVersion: t.MinVersion.TLS()}
+	if t.ClientAuth == scenario.ClientAuthRequire {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		cfg.ClientCAs = s.pki.CAPool()
 	}
 	return cfg, nil
 }
 
-// WaitReady waits until the gateway knows the device and telemetry has reached the store, then
-// lets telemetry flow for warmup more.
+// startIngest starts the ingest and the bridge that feeds it.
+func (s *Stack) startIngest() error {
+	ic := ingest.Config{Addr: "127.0.0.1:0", StorePath: filepath.Join(s.cfg.WorkDir, "ingest.db"), MaxBody: s.prof.Ingest.MaxBody, Log: s.clog}
+	if s.prof.Ingest.Auth == scenario.IngestBearer {
+		s.token = secret()
+		s.addSecret(s.token)
+		ic.Tokens = []string{s.token}
+	}
+	in, err := ingest.Start(s.ctx, ic)
+	if err != nil {
+		return err
+	}
+	started.ingests.Add(1)
+	s.ingest = in
+	return s.startBridge()
+}
+
+// startBridge starts a bridge from the current broker to the current ingest (caller holds s.mu
+// or runs before anything else does).
+func (s *Stack) startBridge() error {
+	bc := bridge.Config{IngestURL: s.ingest.URL(), Token: s.token, Log: s.clog}
+	if s.cfg.Faults {
+		bc.MaxBackoff = 500 * time.Millisecond
+	}
+	b, err := bridge.Start(s.ctx, s.broker.Server(), bc)
+	if err != nil {
+		return err
+	}
+	s.bridge = b
+	return nil
+}
+
+// gatewayTarget is the broker listener the gateways use.
+func (s *Stack) gatewayTarget() string {
+	if s.prof.Gateway.Transport == scenario.TransportTLS {
+		return s.broker.TLSAddr()
+	}
+	return s.broker.PlainAddr()
+}
+
+// brokerURL is what a gateway connects to: the broker, or the network emulator in front of it.
+func (s *Stack) brokerURL() string {
+	addr := s.gatewayTarget()
+	if s.proxy != nil {
+		addr = s.proxy.Addr()
+	}
+	if s.prof.Gateway.Transport == scenario.TransportTLS {
+		return "ssl://" + addr
+	}
+	return "tcp://" + addr
+}
+
+// makeTargets records what the checks may probe: what a consultant would write into a scenario
+// for a client's path. A path without a plaintext listener still names the address one would
+// use, so that the probe can show nothing answers there.
+func (s *Stack) makeTargets() error {
+	plain := s.broker.PlainAddr()
+	if plain == "" {
+		var err error
+		if plain, err = unusedAddr(); err != nil {
+			return err
+		}
+	}
+	s.targets = checks.Targets{
+		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool()},
+		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
+	}
+	for i, id := range probeIDs {
+		c := s.clientCerts[id].Cert
+		s.targets.Probes = append(s.targets.Probes, checks.Identity{
+			Name: fmt.Sprintf("probe-%c", 'a'+i), ClientID: id, Username: id, Password: s.passwords[id],
+			Cert: &c, Topic: telemetry.TopicPrefix + "/" + id + "/probe",
+		})
+	}
+	return nil
+}
+
+// Targets returns what the checks may probe. The fleet is the certificates clients presented
+// to the broker (read when the device-certs check runs) and the identity the rig read from the
+// device over UART.
+func (s *Stack) Targets() checks.Targets {
+	t := s.targets
+	t.Fleet = checks.Fleet{Presented: s.presentedCerts, Trust: s.pki.CAPool()}
+	if d := s.Device(); d != nil {
+		t.Fleet.UID = d.UID
+	}
+	return t
+}
+
+func (s *Stack) presentedCerts() []checks.DeviceCert {
+	var out []checks.DeviceCert
+	for _, pc := range s.currentBroker().PresentedCerts() {
+		out = append(out, checks.DeviceCert{Source: "presented:" + pc.Listener, ClientID: pc.ClientID, Cert: pc.Leaf})
+	}
+	return out
+}
+
+func (s *Stack) currentBroker() *broker.Broker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broker
+}
+
+// Store is the ingest's store (the current one: an ingest-down fault replaces the server).
+func (s *Stack) Store() *ingest.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ingest.Store()
+}
+
+// Endpoints lists the bound addresses (volatile: they change every run).
+func (s *Stack) Endpoints() map[string]string {
+	b := s.currentBroker()
+	m := map[string]string{"broker_plain": b.PlainAddr(), "broker_tls": b.TLSAddr(), "ingest": s.ingest.URL()}
+	if len(s.units) > 0 {
+		m["serial"] = s.units[0].portName()
+		if p := s.units[0].gatewayPort(); p != "" {
+			m["gateway_serial"] = p
+		}
+	}
+	if s.proxy != nil {
+		m["network_emulator"] = s.proxy.Addr()
+	}
+	return m
+}
+
+// Device returns the identity the rig read from the first device over its UART.
+func (s *Stack) Device() *record.Device {
+	if len(s.units) == 0 {
+		return nil
+	}
+	f := s.units[0].Dev.Found()
+	if f == nil {
+		return nil
+	}
+	return &record.Device{UID: f.UID, Firmware: f.FW, Boot: f.Boot}
+}
+
+// Units are the devices of the path with their gateways.
+func (s *Stack) Units() []*Unit { return s.units }
+
+// Lines returns every transition the rig drove on a control line.
+func (s *Stack) Lines() []lines.Transition { return s.lineRec.Transitions() }
+
+// WaitReady waits until telemetry of every device has reached the store, then lets it flow for
+// warmup more.
 func (s *Stack) WaitReady(ctx context.Context, warmup time.Duration) error {
+	within := 30*time.Second + time.Duration(len(s.units))*20*time.Millisecond
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	checked := false
 	for {
 		if err := s.failure(); err != nil {
 			return err
 		}
-		if _, _, _, ok := s.gateway.Identity(); ok {
-			if !checked {
-				if err := s.checkDevice(ctx); err != nil {
-					return err
-				}
-				checked = true
-			}
-			if st, err := s.storeStats(ctx); err == nil && len(st) > 0 {
-				break
-			}
+		st, err := s.Store().Stats()
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, row := range st {
+			seen[row.Device] = true
+		}
+		if len(seen) >= len(s.units) {
+			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no telemetry reached the ingest store (gateway stats: %+v): %w", s.gateway.Stats(), ctx.Err())
+			return fmt.Errorf("telemetry of %d of %d devices reached the ingest store (%s): %w", len(seen), len(s.units), s.units[0].describe(), ctx.Err())
 		case <-tick.C:
 		}
 	}
@@ -302,133 +465,83 @@ func (s *Stack) WaitReady(ctx context.Context, warmup time.Duration) error {
 	return s.failure()
 }
 
-// Targets returns what the checks may probe. The fleet is the certificates clients presented
-// to the broker (read when the device-certs check runs) and the identity the gateway read from
-// the device over UART.
-func (s *Stack) Targets() checks.Targets {
-	t := s.targets
-	t.Fleet = checks.Fleet{Presented: s.presentedCerts, Trust: s.pki.CAPool()}
-	if d := s.Device(); d != nil {
-		t.Fleet.UID = d.UID
+// failure reports a gateway that stopped on its own.
+func (s *Stack) failure() error {
+	var errs []error
+	for _, u := range s.units {
+		if err := u.failure(); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return t
+	return errors.Join(errs...)
 }
 
-// Inject writes b onto the UART from the device's side of the pty pair, in one write, so that it
-// lands between the emulator's frames (which it also writes whole).
-func (s *Stack) Inject(ctx context.Context, b []byte) error {
-	if err := ctx.Err(); err != nil {
+// StopBroker stops the broker (its clients are disconnected, its port refuses connections) after
+// the bridge beside it forwarded what the broker acknowledged. RestartBroker undoes it.
+func (s *Stack) StopBroker(ctx context.Context) (detail string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.broker.Close()
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := s.bridge.Drain(dctx)
+	cancel()
+	_ = s.bridge.Close()
+	s.retired = append(s.retired, s.bridge.Stats())
+	detail = "broker stopped on " + s.broker.TLSAddr() + s.broker.PlainAddr()
+	if err != nil {
+		detail += "; bridge drain: " + err.Error()
+	}
+	return detail
+}
+
+// RestartBroker starts the broker again on the same ports, and a bridge beside it.
+func (s *Stack) RestartBroker() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nb, err := s.broker.Restart(s.ctx)
+	if err != nil {
 		return err
 	}
-	if s.pty == nil {
-		return checks.ErrNoUART
-	}
-	_ = s.pty.Device().SetWriteDeadline(time.Now().Add(time.Second))
-	_, err := s.pty.Device().Write(b)
-	return err
+	s.broker = nb
+	return s.startBridge()
 }
 
-// Frames returns the gateway's valid and rejected frame counts.
-func (s *Stack) Frames() (ok, bad uint64) {
-	st := s.gateway.Stats()
-	for _, n := range st.BadFrames {
-		bad += n
-	}
-	return st.FramesOK, bad
+// StopIngest stops the ingest (the bridge retries); RestartIngest brings it back on its port.
+func (s *Stack) StopIngest() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ingest.Close()
 }
 
-// Ping sends PING to the device through the gateway and waits for the RESPONSE.
-func (s *Stack) Ping(ctx context.Context) error {
-	_, err := s.gateway.Command(ctx, protocol.OpPing, nil)
-	return err
-}
-
-func (s *Stack) presentedCerts() []checks.DeviceCert {
-	var out []checks.DeviceCert
-	for _, pc := range s.broker.PresentedCerts() {
-		out = append(out, checks.DeviceCert{Source: "presented:" + pc.Listener, ClientID: pc.ClientID, Cert: pc.Leaf})
-	}
-	return out
-}
-
-// Secrets returns every secret of the stack (passwords, tokens, private keys) for redaction.
-func (s *Stack) Secrets() []string { return s.secrets }
-
-// Device returns the identity the gateway read from the device, nil before it has one.
-func (s *Stack) Device() *record.Device {
-	uid, fw, boot, ok := s.gateway.Identity()
-	if !ok {
-		return nil
-	}
-	return &record.Device{UID: uid, Firmware: fw, Boot: boot}
-}
-
-// Endpoints lists the bound addresses (volatile: they change every run).
-func (s *Stack) Endpoints() map[string]string {
-	return map[string]string{
-		"broker_plain": s.broker.PlainAddr(),
-		"broker_tls":   s.broker.TLSAddr(),
-		"ingest":       s.ingest.URL(),
-		"serial":       s.devicePort(),
-	}
-}
-
-// GatewayStats returns the gateway's counters.
-func (s *Stack) GatewayStats() gateway.Stats { return s.gateway.Stats() }
-
-// Account implements checks.Telemetry: it stops the device's telemetry over the UART, reads the
-// device's own STATS counters, and waits up to drain for the ingest store to hold every frame.
-func (s *Stack) Account(ctx context.Context, drain time.Duration) (checks.Accounting, error) {
-	stop := protocol.SetIntervalCommand(0)
-	if _, err := s.gateway.Command(ctx, stop.Op, stop.Args); err != nil {
-		return checks.Accounting{}, fmt.Errorf("stop device telemetry over the UART: %w", err)
-	}
-	ds, err := s.gateway.DeviceStats(ctx)
+// RestartIngest restarts the ingest on the same port and store.
+func (s *Stack) RestartIngest() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns, err := s.ingest.Restart(s.ctx)
 	if err != nil {
-		return checks.Accounting{}, fmt.Errorf("read device STATS over the UART: %w", err)
+		return err
 	}
-	uid, _, _, _ := s.gateway.Identity()
-	want := checks.DeviceAccount{Device: uid, Boot: ds.Boot, Sent: uint64(ds.TelemetrySent)}
-	deadline := time.Now().Add(drain)
-	for {
-		st, err := s.storeStats(ctx)
-		if err != nil {
-			return checks.Accounting{}, err
-		}
-		got := want
-		for _, row := range st {
-			if row.Device == uid && row.Boot == ds.Boot {
-				got.Stored, got.Duplicates = row.Stored, row.Duplicates
-			}
-		}
-		if got.Stored >= got.Sent || time.Now().After(deadline) {
-			return checks.Accounting{Devices: []checks.DeviceAccount{got}}, nil
-		}
-		select {
-		case <-ctx.Done():
-			return checks.Accounting{}, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	s.ingest = ns
+	return nil
 }
 
-// storeStats asks the live ingest API for its per-device counters.
+// Proxy is the network emulator between the gateways and the broker; nil outside a fault path.
+func (s *Stack) Proxy() *netem.Proxy { return s.proxy }
+
+// storeStats asks the live ingest API for its per-device counters, as any client would.
 func (s *Stack) storeStats(ctx context.Context) ([]ingest.DeviceStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.ingest.URL()+"/v1/stats", nil)
+	req, err := newRequest(ctx, s.ingest.URL()+"/v1/stats", s.token)
 	if err != nil {
 		return nil, err
 	}
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("ingest stats: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != 200 {
 		return nil, fmt.Errorf("ingest stats: HTTP %d", resp.StatusCode)
 	}
 	var out ingest.StatsResponse
@@ -438,17 +551,42 @@ func (s *Stack) storeStats(ctx context.Context) ([]ingest.DeviceStats, error) {
 	return out.Devices, nil
 }
 
-// Close stops everything in data-path order: device and gateway first (and what connects them: the
-// pty pair, QEMU), then the bridge (after a bounded drain, so nothing accepted by the broker is
-// left in its queue), the ingest and the broker.
+// Close stops everything in data-path order: gateways (all at once) and devices first, then the
+// network emulator, the bridge (after a bounded drain, so nothing the broker accepted is left in
+// its queue), the ingest and the broker.
 func (s *Stack) Close() error {
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	s.cancelDev()
-	s.wg.Wait()
-	errs := s.closeDevice()
+	var errs []error
+	var wg sync.WaitGroup
+	for _, u := range s.units {
+		wg.Go(func() { u.stopGateway() })
+	}
+	wg.Wait()
+	// Devices: each leaves its device as it found it (in parallel: a fleet has many).
+	var emu sync.Mutex
+	sem := make(chan struct{}, 32)
+	for _, u := range s.units {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := u.close(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, err)
+				emu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
 	if s.bridge != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := s.bridge.Drain(ctx); err != nil {
@@ -490,11 +628,6 @@ func sample(device string) []byte {
 	b, _ := json.Marshal(telemetry.Record{Device: device, Boot: 1, Seq: 0, DeviceTimeMs: 1000, GatewayTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), TempCentiC: 2150, SupplyMv: 3300})
 	return b
 }
-
-// componentLog returns the logger for a stack component: its chatter (listeners attached, hooks
-// added, clients connected) only shows when the operator asked for debug detail; warnings and
-// errors always do.
-func componentLog(log *slog.Logger) *slog.Logger { return QuietLog(log, slog.LevelWarn) }
 
 // QuietLog returns log as it is when the operator asked for debug detail, else a logger that drops
 // records below min: components started in process keep their chatter out of the operator log.

@@ -14,13 +14,13 @@ func (s *Stack) Timeline(start time.Time, bucket time.Duration) (*record.Timelin
 	if bucket <= 0 {
 		bucket = 100 * time.Millisecond
 	}
-	stats, err := s.ingest.Store().Stats()
+	stats, err := s.Store().Stats()
 	if err != nil {
 		return nil, fmt.Errorf("stack: timeline: %w", err)
 	}
 	tl := &record.Timeline{BucketMs: bucket.Milliseconds(), Series: []record.TimelineSeries{}, Windows: []record.TimelineWindow{}}
 	for _, st := range stats {
-		recs, err := s.ingest.Store().Records(st.Device, st.Boot)
+		recs, err := s.Store().Records(st.Device, st.Boot)
 		if err != nil {
 			return nil, fmt.Errorf("stack: timeline: %w", err)
 		}

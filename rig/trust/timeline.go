@@ -9,6 +9,7 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/netem"
 	"github.com/pathrig/rig/rig/scenario"
+	"github.com/pathrig/rig/rig/stack"
 )
 
 // injector starts a fault and returns the function that lifts it.
@@ -16,7 +17,7 @@ type injector func(ctx context.Context, f scenario.Fault) (lift func() error, de
 
 // play runs the timeline from t0: each fault starts at t0+At and is lifted Duration later.
 // Faults run concurrently; each one's record holds when it really started and ended.
-func (p *path) play(ctx context.Context, faults []scenario.Fault, t0 time.Time) []checks.FaultRecord {
+func (r *Runner) play(ctx context.Context, faults []scenario.Fault, t0 time.Time) []checks.FaultRecord {
 	recs := make([]checks.FaultRecord, len(faults))
 	var wg sync.WaitGroup
 	for i, f := range faults {
@@ -31,25 +32,25 @@ func (p *path) play(ctx context.Context, faults []scenario.Fault, t0 time.Time) 
 				return
 			}
 			rec.Started = time.Now()
-			p.log.Info("fault injected", "kind", f.Kind, "at", f.At, "for", f.Duration)
-			lift, detail, err := p.injector(f.Kind)(ctx, f)
+			r.log.Info("fault injected", "kind", f.Kind, "at", f.At, "for", f.Duration)
+			lift, detail, err := r.injector(f.Kind)(ctx, f)
 			rec.Detail = detail
 			if err != nil {
 				rec.Error = err.Error()
 				rec.Ended = time.Now()
 				recs[i] = rec
-				p.log.Error("fault injection failed", "kind", f.Kind, "err", err)
+				r.log.Error("fault injection failed", "kind", f.Kind, "err", err)
 				return
 			}
 			sleepUntil(context.WithoutCancel(ctx), rec.Started.Add(f.Duration.D())) // always lift
 			if lift != nil {
 				if err := lift(); err != nil {
 					rec.Error = "lift: " + err.Error()
-					p.log.Error("fault could not be lifted", "kind", f.Kind, "err", err)
+					r.log.Error("fault could not be lifted", "kind", f.Kind, "err", err)
 				}
 			}
 			rec.Ended = time.Now()
-			p.log.Info("fault lifted", "kind", f.Kind)
+			r.log.Info("fault lifted", "kind", f.Kind)
 			recs[i] = rec
 		})
 	}
@@ -107,91 +108,68 @@ type netCond struct {
 	cur netem.Conditions
 }
 
-func (p *path) setNet(change func(*netem.Conditions)) error {
-	p.net.mu.Lock()
-	defer p.net.mu.Unlock()
-	change(&p.net.cur)
-	return p.proxy.Set(p.net.cur)
+func (r *Runner) setNet(change func(*netem.Conditions)) error {
+	r.net.mu.Lock()
+	defer r.net.mu.Unlock()
+	change(&r.net.cur)
+	return r.st.Proxy().Set(r.net.cur)
 }
 
-func (p *path) injector(kind string) injector {
+func (r *Runner) injector(kind string) injector {
+	st := r.st
+	interval := r.plan.Scenario.Device.TelemetryInterval.D()
 	switch kind {
 	case scenario.FaultBrokerDown:
 		return func(ctx context.Context, f scenario.Fault) (func() error, string, error) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			old := p.broker
-			_ = old.Close() // clients are disconnected; the port refuses connections
 			// The bridge lives beside the broker: what the broker acknowledged is forwarded before
 			// the bridge goes (a broker process crash would lose it: see package bridge).
-			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := p.bridge.Drain(dctx)
-			cancel()
-			p.retireBridge()
-			detail := "broker stopped on " + old.TLSAddr() + old.PlainAddr()
-			if err != nil {
-				detail += "; bridge drain: " + err.Error()
-			}
-			return func() error {
-				p.mu.Lock()
-				defer p.mu.Unlock()
-				nb, err := old.Restart(p.ctx)
-				if err != nil {
-					return err
-				}
-				p.broker = nb
-				return p.startBridge()
-			}, detail, nil
+			return st.RestartBroker, st.StopBroker(ctx), nil
 		}
 	case scenario.FaultNetworkCut:
 		return func(_ context.Context, f scenario.Fault) (func() error, string, error) {
-			err := p.setNet(func(c *netem.Conditions) { c.Cut = true })
-			return func() error { return p.setNet(func(c *netem.Conditions) { c.Cut = false }) }, "gateway↔broker connections reset, new ones refused", err
+			err := r.setNet(func(c *netem.Conditions) { c.Cut = true })
+			return func() error { return r.setNet(func(c *netem.Conditions) { c.Cut = false }) }, "gateway↔broker connections reset, new ones refused", err
 		}
 	case scenario.FaultNetworkLatency:
 		return func(_ context.Context, f scenario.Fault) (func() error, string, error) {
-			err := p.setNet(func(c *netem.Conditions) { c.Latency = f.Latency.D() })
-			return func() error { return p.setNet(func(c *netem.Conditions) { c.Latency = 0 }) }, "", err
+			err := r.setNet(func(c *netem.Conditions) { c.Latency = f.Latency.D() })
+			return func() error { return r.setNet(func(c *netem.Conditions) { c.Latency = 0 }) }, "", err
 		}
 	case scenario.FaultNetworkLoss:
 		return func(_ context.Context, f scenario.Fault) (func() error, string, error) {
-			err := p.setNet(func(c *netem.Conditions) { c.Loss = f.Loss })
-			return func() error { return p.setNet(func(c *netem.Conditions) { c.Loss = 0 }) }, "each lost chunk costs one TCP retransmission timeout", err
+			err := r.setNet(func(c *netem.Conditions) { c.Loss = f.Loss })
+			return func() error { return r.setNet(func(c *netem.Conditions) { c.Loss = 0 }) }, "each lost chunk costs one TCP retransmission timeout", err
 		}
 	case scenario.FaultNetworkBandwidth:
 		return func(_ context.Context, f scenario.Fault) (func() error, string, error) {
-			err := p.setNet(func(c *netem.Conditions) { c.RateBytes = f.Rate })
-			return func() error { return p.setNet(func(c *netem.Conditions) { c.RateBytes = 0 }) }, "", err
+			err := r.setNet(func(c *netem.Conditions) { c.RateBytes = f.Rate })
+			return func() error { return r.setNet(func(c *netem.Conditions) { c.RateBytes = 0 }) }, "", err
 		}
 	case scenario.FaultIngestDown:
 		return func(ctx context.Context, f scenario.Fault) (func() error, string, error) {
-			p.mu.Lock()
-			old := p.ingest
-			err := old.Close()
-			p.mu.Unlock()
-			return func() error {
-				p.mu.Lock()
-				defer p.mu.Unlock()
-				ns, err := old.Restart(p.ctx)
-				if err != nil {
-					return err
-				}
-				p.ingest = ns
-				return nil
-			}, "ingest stopped (the bridge retries)", err
+			return st.RestartIngest, "ingest stopped (the bridge retries)", st.StopIngest()
 		}
 	case scenario.FaultUARTCorrupt:
-		return p.eachDevice(func(d *device, f scenario.Fault) (func() error, error) {
-			d.noisy.SetCorruption(f.ByteRate)
-			return func() error { d.noisy.SetCorruption(0); return nil }, nil
+		return r.eachDevice(func(_ context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			l := u.Dev.Relay().Line()
+			l.SetCorruption(f.ByteRate)
+			return func() error { l.SetCorruption(0); return nil }, nil
 		})
 	case scenario.FaultUARTStall:
-		return p.eachDevice(func(d *device, f scenario.Fault) (func() error, error) {
-			d.noisy.Stall()
-			return d.noisy.Resume, nil
+		return r.eachDevice(func(_ context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			l := u.Dev.Relay().Line()
+			l.Stall()
+			return l.Resume, nil
+		})
+	case scenario.FaultUARTCut:
+		return r.eachDevice(func(_ context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			l := u.Dev.Relay().Line()
+			l.Cut(true)
+			return func() error { l.Cut(false); return nil }, nil
 		})
 	case scenario.FaultUARTGarbage:
-		return p.eachDevice(func(d *device, f scenario.Fault) (func() error, error) {
+		return r.eachDevice(func(_ context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			l := u.Dev.Relay().Line()
 			stop := make(chan struct{})
 			done := make(chan error, 1)
 			go func() {
@@ -203,7 +181,7 @@ func (p *path) injector(kind string) injector {
 						done <- nil
 						return
 					case <-t.C:
-						if err := d.noisy.Garbage(f.Bytes); err != nil {
+						if err := l.Garbage(f.Bytes); err != nil {
 							<-stop
 							done <- err
 							return
@@ -214,30 +192,41 @@ func (p *path) injector(kind string) injector {
 			return func() error { close(stop); return <-done }, nil
 		})
 	case scenario.FaultDeviceReset:
-		return p.eachDevice(func(d *device, f scenario.Fault) (func() error, error) {
-			if err := d.reset.Assert(p.ctx); err != nil {
+		return r.eachDevice(func(ctx context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			if err := u.Dev.HoldReset(ctx); err != nil {
 				return nil, err
 			}
-			return func() error { return d.reset.Release(context.WithoutCancel(p.ctx)) }, nil
+			return func() error {
+				ctx := context.WithoutCancel(ctx)
+				if err := u.Dev.ReleaseReset(ctx, 5*time.Second); err != nil {
+					return err
+				}
+				return u.Dev.MakeReady(ctx, u.ID, interval)
+			}, nil
 		})
 	case scenario.FaultPowerCut:
-		return p.eachDevice(func(d *device, f scenario.Fault) (func() error, error) {
-			if err := d.power.Set(p.ctx, false); err != nil {
+		return r.eachDevice(func(ctx context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			if err := u.Dev.PowerCut(ctx); err != nil {
 				return nil, err
 			}
-			return func() error { return d.power.Set(context.WithoutCancel(p.ctx), true) }, nil
+			return func() error {
+				ctx := context.WithoutCancel(ctx)
+				if err := u.Dev.PowerRestore(ctx, 10*time.Second); err != nil {
+					return err
+				}
+				return u.Dev.MakeReady(ctx, u.ID, interval)
+			}, nil
 		})
 	case scenario.FaultGatewayCrash:
-		return p.eachDevice(func(d *device, f scenario.Fault) (func() error, error) {
-			if err := p.kill(d); err != nil {
+		return r.eachDevice(func(_ context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			if err := u.KillGateway(); err != nil {
 				return nil, err
 			}
-			return func() error { return p.spawn(d) }, nil
+			return u.RestartGateway, nil
 		})
 	case scenario.FaultClockSkew:
-		return p.eachDevice(func(d *device, f scenario.Fault) (func() error, error) {
-			d.emu.SkewClock(f.Skew.D())
-			return nil, nil
+		return r.eachDevice(func(ctx context.Context, u *stack.Unit, f scenario.Fault) (func() error, error) {
+			return nil, u.Dev.SkewClock(ctx, f.Skew.D())
 		})
 	}
 	return func(context.Context, scenario.Fault) (func() error, string, error) {
@@ -246,22 +235,23 @@ func (p *path) injector(kind string) injector {
 }
 
 // eachDevice applies a device-level fault to every device of the run.
-func (p *path) eachDevice(start func(*device, scenario.Fault) (func() error, error)) injector {
-	return func(_ context.Context, f scenario.Fault) (func() error, string, error) {
+func (r *Runner) eachDevice(start func(context.Context, *stack.Unit, scenario.Fault) (func() error, error)) injector {
+	return func(ctx context.Context, f scenario.Fault) (func() error, string, error) {
 		var lifts []func() error
-		for _, d := range p.devices {
-			lift, err := start(d, f)
+		units := r.st.Units()
+		for _, u := range units {
+			lift, err := start(ctx, u, f)
 			if err != nil {
 				for _, l := range lifts {
 					_ = l()
 				}
-				return nil, "", fmt.Errorf("device %s: %w", d.uid, err)
+				return nil, "", fmt.Errorf("device %s: %w", u.ID, err)
 			}
 			if lift != nil {
 				lifts = append(lifts, lift)
 			}
 		}
-		detail := fmt.Sprintf("%d device(s)", len(p.devices))
+		detail := fmt.Sprintf("%d device(s)", len(units))
 		if len(lifts) == 0 {
 			return nil, detail, nil
 		}

@@ -45,6 +45,7 @@ func ReadFacts() (Facts, error) {
 type Pins struct {
 	Reset *lines.ResetLine // nil when the bench file names no reset line
 	Boot0 *lines.Line      // nil when it names no boot0 line
+	Power *lines.Line      // nil when it names no power line
 	Chip  Chip
 	close []func()
 }
@@ -65,8 +66,8 @@ func (p *Pins) Close() {
 // (gpioioctl requests it without an initial value), so opening an active-low NRST resets the device
 // once; the rig opens the lines only for commands that reset it anyway.
 func Open(ctx context.Context, g bench.GPIO, rec *lines.Recorder) (*Pins, error) {
-	if g.Reset == nil && g.Boot0 == nil {
-		return nil, errors.New("pi5: the bench file names no GPIO line (gpio.reset, gpio.boot0)")
+	if g.Reset == nil && g.Boot0 == nil && g.Power == nil {
+		return nil, errors.New("pi5: the bench file names no GPIO line (gpio.reset, gpio.boot0, gpio.power)")
 	}
 	f, err := ReadFacts()
 	if err != nil {
@@ -106,6 +107,19 @@ func Open(ctx context.Context, g bench.GPIO, rec *lines.Recorder) (*Pins, error)
 		}
 		p.Boot0 = &lines.Line{Name: "boot0", Pin: pin, ActiveLow: g.Boot0.ActiveLow(), Rec: rec}
 		if err := p.Boot0.Set(ctx, false); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("pi5: %w (is the line used by another program? `gpioinfo` shows its consumer)", err)
+		}
+	}
+	if g.Power != nil {
+		pin, err := open("power", g.Power)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		// Supply on first: the board is powered whenever the rig holds the line.
+		p.Power = &lines.Line{Name: "power", Pin: pin, ActiveLow: g.Power.ActiveLow(), Rec: rec}
+		if err := p.Power.Set(ctx, true); err != nil {
 			p.Close()
 			return nil, fmt.Errorf("pi5: %w (is the line used by another program? `gpioinfo` shows its consumer)", err)
 		}
