@@ -23,7 +23,7 @@ func TestCatalog(t *testing.T) {
 		ctlGuardSys: record.SeverityMedium, ctlGuardSubOther: record.SeverityHigh, ctlGuardPubOther: record.SeverityHigh, ctlGuardRate: record.SeverityMedium, ctlGuardUART: record.SeverityHigh, ctlGuardMgmt: record.SeverityHigh,
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
-		ctlTrustLoss: record.SeverityHigh, ctlTrustDuplicates: record.SeverityMedium, ctlTrustLatency: record.SeverityMedium, ctlTrustRecovery: record.SeverityMedium,
+		ctlTrustLoss: record.SeverityHigh, ctlTrustDuplicates: record.SeverityMedium, ctlTrustValues: record.SeverityHigh, ctlTrustLatency: record.SeverityMedium, ctlTrustRecovery: record.SeverityMedium,
 	}
 	if len(cat) != len(want) {
 		t.Errorf("catalog has %d controls, want %d", len(cat), len(want))

@@ -129,10 +129,10 @@ func TestTrustTimelineBuckets(t *testing.T) {
 		return out
 	}
 	rep := &checks.TrustReport{
-		Flow: []checks.TrustFlow{
+		Accounting: checks.Accounting{Flow: []checks.TrustFlow{
 			{Device: "b", Boot: 2, Sent: at(10, 120), Stored: at(30)},
 			{Device: "a", Boot: 1, Sent: at(10, 110, 210, 310), Stored: at(50, 450), Lost: at(110, 210)},
-		},
+		}},
 		Faults: []checks.FaultRecord{
 			{Kind: "broker-down", PlannedAt: "100ms", PlannedFor: "200ms", Started: start.Add(100 * time.Millisecond), Ended: start.Add(300 * time.Millisecond)},
 			{Kind: "ingest-down", PlannedAt: "9s", Error: "run ended before the fault was due"},

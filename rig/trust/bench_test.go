@@ -16,6 +16,7 @@ import (
 
 	"github.com/pathrig/rig/firmware/protocol"
 	"github.com/pathrig/rig/rig/scenario"
+	"github.com/pathrig/rig/rig/stack"
 	"github.com/pathrig/rig/rig/telemetry"
 	"github.com/pathrig/rig/scenarios"
 )
@@ -89,29 +90,24 @@ func benchHardened(b *testing.B, profile string) (fps float64, lost uint64) {
 		s.Device.TelemetryInterval = scenario.Duration(benchRate)
 	})
 	ctx := context.Background()
-	p, err := startPath(ctx, Config{Plan: plan, WorkDir: b.TempDir(), Log: testLog(), Seed: 1})
+	st, err := stack.Start(ctx, stack.Config{Plan: plan, WorkDir: b.TempDir(), Log: testLog(), Seed: 1, Faults: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.close()
-	if err := p.waitFlowing(ctx, 30*time.Second); err != nil {
+	defer st.Close()
+	if err := st.WaitReady(ctx, 0); err != nil {
 		b.Fatal(err)
 	}
 	time.Sleep(time.Second) // past the start-up burst
-	n0, _ := p.store().Count()
+	n0, _ := st.Store().Count()
 	time.Sleep(benchWindow)
-	n1, _ := p.store().Count()
+	n1, _ := st.Store().Count()
 	fps = float64(n1-n0) / benchWindow.Seconds()
-	sent, err := p.stopAndCount(ctx)
+	acc, err := st.Balance(ctx, 60*time.Second, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.drain(ctx, sent, 60*time.Second)
-	rep, err := p.account(sent, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return fps, rep.Totals.Lost
+	return fps, acc.Totals.Lost
 }
 
 // benchBare measures bare mochi with paho: benchDevices publishers at QoS 1 (pipelined like the
@@ -219,15 +215,15 @@ func benchFleetMemory(b *testing.B) float64 {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	ctx := context.Background()
-	p, err := startPath(ctx, Config{Plan: plan, WorkDir: b.TempDir(), Log: testLog(), Seed: 1})
+	st, err := stack.Start(ctx, stack.Config{Plan: plan, WorkDir: b.TempDir(), Log: testLog(), Seed: 1, Faults: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.close()
-	if err := p.waitFlowing(ctx, 60*time.Second); err != nil {
+	defer st.Close()
+	if err := st.WaitReady(ctx, 0); err != nil {
 		b.Fatal(err)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	return float64(after.HeapInuse-before.HeapInuse) / float64(len(p.devices))
+	return float64(after.HeapInuse-before.HeapInuse) / float64(len(st.Units()))
 }

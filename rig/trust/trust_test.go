@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/scenario"
+	"github.com/pathrig/rig/rig/stack"
 	"github.com/pathrig/rig/scenarios"
 )
 
@@ -43,10 +45,25 @@ func load(t *testing.T, name string) *scenario.Plan {
 
 func run(t *testing.T, plan *scenario.Plan, bin string) *checks.TrustReport {
 	t.Helper()
+	return runWith(t, plan, bin, nil)
+}
+
+// runWith runs a trust scenario on the one path the stack assembles for faults; hook adjusts the
+// in-process gateways.
+func runWith(t *testing.T, plan *scenario.Plan, bin string, hook func(*gateway.Config)) *checks.TrustReport {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), plan.Scenario.Timing.Timeout.D())
 	defer cancel()
 	work := t.TempDir()
-	rep, err := New(Config{Plan: plan, WorkDir: work, GatewayBin: bin, Log: testLog(), Seed: 42}).RunTrust(ctx)
+	st, err := stack.Start(ctx, stack.Config{Plan: plan, WorkDir: work, GatewayBin: bin, Log: testLog(), Seed: 42, Faults: true, GatewayHook: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.WaitReady(ctx, plan.Scenario.Timing.Warmup.D()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := New(st, plan, testLog()).RunTrust(ctx)
 	if err != nil {
 		if logs, _ := filepath.Glob(filepath.Join(work, "gateway-*.log")); len(logs) > 0 {
 			b, _ := os.ReadFile(logs[0])
