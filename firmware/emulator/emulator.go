@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -240,13 +241,34 @@ func (d *Device) uptimeLocked(now time.Time) uint32 {
 }
 
 // SkewClock steps the device clock by delta (negative: back) from now on, as a drifting or
-// mis-set RTC would; the skew survives resets. device_time_ms is the device's word only: the rig
-// must account for telemetry without trusting it.
+// mis-set RTC would; the skew is cumulative and survives resets and power cuts (the firmware keeps
+// it in its backup domain). FAULT CLOCK_SKEW over the link does the same. device_time_ms is the
+// device's word only: the rig must account for telemetry without trusting it.
 func (d *Device) SkewClock(delta time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.skewLocked(delta)
+}
+
+func (d *Device) skewLocked(delta time.Duration) {
 	d.clockSkew += delta
 	d.log.Info("device clock skewed", "delta", delta, "total", d.clockSkew)
+}
+
+// intervalMs is the telemetry period as GET_INTERVAL reports it: whole ms, saturated to the u16
+// the protocol carries (an emulator configured beyond 65.535 s reports 65535), and never 0 for a
+// running period shorter than 1 ms (0 means stopped).
+func intervalMs(p time.Duration) uint16 {
+	switch ms := p.Milliseconds(); {
+	case p <= 0:
+		return 0
+	case ms < 1:
+		return 1
+	case ms > math.MaxUint16:
+		return math.MaxUint16
+	default:
+		return uint16(ms)
+	}
 }
 
 // sendLocked writes one frame (after prefix) in a single Write, so that other writers on the same
@@ -349,11 +371,7 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 	cmd, _ := protocol.ParseCommand(f.Body) // the decoder checked the body length
 	rsp := protocol.Response{ReqSeq: f.Seq, Op: cmd.Op}
 	var after func()
-	if n, known := cmd.Op.ArgsLen(); !known {
-		rsp.Status = protocol.StatusUnknownOp
-	} else if n != len(cmd.Args) {
-		rsp.Status = protocol.StatusBadArgs
-	} else {
+	if rsp.Status = cmd.Check(); rsp.Status == protocol.StatusOK {
 		switch cmd.Op {
 		case protocol.OpPing:
 		case protocol.OpIdentify:
@@ -369,6 +387,8 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 			}
 		case protocol.OpStats:
 			rsp.Data = protocol.DeviceStats{Boot: d.boot, TelemetrySent: d.seq, RxOK: d.rxOK, RxBad: d.rxBad}.Marshal()
+		case protocol.OpGetInterval:
+			rsp.Data = protocol.MarshalInterval(intervalMs(d.interval))
 		case protocol.OpSetInterval:
 			ms, _ := cmd.IntervalMs()
 			after = func() {
@@ -390,6 +410,9 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 					d.log.Info("device reset by FAULT RESET", "boot", d.boot+1)
 					d.bootLocked(d.boot+1, protocol.ResetSoftware)
 				}
+			case protocol.FaultClockSkew:
+				skew, _ := cmd.ClockSkew()
+				after = func() { d.skewLocked(skew) }
 			default:
 				rsp.Status = protocol.StatusBadArgs
 			}

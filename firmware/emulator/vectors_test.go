@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,7 +10,7 @@ import (
 )
 
 // TestSharedVectors feeds the emulator every shared vector: each good COMMAND vector is answered by
-// a RESPONSE to its request id and op; every bad frame is counted in the device's rx_bad (read back
+// a RESPONSE to its request id and op, with the vector's status where it names one (answer=); every bad frame is counted in the device's rx_bad (read back
 // with STATS), and the device keeps answering.
 func TestSharedVectors(t *testing.T) {
 	vs, err := vectors.Load(vectors.Path())
@@ -20,7 +21,7 @@ func TestSharedVectors(t *testing.T) {
 	if f := h.nextOK(); f.Type != protocol.TypeHello {
 		t.Fatalf("first frame %s, want HELLO", f.Type)
 	}
-	commands, bad := 0, 0
+	commands, bad, answered := 0, 0, 0
 	for _, v := range vs {
 		if len(v.Wire) == 0 || v.Wire[len(v.Wire)-1] != 0 {
 			continue // bytes without a closing delimiter would swallow the next command
@@ -61,6 +62,12 @@ func TestSharedVectors(t *testing.T) {
 				t.Fatalf("%s: response: %v", v.Name, err)
 			}
 			if r.ReqSeq == f.Seq && r.Op == cmd.Op {
+				if want, ok := v.Fields["answer"]; ok && want != strconv.Itoa(int(r.Status)) {
+					t.Errorf("%s: status %s, the vector's answer is %s", v.Name, r.Status, want)
+				}
+				if _, ok := v.Fields["answer"]; ok {
+					answered++
+				}
 				break
 			}
 			if time.Now().After(deadline) {
@@ -68,8 +75,8 @@ func TestSharedVectors(t *testing.T) {
 			}
 		}
 	}
-	if commands < 3 {
-		t.Fatalf("only %d COMMAND vectors answered; the shared set should have more", commands)
+	if commands < 3 || answered < 4 {
+		t.Fatalf("only %d COMMAND vectors answered (%d with an expected status); the shared set should have more", commands, answered)
 	}
 	// Wait until the device has seen every rejected frame, then check its own counter.
 	deadline := time.Now().Add(2 * time.Second)

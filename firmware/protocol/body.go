@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
+	"time"
 )
 
 // Body sizes of protocol v1.
@@ -137,6 +139,7 @@ const (
 	OpStats       Op = 0x04 // no args; data boot, telemetry_sent, rx_ok, rx_bad (u32 each)
 	OpFault       Op = 0x05 // args code u8 (FaultCode); no data
 	OpBootStats   Op = 0x06 // args boot u32; data boot u32, reset_cause u8, telemetry_sent u32 (added compatibly in v1)
+	OpGetInterval Op = 0x07 // no args; data interval_ms u16, the telemetry period (0: stopped) (added compatibly in v1)
 )
 
 func (o Op) String() string {
@@ -153,14 +156,17 @@ func (o Op) String() string {
 		return "FAULT"
 	case OpBootStats:
 		return "BOOT_STATS"
+	case OpGetInterval:
+		return "GET_INTERVAL"
 	}
 	return fmt.Sprintf("Op(0x%02x)", uint8(o))
 }
 
-// ArgsLen returns the length of the args of a known op.
+// ArgsLen returns the length of the args of a known op. For FAULT it is the code byte alone; a
+// code with args of its own (CLOCK_SKEW) adds FaultCode.ArgsLen: Command.Check knows both.
 func (o Op) ArgsLen() (n int, known bool) {
 	switch o {
-	case OpPing, OpIdentify, OpStats:
+	case OpPing, OpIdentify, OpStats, OpGetInterval:
 		return 0, true
 	case OpSetInterval:
 		return 2, true
@@ -175,14 +181,21 @@ func (o Op) ArgsLen() (n int, known bool) {
 // FaultCode is the argument of FAULT: a fault the device injects into itself on request.
 type FaultCode uint8
 
-// Fault codes. 0x04-0x7F are reserved for later protocol versions, 0x80-0xFF for firmware-
-// specific experiments; a device answers a code it does not implement with StatusBadArgs.
+// Fault codes. 0x05-0x7F are reserved for later additions, 0x80-0xFF for firmware-specific
+// experiments; a device answers a code it does not implement with StatusBadArgs.
 const (
-	FaultNone       FaultCode = 0x00 // clear every active fault
+	FaultNone       FaultCode = 0x00 // clear every active fault (CORRUPT_CRC, STALL; not the clock skew)
 	FaultCorruptCRC FaultCode = 0x01 // send the next TELEMETRY frame with a wrong CRC (its seq is consumed)
 	FaultStall      FaultCode = 0x02 // after the response, transmit nothing until the next reset
 	FaultReset      FaultCode = 0x03 // after the response, reset (reset_cause software)
+	// FaultClockSkew steps the device clock by skew_ms (i32, the 4 bytes after the code) from the
+	// next frame on, cumulatively, like a mis-set RTC; the skew survives resets and power cuts
+	// (the backup domain). Added compatibly to v1: an older device answers StatusBadArgs.
+	FaultClockSkew FaultCode = 0x04
 )
+
+// ClockSkewArgsLen is the length of FAULT CLOCK_SKEW's args: code u8, skew_ms i32.
+const ClockSkewArgsLen = 5
 
 func (c FaultCode) String() string {
 	switch c {
@@ -194,8 +207,21 @@ func (c FaultCode) String() string {
 		return "stall"
 	case FaultReset:
 		return "reset"
+	case FaultClockSkew:
+		return "clock_skew"
 	}
 	return fmt.Sprintf("fault(0x%02x)", uint8(c))
+}
+
+// Known reports whether protocol v1 defines the code.
+func (c FaultCode) Known() bool { return c <= FaultClockSkew }
+
+// ArgsLen returns how many bytes of args follow the code byte: 4 for CLOCK_SKEW, 0 for the others.
+func (c FaultCode) ArgsLen() int {
+	if c == FaultClockSkew {
+		return ClockSkewArgsLen - 1
+	}
+	return 0
 }
 
 // Command is the COMMAND body.
@@ -220,8 +246,20 @@ func SetIntervalCommand(ms uint16) Command {
 	return Command{Op: OpSetInterval, Args: binary.LittleEndian.AppendUint16(nil, ms)}
 }
 
-// FaultCommand returns FAULT with a code.
+// FaultCommand returns FAULT with a code that takes no args of its own (every code but
+// CLOCK_SKEW: see ClockSkewCommand).
 func FaultCommand(code FaultCode) Command { return Command{Op: OpFault, Args: []byte{uint8(code)}} }
+
+// GetIntervalCommand returns GET_INTERVAL.
+func GetIntervalCommand() Command { return Command{Op: OpGetInterval} }
+
+// ClockSkewCommand returns FAULT CLOCK_SKEW stepping the device clock by skew, in whole ms
+// (truncated toward zero). The wire carries an i32: a skew beyond ±2^31 ms (about 24.8 days) is
+// clamped to that range; send it again to step further.
+func ClockSkewCommand(skew time.Duration) Command {
+	ms := min(max(skew.Milliseconds(), math.MinInt32), math.MaxInt32)
+	return Command{Op: OpFault, Args: binary.LittleEndian.AppendUint32([]byte{uint8(FaultClockSkew)}, uint32(int32(ms)))}
+}
 
 // IntervalMs returns the argument of SET_INTERVAL.
 func (c Command) IntervalMs() (uint16, bool) {
@@ -231,12 +269,45 @@ func (c Command) IntervalMs() (uint16, bool) {
 	return binary.LittleEndian.Uint16(c.Args), true
 }
 
-// Fault returns the argument of FAULT.
+// Fault returns the code of FAULT, when the args are the code and exactly the args that code
+// takes (FaultCode.ArgsLen; an unknown code takes none).
 func (c Command) Fault() (FaultCode, bool) {
-	if c.Op != OpFault || len(c.Args) != 1 {
+	if c.Op != OpFault || len(c.Args) < 1 {
 		return 0, false
 	}
-	return FaultCode(c.Args[0]), true
+	code := FaultCode(c.Args[0])
+	if len(c.Args) != 1+code.ArgsLen() {
+		return 0, false
+	}
+	return code, true
+}
+
+// ClockSkew returns the step of FAULT CLOCK_SKEW.
+func (c Command) ClockSkew() (time.Duration, bool) {
+	if code, ok := c.Fault(); !ok || code != FaultClockSkew {
+		return 0, false
+	}
+	return time.Duration(int32(binary.LittleEndian.Uint32(c.Args[1:]))) * time.Millisecond, true
+}
+
+// Check returns the status a device implementing every op and fault code of protocol v1 answers
+// for reasons of the command alone: StatusUnknownOp for an op v1 does not define, StatusBadArgs for
+// args of the wrong length for the op (for FAULT: for its code) or a fault code v1 does not
+// define, else StatusOK. A device may still answer StatusBadArgs for a value it does not hold
+// (BOOT_STATS of a boot it forgot). The C firmware's proto_command_check agrees byte for byte.
+func (c Command) Check() Status {
+	n, known := c.Op.ArgsLen()
+	switch {
+	case !known:
+		return StatusUnknownOp
+	case c.Op == OpFault:
+		if code, ok := c.Fault(); !ok || !code.Known() {
+			return StatusBadArgs
+		}
+	case len(c.Args) != n:
+		return StatusBadArgs
+	}
+	return StatusOK
 }
 
 // Status is the outcome of a command.
@@ -339,6 +410,21 @@ func ParseDeviceStats(data []byte) (DeviceStats, error) {
 	}
 	le := binary.LittleEndian
 	return DeviceStats{le.Uint32(data), le.Uint32(data[4:]), le.Uint32(data[8:]), le.Uint32(data[12:])}, nil
+}
+
+// IntervalLen is the length of GET_INTERVAL response data.
+const IntervalLen = 2
+
+// MarshalInterval returns GET_INTERVAL response data: interval_ms u16.
+func MarshalInterval(ms uint16) []byte { return binary.LittleEndian.AppendUint16(nil, ms) }
+
+// ParseInterval parses the data of a GET_INTERVAL response: the telemetry period in ms, 0 when
+// telemetry is stopped (SET_INTERVAL 0).
+func ParseInterval(data []byte) (uint16, error) {
+	if len(data) != IntervalLen {
+		return 0, bad(ReasonBodyLength, "GET_INTERVAL data of %d bytes, want %d", len(data), IntervalLen)
+	}
+	return binary.LittleEndian.Uint16(data), nil
 }
 
 // BootStatsLen is the length of BOOT_STATS response data.

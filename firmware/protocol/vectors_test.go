@@ -196,6 +196,9 @@ func checkFields(t *testing.T, v vector, f Frame) {
 		if !bytes.Equal(c.Marshal(), f.Body) {
 			t.Errorf("COMMAND re-marshal %x, body %x", c.Marshal(), f.Body)
 		}
+		if _, ok := v.fields["answer"]; ok {
+			eq("answer", strconv.Itoa(int(c.Check())))
+		}
 	case TypeResponse:
 		r, err := ParseResponse(f.Body)
 		if err != nil {
@@ -208,7 +211,32 @@ func checkFields(t *testing.T, v vector, f Frame) {
 		if !bytes.Equal(r.Marshal(), f.Body) {
 			t.Errorf("RESPONSE re-marshal %x, body %x", r.Marshal(), f.Body)
 		}
+		if r.Status == StatusOK {
+			if err := parseData(r); Reason(err) != v.fields["data_error"] {
+				t.Errorf("%s data %x: parse error %v, vector says data_error=%q", r.Op, r.Data, err, v.fields["data_error"])
+			}
+		}
 	}
+}
+
+// parseData parses the data of a successful RESPONSE with the op's parser.
+func parseData(r Response) error {
+	var err error
+	switch r.Op {
+	case OpIdentify:
+		_, err = ParseIdentity(r.Data)
+	case OpStats:
+		_, err = ParseDeviceStats(r.Data)
+	case OpBootStats:
+		_, err = ParseBootStats(r.Data)
+	case OpGetInterval:
+		_, err = ParseInterval(r.Data)
+	case OpPing, OpSetInterval, OpFault:
+		if len(r.Data) != 0 {
+			err = bad(ReasonBodyLength, "%s data of %d bytes, want none", r.Op, len(r.Data))
+		}
+	}
+	return err
 }
 
 // TestVectorsCoverage keeps the shared set complete: every type good, every reason bad.
@@ -234,6 +262,18 @@ func TestVectorsCoverage(t *testing.T) {
 	for _, r := range Reasons() {
 		if r != ReasonTruncated && !reasons[r] { // truncated is Decode-only: a stream just waits
 			t.Errorf("no vector for reason %s", r)
+		}
+	}
+	// The additions to v1 have their command, response and malformed-args vectors.
+	answers := map[string]bool{}
+	for _, v := range loadVectors(t) {
+		if a, ok := v.fields["answer"]; ok {
+			answers[v.fields["op"]+"/"+a] = true
+		}
+	}
+	for _, k := range []string{"0x07/0", "0x07/2", "0x05/0", "0x05/2"} {
+		if !answers[k] {
+			t.Errorf("no COMMAND vector with op/answer %s", k)
 		}
 	}
 }

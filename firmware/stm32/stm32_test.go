@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,10 +94,22 @@ func TestFirmwareImage(t *testing.T) {
 		t.Fatal("no board_noinit symbol")
 	}
 	// The block (board.h NOINIT_SIZE, stm32f405.ld) is the last 256 bytes of the 128 KiB SRAM:
-	// boot counter, reset bookkeeping and the BOOT_STATS history.
+	// boot counter, reset bookkeeping, the BOOT_STATS history and the clock skew. rig/qemu reads
+	// its bounds from board_noinit and board_noinit_end: they must span board.h's NOINIT_SIZE.
 	const noinitSize, mailbox = 256, 0x20020000
 	if noinit+noinitSize != 0x20000000+128<<10 {
 		t.Errorf("board_noinit at 0x%x: want the last %d bytes of SRAM (0x%x)", noinit, noinitSize, 0x20000000+128<<10-noinitSize)
+	}
+	hdr, err := os.ReadFile(filepath.Join(SourceDir(), "src", "board.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^#define NOINIT_SIZE\s+(\d+)u`).FindSubmatch(hdr)
+	if m == nil {
+		t.Fatal("board.h defines no NOINIT_SIZE")
+	}
+	if end, ok := addr["board_noinit_end"]; !ok || fmt.Sprint(end-noinit) != string(m[1]) {
+		t.Errorf("board_noinit_end 0x%x (present %v): the ELF block spans %d bytes, board.h's NOINIT_SIZE is %s", end, ok, end-noinit, m[1])
 	}
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_LOAD {

@@ -2,8 +2,9 @@
 """Cross-check testdata/vectors.txt without the Go codec.
 
 An independent reading of firmware/PROTOCOL.md: CRC from zlib.crc32, COBS written here from the
-split-on-zero definition (not a port of the Go encoder), and a stream decoder written from the
-prose. Exit status 0 when every vector agrees. Python 3 standard library only.
+split-on-zero definition (not a port of the Go encoder), a stream decoder written from the
+prose, and the args-length table of §3.3 for the `answer` fields. Exit status 0 when every vector
+agrees. Python 3 standard library only.
 """
 import struct
 import sys
@@ -95,6 +96,21 @@ def typed_mismatch(f):
     return None
 
 
+# PROTOCOL.md §3.3: args length per op (FAULT: per code); ops not listed answer 1.
+ARGS_LEN = {0x01: 0, 0x02: 0, 0x03: 2, 0x04: 0, 0x06: 4, 0x07: 0}
+FAULT_ARGS_LEN = {0x00: 0, 0x01: 0, 0x02: 0, 0x03: 0, 0x04: 4}  # bytes after the code
+
+
+def answer(body):
+    op, args = body[0], body[1:]
+    if op == 0x05:
+        ok = len(args) >= 1 and args[0] in FAULT_ARGS_LEN and len(args) == 1 + FAULT_ARGS_LEN[args[0]]
+        return 0 if ok else 2
+    if op not in ARGS_LEN:
+        return 1
+    return 0 if len(args) == ARGS_LEN[op] else 2
+
+
 def main():
     failures = checked = 0
     with open(sys.argv[1] if len(sys.argv) > 1 else __file__.rsplit("/", 1)[0] + "/vectors.txt") as fh:
@@ -113,6 +129,9 @@ def main():
                 bad = typed_mismatch(fields)
                 if bad:
                     print(f"{name}: {bad}")
+                    failures += 1
+                if "answer" in fields and answer(hexbytes(fields["body"])) != int(fields["answer"]):
+                    print(f"{name}: answer={fields['answer']}, the op table says {answer(hexbytes(fields['body']))}")
                     failures += 1
             if expect == "ok" and wire.index(0) == len(wire) - 1:
                 hdr = struct.pack("<BBIII", int(fields["ver"], 0), int(fields["type"], 0), int(fields["boot"], 0),

@@ -87,3 +87,14 @@ func Encode(f protocol.Frame, badCRC bool) []byte {
 	}
 	return C.GoBytes(unsafe.Pointer(wire), C.int(n))
 }
+
+// CommandCheck returns the firmware's proto_command_check of a COMMAND body (op, args; at least
+// one byte): the status it answers for the op and the args length alone.
+func CommandCheck(body []byte) protocol.Status {
+	if len(body) == 0 {
+		return protocol.StatusBadArgs // as the C function, which the receiver never calls so
+	}
+	b := C.CBytes(body)
+	defer C.free(b)
+	return protocol.Status(C.proto_command_check((*C.uint8_t)(b), C.size_t(len(body))))
+}

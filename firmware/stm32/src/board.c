@@ -10,6 +10,8 @@
 
 static volatile uint32_t millis;
 static uint32_t apb2_hz = HSI_HZ;
+static int on_qemu; /* the clock tree reads 0: QEMU's netduinoplus2, not silicon */
+static struct noinit *nv = &board_noinit; /* the block the HardFault hook records into */
 
 static int wait_set(volatile uint32_t *reg, uint32_t mask, uint32_t want)
 {
@@ -29,6 +31,7 @@ uint32_t board_clock_init(void)
          * runs from a fixed 168 MHz and its USART ignores BRR. */
         core = QEMU_HZ;
         apb2_hz = QEMU_HZ / 2;
+        on_qemu = 1;
     } else {
         /* HSI 16 MHz / M 16 * N 336 / P 2 = 168 MHz; Q 7 gives 48 MHz. No HSE: board-agnostic. */
         FLASH_ACR = FLASH_ACR_LATENCY_5WS | FLASH_ACR_PRFTEN | FLASH_ACR_ICEN | FLASH_ACR_DCEN;
@@ -161,10 +164,28 @@ int board_read_uid(uint8_t uid[12])
     return source;
 }
 
+/* The reset cause the rig left in the mailbox (QEMU), consumed on read; see board.h. Silicon never
+ * gets here with a reset flag set; an F405 faults on the address (the probe skips the load) and an
+ * F42x has SRAM3 there, whose content the tag guards. */
+static uint8_t mailbox_reset_cause(void)
+{
+    probe_faulted = 0;
+    probe_active = 1;
+    uint32_t w = probe_load(RESET_MAILBOX);
+    probe_active = 0;
+    if (probe_faulted || (w & 0xFFFFFF00u) != RESET_MAILBOX_TAG)
+        return PROTO_RESET_UNKNOWN;
+    REG(RESET_MAILBOX) = 0; /* a RAM word (the load succeeded): the next reset does not see it */
+    uint8_t cause = (uint8_t)w;
+    return cause <= PROTO_RESET_LOWPOWER ? cause : PROTO_RESET_UNKNOWN;
+}
+
 uint8_t board_reset_cause(void)
 {
     uint32_t csr = RCC_CSR;
     RCC_CSR |= RCC_CSR_RMVF;
+    if (csr == 0)
+        return mailbox_reset_cause();
     /* A power-on sets POR, BOR and PIN together; a software reset also pulls NRST: most specific first. */
     if (csr & RCC_CSR_LPWRRSTF) return PROTO_RESET_LOWPOWER;
     if (csr & (RCC_CSR_IWDGRSTF | RCC_CSR_WWDGRSTF)) return PROTO_RESET_WATCHDOG;
@@ -173,6 +194,27 @@ uint8_t board_reset_cause(void)
     if (csr & RCC_CSR_BORRSTF) return PROTO_RESET_BROWNOUT;
     if (csr & RCC_CSR_PINRSTF) return PROTO_RESET_PIN;
     return PROTO_RESET_UNKNOWN;
+}
+
+uint32_t board_noinit_check(const struct noinit *b) { return ~(b->magic ^ b->boot ^ b->next_cause); }
+
+uint32_t board_skew_check(const struct noinit *b) { return ~(NOINIT_MAGIC ^ b->clock_skew_ms); }
+
+struct noinit *board_noinit_block(void)
+{
+    _Static_assert(sizeof(struct noinit) <= BKPSRAM_SIZE, "struct noinit outgrows the backup SRAM");
+    if (on_qemu)
+        return nv = &board_noinit;
+    RCC_APB1ENR |= RCC_APB1ENR_PWREN;
+    (void)RCC_APB1ENR; /* the clock takes effect after a bus access (ES0182 errata: delay after a peripheral clock enable) */
+    PWR_CR |= PWR_CR_DBP;
+    RCC_AHB1ENR |= RCC_AHB1ENR_BKPSRAMEN;
+    (void)RCC_AHB1ENR;
+    PWR_CSR |= PWR_CSR_BRE;
+    /* Until BRR the content would not outlive VDD; it is usable either way, so go on after the
+     * bound (the block then survives resets only, and the next power-on clears it). */
+    wait_set(&PWR_CSR, PWR_CSR_BRR, PWR_CSR_BRR);
+    return nv = (struct noinit *)BKPSRAM_BASE;
 }
 
 void board_reset(void)
@@ -196,9 +238,9 @@ void board_hardfault(uint32_t *frame)
         SCB_HFSR = SCB_HFSR;
         return;
     }
-    board_noinit.fault_pc = frame[6];
-    board_noinit.fault_cfsr = SCB_CFSR;
-    board_noinit.next_cause = PROTO_RESET_SOFTWARE;
-    board_noinit.check = ~(board_noinit.magic ^ board_noinit.boot ^ board_noinit.next_cause);
+    nv->fault_pc = frame[6];
+    nv->fault_cfsr = SCB_CFSR;
+    nv->next_cause = PROTO_RESET_SOFTWARE;
+    nv->check = board_noinit_check(nv);
     board_reset();
 }

@@ -1,17 +1,23 @@
 /* The STM32 reference device: protocol v1 (firmware/PROTOCOL.md) over USART1. At boot it sends a
  * lone 0x00 and HELLO, then TELEMETRY every interval; it answers every valid COMMAND with one
- * RESPONSE (PING, IDENTIFY, SET_INTERVAL, STATS, FAULT, BOOT_STATS) and counts what it received.
+ * RESPONSE (PING, IDENTIFY, SET_INTERVAL, STATS, FAULT, BOOT_STATS, GET_INTERVAL) and counts what
+ * it received.
  *
- * Boot counter: kept in the noinit block (board.h), outside every loaded section, so a reset
- * (NRST, SYSRESETREQ, QEMU's system_reset) keeps it and the next boot carries boot + 1. A block
- * without the magic or with a bad check word (power-on: RAM content is random) starts at 0. A power
- * cut therefore restarts the count; the bench board can move it to the backup domain later.
+ * Boot counter: kept in the noinit block (board.h), which survives a reset (NRST, SYSRESETREQ,
+ * QEMU's system_reset) and a power cut: on the board it lives in the battery-backed backup SRAM
+ * (kept while VBAT is powered), under QEMU at the top of SRAM, which the rig's power cycle carries
+ * over as the battery would. So the next boot carries boot + 1 either way. A block without the
+ * magic or with a bad check word (first power-on, a board without a battery on VBAT: the content
+ * is random) starts at 0.
  *
  * Boot history (BOOT_STATS): the same block holds a ring of the last PROTO_BOOT_HISTORY boots
  * (proto.h), the current one included: each boot adds its record (boot, reset cause, 0) and every
- * TELEMETRY frame sent stores the boot's new count there, so after a reset the device can still say
- * what an earlier boot sent. It is cleared with the counter (power-on, bad block) and whenever it
- * does not hold consecutive boots ending at the previous one. */
+ * TELEMETRY frame sent stores the boot's new count there, so after a reset or a power cut the
+ * device can still say what an earlier boot sent. It is cleared with the counter (bad block) and
+ * whenever it does not hold consecutive boots ending at the previous one.
+ *
+ * Clock skew (FAULT CLOCK_SKEW): the block also holds the step added to device_time_ms, so a
+ * mis-set clock stays mis-set across resets and power cuts, as an RTC in the backup domain would. */
 #include "board.h"
 #include "proto.h"
 #include "stm32f4.h"
@@ -46,48 +52,52 @@ static struct {
 } dev;
 
 static struct proto_rx rx;
-
-static uint32_t noinit_check(void)
-{
-    return ~(board_noinit.magic ^ board_noinit.boot ^ board_noinit.next_cause);
-}
+static struct noinit *nv; /* the noinit block: backup SRAM on the board, top of SRAM under QEMU */
 
 /* bootinfo advances the boot counter and settles the reset cause of this boot. */
 static void bootinfo(void)
 {
     uint8_t hw = board_reset_cause();
-    if (board_noinit.magic != NOINIT_MAGIC || board_noinit.check != noinit_check()) {
-        board_noinit.magic = NOINIT_MAGIC;
-        board_noinit.boot = 0;
-        board_noinit.fault_pc = 0;
-        board_noinit.fault_cfsr = 0;
-        proto_history_clear(&board_noinit.history);
+    if (nv->magic != NOINIT_MAGIC || nv->check != board_noinit_check(nv)) {
+        nv->magic = NOINIT_MAGIC;
+        nv->boot = 0;
+        nv->fault_pc = 0;
+        nv->fault_cfsr = 0;
+        nv->clock_skew_ms = 0;
+        proto_history_clear(&nv->history);
         dev.reset_cause = hw != PROTO_RESET_UNKNOWN ? hw : PROTO_RESET_POWER_ON;
     } else {
-        if (!proto_history_valid(&board_noinit.history, board_noinit.boot))
-            proto_history_clear(&board_noinit.history);
-        board_noinit.boot++;
-        /* The RCC flags say why; QEMU has none, so a reset the firmware asked for itself is
-         * remembered in the block, and any other reset there is "unknown". */
+        if (!proto_history_valid(&nv->history, nv->boot))
+            proto_history_clear(&nv->history);
+        if (nv->skew_check != board_skew_check(nv))
+            nv->clock_skew_ms = 0; /* a reset cut CLOCK_SKEW's two stores apart */
+        nv->boot++;
+        /* The RCC flags say why (under QEMU: the rig's mailbox word after its power-on); else a
+         * reset the firmware asked for itself is remembered in the block, and any other reset
+         * there is "unknown". */
         if (hw != PROTO_RESET_UNKNOWN)
             dev.reset_cause = hw;
-        else if (board_noinit.next_cause != NO_CAUSE)
-            dev.reset_cause = (uint8_t)board_noinit.next_cause;
+        else if (nv->next_cause != NO_CAUSE)
+            dev.reset_cause = (uint8_t)nv->next_cause;
         else
             dev.reset_cause = PROTO_RESET_UNKNOWN;
     }
-    board_noinit.next_cause = NO_CAUSE;
-    board_noinit.check = noinit_check();
-    dev.boot = board_noinit.boot;
-    proto_history_start(&board_noinit.history, dev.boot, dev.reset_cause);
+    nv->skew_check = board_skew_check(nv);
+    nv->next_cause = NO_CAUSE;
+    nv->check = board_noinit_check(nv);
+    dev.boot = nv->boot;
+    proto_history_start(&nv->history, dev.boot, dev.reset_cause);
 }
+
+/* device_time is device_time_ms: ms since boot, stepped by the clock skew (mod 2^32). */
+static uint32_t device_time(void) { return board_millis() + nv->clock_skew_ms; }
 
 static void send(uint8_t type, const uint8_t *body, size_t len, int bad_crc)
 {
     static uint8_t wire[PROTO_MAX_WIRE];
     if (dev.stalled)
         return;
-    struct proto_frame f = { PROTO_VERSION, type, dev.boot, dev.seq, board_millis(), body, len };
+    struct proto_frame f = { PROTO_VERSION, type, dev.boot, dev.seq, device_time(), body, len };
     size_t n = proto_encode(&f, bad_crc, wire);
     board_uart_write(wire, n);
 }
@@ -124,7 +134,7 @@ static void service_telemetry(uint32_t now)
     dev.corrupt_next = 0;
     send(PROTO_TELEMETRY, body, sizeof body, bad);
     dev.seq++; /* consumed even when corrupted: the device believes it sent it */
-    proto_history_sent(&board_noinit.history, dev.seq);
+    proto_history_sent(&nv->history, dev.seq);
     dev.next_due += dev.interval_ms;
     if ((int32_t)(now - dev.next_due) >= 0)
         dev.next_due = now + dev.interval_ms; /* resume at the period, not in a burst */
@@ -135,49 +145,41 @@ static int handle_command(const struct proto_frame *f)
 {
     uint8_t op = f->body[0];
     const uint8_t *args = f->body + 1;
-    size_t nargs = f->body_len - 1;
     uint8_t rsp[PROTO_RESPONSE_MIN + PROTO_STATS_LEN]; /* the longest data: STATS */
-    _Static_assert(PROTO_IDENTIFY_LEN <= PROTO_STATS_LEN && PROTO_BOOT_STATS_LEN <= PROTO_STATS_LEN, "rsp too small");
+    _Static_assert(PROTO_IDENTIFY_LEN <= PROTO_STATS_LEN && PROTO_BOOT_STATS_LEN <= PROTO_STATS_LEN &&
+                   PROTO_INTERVAL_LEN <= PROTO_STATS_LEN, "rsp too small");
     size_t n = PROTO_RESPONSE_MIN;
-    uint8_t status = PROTO_STATUS_OK;
+    uint8_t status = proto_command_check(f->body, f->body_len); /* op known, args of its length */
     int reset = 0;
 
-    switch (op) {
-    case PROTO_OP_PING:
-        if (nargs != 0) status = PROTO_STATUS_BAD_ARGS;
-        break;
-    case PROTO_OP_IDENTIFY:
-        if (nargs != 0) { status = PROTO_STATUS_BAD_ARGS; break; }
-        for (unsigned i = 0; i < PROTO_UID_LEN; i++)
-            rsp[n++] = dev.uid[i];
-        rsp[n++] = FW_MAJOR;
-        rsp[n++] = FW_MINOR;
-        rsp[n++] = FW_PATCH;
-        break;
-    case PROTO_OP_STATS:
-        if (nargs != 0) { status = PROTO_STATUS_BAD_ARGS; break; }
-        proto_put_u32(rsp + n, dev.boot);
-        proto_put_u32(rsp + n + 4, dev.seq);
-        proto_put_u32(rsp + n + 8, dev.rx_ok);
-        proto_put_u32(rsp + n + 12, dev.rx_bad);
-        n += PROTO_STATS_LEN;
-        break;
-    case PROTO_OP_SET_INTERVAL:
-        if (nargs != 2) status = PROTO_STATUS_BAD_ARGS;
-        break;
-    case PROTO_OP_FAULT:
-        if (nargs != 1 || args[0] > PROTO_FAULT_RESET) status = PROTO_STATUS_BAD_ARGS;
-        break;
-    case PROTO_OP_BOOT_STATS:
-        /* A boot the history no longer (or never) held is bad args, as in the emulator. */
-        if (nargs != 4 || !proto_history_lookup(&board_noinit.history, proto_get_u32(args), rsp + n)) {
-            status = PROTO_STATUS_BAD_ARGS;
+    if (status == PROTO_STATUS_OK) {
+        switch (op) {
+        case PROTO_OP_IDENTIFY:
+            for (unsigned i = 0; i < PROTO_UID_LEN; i++)
+                rsp[n++] = dev.uid[i];
+            rsp[n++] = FW_MAJOR;
+            rsp[n++] = FW_MINOR;
+            rsp[n++] = FW_PATCH;
+            break;
+        case PROTO_OP_STATS:
+            proto_put_u32(rsp + n, dev.boot);
+            proto_put_u32(rsp + n + 4, dev.seq);
+            proto_put_u32(rsp + n + 8, dev.rx_ok);
+            proto_put_u32(rsp + n + 12, dev.rx_bad);
+            n += PROTO_STATS_LEN;
+            break;
+        case PROTO_OP_GET_INTERVAL:
+            proto_put_u16(rsp + n, (uint16_t)dev.interval_ms); /* set from a u16, or the build default */
+            n += PROTO_INTERVAL_LEN;
+            break;
+        case PROTO_OP_BOOT_STATS:
+            /* A boot the history no longer (or never) held is bad args, as in the emulator. */
+            if (!proto_history_lookup(&nv->history, proto_get_u32(args), rsp + n))
+                status = PROTO_STATUS_BAD_ARGS;
+            else
+                n += PROTO_BOOT_STATS_LEN;
             break;
         }
-        n += PROTO_BOOT_STATS_LEN;
-        break;
-    default:
-        status = PROTO_STATUS_UNKNOWN_OP;
     }
     if (status != PROTO_STATUS_OK)
         n = PROTO_RESPONSE_MIN;
@@ -198,6 +200,13 @@ static int handle_command(const struct proto_frame *f)
         case PROTO_FAULT_CORRUPT_CRC: dev.corrupt_next = 1; break;
         case PROTO_FAULT_STALL: dev.stalled = 1; break;
         case PROTO_FAULT_RESET: reset = 1; break;
+        case PROTO_FAULT_CLOCK_SKEW:
+            /* Skew first, then its check word (in that order: the barrier): a reset in between
+             * leaves a skew the check word does not vouch for, which the next boot clears. */
+            nv->clock_skew_ms += proto_get_u32(args + 1);
+            __asm volatile("" ::: "memory");
+            nv->skew_check = board_skew_check(nv);
+            break;
         }
     }
     return reset;
@@ -218,8 +227,8 @@ static void receive(void)
         dev.rx_ok++;
         if (handle_command(&f)) {
             board_uart_flush();
-            board_noinit.next_cause = PROTO_RESET_SOFTWARE;
-            board_noinit.check = noinit_check();
+            nv->next_cause = PROTO_RESET_SOFTWARE;
+            nv->check = board_noinit_check(nv);
             board_reset();
         }
     }
@@ -228,6 +237,7 @@ static void receive(void)
 int main(void)
 {
     board_clock_init();
+    nv = board_noinit_block();
     bootinfo();
     board_read_uid(dev.uid);
     proto_rx_init(&rx);

@@ -169,6 +169,38 @@ int proto_rx_feed(struct proto_rx *rx, uint8_t byte, struct proto_frame *f)
     return PROTO_NONE;
 }
 
+uint8_t proto_command_check(const uint8_t *body, size_t len)
+{
+    if (len < PROTO_COMMAND_MIN)
+        return PROTO_STATUS_BAD_ARGS; /* the receiver never passes one: body_length */
+    size_t nargs = len - 1;
+    switch (body[0]) {
+    case PROTO_OP_PING:
+    case PROTO_OP_IDENTIFY:
+    case PROTO_OP_STATS:
+    case PROTO_OP_GET_INTERVAL:
+        return nargs == 0 ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
+    case PROTO_OP_SET_INTERVAL:
+        return nargs == 2 ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
+    case PROTO_OP_BOOT_STATS:
+        return nargs == 4 ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
+    case PROTO_OP_FAULT:
+        if (nargs == 0)
+            return PROTO_STATUS_BAD_ARGS;
+        switch (body[1]) {
+        case PROTO_FAULT_NONE:
+        case PROTO_FAULT_CORRUPT_CRC:
+        case PROTO_FAULT_STALL:
+        case PROTO_FAULT_RESET:
+            return nargs == 1 ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
+        case PROTO_FAULT_CLOCK_SKEW:
+            return nargs == PROTO_CLOCK_SKEW_ARGS ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
+        }
+        return PROTO_STATUS_BAD_ARGS; /* reserved or firmware-specific code this device lacks */
+    }
+    return PROTO_STATUS_UNKNOWN_OP;
+}
+
 void proto_history_clear(struct proto_boot_history *h)
 {
     h->head = 0;

@@ -32,6 +32,8 @@
 #define PROTO_IDENTIFY_LEN  15u
 #define PROTO_STATS_LEN     16u
 #define PROTO_BOOT_STATS_LEN 9u /* BOOT_STATS data: boot u32, reset_cause u8, telemetry_sent u32 */
+#define PROTO_INTERVAL_LEN   2u /* GET_INTERVAL data: interval_ms u16 */
+#define PROTO_CLOCK_SKEW_ARGS 5u /* FAULT CLOCK_SKEW args: code u8, skew_ms i32 */
 
 /* Command ops, statuses, fault codes. */
 #define PROTO_OP_PING         0x01u
@@ -40,6 +42,7 @@
 #define PROTO_OP_STATS        0x04u
 #define PROTO_OP_FAULT        0x05u
 #define PROTO_OP_BOOT_STATS   0x06u
+#define PROTO_OP_GET_INTERVAL 0x07u /* added to v1: an older device answers status 1 */
 #define PROTO_STATUS_OK         0u
 #define PROTO_STATUS_UNKNOWN_OP 1u
 #define PROTO_STATUS_BAD_ARGS   2u
@@ -47,6 +50,7 @@
 #define PROTO_FAULT_CORRUPT_CRC 0x01u
 #define PROTO_FAULT_STALL       0x02u
 #define PROTO_FAULT_RESET       0x03u
+#define PROTO_FAULT_CLOCK_SKEW  0x04u /* added to v1: an older device answers status 2 */
 
 /* Reset causes (HELLO). */
 #define PROTO_RESET_UNKNOWN  0u
@@ -121,11 +125,19 @@ void proto_rx_init(struct proto_rx *rx);
  * an error result for one bad frame. */
 int proto_rx_feed(struct proto_rx *rx, uint8_t byte, struct proto_frame *f);
 
+/* The status a device implementing every op and fault code of v1 answers for the command alone
+ * (PROTOCOL.md §3.3): PROTO_STATUS_UNKNOWN_OP for an op v1 does not define; PROTO_STATUS_BAD_ARGS
+ * for args of the wrong length for the op (for FAULT: for its code; CLOCK_SKEW takes 4 bytes after
+ * the code, the others none) or a fault code v1 does not define; else PROTO_STATUS_OK. The device
+ * may still refuse a value it does not hold (BOOT_STATS of a forgotten boot). body is the COMMAND
+ * body (op, args) of len >= PROTO_COMMAND_MIN bytes. The Go codec's Command.Check agrees. */
+uint8_t proto_command_check(const uint8_t *body, size_t len);
+
 /* Boot history for BOOT_STATS (PROTOCOL.md §3.3): what the device sent during each of its most
  * recent boots, the current one included. A ring of PROTO_BOOT_HISTORY records, newest at head;
  * every field is a whole 32-bit word so that each store is atomic with respect to a reset. The
  * firmware keeps it in the noinit block (board.h) next to the boot counter, so it survives a reset
- * but not a power cut; the record of boot b holds b's reset cause and TELEMETRY frames sent (the
+ * and, in the backup domain, a power cut; the record of boot b holds b's reset cause and TELEMETRY frames sent (the
  * seq its next frame would have carried). Older boots are forgotten: BOOT_STATS answers status 2. */
 #define PROTO_BOOT_HISTORY 16u
 

@@ -14,6 +14,7 @@
 #define RCC_PLLCFGR   REG(RCC_BASE + 0x04)
 #define RCC_CFGR      REG(RCC_BASE + 0x08)
 #define RCC_AHB1ENR   REG(RCC_BASE + 0x30)
+#define RCC_APB1ENR   REG(RCC_BASE + 0x40)
 #define RCC_APB2ENR   REG(RCC_BASE + 0x44)
 #define RCC_CSR       REG(RCC_BASE + 0x74)
 #define RCC_CR_HSION     (1u << 0)
@@ -26,6 +27,8 @@
 #define RCC_CFGR_PPRE1_DIV4 (5u << 10)
 #define RCC_CFGR_PPRE2_DIV2 (4u << 13)
 #define RCC_AHB1ENR_GPIOAEN (1u << 0)
+#define RCC_AHB1ENR_BKPSRAMEN (1u << 18)
+#define RCC_APB1ENR_PWREN (1u << 28)
 #define RCC_APB2ENR_USART1EN (1u << 4)
 #define RCC_CSR_RMVF     (1u << 24)
 #define RCC_CSR_BORRSTF  (1u << 25)
@@ -35,6 +38,16 @@
 #define RCC_CSR_IWDGRSTF (1u << 29)
 #define RCC_CSR_WWDGRSTF (1u << 30)
 #define RCC_CSR_LPWRRSTF (1u << 31)
+
+/* PWR (RM0090 §5.4) and the 4 KiB backup SRAM in the battery-backed (VBAT) domain (§5.1.2).
+ * QEMU's netduinoplus2 models neither. */
+#define PWR_CR        REG(0x40007000u)
+#define PWR_CSR       REG(0x40007004u)
+#define PWR_CR_DBP    (1u << 8)  /* backup domain write access */
+#define PWR_CSR_BRR   (1u << 3)  /* backup regulator ready */
+#define PWR_CSR_BRE   (1u << 9)  /* backup regulator on: keeps BKPSRAM on VBAT alone */
+#define BKPSRAM_BASE  0x40024000u
+#define BKPSRAM_SIZE  4096u
 
 /* Flash interface. */
 #define FLASH_ACR     REG(0x40023C00u)

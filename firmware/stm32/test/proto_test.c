@@ -87,6 +87,31 @@ static void check_boot_stats(const struct vector *v, const uint8_t *data, size_t
         FAIL(v, "the boot history does not answer this BOOT_STATS data");
 }
 
+/* command_check_test pins proto_command_check to the table of PROTOCOL.md §3.3 on cases the
+ * vectors do not spell out (every op and fault code; cproto compares it with Go exhaustively). */
+static void command_check_test(void)
+{
+    static const struct { uint8_t body[8]; size_t len; uint8_t want; } cases[] = {
+        {{0x01}, 1, PROTO_STATUS_OK}, {{0x01, 0}, 2, PROTO_STATUS_BAD_ARGS},
+        {{0x03, 0x14, 0}, 3, PROTO_STATUS_OK}, {{0x03, 0x14}, 2, PROTO_STATUS_BAD_ARGS},
+        {{0x06, 1, 0, 0, 0}, 5, PROTO_STATUS_OK}, {{0x07}, 1, PROTO_STATUS_OK},
+        {{0x07, 0x14}, 2, PROTO_STATUS_BAD_ARGS}, {{0x05}, 1, PROTO_STATUS_BAD_ARGS},
+        {{0x05, 0x03}, 2, PROTO_STATUS_OK}, {{0x05, 0x03, 0}, 3, PROTO_STATUS_BAD_ARGS},
+        {{0x05, 0x04, 1, 2, 3, 4}, 6, PROTO_STATUS_OK}, {{0x05, 0x04}, 2, PROTO_STATUS_BAD_ARGS},
+        {{0x05, 0x04, 1, 2, 3, 4, 5}, 7, PROTO_STATUS_BAD_ARGS}, {{0x05, 0x05}, 2, PROTO_STATUS_BAD_ARGS},
+        {{0x05, 0x80}, 2, PROTO_STATUS_BAD_ARGS}, {{0x08}, 1, PROTO_STATUS_UNKNOWN_OP},
+        {{0x00, 1, 2}, 3, PROTO_STATUS_UNKNOWN_OP}, {{0xff}, 1, PROTO_STATUS_UNKNOWN_OP},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t got = proto_command_check(cases[i].body, cases[i].len);
+        if (got != cases[i].want) {
+            fprintf(stderr, "command check case %zu (op 0x%02x, %zu bytes): status %u, want %u\n", i,
+                    cases[i].body[0], cases[i].len, got, cases[i].want);
+            failures++;
+        }
+    }
+}
+
 /* history_test exercises the boot history ring on its own: order, eviction, the validity check. */
 static void history_test(void)
 {
@@ -160,8 +185,23 @@ static void check_fields(const struct vector *v, const struct proto_frame *f, co
     }
     if (f->type == PROTO_COMMAND && body[0] == PROTO_OP_BOOT_STATS && f->body_len != 1 + 4)
         FAIL(v, "BOOT_STATS command with %zu bytes of args, want 4", f->body_len - 1);
-    if (f->type == PROTO_RESPONSE && body[4] == PROTO_OP_BOOT_STATS && body[5] == PROTO_STATUS_OK)
-        check_boot_stats(v, body + 6, f->body_len - 6);
+    /* answer=: the status the firmware gives the command for its op and args alone. */
+    if (f->type == PROTO_COMMAND && field(v, "answer")) {
+        sprintf(got, "%u", proto_command_check(body, f->body_len));
+        expect_field(v, "answer", got);
+    }
+    /* data_error=: the data does not fit the op (the firmware never sends such a RESPONSE). */
+    const char *data_error = field(v, "data_error");
+    if (f->type == PROTO_RESPONSE && body[5] == PROTO_STATUS_OK) {
+        size_t n = f->body_len - 6;
+        int fits = 1;
+        if (body[4] == PROTO_OP_BOOT_STATS) fits = n == PROTO_BOOT_STATS_LEN;
+        if (body[4] == PROTO_OP_GET_INTERVAL) fits = n == PROTO_INTERVAL_LEN;
+        if (fits == (data_error != NULL))
+            FAIL(v, "RESPONSE op 0x%02x with %zu bytes of data: fits=%d, vector says data_error=%s", body[4], n, fits, data_error ? data_error : "(none)");
+        else if (fits && body[4] == PROTO_OP_BOOT_STATS)
+            check_boot_stats(v, body + 6, n);
+    }
 }
 
 static void run_vector(struct vector *v)
@@ -232,6 +272,7 @@ int main(int argc, char **argv)
         failures++;
     }
     history_test();
+    command_check_test();
     FILE *fp = fopen(argv[1], "r");
     if (!fp) { perror(argv[1]); return 2; }
     static char line[8192];
