@@ -180,10 +180,7 @@ func (s *Session) Fault(ctx context.Context, code FaultCode) error {
 
 // SkewClock steps the device clock by d (FAULT CLOCK_SKEW).
 func (s *Session) SkewClock(ctx context.Context, d time.Duration) error {
-	c, err := ClockSkewCommand(d)
-	if err != nil {
-		return err
-	}
-	_, err = s.Retry(ctx, 3, c.Op, c.Args)
+	c := ClockSkewCommand(d)
+	_, err := s.Retry(ctx, 3, c.Op, c.Args)
 	return err
 }
