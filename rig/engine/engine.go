@@ -16,6 +16,7 @@ import (
 
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/dut"
 	"github.com/pathrig/rig/rig/evidence"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
@@ -64,6 +65,9 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		if extTargets, extSecrets, err = externalTargets(&plan.Scenario); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUsage, err) // a file the scenario names: configuration
 		}
+	}
+	if err := CheckDeviceFaults(plan); err != nil {
+		return nil, err
 	}
 	if err := prepareOut(opts.Out); err != nil {
 		return nil, err
@@ -176,6 +180,23 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	}
 	log.Info("run written", "out", opts.Out, "findings", run.Summary.Findings)
 	return run, nil
+}
+
+// CheckDeviceFaults refuses, before anything runs, a fault of the scenario's timeline that its
+// device kind cannot perform (a board without a bench file has no NRST to pulse), naming the
+// fault and the kind: a fault is never skipped silently.
+func CheckDeviceFaults(plan *scenario.Plan) error {
+	sc := plan.Scenario
+	if sc.Targets != nil || !slices.Contains(plan.Checks, "telemetry-trust") {
+		return nil
+	}
+	spec := dut.Spec{Device: sc.Device}
+	for i, f := range sc.Faults {
+		if err := dut.Supports(spec, f.Kind); err != nil {
+			return fmt.Errorf("%w: scenario %s (%s): faults[%d] %s at %s: %v", ErrUsage, sc.Name, sc.Source, i, f.Kind, f.At, err)
+		}
+	}
+	return nil
 }
 
 // startStack starts the reference path of plan's profile and waits until telemetry flows.

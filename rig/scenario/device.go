@@ -67,3 +67,15 @@ func (dv *Device) SetKind(kind string) error {
 	*dv = nd
 	return nil
 }
+
+// UseSerial makes the device a board on a UART (`rig run --port` or `--bench`): port, or a bench
+// file naming the port and the GPIO lines.
+func (dv *Device) UseSerial(port, bench string) error {
+	nd := *dv
+	nd.Kind, nd.Port, nd.Bench, nd.Image = DeviceSerial, port, bench, ""
+	if field, msg := nd.kindError(); field != "" {
+		return fmt.Errorf("%w: --port/--bench: %s: %s", ErrInvalid, field, msg)
+	}
+	*dv = nd
+	return nil
+}

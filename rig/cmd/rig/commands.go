@@ -103,7 +103,7 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
-	var out, profile, failOn, baseline, signKey, device, gatewayBin string
+	var out, profile, failOn, baseline, signKey, device, gatewayBin, port, benchFile string
 	var formats, bundles []string
 	var quiet bool
 	cmd := &cobra.Command{
@@ -133,13 +133,21 @@ the checks probe those endpoints, and controls whose inputs are not named are sk
 
 The device is the scenario's device.kind, or --device: emulated (the Go emulator on a pty pair),
 qemu (the C firmware, firmware/stm32/build/fw.elf from 'make firmware', in qemu-system-arm's
-netduinoplus2 board) or serial (a real board on the scenario's device.port).
+netduinoplus2 board) or serial (a board on a UART: --port PATH, or --bench FILE naming its UART
+and its NRST, BOOT0 and power GPIO lines on a Raspberry Pi 5). The rig holds the device's UART
+and relays it to the gateway: it reads the device's counters when the run starts (a board that
+has been up for hours is judged on the run's window only), checks every stored reading against
+what the device sent, and leaves the device as it found it (telemetry interval, clock). A fault
+the device kind cannot perform (device-reset or power-cut on a board without those lines) is
+refused before anything runs.
 
 ` + exitCodesHelp,
 		Example: `  rig run audit-baseline --out out/baseline
   rig run audit-baseline --profile hardened --out out/hardened
   rig run scenarios/hardening-verify.yaml --out out/verify --fail-on high
   make firmware && rig run audit-baseline --device qemu --out out/qemu
+  rig run audit-baseline --profile hardened --port /dev/ttyUSB0 --out out/board
+  rig run telemetry-trust --bench bench.yaml --out out/bench-trust   # NRST and power from the bench file
   rig run telemetry-trust --out out/trust          # faults on the hardened durable path
   rig run telemetry-trust-exposed --out out/trust-exposed`,
 		Args: cobra.ExactArgs(1),
@@ -171,7 +179,14 @@ netduinoplus2 board) or serial (a real board on the scenario's device.port).
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			if device != "" {
+			if port != "" || benchFile != "" {
+				if device != "" && device != scenario.DeviceSerial {
+					return &exitError{exitUsage, fmt.Errorf("--port and --bench name a serial device, not --device %s", device)}
+				}
+				if err := plan.Scenario.Device.UseSerial(port, benchFile); err != nil {
+					return &exitError{exitUsage, err}
+				}
+			} else if device != "" {
 				if err := plan.Scenario.Device.SetKind(device); err != nil {
 					return &exitError{exitUsage, err}
 				}
@@ -235,6 +250,8 @@ netduinoplus2 board) or serial (a real board on the scenario's device.port).
 	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
+	cmd.Flags().StringVar(&port, "port", "", "with --device serial (implied): the board's UART, e.g. /dev/ttyUSB0")
+	cmd.Flags().StringVar(&benchFile, "bench", "", "with --device serial (implied): bench file naming the board's UART and its NRST, BOOT0 and power GPIO lines")
 	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
 	return cmd
 }
