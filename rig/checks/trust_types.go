@@ -99,10 +99,10 @@ type TrustAccount struct {
 	Altered uint64 `json:"altered"`
 	// Untapped: frames in the window the rig's relay never read off the UART (so their values
 	// cannot be checked): lost on the device's side of the line.
-	Untapped uint64 `json:"untapped,omitempty"`
-	Delivered   uint64 `json:"delivered"`  // distinct (device, boot, seq) rows in the store
-	Lost        uint64 `json:"lost"`       // sent − line_damaged − delivered
-	Duplicates  uint64 `json:"duplicates"` // deliveries the store recognised as repeats (not stored)
+	Untapped   uint64 `json:"untapped,omitempty"`
+	Delivered  uint64 `json:"delivered"`  // distinct (device, boot, seq) rows in the store
+	Lost       uint64 `json:"lost"`       // sent − line_damaged − delivered
+	Duplicates uint64 `json:"duplicates"` // deliveries the store recognised as repeats (not stored)
 	// StoredDuplicates: rows that are not exactly one frame the device sent (a seq it never
 	// sent in that boot, or a frame stored twice).
 	StoredDuplicates uint64   `json:"stored_duplicates"`

@@ -90,7 +90,7 @@ func TestBenchFileFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ev struct {
-		Lines []lines.Transition  `json:"lines"`
+		Lines []lines.Transition    `json:"lines"`
 		Steps map[string][]dut.Step `json:"steps"`
 	}
 	if err := json.Unmarshal(b, &ev); err != nil {

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/firmware/stm32"
 	"github.com/pathrig/rig/rig/qemu"
+	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
 )
 

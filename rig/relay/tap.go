@@ -35,11 +35,11 @@ const maxSpan = 1 << 22
 
 // Tap keeps every TELEMETRY reading and HELLO the device sent, per boot, as the relay read them.
 type Tap struct {
-	now   func() time.Time
-	mu    sync.Mutex
-	boots map[uint32]*bootTap
+	now    func() time.Time
+	mu     sync.Mutex
+	boots  map[uint32]*bootTap
 	hellos []Hello
-	subs  []chan Hello
+	subs   []chan Hello
 }
 
 type bootTap struct {

@@ -135,4 +135,3 @@ func (d *Driver) Close() error {
 	}
 	return nil
 }
-
