@@ -16,6 +16,7 @@ const pinTimeout = 5 * time.Second
 // drives a Pi 5 GPIO wired to the real board. Out(gpio.Low) stops the VM (the device neither sends
 // nor receives); Out(gpio.High) — or In, the line floating up to NRST's pull-up — is system_reset
 // then cont: the firmware boots again from its reset vector, keeping its noinit boot counter.
+// While the board is powered off (Machine.PowerOff) Out returns an error naming that state.
 type ResetPin struct {
 	m *Machine
 }

@@ -257,7 +257,7 @@ func TestFirmwareSpeaksProtocol(t *testing.T) {
 	sent := f.Seq
 	command(t, p, 103, protocol.Command{Op: 0x7e})
 	response(t, r, 103, 0x7e, protocol.StatusUnknownOp)
-	command(t, p, 104, protocol.Command{Op: protocol.OpFault, Args: []byte{0x04}})
+	command(t, p, 104, protocol.FaultCommand(0x05)) // a reserved fault code (0x04, CLOCK_SKEW, needs its skew)
 	response(t, r, 104, protocol.OpFault, protocol.StatusBadArgs)
 	command(t, p, 105, protocol.Command{Op: protocol.OpPing, Args: []byte{1}})
 	response(t, r, 105, protocol.OpPing, protocol.StatusBadArgs)
