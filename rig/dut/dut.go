@@ -377,9 +377,14 @@ func (d *Device) ReleaseReset(ctx context.Context, within time.Duration) error {
 // PowerCut cuts the supply (any powered state → off).
 func (d *Device) PowerCut(ctx context.Context) error {
 	return d.transition(ctx, Off, "power cut", func(ctx context.Context) (string, error) {
+		// An unpowered device's port may go dead (a QEMU board's pty goes with its VM): the relay
+		// reads what the device sends until the supply is gone, then lets go of the port.
+		d.relay.PoweringOff()
 		if err := d.drv.PowerOff(ctx); err != nil {
+			d.relay.SetDevice(d.currentPort())
 			return "", err
 		}
+		d.relay.SetDevice(nil)
 		return "", nil
 	})
 }
@@ -396,12 +401,10 @@ func (d *Device) PowerRestore(ctx context.Context, within time.Duration) error {
 		old := d.port
 		d.port = p
 		d.mu.Unlock()
-		if p != old {
-			d.relay.SetDevice(p)
-			if old != nil {
-				old.Close()
-			}
+		if p != old && old != nil {
+			old.Close()
 		}
+		d.relay.SetDevice(p)
 		return d.waitHello(ctx, since, within)
 	})
 }
@@ -466,6 +469,12 @@ func (d *Device) Close(ctx context.Context) error {
 	}
 	errs = append(errs, d.drv.Close(), d.relay.Host().Close())
 	return errors.Join(errs...)
+}
+
+func (d *Device) currentPort() link.Port {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.port
 }
 
 func (d *Device) record(s Step) {

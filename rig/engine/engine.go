@@ -157,6 +157,11 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		if _, err := ev.WriteJSON("device", "lifecycle.json", map[string]any{"steps": st.DeviceSteps(), "lines": st.Lines()}); err != nil {
 			return nil, err
 		}
+		for id, b := range st.GatewayLogs() {
+			if _, err := ev.Write("gateway", "gateway-"+id+".log", b); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if st != nil {
 		if err := writeTimeline(ev, st, tr, run.Volatile.Started); err != nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -160,5 +161,89 @@ func TestSerialBoardAuditedTwice(t *testing.T) {
 			t.Errorf("run %d: device lifecycle evidence: %v", i+1, err)
 		}
 		t.Logf("run %d: %s, device boot %d", i+1, run.Summary.Headline, run.Device.Boot)
+	}
+}
+
+// buildGateway compiles the real gateway binary for the runs whose timeline crashes it.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gateway")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/pathrig/rig/gateway/cmd/gateway").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build gateway: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestTrustOnQEMU is the firmware-in-the-loop fault done-when: the whole telemetry-trust timeline
+// (UART faults on the relay, NRST through QMP, a power cut that stops the VM and starts a new one
+// with RAM lost, clock skew through the protocol, broker, network, ingest and gateway faults)
+// played on the C firmware in QEMU, with the verdicts the emulator gets; and the exposed variant
+// reports its loss on QEMU as well.
+func TestTrustOnQEMU(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	image := requireQEMU(t, ctx)
+	bin := buildGateway(t)
+	for _, name := range []string{"telemetry-trust", "telemetry-trust-exposed"} {
+		t.Run(name, func(t *testing.T) {
+			var runs [2]*record.Run
+			for i, kind := range []string{scenario.DeviceEmulated, scenario.DeviceQEMU} {
+				p := plan(t, name, "")
+				if err := p.Scenario.Device.SetKind(kind); err != nil {
+					t.Fatal(err)
+				}
+				if kind == scenario.DeviceQEMU {
+					p.Scenario.Device.Image = image
+				}
+				out := filepath.Join(t.TempDir(), kind)
+				run, err := Run(ctx, p, Options{Out: out, Version: "test", GatewayBin: bin})
+				if err != nil {
+					t.Fatalf("%s on %s: %v", name, kind, err)
+				}
+				runs[i] = run
+				b, _ := os.ReadFile(filepath.Join(out, "evidence", "TRUST-LOSS", "accounting.json"))
+				var acc struct {
+					Totals struct {
+						Sent             uint64 `json:"sent"`
+						Delivered        uint64 `json:"delivered"`
+						Lost             uint64 `json:"lost"`
+						LineDamaged      uint64 `json:"line_damaged"`
+						StoredDuplicates uint64 `json:"stored_duplicates"`
+						Altered          uint64 `json:"altered"`
+					} `json:"totals"`
+					Accounts []json.RawMessage `json:"accounts"`
+				}
+				if err := json.Unmarshal(b, &acc); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s on %s: %s; totals %+v over %d device boots", name, kind, run.Summary.Headline, acc.Totals, len(acc.Accounts))
+				tot := acc.Totals
+				switch name {
+				case "telemetry-trust":
+					if tot.Lost != 0 || tot.StoredDuplicates != 0 || tot.Altered != 0 || tot.Sent < 300 || tot.Delivered+tot.LineDamaged != tot.Sent {
+						t.Errorf("%s: totals %+v: want every frame delivered once, unaltered", kind, tot)
+					}
+					if len(acc.Accounts) < 3 {
+						t.Errorf("%s: %d device boots; device-reset and power-cut each start one", kind, len(acc.Accounts))
+					}
+					for _, r := range run.Results {
+						if r.Status != record.StatusPass {
+							t.Errorf("%s: %s %s: %s", kind, r.Control, r.Status, r.Reason)
+						}
+					}
+				case "telemetry-trust-exposed":
+					if tot.Lost == 0 {
+						t.Errorf("%s: no loss across the broker outage on the exposed path: %+v", kind, tot)
+					}
+				}
+			}
+			emu, fw := runs[0], runs[1]
+			for i, r := range emu.Results {
+				if q := fw.Results[i]; q.Control != r.Control || q.Status != r.Status {
+					t.Errorf("%s: emulator %s, qemu %s (%s)", r.Control, r.Status, q.Status, q.Reason)
+				}
+			}
+		})
 	}
 }

@@ -73,6 +73,7 @@ type Relay struct {
 	mu    sync.Mutex
 	dev   link.Port
 	gen   uint64 // bumped when dev changes
+	going bool   // the device is being powered off: its port may fail, that is no relay failure
 	stats Stats
 }
 
@@ -114,9 +115,19 @@ func (r *Relay) SetDevice(p link.Port) {
 	r.mu.Lock()
 	r.dev = p
 	r.gen++
+	r.going = false
 	if p != nil {
 		r.stats.DeviceLinks++
 	}
+	r.mu.Unlock()
+}
+
+// PoweringOff tells the relay the device is losing its supply: reads keep going (what the device
+// still sends before the supply is gone is its telemetry) and a failing port is expected. The
+// next SetDevice ends it.
+func (r *Relay) PoweringOff() {
+	r.mu.Lock()
+	r.going = true
 	r.mu.Unlock()
 }
 
@@ -189,9 +200,13 @@ func (r *Relay) fromDevice(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if _, now := r.device(); now != gen {
+			r.mu.Lock()
+			replaced, going := r.gen != gen, r.going
+			r.mu.Unlock()
+			if replaced || going {
 				r.count(func(s *Stats) { s.PortErrors++ })
-				continue // replaced while we read: a power cycle, not a failure
+				sleep(ctx, 5*time.Millisecond)
+				continue // a power cycle, not a failure
 			}
 			return fmt.Errorf("relay: device %s: %w", r.cfg.Name, err)
 		}

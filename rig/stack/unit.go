@@ -381,6 +381,26 @@ func (u *Unit) stopGateway() {
 	}
 }
 
+// GatewayLogs returns the log of every gateway process, by device (bounded to the last 1 MiB
+// each): evidence of what the gateway saw through the faults.
+func (s *Stack) GatewayLogs() map[string][]byte {
+	out := map[string][]byte{}
+	for _, u := range s.units {
+		if u.logFile == nil {
+			continue
+		}
+		b, err := os.ReadFile(u.logFile.Name())
+		if err != nil {
+			continue
+		}
+		if len(b) > 1<<20 {
+			b = b[len(b)-1<<20:]
+		}
+		out[u.ID] = b
+	}
+	return out
+}
+
 // close leaves the device as the rig found it and releases it.
 func (u *Unit) close(ctx context.Context) error { return u.Dev.Close(ctx) }
 
