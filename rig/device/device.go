@@ -307,3 +307,6 @@ func Reset(ctx context.Context, c *Client, reset *lines.ResetLine, boot0 *lines.
 		}
 	}
 }
+
+// EmulatedUID is the emulated bench device's UID (`rig device … --emulate`).
+const EmulatedUID = "303030313233343536373839"

@@ -50,11 +50,7 @@ func checkSessionOf(t *testing.T, res SessionResult, uid, fw string, pings int) 
 func TestSessionEmulated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	e, err := StartEmulated(ctx, 115200, 50*time.Millisecond, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := startEmulated(t, ctx, 50*time.Millisecond)
 	rec := trace.NewRecorder()
 	reset := &lines.ResetLine{Name: "reset", Pin: rec.Pin("reset", e.Reset.Pin)}
 	res, err := Session(ctx, rec.Port(e.Port), reset, nil, 5, 2*time.Second, nil)

@@ -52,6 +52,11 @@ type Spec struct {
 	// InMemory: the emulator's UART is an in-memory pipe (fleets) instead of a pty opened through
 	// go.bug.st/serial.
 	InMemory bool
+	// Framing of a serial device's UART without a bench file (zero: 8N1).
+	Framing link.Framing
+	// NoLines: do not open the bench file's GPIO lines (opening an active-low NRST line pulses it
+	// once: commands that do not reset the device leave the lines alone).
+	NoLines bool
 	Rec      *lines.Recorder // transitions driven on control lines
 	Log      *slog.Logger
 }

@@ -14,10 +14,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pathrig/rig/rig/bench"
-	"github.com/pathrig/rig/rig/bench/pi5"
 	"github.com/pathrig/rig/rig/device"
+	"github.com/pathrig/rig/rig/dut"
 	"github.com/pathrig/rig/rig/lines"
 	"github.com/pathrig/rig/rig/link"
+	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/trace"
 )
 
@@ -58,7 +59,7 @@ func (f *deviceFlags) register(cmd *cobra.Command) {
 
 // deviceTarget is an opened device: its port and, when known, its control lines.
 type deviceTarget struct {
-	port     *link.Supervised
+	port     link.Port // the device's UART (supervised: it survives an unplug)
 	io       link.Port // port, or its recording wrapper
 	reset    *lines.ResetLine
 	boot0    *lines.Line
@@ -74,8 +75,17 @@ func (t *deviceTarget) close() {
 	}
 }
 
-// open resolves the flags into a device; withLines opens the bench's GPIO lines too (and
-// requires a reset line).
+// linkStats returns the serial driver's counters of the port.
+func (t *deviceTarget) linkStats() *link.LinkStats {
+	if s, ok := t.port.(*link.Supervised); ok {
+		st := s.Stats()
+		return &st
+	}
+	return nil
+}
+
+// open resolves the flags into a device, opened through its kind's driver (rig/dut) as a run
+// opens it; withLines opens the bench's GPIO lines too (and requires a reset line).
 func (f *deviceFlags) open(ctx context.Context, log *slog.Logger, withLines bool) (*deviceTarget, error) {
 	n := 0
 	for _, set := range []bool{f.port != "", f.benchFile != "", f.emulate} {
@@ -93,50 +103,48 @@ func (f *deviceFlags) open(ctx context.Context, log *slog.Logger, withLines bool
 	if f.record != "" {
 		t.rec = trace.NewRecorder()
 	}
-	var cfg link.SerialConfig
+	spec := dut.Spec{Log: log, NoLines: !withLines}
 	switch {
 	case f.emulate:
-		e, err := device.StartEmulated(ctx, f.baud, 250*time.Millisecond, log)
-		if err != nil {
-			return nil, &exitError{exitRunError, err}
-		}
-		t.cleanup = append(t.cleanup, e.Close)
-		t.port, t.reset = e.Port, e.Reset
+		spec.Device = scenario.Device{Kind: scenario.DeviceEmulated, UID: device.EmulatedUID, Firmware: "1.0.0", TelemetryInterval: scenario.Duration(250 * time.Millisecond), Baud: f.baud}
 		t.label = "emulated STM32 on a pty"
 	case f.port != "":
 		fr, err := link.ParseFraming(f.framing)
 		if err != nil {
 			return nil, &exitError{exitUsage, fmt.Errorf("--framing: %w", err)}
 		}
-		cfg = link.SerialConfig{Path: f.port, Baud: f.baud, Framing: fr}
+		spec.Device = scenario.Device{Kind: scenario.DeviceSerial, Port: f.port, Baud: f.baud}
+		spec.Framing = fr
 	default:
 		b, err := bench.Load(f.benchFile)
 		if err != nil {
 			return nil, &exitError{exitUsage, err}
 		}
-		cfg = b.SerialConfig()
 		t.bootWait = b.GPIO.BootTimeout.D()
 		t.label = "bench " + b.Name
 		if withLines && b.GPIO.Reset == nil {
 			return nil, &exitError{exitUsage, fmt.Errorf("%s names no reset line: add gpio.reset (e.g. line: GPIO23, polarity: active-low)", f.benchFile)}
 		}
-		if withLines {
-			pins, err := pi5.Open(ctx, b.GPIO, nil)
-			if err != nil {
-				return nil, &exitError{exitRunError, err}
-			}
-			t.cleanup = append(t.cleanup, pins.Close)
-			t.reset, t.boot0 = pins.Reset, pins.Boot0
-		}
+		spec.Device = scenario.Device{Kind: scenario.DeviceSerial, Bench: f.benchFile}
 	}
-	if t.port == nil {
-		p, err := link.Supervise(ctx, cfg, link.SuperviseOptions{Log: log})
-		if err != nil {
-			t.close()
-			return nil, &exitError{exitRunError, err}
-		}
-		t.port = p
-		t.cleanup = append(t.cleanup, func() { p.Close() })
+	kind, err := dut.Lookup(spec.Device.Kind)
+	if err != nil {
+		return nil, &exitError{exitRunError, err}
+	}
+	drv, err := kind.Open(ctx, spec)
+	if err != nil {
+		return nil, &exitError{exitRunError, err}
+	}
+	t.cleanup = append(t.cleanup, func() { drv.Close() })
+	port, err := drv.PowerOn(ctx)
+	if err != nil {
+		t.close()
+		return nil, &exitError{exitRunError, err}
+	}
+	t.cleanup = append(t.cleanup, func() { port.Close() })
+	t.port, t.reset = port, drv.Reset()
+	if b, ok := drv.(interface{ Boot0() *lines.Line }); ok {
+		t.boot0 = b.Boot0()
 	}
 	t.io = t.port
 	if t.rec != nil {
@@ -220,8 +228,7 @@ decoded on the line (good frames by type, bad frames by reason) and the serial d
 			if err = f.finish(t, fmt.Sprintf("rig device probe --pings %d (%s)", pings, labelOr(t)), err); err != nil {
 				return asRunError(err)
 			}
-			ls := t.port.Stats()
-			res.Link = &ls
+			res.Link = t.linkStats()
 			if f.asJSON {
 				return printJSON(cmd.OutOrStdout(), res)
 			}

@@ -79,7 +79,7 @@ func (d *Driver) PowerOn(ctx context.Context) (link.Port, error) {
 		if err != nil {
 			return nil, err
 		}
-		port, err := link.OpenSerial(ctx, pp.Path(), baud(d.spec.Device.Baud))
+		port, err := link.Supervise(ctx, link.SerialConfig{Path: pp.Path(), Baud: baud(d.spec.Device.Baud)}, link.SuperviseOptions{Log: d.spec.Log})
 		if err != nil {
 			pp.Close()
 			return nil, fmt.Errorf("emulated: %w", err)

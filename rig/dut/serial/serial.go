@@ -8,6 +8,7 @@ package serial
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/pathrig/rig/rig/bench"
@@ -60,8 +61,10 @@ func init() {
 // Driver is one board on a UART.
 type Driver struct {
 	cfg   link.SerialConfig
+	bench *bench.Config
 	lines *dut.BenchLines
 	close func()
+	log   *slog.Logger
 
 	mu   sync.Mutex
 	port link.Port
@@ -69,7 +72,7 @@ type Driver struct {
 
 // Open reads the bench file (when named) and opens its GPIO lines; the UART opens at PowerOn.
 func Open(ctx context.Context, s dut.Spec) (*Driver, error) {
-	d := &Driver{cfg: link.SerialConfig{Path: s.Device.Port, Baud: s.Device.Baud}}
+	d := &Driver{log: s.Log, cfg: link.SerialConfig{Path: s.Device.Port, Baud: s.Device.Baud, Framing: s.Framing}}
 	if d.cfg.Baud <= 0 {
 		d.cfg.Baud = bench.DefaultBaud
 	}
@@ -78,8 +81,8 @@ func Open(ctx context.Context, s dut.Spec) (*Driver, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.cfg = b.SerialConfig()
-		if b.GPIO.Reset != nil || b.GPIO.Boot0 != nil || b.GPIO.Power != nil {
+		d.cfg, d.bench = b.SerialConfig(), b
+		if !s.NoLines && (b.GPIO.Reset != nil || b.GPIO.Boot0 != nil || b.GPIO.Power != nil) {
 			l, closeFn, err := GPIO(ctx, b.GPIO, s.Rec)
 			if err != nil {
 				return nil, fmt.Errorf("bench %s: %w", b.Name, err)
@@ -103,7 +106,7 @@ func (d *Driver) PowerOn(ctx context.Context) (link.Port, error) {
 	if d.port != nil {
 		return d.port, nil
 	}
-	p, err := link.Supervise(ctx, d.cfg, link.SuperviseOptions{})
+	p, err := link.Supervise(ctx, d.cfg, link.SuperviseOptions{Log: d.log})
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +129,17 @@ func (d *Driver) Reset() *lines.ResetLine {
 	}
 	return d.lines.Reset
 }
+
+// Boot0 is the bench's BOOT0 line, nil without one.
+func (d *Driver) Boot0() *lines.Line {
+	if d.lines == nil {
+		return nil
+	}
+	return d.lines.Boot0
+}
+
+// Bench is the bench file read, nil without one.
+func (d *Driver) Bench() *bench.Config { return d.bench }
 
 // Close releases the GPIO lines (the board keeps running: its supply stays on). The port is
 // closed by its user.
