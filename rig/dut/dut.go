@@ -57,8 +57,8 @@ type Spec struct {
 	// NoLines: do not open the bench file's GPIO lines (opening an active-low NRST line pulses it
 	// once: commands that do not reset the device leave the lines alone).
 	NoLines bool
-	Rec      *lines.Recorder // transitions driven on control lines
-	Log      *slog.Logger
+	Rec     *lines.Recorder // transitions driven on control lines
+	Log     *slog.Logger
 }
 
 // BenchLines are the bench file's control lines, opened.
