@@ -182,7 +182,7 @@ netduinoplus2 board) or serial (a real board on the scenario's device.port).
 				}
 			}
 			if out == "" {
-				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
+				out = filepath.Join("out", "runs", runFolderName(plan.Scenario.Name, plan.Profile.Name))
 			}
 			if gatewayBin == "" {
 				gatewayBin = siblingGateway()
@@ -226,7 +226,7 @@ netduinoplus2 board) or serial (a real board on the scenario's device.port).
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>, the names reduced to letters, digits, '.', '_' and '-')")
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
@@ -433,4 +433,28 @@ func readDelta(dir string) (*delta.Delta, error) {
 		return nil, fmt.Errorf("read the delta %s: %w", filepath.Join(dir, delta.File), err)
 	}
 	return &d, nil
+}
+
+// runFolderName makes the default run folder's name from the scenario's and profile's names:
+// they are display text from a file, so anything but ASCII letters, digits, '.', '_' and '-'
+// becomes '-', and leading dots and dashes go. The result is one path element that is never
+// "." or "..": the run folder stays below the output root whatever the names say.
+func runFolderName(scenarioName, profileName string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range scenarioName + "-" + profileName {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_':
+			b.WriteRune(r)
+			dash = false
+		case !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := strings.TrimLeft(b.String(), ".-")
+	if name == "" {
+		return "run"
+	}
+	return name
 }
