@@ -53,7 +53,8 @@ SOAK_RUNS ?= 10
 SOAK_OUT  ?= out/soak
 soak: build
 	@rm -rf "$(SOAK_OUT)"
-	$(GO) run ./tools/soak -runs $(SOAK_RUNS) -burners 2 -rig bin/rig -out "$(SOAK_OUT)"
+	$(GO) build -o bin/soak ./tools/soak
+	./bin/soak -runs $(SOAK_RUNS) -burners 2 -rig bin/rig -out "$(SOAK_OUT)"
 
 # Go benchmarks, then the rig's transport + broker-cert checks against testssl.sh and nmap on one
 # mosquitto TLS port (needs mosquitto, openssl, nmap, testssl.sh: see .ci/run).

@@ -2,7 +2,11 @@
 
 package main
 
-import "os/exec"
+import (
+	"os/exec"
+	"syscall"
+)
 
-// dieWithParent: outside Linux the burners are stopped by soak only (no parent-death signal).
-func dieWithParent(*exec.Cmd) {}
+// onParentDeath: outside Linux there is no parent-death signal; soak stops its children itself
+// (on return, SIGINT and SIGTERM), not when it is killed.
+func onParentDeath(*exec.Cmd, syscall.Signal) {}

@@ -8,7 +8,8 @@
 // then a total line. It exits 0 when every run completed with 0 lost and 0 stored duplicates,
 // 1 otherwise (a run that did not complete or could not account for its frames counts as a
 // failure: it proves nothing), 2 on a usage error. The burners are child processes it starts
-// and always stops, also on SIGINT or SIGTERM (and, on Linux, when soak itself is killed).
+// and always stops, also on SIGINT or SIGTERM (and, on Linux, when soak itself is killed: the
+// busy loops then get SIGKILL and the rig SIGTERM).
 package main
 
 import (
@@ -21,7 +22,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -156,7 +159,7 @@ func (s soak) run(ctx context.Context) bool {
 		total.StoredDuplicates += f.StoredDuplicates
 		where := ""
 		if f.Lost > 0 && f.LostDuring != nil {
-			where = fmt.Sprintf(" (during %v)", f.LostDuring)
+			where = " (" + during(f.LostDuring) + ")"
 		}
 		fmt.Fprintf(s.W, "run %2d/%d  lost %d of %d%s  stored duplicates %d  (%s %s, %s %s)  %s  %s\n",
 			i, s.Runs, f.Lost, f.Sent, where, f.StoredDuplicates, ctlLoss, f.LossStatus, ctlDuplicates, f.DupStatus, took, dir)
@@ -175,12 +178,32 @@ func (s soak) run(ctx context.Context) bool {
 	return ok
 }
 
+// during renders TRUST-LOSS's observed lost_during ({"fault@at": count, ...}) as
+// "gateway-crash@4.5s: 1, ..." in key order.
+func during(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Sprintf("during %v", v)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %v", k, m[k])
+	}
+	return "lost during " + strings.Join(parts, ", ")
+}
+
 // rigRunner runs `rig run SCENARIO --out DIR` quietly; on cancellation the rig gets SIGINT (so it
 // removes its work folder) and 30 s to stop.
 func rigRunner(rig, sc string) func(ctx context.Context, dir string) error {
 	return func(ctx context.Context, dir string) error {
 		cmd := exec.CommandContext(ctx, rig, "run", sc, "--out", dir, "--quiet", "--log-level", "error")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		onParentDeath(cmd, syscall.SIGTERM)
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 		cmd.WaitDelay = 30 * time.Second
 		if err := cmd.Run(); err != nil {
@@ -202,7 +225,7 @@ func startBurners(n int) (*burners, error) {
 	b := &burners{}
 	for i := 0; i < n; i++ {
 		c := exec.Command("sh", "-c", "while :; do :; done")
-		dieWithParent(c)
+		onParentDeath(c, syscall.SIGKILL)
 		if err := c.Start(); err != nil {
 			b.stop()
 			return nil, fmt.Errorf("start busy loop %d: %w", i+1, err)

@@ -25,7 +25,7 @@ func writeTrustRun(t *testing.T, dir string, sent, lost, dups int) {
 	}
 	obs := map[string]any{"sent": sent, "lost": lost, "stored_duplicates": dups}
 	if lost > 0 {
-		obs["lost_during"] = map[string]int{"network-loss": lost}
+		obs["lost_during"] = map[string]int{"network-loss@3s": lost}
 	}
 	r := &record.Run{Schema: record.SchemaRun, Scenario: "telemetry-trust", Profile: "hardened-durable", Results: []record.Result{
 		{Control: ctlLoss, Status: status(lost > 0), Observed: obs},
@@ -93,7 +93,7 @@ func TestSoakVerdict(t *testing.T) {
 			"run  1/2  lost 0 of 570  stored duplicates 0  (TRUST-LOSS pass, TRUST-DUPLICATES pass)",
 			"total  2 runs  lost 0 of 1141  stored duplicates 0  runs failed 0  PASS"}},
 		{"one frame lost", []fake{{570, 0, 0, nil}, {570, 1, 0, nil}}, false, []string{
-			"run  2/2  lost 1 of 570 (during map[network-loss:1])  stored duplicates 0  (TRUST-LOSS fail, TRUST-DUPLICATES pass)",
+			"run  2/2  lost 1 of 570 (lost during network-loss@3s: 1)  stored duplicates 0  (TRUST-LOSS fail, TRUST-DUPLICATES pass)",
 			"total  2 runs  lost 1 of 1140  stored duplicates 0  runs failed 0  FAIL"}},
 		{"stored duplicate", []fake{{570, 0, 3, nil}}, false, []string{"total  1 runs  lost 0 of 570  stored duplicates 3  runs failed 0  FAIL"}},
 		{"rig failed", []fake{{0, 0, 0, errors.New("bin/rig exited 4")}, {570, 0, 0, nil}}, false, []string{
