@@ -302,7 +302,7 @@ func TestBase64EchoRedacted(t *testing.T) {
 	files := map[string]string{
 		"token.txt":   token + "\n",
 		"sample.json": `{"device":"x","boot":1,"seq":1}`,
-		"ext.yaml": fmt.Sprintf("name: echo\nchecks: [ingest-auth]\nlimits:\n  probe_timeout: 1s\n  oversize_bytes: 65536\ntargets:\n  ingest:\n    url: %s/v1/telemetry\n    token: {file: token.txt}\n    sample: sample.json\n", ingest.URL),
+		"ext.yaml":    fmt.Sprintf("name: echo\nchecks: [ingest-auth]\nlimits:\n  probe_timeout: 1s\n  oversize_bytes: 65536\ntargets:\n  ingest:\n    url: %s/v1/telemetry\n    token: {file: token.txt}\n    sample: sample.json\n", ingest.URL),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
