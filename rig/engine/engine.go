@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -69,7 +70,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	if err := CheckDeviceFaults(plan); err != nil {
 		return nil, err
 	}
-	if err := prepareOut(opts.Out); err != nil {
+	if err := PrepareOut(opts.Out); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, plan.Scenario.Timing.Timeout.D())
@@ -92,9 +93,9 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	if err != nil {
 		return nil, err
 	}
-	work, err := os.MkdirTemp("", "rig-run-")
+	work, err := makeWorkDir(log)
 	if err != nil {
-		return nil, fmt.Errorf("engine: create work folder: %w", err)
+		return nil, err
 	}
 	defer os.RemoveAll(work)
 
@@ -230,12 +231,16 @@ func writeFile(path string, b []byte) error {
 	return nil
 }
 
-// prepareOut makes sure dir exists and is empty, so a run folder never mixes two runs.
-func prepareOut(dir string) error {
+// PrepareOut makes sure dir exists and is empty, so a run (or delta) folder never mixes two runs
+// and never overwrites or seals someone's files. A folder that holds only empty directories (a
+// run killed or failed before its first file leaves evidence/) counts as empty: they hold no
+// data, and a run killed with SIGKILL has no chance to remove them. They are removed, so that
+// every directory of the new folder holds a file its manifest lists.
+func PrepareOut(dir string) error {
 	if dir == "" {
 		return fmt.Errorf("%w: no run folder given", ErrUsage)
 	}
-	entries, err := os.ReadDir(dir)
+	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -244,8 +249,35 @@ func prepareOut(dir string) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("%w: run folder %s: %v", ErrUsage, dir, err)
-	case len(entries) > 0:
-		return fmt.Errorf("%w: run folder %s is not empty (remove it or pick another --out)", ErrUsage, dir)
+	case !fi.IsDir():
+		return fmt.Errorf("%w: %s is not a folder (pick another --out)", ErrUsage, dir)
+	}
+	var dirs []string
+	var held string
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		if !d.IsDir() { // a file, a symbolic link, anything else: someone's data
+			held, _ = filepath.Rel(dir, p)
+			return fs.SkipAll
+		}
+		dirs = append(dirs, p)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: run folder %s: %v", ErrUsage, dir, err)
+	case held != "":
+		return fmt.Errorf("%w: run folder %s is not empty: it holds %s (remove it or pick another --out)", ErrUsage, dir, held)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- { // deepest first
+		if err := os.Remove(dirs[i]); err != nil {
+			return fmt.Errorf("engine: clear the empty folders left in %s: %w", dir, err)
+		}
 	}
 	return nil
 }

@@ -228,7 +228,8 @@ var runSchema = func() func(t *testing.T) *jsonschema.Schema {
 }()
 
 // scanForSecrets reads every file of the given folders and fails on any secret of any stack the
-// tests started: passwords, tokens, and private keys whole or by any line of their base64 body.
+// tests started: passwords, tokens, and private keys whole or by any line of their base64 body,
+// as they are or encoded in base64.
 func scanForSecrets(t *testing.T, dirs ...string) {
 	t.Helper()
 	secretsSeen.Lock()
@@ -281,6 +282,8 @@ func findSecrets(needles []string, dirs ...string) (hits []string, files int) {
 			for _, n := range needles {
 				if bytes.Contains(b, []byte(n)) {
 					hits = append(hits, fmt.Sprintf("%s holds a secret of the stack (%d bytes, starting %q)", p, len(n), n[:min(4, len(n))]))
+				} else if base64Holds(b, n) {
+					hits = append(hits, fmt.Sprintf("%s holds a secret of the stack in base64 (%d bytes, starting %q)", p, len(n), n[:min(4, len(n))]))
 				}
 			}
 			if bytes.Contains(b, []byte("PRIVATE KEY")) {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,4 +277,95 @@ func TestExternalTargetsBadSecretLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("the run folder was created (stat: %v)", err)
 	}
+}
+
+// TestBase64EchoRedacted: an ingest that echoes the token back in base64 (alone, and inside an
+// HTTP Basic credential, in a header and in the body) must not get it into any file of the run
+// folder. The scan decodes every base64 run of every file itself, independent of the redactor.
+func TestBase64EchoRedacted(t *testing.T) {
+	const token = "b64-echo-token-5e1d09"
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		basic := base64.StdEncoding.EncodeToString([]byte("tenant-a:" + token))
+		w.Header().Set("X-Debug-Credential", "Basic "+basic)
+		status := http.StatusUnauthorized
+		if r.Header.Get("Authorization") == "Bearer "+token {
+			status = http.StatusAccepted
+		}
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"seen":"%s","seen_url":"%s","basic":"%s"}`, base64.StdEncoding.EncodeToString([]byte(token)),
+			base64.RawURLEncoding.EncodeToString([]byte("x"+token)), basic)
+	}
+	ingest := httptest.NewServer(http.HandlerFunc(echo))
+	defer ingest.Close()
+	dir := t.TempDir()
+	files := map[string]string{
+		"token.txt":   token + "\n",
+		"sample.json": `{"device":"x","boot":1,"seq":1}`,
+		"ext.yaml":    fmt.Sprintf("name: echo\nchecks: [ingest-auth]\nlimits:\n  probe_timeout: 1s\n  oversize_bytes: 65536\ntargets:\n  ingest:\n    url: %s/v1/telemetry\n    token: {file: token.txt}\n    sample: sample.json\n", ingest.URL),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	for _, c := range checks.All() {
+		ids = append(ids, c.ID)
+	}
+	plan, err := scenario.Library{Embedded: scenarios.FS}.Load(filepath.Join(dir, "ext.yaml"), "", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	if _, err := Run(context.Background(), plan, Options{Out: out, Version: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	redacted := 0
+	_ = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(token)) || base64Holds(b, token) {
+			t.Errorf("%s holds the token, plain or in base64", p)
+		}
+		if strings.HasPrefix(filepath.Base(filepath.Dir(p)), "INGEST-") {
+			redacted += bytes.Count(b, []byte("[REDACTED]"))
+		}
+		return nil
+	})
+	if redacted == 0 {
+		t.Error("no redaction in the ingest evidence: the echo did not reach the outputs, the test proves nothing")
+	}
+}
+
+// base64Holds decodes every run of base64 characters of b (both alphabets, from each of the
+// four character phases) and reports whether a decoding contains secret.
+func base64Holds(b []byte, secret string) bool {
+	isB64 := func(c byte) bool {
+		return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("+/-_", c) >= 0
+	}
+	for i := 0; i < len(b); {
+		j := i
+		for j < len(b) && isB64(b[j]) {
+			j++
+		}
+		if j == i {
+			i++
+			continue
+		}
+		run := strings.NewReplacer("-", "+", "_", "/").Replace(string(b[i:j]))
+		for phase := 0; phase < 4 && phase < len(run); phase++ {
+			s := run[phase:]
+			if len(s)%4 == 1 {
+				s = s[:len(s)-1]
+			}
+			if dec, err := base64.RawStdEncoding.DecodeString(s); err == nil && bytes.Contains(dec, []byte(secret)) {
+				return true
+			}
+		}
+		i = j
+	}
+	return false
 }

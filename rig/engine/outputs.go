@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -62,10 +63,37 @@ func WriteOutputs(dir string, run *record.Run, o Outputs, redact func([]byte) []
 			return nil, err
 		}
 	}
+	if err := removeEmptyDirs(dir); err != nil {
+		return nil, err
+	}
 	if err := manifest.Write(dir, o.SignKey); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// removeEmptyDirs removes every directory below dir that holds no file (evidence/ of a run
+// whose checks wrote nothing): a manifest lists files only, and verify reports a directory
+// without a listed file as added.
+func removeEmptyDirs(dir string) error {
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p != dir {
+			dirs = append(dirs, p)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("engine: list %s: %w", dir, err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- { // deepest first, so a parent empties before its turn
+		if entries, err := os.ReadDir(dirs[i]); err == nil && len(entries) == 0 {
+			if err := os.Remove(dirs[i]); err != nil {
+				return fmt.Errorf("engine: remove the empty folder %s: %w", dirs[i], err)
+			}
+		}
+	}
+	return nil
 }
 
 // WriteDelta writes delta.json, delta.md and delta.html into out, linking each side's evidence

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pathrig/rig/rig/evidence"
+	"github.com/pathrig/rig/rig/manifest"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -50,5 +51,28 @@ func TestOutputsAreRedacted(t *testing.T) {
 	})
 	if n < 9 { // 5 renderings, 3 delta files, the manifest
 		t.Errorf("only %d files written", n)
+	}
+}
+
+// TestOutputsSealEveryDirectory: a run that wrote no evidence file leaves evidence/ empty; the
+// manifest cannot list an empty directory and verify reports one as added, so the outputs remove
+// it before sealing and the folder verifies.
+func TestOutputsSealEveryDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := evidence.NewStore(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "evidence", "CTRL", "empty"), 0o755)
+	r := &record.Run{Schema: record.SchemaRun, Scenario: "s", Profile: "p"}
+	r.Summarize()
+	if err := record.WriteJSON(filepath.Join(dir, record.RunFile), r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteOutputs(dir, r, Outputs{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := manifest.Verify(dir, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v\n%s", err, rep)
 	}
 }

@@ -24,6 +24,8 @@ type Store struct {
 	mu   sync.Mutex
 	// secrets are replaced by Redacted in everything written; longest first.
 	secrets [][]byte
+	// encoded are the base64 forms of the secrets; longest first.
+	encoded []b64Form
 }
 
 // NewStore creates dir/evidence and returns a store that writes into it.
@@ -51,19 +53,24 @@ func (s *Store) AddSecret(secret string) {
 		}
 	}
 	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+	s.encoded = append(s.encoded, b64Forms([]byte(secret))...)
+	sort.SliceStable(s.encoded, func(i, j int) bool { return len(s.encoded[i].core) > len(s.encoded[j].core) })
 }
 
 var pemKey = regexp.MustCompile(`(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----`)
 var bearer = regexp.MustCompile(`(?i)(authorization:\s*bearer\s+)\S+`)
 
-// Redact returns b with every registered secret, every PEM private key and every bearer token
-// replaced by Redacted.
+// Redact returns b with every registered secret (also in base64: see b64Forms), every PEM
+// private key and every bearer token replaced by Redacted.
 func (s *Store) Redact(b []byte) []byte {
 	s.mu.Lock()
-	secrets := s.secrets
+	secrets, encoded := s.secrets, s.encoded
 	s.mu.Unlock()
 	for _, sec := range secrets {
 		b = bytes.ReplaceAll(b, sec, []byte(Redacted))
+	}
+	for _, f := range encoded {
+		b = f.redact(b)
 	}
 	b = pemKey.ReplaceAll(b, []byte(Redacted))
 	b = bearer.ReplaceAll(b, []byte("${1}"+Redacted))

@@ -13,16 +13,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  evidence/A B/x.json\nzz  y\n"))
 	f.Add([]byte("\n\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := parse("fuzz", data)
+		lines, err := parse("fuzz", data)
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz") {
 				t.Errorf("error does not name the file: %v", err)
 			}
 			return
 		}
-		for p, sum := range m {
-			if p == "" || len(sum) != 64 {
-				t.Errorf("accepted %q -> %q", p, sum)
+		for _, l := range lines {
+			if l.path == "" || len(l.sum) != 64 || l.line < 1 {
+				t.Errorf("accepted line %d: %q -> %q", l.line, l.path, l.sum)
 			}
 		}
 	})

@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -32,7 +33,7 @@ const (
 // Write hashes every regular file below dir (except the manifest and its signature) and writes
 // dir/MANIFEST.sha256, sorted by path; with key, also dir/MANIFEST.sha256.sig.
 func Write(dir string, key ed25519.PrivateKey) error {
-	sums, err := hashTree(dir)
+	sums, _, err := hashTree(dir)
 	if err != nil {
 		return err
 	}
@@ -67,22 +68,31 @@ const (
 
 // Report is the outcome of Verify.
 type Report struct {
-	Files     int      // files the manifest lists
-	Changed   []string // listed, present, different content
-	Missing   []string // listed, absent
-	Added     []string // present, not listed
-	Signature string
+	Files   int      // files the manifest lists
+	Changed []string // listed, present, different content
+	Missing []string // listed, absent
+	// Added: present, not listed. A directory under which the manifest lists no file and which
+	// holds no file either is listed with a trailing slash (sha256sum lists files only, so an
+	// added empty directory would otherwise pass unseen).
+	Added []string
+	// Duplicates: lines that list a path an earlier line already lists, as
+	// "MANIFEST.sha256:LINE: PATH (first listed at line N)". Write never makes one.
+	Duplicates []string
+	Signature  string
 }
 
 // OK reports whether the folder matches its manifest (and its signature, when one was checked).
 func (r *Report) OK() bool {
-	return len(r.Changed) == 0 && len(r.Missing) == 0 && len(r.Added) == 0 &&
+	return len(r.Changed) == 0 && len(r.Missing) == 0 && len(r.Added) == 0 && len(r.Duplicates) == 0 &&
 		(r.Signature == SigNotChecked || r.Signature == SigValid)
 }
 
 // String lists every problem, one per line.
 func (r *Report) String() string {
 	var b strings.Builder
+	for _, p := range r.Duplicates {
+		fmt.Fprintf(&b, "duplicate %s\n", p)
+	}
 	for _, p := range r.Changed {
 		fmt.Fprintf(&b, "changed  %s\n", p)
 	}
@@ -109,15 +119,27 @@ func Verify(dir string, pub ed25519.PublicKey) (*Report, error) {
 		}
 		return nil, fmt.Errorf("manifest: read %s: %w", mpath, err)
 	}
-	want, err := parse(mpath, raw)
+	lines, err := parse(mpath, raw)
 	if err != nil {
 		return nil, err
 	}
-	got, err := hashTree(dir)
+	got, dirs, err := hashTree(dir)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Files: len(want), Signature: SigNotChecked}
+	rep := &Report{Signature: SigNotChecked}
+	want := map[string]string{}
+	firstLine := map[string]int{}
+	for _, l := range lines {
+		if first, ok := firstLine[l.path]; ok {
+			rep.Duplicates = append(rep.Duplicates, fmt.Sprintf("%s:%d: %s (first listed at line %d)", File, l.line, l.path, first))
+			// The first line decides: a later copy must not override what an earlier one says.
+			continue
+		}
+		firstLine[l.path] = l.line
+		want[l.path] = l.sum
+	}
+	rep.Files = len(want)
 	for _, p := range sortedKeys(want) {
 		switch h, ok := got[p]; {
 		case !ok:
@@ -131,10 +153,45 @@ func Verify(dir string, pub ed25519.PublicKey) (*Report, error) {
 			rep.Added = append(rep.Added, p)
 		}
 	}
+	rep.Added = append(rep.Added, addedDirs(dirs, want, got)...)
+	sort.Strings(rep.Added)
 	if pub != nil {
 		rep.Signature = checkSig(filepath.Join(dir, SigFile), raw, pub)
 	}
 	return rep, nil
+}
+
+// addedDirs returns, with a trailing slash, each directory below which neither a listed file nor
+// a present file lies: the one kind of addition a file list cannot show. Only the topmost of
+// nested empty directories is named.
+func addedDirs(dirs []string, want, got map[string]string) []string {
+	holds := map[string]bool{} // directories with a listed or present file somewhere below
+	for _, m := range []map[string]string{want, got} {
+		for p := range m {
+			for d := path.Dir(p); d != "." && d != "/" && !holds[d]; d = path.Dir(d) {
+				holds[d] = true
+			}
+		}
+	}
+	var out []string
+	named := map[string]bool{}
+	for _, d := range dirs { // sorted: a parent comes before its children
+		if holds[d] {
+			continue
+		}
+		covered := false
+		for a := path.Dir(d); a != "."; a = path.Dir(a) {
+			if named[a] {
+				covered = true
+				break
+			}
+		}
+		named[d] = true
+		if !covered {
+			out = append(out, d+"/")
+		}
+	}
+	return out
 }
 
 func checkSig(path string, manifest []byte, pub ed25519.PublicKey) string {
@@ -149,38 +206,52 @@ func checkSig(path string, manifest []byte, pub ed25519.PublicKey) string {
 	return SigValid
 }
 
-func parse(name string, raw []byte) (map[string]string, error) {
-	out := map[string]string{}
+// line is one line of a manifest.
+type line struct {
+	line      int
+	sum, path string
+}
+
+func parse(name string, raw []byte) ([]line, error) {
+	var out []line
 	sc := bufio.NewScanner(bytes.NewReader(raw))
-	for line := 1; sc.Scan(); line++ {
+	for n := 1; sc.Scan(); n++ {
 		text := sc.Text()
 		sum, p, ok := strings.Cut(text, "  ")
 		if !ok || len(sum) != 64 || p == "" {
-			return nil, fmt.Errorf("manifest: %s:%d: want \"<sha256 hex>  <path>\", got %q", name, line, text)
+			return nil, fmt.Errorf("manifest: %s:%d: want \"<sha256 hex>  <path>\", got %q", name, n, text)
 		}
 		if _, err := hex.DecodeString(sum); err != nil {
-			return nil, fmt.Errorf("manifest: %s:%d: bad digest %q", name, line, sum)
+			return nil, fmt.Errorf("manifest: %s:%d: bad digest %q", name, n, sum)
 		}
-		out[p] = sum
+		out = append(out, line{line: n, sum: sum, path: p})
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("manifest: %s: %w", name, err)
+	}
+	return out, nil
 }
 
-// hashTree returns the sha256 of every regular file below dir by slash-separated relative path.
-func hashTree(dir string) (map[string]string, error) {
+// hashTree returns the sha256 of every regular file below dir by slash-separated relative path,
+// and every directory below dir (sorted, dir itself excluded).
+func hashTree(dir string) (map[string]string, []string, error) {
 	out := map[string]string{}
+	var dirs []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
-		}
-		if d.IsDir() {
-			return nil
 		}
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel != "." {
+				dirs = append(dirs, rel)
+			}
+			return nil
+		}
 		if rel == File || rel == SigFile {
 			return nil
 		}
@@ -201,9 +272,10 @@ func hashTree(dir string) (map[string]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("manifest: hash %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("manifest: hash %s: %w", dir, err)
 	}
-	return out, nil
+	sort.Strings(dirs)
+	return out, dirs, nil
 }
 
 func sortedKeys(m map[string]string) []string {

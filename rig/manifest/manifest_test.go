@@ -59,6 +59,20 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			os.RemoveAll(filepath.Join(dir, "delta"))
 			os.WriteFile(filepath.Join(dir, "notes.md"), nil, 0o644)
 		}, []string{"run.json"}, []string{"delta/delta.json"}, []string{"notes.md"}},
+		// sha256sum lists files only: an empty directory would pass unseen.
+		{"empty directory added", func(t *testing.T, dir string) {
+			os.MkdirAll(filepath.Join(dir, "evidence", "EXTRA", "deeper"), 0o755)
+		}, nil, nil, []string{"evidence/EXTRA/"}},
+		{"empty directory added at the top", func(t *testing.T, dir string) {
+			os.Mkdir(filepath.Join(dir, "notes"), 0o755)
+		}, nil, nil, []string{"notes/"}},
+		{"directory with an added file", func(t *testing.T, dir string) {
+			os.MkdirAll(filepath.Join(dir, "more"), 0o755)
+			os.WriteFile(filepath.Join(dir, "more", "x.txt"), []byte("x"), 0o644)
+		}, nil, nil, []string{"more/x.txt"}},
+		{"listed file removed, its folder kept", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "delta", "delta.json"))
+		}, nil, []string{"delta/delta.json"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := runFolder(t)
@@ -78,6 +92,51 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}
 			if rep.Files != 4 {
 				t.Errorf("manifest lists %d files, want 4", rep.Files)
+			}
+		})
+	}
+}
+
+// TestVerifyDuplicateLines: a path listed twice is a manifest that was edited (sha256sum -c fails
+// the copy whose digest differs; an identical copy hides nothing but is still not what Write
+// makes). Verify names each duplicate line and the line it repeats.
+func TestVerifyDuplicateLines(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(lines []string) []string
+		want []string
+	}{
+		{"identical line repeated", func(l []string) []string { return append(l, l[1]) }, []string{File + ":5: evidence/TRANSPORT-PLAINTEXT/connect.json (first listed at line 2)"}},
+		{"same path, other digest, listed first", func(l []string) []string {
+			bad := strings.Repeat("0", 64) + l[3][64:]
+			return append([]string{bad}, l...)
+		}, []string{File + ":5: summary.md (first listed at line 1)"}},
+		{"two paths repeated", func(l []string) []string { return append(l, l[0], l[0]) }, []string{
+			File + ":5: delta/delta.json (first listed at line 1)", File + ":6: delta/delta.json (first listed at line 1)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := runFolder(t)
+			if err := Write(dir, nil); err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := os.ReadFile(filepath.Join(dir, File))
+			lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+			if len(lines) != 4 {
+				t.Fatalf("manifest has %d lines, want 4", len(lines))
+			}
+			os.WriteFile(filepath.Join(dir, File), []byte(strings.Join(tc.edit(lines), "\n")+"\n"), 0o644)
+			rep, err := Verify(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() {
+				t.Errorf("OK() = true for a manifest with a duplicated line:\n%s", rep)
+			}
+			if !reflect.DeepEqual(rep.Duplicates, tc.want) {
+				t.Errorf("Duplicates = %q, want %q", rep.Duplicates, tc.want)
+			}
+			if s := rep.String(); !strings.Contains(s, tc.want[0]) {
+				t.Errorf("String() does not name the line:\n%s", s)
 			}
 		})
 	}

@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -104,8 +107,15 @@ func (t *Targets) Path(name string) string {
 func (t *Targets) validate(d *doc, dir string) error {
 	t.dir = dir
 	for i, m := range t.Management {
-		if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return d.at(fmt.Sprintf("targets.management[%d]", i), "%q is not an http or https URL", m)
+		f := fmt.Sprintf("targets.management[%d]", i)
+		u, err := url.Parse(m)
+		if err == nil {
+			if where := urlCredential(u); where != "" {
+				return d.at(f, "the URL carries a credential in %s: management endpoints are probed without credentials (the control checks that they refuse an anonymous request): remove it", where)
+			}
+		}
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return d.at(f, "%s is not an http or https URL", quoteURL(m))
 		}
 	}
 	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 {
@@ -138,6 +148,9 @@ func (t *Targets) validate(d *doc, dir string) error {
 	hostPort := func(field, addr string) error {
 		if addr == "" {
 			return nil
+		}
+		if strings.Contains(addr, "@") {
+			return d.at(field, "the address carries credentials (user:password@), which would be quoted in run.json, the reports and the evidence: write host:port, and name each probe identity's password in targets.probes[].password: {file: PATH} or {env: VARIABLE}")
 		}
 		if _, p, err := net.SplitHostPort(addr); err != nil || p == "" {
 			return d.at(field, "%q is not host:port", addr)
@@ -184,8 +197,13 @@ func (t *Targets) validate(d *doc, dir string) error {
 	}
 	if in := t.Ingest; in != nil {
 		u, err := url.Parse(in.URL)
+		if err == nil {
+			if where := urlCredential(u); where != "" {
+				return d.at("targets.ingest.url", "the URL carries a credential in %s, which would be quoted in run.json, the reports and the evidence: remove it and name the ingest's token in targets.ingest.token: {file: PATH} or {env: VARIABLE} (the rig sends it as a bearer token)", where)
+			}
+		}
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return d.at("targets.ingest.url", "%q is not an http or https URL", in.URL)
+			return d.at("targets.ingest.url", "%s is not an http or https URL", quoteURL(in.URL))
 		}
 		for _, e := range []error{secret("targets.ingest.token", in.Token), secret("targets.ingest.other_tenant_token", in.OtherTenantToken), secret("targets.ingest.expired_token", in.ExpiredToken), file("targets.ingest.trust", in.Trust), file("targets.ingest.sample", in.Sample)} {
 			if e != nil {
@@ -194,4 +212,53 @@ func (t *Targets) validate(d *doc, dir string) error {
 		}
 	}
 	return nil
+}
+
+// urlCredential says where u carries a credential ("" when it does not): a user:password@ part
+// (a user name alone too: it is half of one), or a query or fragment parameter whose name says
+// it holds a secret (token, key, password, signature, ...).
+func urlCredential(u *url.URL) string {
+	if u.User != nil {
+		return "its user:password@ part"
+	}
+	for _, part := range []struct{ name, raw string }{{"query", u.RawQuery}, {"fragment", u.Fragment}} {
+		q, _ := url.ParseQuery(part.raw) // a malformed pair is skipped; the others are still read
+		names := make([]string, 0, len(q))
+		for k := range q {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if secretParam(k) {
+				return fmt.Sprintf("%s parameter %q", part.name, k)
+			}
+		}
+	}
+	return ""
+}
+
+// secretWords are parts of parameter names that carry credentials in the wild (OAuth
+// access_token, api_key, X-Amz-Signature, sig of SAS URLs, password, session ids, JWTs).
+var secretWords = []string{"token", "secret", "pass", "pwd", "key", "auth", "signature", "credential", "session", "jwt", "bearer"}
+
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	if n == "sig" || strings.HasSuffix(n, "-sig") || strings.HasSuffix(n, "_sig") {
+		return true
+	}
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// quoteURL quotes a URL for an error message unless it might hold a credential that did not
+// parse (an '@', a query or a fragment): then the message says "the URL" without quoting it.
+func quoteURL(raw string) string {
+	if strings.ContainsAny(raw, "@?#") {
+		return "the URL"
+	}
+	return strconv.Quote(raw)
 }

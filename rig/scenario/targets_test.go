@@ -48,6 +48,14 @@ func TestTargetsRefused(t *testing.T) {
 		{"bad url", "  ingest:\n    url: ftp://x/y\n", 5, "targets.ingest.url", "not an http or https URL"},
 		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates or management endpoint"},
 		{"cert without key", "  broker:\n    tls: 127.0.0.1:8883\n  probes:\n    - name: a\n      cert: c.pem\n", 8, "targets.probes[0].cert", "cert and key go together"},
+		// Credentials in a URL would be quoted in run.json, the reports and every evidence file.
+		{"password in ingest url", "  ingest:\n    url: https://user:PW-s3cret@127.0.0.1:1/x\n", 5, "targets.ingest.url", "targets.ingest.token: {file: PATH} or {env: VARIABLE}"},
+		{"user name in ingest url", "  ingest:\n    url: https://user@127.0.0.1:1/x\n", 5, "targets.ingest.url", "user:password@"},
+		{"token in ingest query", "  ingest:\n    url: http://127.0.0.1:1/x?device=a&token=PW-s3cret\n", 5, "targets.ingest.url", `query parameter "token"`},
+		{"api key in ingest query", "  ingest:\n    url: http://127.0.0.1:1/x?API_Key=PW-s3cret\n", 5, "targets.ingest.url", `query parameter "API_Key"`},
+		{"access token in ingest fragment", "  ingest:\n    url: http://127.0.0.1:1/x#access_token=PW-s3cret\n", 5, "targets.ingest.url", `fragment parameter "access_token"`},
+		{"password in management url", "  management: [\"http://admin:PW-s3cret@127.0.0.1:1/\"]\n", 4, "targets.management[0]", "probed without credentials"},
+		{"password in broker address", "  broker:\n    tls: user:PW-s3cret@127.0.0.1:8883\n", 5, "targets.broker.tls", "targets.probes[].password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTree(t, targetsHead+tc.body, goodProfile)
@@ -58,6 +66,9 @@ func TestTargetsRefused(t *testing.T) {
 			}
 			if fe.Line != tc.line || fe.Field != tc.field || !strings.Contains(fe.Msg, tc.msg) {
 				t.Errorf("got %s:%d field %q: %s; want line %d field %q containing %q", filepath.Base(fe.File), fe.Line, fe.Field, fe.Msg, tc.line, tc.field, tc.msg)
+			}
+			if strings.Contains(err.Error(), "PW-s3cret") {
+				t.Errorf("the error quotes the secret: %v", err)
 			}
 		})
 	}

@@ -31,11 +31,14 @@ var version = "dev"
 const exitCodesHelp = `Exit codes:
   0  clean: no finding at or above --fail-on, no regression
   1  rig run with --fail-on: a finding at or above that severity, or a control that could not
-     be evaluated (status error); rig verify: a changed, missing or added file, or a bad
-     signature
-  2  usage or configuration error (bad flag, bad scenario, profile or bundle file)
+     be evaluated (status error); rig verify: a changed, missing or added file or directory,
+     a duplicate manifest line, or a bad signature
+  2  usage or configuration error (bad flag, bad scenario, profile or bundle file, an --out
+     that is not empty)
   3  a control regressed against the baseline (rig delta, rig run --baseline)
-  4  the run could not complete (stack failed to start, I/O error)`
+  4  the run could not complete (stack failed to start, I/O error)
+  5  rig delta, rig run --baseline: a run folder to compare fails 'rig verify' (a file changed,
+     missing or added, or no manifest): nothing was compared`
 
 func newRoot() *cobra.Command {
 	var logFormat, logLevel string
@@ -123,7 +126,8 @@ endpoints, and write the run folder:
   delta/          with --baseline: delta.json, delta.md, delta.html against that run
   MANIFEST.sha256 SHA-256 of every file, written last ('rig verify' checks it)
 --format picks the renderings (run.json, evidence/ and the manifest are always written).
-With --baseline the run exits 3 when a control that passed in the baseline no longer passes.
+With --baseline the run exits 3 when a control that passed in the baseline no longer passes; a
+baseline that fails 'rig verify' is refused before anything starts (exit 5).
 
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
@@ -165,8 +169,8 @@ refused before anything runs.
 				return &exitError{exitUsage, fmt.Errorf("--format: %w", err)}
 			}
 			if baseline != "" {
-				if _, err := record.ReadRun(baseline); err != nil {
-					return &exitError{exitUsage, fmt.Errorf("--baseline: %w", err)}
+				if _, err := verifiedRun("--baseline", baseline); err != nil {
+					return err
 				}
 			}
 			var key ed25519.PrivateKey
@@ -197,7 +201,12 @@ refused before anything runs.
 				}
 			}
 			if out == "" {
-				out = filepath.Join("out", "runs", plan.Scenario.Name+"-"+plan.Profile.Name)
+				out = filepath.Join("out", "runs", runFolderName(plan.Scenario.Name, plan.Profile.Name))
+			}
+			if baseline != "" {
+				if err := outsideRuns(out, baseline); err != nil {
+					return err
+				}
 			}
 			if gatewayBin == "" {
 				gatewayBin = siblingGateway()
@@ -241,13 +250,13 @@ refused before anything runs.
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>, the names reduced to letters, digits, '.', '_' and '-')")
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
 	cmd.Flags().StringSliceVar(&formats, "format", []string{"all"}, "renderings to write, comma-separated: all, "+strings.Join(report.FormatNames(), ", "))
 	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios')")
-	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with: writes delta/ and exits 3 on any regression")
+	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with (it must pass 'rig verify', else exit 5): writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
 	cmd.Flags().StringVar(&port, "port", "", "with --device serial (implied): the board's UART, e.g. /dev/ttyUSB0")
@@ -275,7 +284,7 @@ func newDeltaCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "delta BASELINE RERUN",
 		Short: "Compare two run folders control by control",
-		Long: `Compare two run folders (or run.json files) control by control and write the delta folder:
+		Long: `Compare two run folders control by control and write the delta folder:
 
   delta.json   machine-readable (schema rig.delta/v1): rows with both sides' status and evidence,
                summary.improved, summary.regressed, unchanged, new, removed
@@ -286,25 +295,37 @@ A control regresses when it passed in the baseline and fails, errors or is skipp
 it improves when it failed or errored in the baseline and passes in the rerun.
 Exits 3 when anything regressed.
 
+Both runs (folders, or the run.json inside one) must first pass 'rig verify': a run changed after
+the rig wrote it, or one without its MANIFEST.sha256, is not compared (exit 5). --out must not
+exist or be empty (a folder holding only empty folders counts as empty) and must lie outside both
+runs: rig delta never writes over, or seals into its manifest, files it did not make.
+
 ` + exitCodesHelp,
 		Example: `  rig delta out/baseline out/hardened --out out/delta`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := record.ReadRun(args[0])
-			if err != nil {
-				return &exitError{exitUsage, err}
-			}
-			b, err := record.ReadRun(args[1])
-			if err != nil {
-				return &exitError{exitUsage, err}
-			}
-			d := delta.Compare(a, b, args[0], args[1])
 			if out == "" {
 				return &exitError{exitUsage, errors.New("--out is required: the folder to write delta.json and delta.md into")}
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return &exitError{exitRunError, fmt.Errorf("delta: create %s: %w", out, err)}
+			a, err := verifiedRun("baseline", args[0])
+			if err != nil {
+				return err
 			}
+			b, err := verifiedRun("rerun", args[1])
+			if err != nil {
+				return err
+			}
+			if err := outsideRuns(out, args[0], args[1]); err != nil {
+				return err
+			}
+			if err := engine.PrepareOut(out); err != nil {
+				code := exitRunError
+				if errors.Is(err, engine.ErrUsage) {
+					code = exitUsage
+				}
+				return &exitError{code, fmt.Errorf("delta: %w", err)}
+			}
+			d := delta.Compare(a, b, args[0], args[1])
 			if err := engine.WriteDelta(out, d, args[0], args[1], nil); err != nil {
 				return &exitError{exitRunError, err}
 			}
@@ -320,7 +341,7 @@ Exits 3 when anything regressed.
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "delta folder to write (required)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "delta folder to write (required); must not exist or be empty, and lie outside both runs")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout")
 	return cmd
 }
@@ -440,6 +461,57 @@ func overrideBundles(plan *scenario.Plan, names []string) error {
 	return nil
 }
 
+// verifiedRun reads the run record at path (a run folder, or the run.json inside one) and
+// checks the folder against its manifest, as rig verify does: a run changed after the rig wrote
+// it, or one that cannot be checked, is refused (exit 5) rather than compared. role names the
+// argument in the message.
+func verifiedRun(role, path string) (*record.Run, error) {
+	r, err := record.ReadRun(path)
+	if err != nil {
+		return nil, &exitError{exitUsage, fmt.Errorf("%s: %w", role, err)}
+	}
+	dir := path
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	rep, err := manifest.Verify(dir, nil)
+	if err != nil {
+		return nil, &exitError{exitUnverified, fmt.Errorf("%s %s cannot be verified, so it is not compared: %w (pass the run folder as rig run wrote it)", role, dir, err)}
+	}
+	if !rep.OK() {
+		problems := strings.Split(strings.TrimSpace(rep.String()), "\n")
+		if len(problems) > 5 {
+			problems = append(problems[:5], fmt.Sprintf("and %d more", len(problems)-5))
+		}
+		return nil, &exitError{exitUnverified, fmt.Errorf("%s %s does not match its manifest, so it is not compared (%s): it changed after the rig wrote it; 'rig verify %s' lists every difference",
+			role, dir, strings.Join(problems, "; "), dir)}
+	}
+	return r, nil
+}
+
+// outsideRuns refuses an output folder that is, or lies inside, one of the run folders read:
+// writing there would change that run and break its manifest.
+func outsideRuns(out string, runs ...string) error {
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return &exitError{exitUsage, fmt.Errorf("--out %s: %w", out, err)}
+	}
+	for _, r := range runs {
+		dir := r
+		if fi, err := os.Stat(r); err == nil && !fi.IsDir() {
+			dir = filepath.Dir(r)
+		}
+		absRun, err := filepath.Abs(dir)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(absRun, absOut); err == nil && (rel == "." || filepath.IsLocal(rel)) {
+			return &exitError{exitUsage, fmt.Errorf("--out %s is inside the run folder %s: writing there would change that run and break its manifest (pick a folder outside the runs compared)", out, dir)}
+		}
+	}
+	return nil
+}
+
 func readDelta(dir string) (*delta.Delta, error) {
 	b, err := os.ReadFile(filepath.Join(dir, delta.File))
 	if err != nil {
@@ -450,4 +522,28 @@ func readDelta(dir string) (*delta.Delta, error) {
 		return nil, fmt.Errorf("read the delta %s: %w", filepath.Join(dir, delta.File), err)
 	}
 	return &d, nil
+}
+
+// runFolderName makes the default run folder's name from the scenario's and profile's names:
+// they are display text from a file, so anything but ASCII letters, digits, '.', '_' and '-'
+// becomes '-', and leading dots and dashes go. The result is one path element that is never
+// "." or "..": the run folder stays below the output root whatever the names say.
+func runFolderName(scenarioName, profileName string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range scenarioName + "-" + profileName {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_':
+			b.WriteRune(r)
+			dash = false
+		case !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := strings.TrimLeft(b.String(), ".-")
+	if name == "" {
+		return "run"
+	}
+	return name
 }

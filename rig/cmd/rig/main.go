@@ -18,6 +18,7 @@ const (
 	exitUsage      = 2 // usage or configuration error (bad flag, bad scenario/profile file)
 	exitRegression = 3 // a control regressed against the baseline
 	exitRunError   = 4 // the run could not complete (stack failed to start, I/O error)
+	exitUnverified = 5 // rig delta, rig run --baseline: an input run folder fails verification
 )
 
 // exitError carries an exit code through cobra.

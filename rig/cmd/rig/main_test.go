@@ -13,6 +13,10 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("name: bad\nprofile: exposed\nbundles: [audit-baseline]\nlimits:\n  probe_timeot: 3s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	creds := filepath.Join(dir, "creds.yaml")
+	if err := os.WriteFile(creds, []byte("name: creds\nchecks: [ingest-auth]\ntargets:\n  ingest:\n    url: https://user:s3cret@127.0.0.1:1/v1/telemetry\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	base, hard, del := filepath.Join(dir, "base"), filepath.Join(dir, "hard"), filepath.Join(dir, "delta")
 	for _, tc := range []struct {
 		name string
@@ -25,6 +29,7 @@ func TestExitCodes(t *testing.T) {
 		{"missing argument", []string{"run"}, exitUsage},
 		{"unknown scenario", []string{"run", "no-such", "--out", filepath.Join(dir, "x")}, exitUsage},
 		{"bad scenario file", []string{"run", bad, "--out", filepath.Join(dir, "never")}, exitUsage},
+		{"credentials in the ingest url", []string{"run", creds, "--out", filepath.Join(dir, "never")}, exitUsage},
 		{"bad fail-on", []string{"run", "audit-baseline", "--fail-on", "loud"}, exitUsage},
 		{"bad device kind", []string{"run", "audit-baseline", "--device", "jtag", "--out", filepath.Join(dir, "dev")}, exitUsage},
 		{"serial device without a port", []string{"run", "audit-baseline", "--device", "serial", "--out", filepath.Join(dir, "dev")}, exitUsage},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/pathrig/rig/rig/delta"
@@ -102,6 +103,16 @@ func TestVerifyCommand(t *testing.T) {
 	os.WriteFile(filepath.Join(run, "evidence", "note.txt"), []byte("added"), 0o644)
 	step("file added", []string{"verify", run}, exitFindings)
 	os.Remove(filepath.Join(run, "evidence", "note.txt"))
+	os.Mkdir(filepath.Join(run, "evidence", "EMPTY"), 0o755)
+	step("empty directory added", []string{"verify", run}, exitFindings)
+	os.Remove(filepath.Join(run, "evidence", "EMPTY"))
+	mpath := filepath.Join(run, manifest.File)
+	m, _ := os.ReadFile(mpath)
+	first, _, _ := strings.Cut(string(m), "\n")
+	os.WriteFile(mpath, append(append([]byte(nil), m...), first+"\n"...), 0o644)
+	step("duplicated manifest line", []string{"verify", run}, exitFindings)
+	os.WriteFile(mpath, m, 0o644)
+	step("restored again", []string{"verify", run}, exitOK)
 	os.Remove(filepath.Join(run, "findings.sarif"))
 	step("file deleted", []string{"verify", run}, exitFindings)
 	step("bad format", []string{"run", "audit-baseline", "--format", "pdf", "--out", filepath.Join(dir, "x")}, exitUsage)

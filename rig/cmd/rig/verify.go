@@ -15,12 +15,14 @@ func newVerifyCmd() *cobra.Command {
 		Use:   "verify FOLDER",
 		Short: "Check a run or delta folder against its SHA-256 manifest",
 		Long: `Check a run (or delta) folder against the MANIFEST.sha256 written when it was made: every
-listed file must be present with the same SHA-256, and no file may have been added. With
---pub-key the manifest's ed25519 signature (MANIFEST.sha256.sig) must verify too.
-Prints each changed, missing or added file and exits 1 when anything differs; exits 2 when
-the folder has no readable manifest or the key cannot be read.
+listed file must be present with the same SHA-256, no file or directory may have been added,
+and no path may be listed twice. With --pub-key the manifest's ed25519 signature
+(MANIFEST.sha256.sig) must verify too.
+Prints each changed, missing or added file or directory and each duplicate manifest line, and
+exits 1 when anything differs; exits 2 when the folder has no readable manifest or the key
+cannot be read.
 The manifest is in sha256sum format: 'cd FOLDER && sha256sum -c MANIFEST.sha256' checks the
-listed files without the rig (it does not see added files).`,
+listed files without the rig (it does not see added files or directories, nor every duplicate).`,
 		Example: `  rig verify out/demo/hardened
   rig verify reports/baselines/hardening-verify --pub-key rig-pub.pem`,
 		Args: cobra.ExactArgs(1),
@@ -39,8 +41,8 @@ listed files without the rig (it does not see added files).`,
 			w := cmd.OutOrStdout()
 			if !rep.OK() {
 				fmt.Fprint(w, rep.String())
-				return &exitError{exitFindings, fmt.Errorf("verify: %s does not match its manifest (%d changed, %d missing, %d added, signature %s)",
-					args[0], len(rep.Changed), len(rep.Missing), len(rep.Added), rep.Signature)}
+				return &exitError{exitFindings, fmt.Errorf("verify: %s does not match its manifest (%d changed, %d missing, %d added, %d duplicate lines, signature %s)",
+					args[0], len(rep.Changed), len(rep.Missing), len(rep.Added), len(rep.Duplicates), rep.Signature)}
 			}
 			fmt.Fprintf(w, "%s: %d files match %s", args[0], rep.Files, manifest.File)
 			if rep.Signature == manifest.SigValid {
