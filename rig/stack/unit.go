@@ -285,6 +285,7 @@ func (u *Unit) startChild() error {
 func (u *Unit) spawn() error {
 	cmd := exec.Command(u.s.cfg.GatewayBin, u.args...)
 	cmd.Stdout, cmd.Stderr = u.logFile, u.logFile
+	dieWithParent(cmd) // a killed rig leaves no gateway running on its work folder
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("stack: start gateway %s: %w", u.s.cfg.GatewayBin, err)
 	}
