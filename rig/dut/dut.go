@@ -41,6 +41,12 @@ type Driver interface {
 	Close() error
 }
 
+// Halter is a driver that can stop its device before cutting its power (a VM's CPU), so that
+// what the device already sent is relayed before the power goes.
+type Halter interface {
+	Halt(ctx context.Context) error
+}
+
 // ErrNoLine is returned for a control line the device kind does not have.
 var ErrNoLine = errors.New("dut: the device has no such control line")
 
@@ -385,6 +391,15 @@ func (d *Device) PowerCut(ctx context.Context) error {
 		// An unpowered device's port may go dead (a QEMU board's pty goes with its VM): the relay
 		// reads what the device sends until the supply is gone, then lets go of the port.
 		d.relay.PoweringOff()
+		if h, ok := d.drv.(Halter); ok {
+			// Stop the device first and relay what it already sent: cutting a VM's supply hangs
+			// its pty up, and a hangup flushes what nobody has read yet.
+			if err := h.Halt(ctx); err != nil {
+				d.relay.SetDevice(d.currentPort())
+				return "", err
+			}
+			d.relay.Drained(ctx, 100*time.Millisecond, 2*time.Second)
+		}
 		if err := d.drv.PowerOff(ctx); err != nil {
 			d.relay.SetDevice(d.currentPort())
 			return "", err

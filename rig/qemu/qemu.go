@@ -448,6 +448,28 @@ func (m *Machine) PowerOff(ctx context.Context) error {
 	return errors.Join(saveErr, stopErr)
 }
 
+// Halt stops the CPU (QMP stop) without cutting the power: the board sends nothing more, and what
+// its UART already sent can still be read off the pty before PowerOff, whose quit hangs the pty up
+// (a hangup flushes the input nobody has read yet).
+func (m *Machine) Halt(ctx context.Context) error {
+	m.mu.Lock()
+	p := m.p
+	m.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StopTimeout)
+	defer cancel()
+	if _, err := p.qmp.command(ctx, "stop", nil); err != nil {
+		return fmt.Errorf("qemu: halt: %w", err)
+	}
+	return nil
+}
+
+// drainGrace is how long PowerOff waits between stopping the CPU and quitting QEMU, so that a
+// reader of the pty takes the UART's last bytes before the hangup flushes them.
+const drainGrace = 150 * time.Millisecond
+
 // saveNoinit stops the CPU and reads the noinit block out of the stopped machine.
 func (m *Machine) saveNoinit(ctx context.Context, p *process) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.StopTimeout)
@@ -455,6 +477,7 @@ func (m *Machine) saveNoinit(ctx context.Context, p *process) ([]byte, error) {
 	if _, err := p.qmp.command(ctx, "stop", nil); err != nil {
 		return nil, err
 	}
+	time.Sleep(drainGrace)
 	if m.block.size == 0 {
 		return nil, nil
 	}

@@ -74,6 +74,7 @@ type Relay struct {
 	dev   link.Port
 	gen   uint64 // bumped when dev changes
 	going bool   // the device is being powered off: its port may fail, that is no relay failure
+	last  time.Time // when bytes last came from the device
 	stats Stats
 }
 
@@ -131,6 +132,21 @@ func (r *Relay) PoweringOff() {
 	r.mu.Unlock()
 }
 
+// Drained waits until nothing has come from the device for quiet (at most max): what the device
+// sent before it stopped has been relayed.
+func (r *Relay) Drained(ctx context.Context, quiet, max time.Duration) {
+	end := time.Now().Add(max)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		r.mu.Lock()
+		last := r.last
+		r.mu.Unlock()
+		if r.cfg.Now().Sub(last) >= quiet {
+			return
+		}
+		sleep(ctx, quiet/4)
+	}
+}
+
 func (r *Relay) device() (link.Port, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -184,6 +200,11 @@ func (r *Relay) fromDevice(ctx context.Context) error {
 			lastGen, chunk = gen, chunk[:0] // a new link: the old one's partial frame is gone
 		}
 		n, err := p.Read(buf)
+		if n > 0 {
+			r.mu.Lock()
+			r.last = r.cfg.Now()
+			r.mu.Unlock()
+		}
 		if s, ok := p.(interface{ Generation() uint64 }); ok {
 			if g := s.Generation(); g != supGen {
 				supGen, chunk = g, chunk[:0] // the supervised port reconnected

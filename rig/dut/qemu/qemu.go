@@ -71,6 +71,9 @@ func (d *Driver) PowerOn(ctx context.Context) (link.Port, error) {
 	return d.m.PowerOn(ctx, baud)
 }
 
+// Halt stops the CPU: the board sends nothing more (dut.Halter).
+func (d *Driver) Halt(ctx context.Context) error { return d.m.Halt(ctx) }
+
 // PowerOff stops the VM (RAM lost).
 func (d *Driver) PowerOff(ctx context.Context) error { return d.m.PowerOff(ctx) }
 
