@@ -162,18 +162,27 @@ func probeTLSMQTT(ctx context.Context, env *Env) Outcome {
 	x := exchangeConnectAs(ctx, b.TLS, conf, env.Limits.ProbeTimeout, clientID)
 	ev.json("connect.json", x)
 	obs := map[string]any{"answer": x.Answer, "stage": x.Stage, "client_certificate": id != nil}
+	// A refusal of the client (an alert, or the close that raced it after a certificate request)
+	// says nothing about what listens behind the handshake.
+	refusal := ""
+	switch {
+	case x.Answer == answerTLSAlert:
+		refusal = fmt.Sprintf("alert %q", x.Alert)
+	case x.refusedAfterCertRequest():
+		refusal = fmt.Sprintf("a close without CONNACK at %s right after it requested a client certificate", x.Stage)
+	}
 	switch {
 	case x.Answer == answerConnack:
 		obs["connack_return_code"] = int(*x.ReturnCode)
 		return ev.outcome(record.StatusPass, obs, "the TLS endpoint answered CONNECT with CONNACK %d (%s) over %s", *x.ReturnCode, x.Meaning, x.TLSVersion)
 	case x.Stage == "dial" || x.Answer == answerInterrupted:
 		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
-	case x.Stage == "tls-handshake" && x.Answer != answerTLSAlert:
+	case refusal != "" && id == nil:
+		return skip("the TLS endpoint refused the session (%s) and no probe identity with a client certificate is named in the targets (probes[].cert): cannot reach the MQTT layer", refusal)
+	case refusal != "":
+		return ev.outcome(record.StatusError, obs, "the TLS endpoint refused the session (%s) although probe identity %q offered its certificate (sent: %v; check the identity's certificate and its CA)", refusal, id.Name, x.CertSent)
+	case x.Stage == "tls-handshake":
 		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): cannot reach the MQTT layer", b.TLS, x.Answer, x.Error)
-	case x.Answer == answerTLSAlert && id == nil:
-		return skip("the TLS endpoint refused the session with alert %q and no probe identity with a client certificate is named in the targets (probes[].cert): cannot reach the MQTT layer", x.Alert)
-	case x.Answer == answerTLSAlert:
-		return ev.outcome(record.StatusError, obs, "the TLS endpoint refused the session with alert %q although probe identity %q presented its certificate (check the identity's certificate)", x.Alert, id.Name)
 	case x.Answer == answerNotMQTT || x.Answer == answerMalformed:
 		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint answered CONNECT with bytes that are not a CONNACK (%s): not an MQTT listener", x.ReceivedHex)
 	case x.Answer == answerSilent:
@@ -201,22 +210,18 @@ func probeClientAuth(ctx context.Context, env *Env) Outcome {
 	}
 	ev := newEvidence(env, ctlClientAuth)
 	conf := probeTLSConfig(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
-	requested := false
 	var acceptable []string
 	conf.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		requested = true
 		for _, n := range cri.AcceptableCAs {
 			acceptable = append(acceptable, fmt.Sprintf("%x", n))
 		}
 		return &tls.Certificate{}, nil // none: that is the probe
 	}
 	x := exchangeConnect(ctx, b.TLS, conf, env.Limits.ProbeTimeout)
+	requested := x.CertRequested
 	obs := map[string]any{"requested": requested, "answer": x.Answer}
 	ev.json("client-auth.json", map[string]any{"certificate_requested": requested, "acceptable_ca_names": len(acceptable), "exchange": x})
-	// Under TLS 1.3 the server refuses only after the client's Finished; its alert races the
-	// CONNECT the probe writes, and the probe may see the connection reset instead. A server
-	// that asked for a certificate and then closed without a CONNACK refused the client.
-	refusedByAlert := x.Answer == answerTLSAlert || (requested && x.Answer == answerClosed)
+	refusedByAlert := x.Answer == answerTLSAlert || x.refusedAfterCertRequest()
 	switch {
 	case x.Stage == "dial" || x.Answer == answerInterrupted:
 		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)

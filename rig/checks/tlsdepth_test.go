@@ -2,7 +2,10 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/pathrig/rig/rig/record"
 )
@@ -65,5 +68,68 @@ func TestWorse(t *testing.T) {
 	}
 	if got := worse(record.SeverityHigh, record.SeverityMedium); got != record.SeverityHigh {
 		t.Errorf("worse(high, medium) = %s", got)
+	}
+}
+
+// dropAfterCertRequest is a TLS 1.3 server that asks for a client certificate, completes the
+// handshake without one and then resets the connection without a word: what a client sees from
+// a server requiring certificates when its certificate_required alert is lost to the reset that
+// the client's CONNECT, arriving after the close, provokes.
+func dropAfterCertRequest(t *testing.T) string {
+	t.Helper()
+	conf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{pki(t).good}, ClientAuth: tls.RequestClientCert}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+				_ = tls.Server(c, conf).Handshake()
+				_ = c.(*net.TCPConn).SetLinger(0) // RST, no close_notify
+				_ = c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestTLSMQTTClientCertRequired: a TLS endpoint that refuses a client without a certificate is
+// not "not an MQTT listener", however its refusal reaches the probe (the alert, or a reset that
+// raced it). Without a probe identity holding a certificate the MQTT layer is out of reach: skip,
+// on every run.
+func TestTLSMQTTClientCertRequired(t *testing.T) {
+	tests := []struct {
+		name string
+		addr func(t *testing.T) string
+		runs int
+		want record.Status
+	}{
+		{"server that asks for a certificate and resets", dropAfterCertRequest, 5, record.StatusSkip},
+		{"mosquitto requiring client certificates", func(t *testing.T) string {
+			return startMosquitto(t, newOpenSSLPKI(t), "hardened").tls
+		}, 20, record.StatusSkip},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr(t)
+			env, _ := newEnv(t, Targets{Broker: Broker{TLS: addr, ServerName: testServerName}}, nil)
+			env.Limits = env.Limits.WithDefaults()
+			seen := map[record.Status]int{}
+			for i := 0; i < tc.runs; i++ {
+				o := probeTLSMQTT(context.Background(), env)
+				seen[o.Status]++
+				if o.Status != tc.want {
+					t.Errorf("run %d: %s %s (%s), want %s", i+1, ctlTLSMQTT, o.Status, o.Reason, tc.want)
+				}
+			}
+			t.Logf("%d runs: %v", tc.runs, seen)
+		})
 	}
 }
