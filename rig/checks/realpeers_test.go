@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"sync"
 	"testing"
 	"time"
@@ -200,8 +201,11 @@ func TestBrokerCertOpenSSL(t *testing.T) {
 		{"cn-only", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
 		{"wrong-san", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
 		{"rsa1024", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
-		// crypto/x509 refuses SHA-1 signatures, so the chain does not verify either.
-		{"sha1", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
+		// crypto/x509 refuses SHA-1 signatures; CERT-CHAIN checks this one by signature and finds
+		// the deployment CA: one cause (the hash), one finding (CERT-SIGNATURE).
+		{"sha1", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
+		// SHA-1 from another CA: two causes, two findings.
+		{"sha1-foreign", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
 		{"twenty-years", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: fail(record.SeverityMedium)}},
 		{"selfsigned", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
 		// A device certificate (clientAuth only) presented by a broker does not chain for serverAuth.
@@ -211,8 +215,46 @@ func TestBrokerCertOpenSSL(t *testing.T) {
 		t.Run(tc.cert, func(t *testing.T) {
 			// SECLEVEL 0 lets OpenSSL serve the weak cases (RSA-1024, SHA-1) at all.
 			addr := startSServer(t, p, tc.cert, "-cipher", "DEFAULT:@SECLEVEL=0")
-			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool}}, "broker-cert", "cert-policy")
+			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool, Anchors: p.anchors}}, "broker-cert", "cert-policy")
 			assertVerdicts(t, results, tc.want)
+		})
+	}
+}
+
+// TestBrokerCertSHA1Chain: the SHA-1-signed certificate of the deployment CA is one finding with
+// the right remediation, CERT-SIGNATURE's; CERT-CHAIN must not send the client to reissue it
+// from the CA it already comes from. Without the anchors' certificates it cannot check the
+// signature itself and says so (error), rather than guess.
+func TestBrokerCertSHA1Chain(t *testing.T) {
+	p := newOpenSSLPKI(t)
+	addr := startSServer(t, p, "sha1", "-cipher", "DEFAULT:@SECLEVEL=0")
+	tests := []struct {
+		name    string
+		anchors []*x509.Certificate
+		want    verdicts
+	}{
+		{"anchors named", p.anchors, verdicts{ctlCertChain: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass,
+			ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
+		{"trust pool only", nil, verdicts{ctlCertChain: errored, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass,
+			ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool, Anchors: tc.anchors}}, "broker-cert", "cert-policy")
+			assertVerdicts(t, results, tc.want)
+			got := byControl(t, results)
+			var findings []string
+			for _, r := range results {
+				if r.Status == record.StatusFail {
+					findings = append(findings, r.Control)
+				}
+			}
+			if len(findings) != 1 || findings[0] != ctlCertSignature {
+				t.Errorf("findings %v, want only %s", findings, ctlCertSignature)
+			}
+			if tc.anchors != nil && got[ctlCertChain].Observed["verified_by"] != "signature" {
+				t.Errorf("CERT-CHAIN observed %v, want verified_by signature", got[ctlCertChain].Observed)
+			}
 		})
 	}
 }
