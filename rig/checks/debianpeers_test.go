@@ -257,6 +257,8 @@ func newOpenSSLPKI(t testing.TB) *opensslPKI {
 			{name: "cn-only", cn: brokerName, san: "", eku: "serverAuth", key: "ec", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "wrong-san", cn: brokerName, san: "DNS:wrong.example", eku: "serverAuth", key: "ec", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "rsa1024", cn: brokerName, san: san, eku: "serverAuth", key: "rsa:1024", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
+			// RSA key exchange and DHE_RSA suites need an RSA certificate.
+			{name: "rsa2048", cn: brokerName, san: san, eku: "serverAuth", key: "rsa:2048", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "sha1", cn: brokerName, san: san, eku: "serverAuth", key: "ec", md: "sha1", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "sha1-foreign", cn: brokerName, san: san, eku: "serverAuth", key: "ec", md: "sha1", issuer: "foreign-ca", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "twenty-years", cn: brokerName, san: san, eku: "serverAuth", key: "ec", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(20 * 365 * day)},

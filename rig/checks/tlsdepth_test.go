@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/tlsscan"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -130,6 +131,55 @@ func TestTLSMQTTClientCertRequired(t *testing.T) {
 				}
 			}
 			t.Logf("%d runs: %v", tc.runs, seen)
+		})
+	}
+}
+
+// TestKexWeakness: the key-exchange floors of TRANSPORT-CIPHERS, one suite and observation at a
+// time.
+func TestKexWeakness(t *testing.T) {
+	suite := func(id uint16, k *tlsscan.KeyExchange) tlsscan.AcceptedSuite {
+		s, ok := tlsscan.SuiteByID(id)
+		if !ok {
+			t.Fatalf("suite 0x%04x unknown", id)
+		}
+		return tlsscan.AcceptedSuite{Suite: s, KeyExchange: k}
+	}
+	dh := func(bits int) *tlsscan.KeyExchange { return &tlsscan.KeyExchange{Kind: tlsscan.KexDH, Bits: bits} }
+	ec := func(group string, bits int) *tlsscan.KeyExchange {
+		return &tlsscan.KeyExchange{Kind: tlsscan.KexECDH, Group: group, Bits: bits}
+	}
+	tests := []struct {
+		name     string
+		suite    tlsscan.AcceptedSuite
+		class    string
+		severity record.Severity
+		unseen   bool
+	}{
+		{"DHE with 2048 bits", suite(0x009E, dh(2048)), "", "", false},
+		{"DHE with 1024 bits", suite(0x009E, dh(1024)), kexWeakDH, record.SeverityHigh, false},
+		{"DHE with 1536 bits", suite(0x0033, dh(1536)), kexWeakDH, record.SeverityHigh, false},
+		{"DHE with 768 bits", suite(0x009E, dh(768)), kexExportGrade, record.SeverityCritical, false},
+		{"ECDHE on x25519", suite(0xC02F, ec("x25519", 256)), "", "", false},
+		{"ECDHE on secp224r1", suite(0xC02F, ec("secp224r1", 224)), kexWeakECDH, record.SeverityHigh, false},
+		{"ECDHE on an unknown curve", suite(0xC02F, ec("0x0777", 0)), "", "", true},
+		{"ECDHE, parameters not seen", suite(0xC02F, nil), "", "", true},
+		{"TLS 1.3 on x25519", suite(0x1301, ec("x25519", 256)), "", "", false},
+		{"TLS 1.3 on ffdhe2048", suite(0x1301, dh(2048)), "", "", false},
+		{"static RSA", suite(0x009C, nil), kexStatic, record.SeverityMedium, false},
+		{"static ECDH", suite(0xC004, nil), kexStatic, record.SeverityMedium, false},
+		{"anonymous DH: the anon finding is the graver", suite(0x00A6, dh(512)), "", "", false},
+		{"RSA export: the export finding is the graver", suite(0x0003, nil), "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			class, detail, unseen := kexWeakness(tc.suite)
+			if class != tc.class || unseen != tc.unseen {
+				t.Errorf("got class %q unseen %v (%s), want %q unseen %v", class, unseen, detail, tc.class, tc.unseen)
+			}
+			if got := weaknessSeverity(class); class != "" && got != tc.severity {
+				t.Errorf("severity %s, want %s", got, tc.severity)
+			}
 		})
 	}
 }
