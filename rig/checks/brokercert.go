@@ -3,8 +3,10 @@ package checks
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/md5"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -97,7 +99,7 @@ func runBrokerCert(ctx context.Context, env *Env) map[string]Outcome {
 		var o Outcome
 		switch c {
 		case ctlCertChain:
-			o = judgeChain(ev, h.certs, b.Trust, now)
+			o = judgeChain(ev, h.certs, b.Trust, b.Anchors, now)
 		case ctlCertSAN:
 			o = judgeSAN(ev, leaf, b.ServerName)
 		case ctlCertExpiry:
@@ -144,8 +146,9 @@ func isSelfSigned(c *x509.Certificate) bool {
 // judgeChain verifies the presented chain against the trust anchor for server authentication.
 // Dates belong to CERT-EXPIRY: when the only fault is an expired (or not yet valid) certificate,
 // the chain is verified again at the middle of the leaf's validity, so one expired certificate is
-// one finding, not two.
-func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool, now time.Time) Outcome {
+// one finding, not two. The signature algorithm belongs to CERT-SIGNATURE: a chain crypto/x509
+// refuses for a SHA-1 or MD5 signature is checked again by signature (see chainBySignature).
+func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool, anchors []*x509.Certificate, now time.Time) Outcome {
 	if trust == nil {
 		return skip("no trust anchor named in the targets (broker trust); cannot tell whom the chain should lead to")
 	}
@@ -169,13 +172,142 @@ func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool
 		_, err = leaf.Verify(opts)
 	}
 	obs := map[string]any{"presented": len(certs), "self_signed": isSelfSigned(leaf)}
-	if err != nil {
-		obs["chains"] = false
-		obs["error"] = err.Error()
-		return ev.outcome(record.StatusFail, obs, "the broker certificate does not chain to the deployment's trust anchor: %v", err)
+	if err == nil {
+		obs["chains"] = true
+		return ev.outcome(record.StatusPass, obs, "the presented chain verifies against the trust anchor for server authentication (verified at %s)", at)
 	}
-	obs["chains"] = true
-	return ev.outcome(record.StatusPass, obs, "the presented chain verifies against the trust anchor for server authentication (verified at %s)", at)
+	if refused := refusedSignatures(certs); len(refused) > 0 {
+		// crypto/x509 stops at the first refused signature, so err says nothing about where the
+		// chain leads.
+		obs["refused_signature_algorithms"] = refused
+		if chain := chainBySignature(leaf, certs[1:], anchors, opts); chain != nil {
+			obs["chains"] = true
+			obs["verified_by"] = "signature"
+			return ev.outcome(record.StatusPass, obs, "the presented chain leads to the trust anchor for server authentication, checked signature by signature (verified at %s): crypto/x509 refuses its %s signature, which CERT-SIGNATURE reports", at, strings.Join(refused, ", "))
+		}
+		if len(anchors) == 0 {
+			return ev.outcome(record.StatusError, obs, "the chain holds a %s signature, which crypto/x509 refuses to verify, and the trust anchor's certificates were not handed to the check, so whether it leads to the deployment CA cannot be told (CERT-SIGNATURE reports the algorithm)", strings.Join(refused, ", "))
+		}
+	}
+	obs["chains"] = false
+	obs["error"] = err.Error()
+	return ev.outcome(record.StatusFail, obs, "the broker certificate does not chain to the deployment's trust anchor: %v", err)
+}
+
+// refusedSignatures names the signature algorithms in the presented chain that crypto/x509
+// refuses to verify (SHA-1, MD5), a self-signed certificate's own excepted: nobody verifies it.
+func refusedSignatures(certs []*x509.Certificate) []string {
+	var out []string
+	for _, c := range certs {
+		if refusedByVerifier(c.SignatureAlgorithm) && !isSelfSigned(c) && !slices.Contains(out, c.SignatureAlgorithm.String()) {
+			out = append(out, c.SignatureAlgorithm.String())
+		}
+	}
+	return out
+}
+
+func refusedByVerifier(a x509.SignatureAlgorithm) bool {
+	switch a {
+	case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA:
+		return true
+	}
+	return false
+}
+
+// Bounds of chainBySignature, as crypto/x509 bounds its own path building: a server chooses how
+// many certificates it presents.
+const (
+	maxChainDepth   = 8
+	maxChainSigChks = 100
+)
+
+// chainBySignature builds the leaf's chain as crypto/x509 would, except that a SHA-1 or MD5
+// signature is checked rather than refused: each issuer is a presented certificate or an anchor
+// whose subject is the child's issuer, that may sign certificates, is valid at the verification
+// time and whose key verifies the child's signature; every certificate below an anchor allows
+// serverAuth. Where a certificate's own chain needs no refused signature, crypto/x509 verifies it
+// from there. It returns the chain, or nil when there is none. Name constraints of a CA above a
+// refused signature are not judged (the deployment CAs this control is about carry none).
+func chainBySignature(leaf *x509.Certificate, presented, anchors []*x509.Certificate, opts x509.VerifyOptions) []*x509.Certificate {
+	budget := maxChainSigChks
+	var build func(c *x509.Certificate, depth int) []*x509.Certificate
+	build = func(c *x509.Certificate, depth int) []*x509.Certificate {
+		if slices.ContainsFunc(anchors, c.Equal) {
+			return []*x509.Certificate{c}
+		}
+		if depth > maxChainDepth || budget <= 0 {
+			return nil
+		}
+		if !refusedByVerifier(c.SignatureAlgorithm) {
+			if chains, err := c.Verify(opts); err == nil && len(chains) > 0 {
+				return chains[0]
+			}
+		}
+		if !validAt(c, opts.CurrentTime) || !allowsServerAuth(c) {
+			return nil
+		}
+		for _, p := range append(slices.Clone(anchors), presented...) {
+			if p.Equal(c) || !bytes.Equal(p.RawSubject, c.RawIssuer) || !validAt(p, opts.CurrentTime) {
+				continue
+			}
+			budget--
+			if budget < 0 || signedBy(c, p) != nil {
+				continue
+			}
+			if rest := build(p, depth+1); rest != nil {
+				return append([]*x509.Certificate{c}, rest...)
+			}
+		}
+		return nil
+	}
+	return build(leaf, 0)
+}
+
+// signedBy checks that parent may sign certificates and signed c, as CheckSignatureFrom does,
+// except that a SHA-1 or MD5 signature is verified instead of refused.
+func signedBy(c, parent *x509.Certificate) error {
+	if !maySign(parent) {
+		return errors.New("the issuer may not sign certificates")
+	}
+	if refusedByVerifier(c.SignatureAlgorithm) {
+		return checkRefusedSignature(c, parent)
+	}
+	return c.CheckSignatureFrom(parent)
+}
+
+// checkRefusedSignature verifies c's SHA-1 or MD5 signature with parent's key.
+func checkRefusedSignature(c, parent *x509.Certificate) error {
+	if c.SignatureAlgorithm == x509.MD5WithRSA {
+		pub, ok := parent.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return errors.New("MD5WithRSA signature from a non-RSA key")
+		}
+		sum := md5.Sum(c.RawTBSCertificate)
+		return rsa.VerifyPKCS1v15(pub, crypto.MD5, sum[:], c.Signature)
+	}
+	// CheckSignature still verifies SHA-1 (CheckSignatureFrom and Verify refuse it).
+	return parent.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+}
+
+func validAt(c *x509.Certificate, t time.Time) bool {
+	return !t.Before(c.NotBefore) && !t.After(c.NotAfter)
+}
+
+// maySign mirrors crypto/x509's constraints on an issuer: a CA, and keyCertSign when key usage
+// is present.
+func maySign(p *x509.Certificate) bool {
+	if p.Version == 3 && !p.BasicConstraintsValid || p.BasicConstraintsValid && !p.IsCA {
+		return false
+	}
+	return p.KeyUsage == 0 || p.KeyUsage&x509.KeyUsageCertSign != 0
+}
+
+// allowsServerAuth: no extended key usage (any use), serverAuth, or anyExtendedKeyUsage.
+func allowsServerAuth(c *x509.Certificate) bool {
+	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)
 }
 
 // judgeSAN checks the server name against the SAN only: Go's VerifyHostname ignores the common

@@ -2,7 +2,10 @@ package checks
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -99,7 +102,7 @@ func TestCertJudgements(t *testing.T) {
 
 	t.Run("expired but well issued", func(t *testing.T) {
 		env, _ := newEnv(t, Targets{}, nil)
-		chain := judgeChain(newEvidence(env, ctlCertChain), []*x509.Certificate{expired}, p.pool, now)
+		chain := judgeChain(newEvidence(env, ctlCertChain), []*x509.Certificate{expired}, p.pool, []*x509.Certificate{p.ca}, now)
 		if chain.Status != record.StatusPass {
 			t.Errorf("CERT-CHAIN %s, want pass (reason: %s)", chain.Status, chain.Reason)
 		}
@@ -112,9 +115,86 @@ func TestCertJudgements(t *testing.T) {
 		env, _ := newEnv(t, Targets{}, nil)
 		other := x509.NewCertPool()
 		other.AddCert(p.bad.Leaf)
-		o := judgeChain(newEvidence(env, ctlCertChain), []*x509.Certificate{cnOnly}, other, now)
+		o := judgeChain(newEvidence(env, ctlCertChain), []*x509.Certificate{cnOnly}, other, []*x509.Certificate{p.bad.Leaf}, now)
 		if o.Status != record.StatusFail {
 			t.Errorf("status %s, want fail (reason: %s)", o.Status, o.Reason)
 		}
 	})
+}
+
+// TestChainBySignature: chains crypto/x509 refuses for a SHA-1 or MD5 signature, made with the
+// openssl CLI, are checked signature by signature: a refused hash is not a wrong issuer, and a
+// right name is not a right issuer.
+func TestChainBySignature(t *testing.T) {
+	openssl := needBinary(t, "openssl", "openssl")
+	dir := t.TempDir()
+	ossl := func(args ...string) { t.Helper(); run(t, dir, openssl, args...) }
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ca.ext", "[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n")
+	write("server.ext", "[ext]\nbasicConstraints = critical,CA:FALSE\nextendedKeyUsage = serverAuth\n")
+	write("client.ext", "[ext]\nbasicConstraints = critical,CA:FALSE\nextendedKeyUsage = clientAuth\n")
+	// Two CAs with the same name and different keys: the impostor signs what claims the real
+	// one as its issuer.
+	for _, ca := range []string{"ca", "impostor"} {
+		ossl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", ca+".key", "-out", ca+".pem", "-subj", "/CN=deployment CA", "-days", "30",
+			"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+	}
+	sign := func(name, subject, issuer, md, ext string) {
+		ossl("req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", name+".key", "-out", name+".csr", "-subj", "/CN="+subject)
+		ossl("x509", "-req", "-in", name+".csr", "-CA", issuer+".pem", "-CAkey", issuer+".key", "-set_serial", "0x"+randomHex(8),
+			"-out", name+".pem", "-days", "20", "-"+md, "-extfile", ext+".ext", "-extensions", "ext")
+	}
+	sign("md5-leaf", "broker", "ca", "md5", "server")
+	sign("sha1-inter", "intermediate", "ca", "sha1", "ca")
+	sign("leaf-of-inter", "broker", "sha1-inter", "sha256", "server")
+	sign("sha1-impostor-leaf", "broker", "impostor", "sha1", "server")
+	sign("sha1-client-leaf", "broker", "ca", "sha1", "client")
+	load := func(name string) *x509.Certificate {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name+".pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil {
+			t.Fatalf("%s.pem: no PEM block", name)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ca := load("ca")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	tests := []struct {
+		name  string
+		chain []string
+		want  record.Status
+	}{
+		{"MD5 leaf from the CA", []string{"md5-leaf"}, record.StatusPass},
+		{"SHA-1 intermediate presented, SHA-256 leaf", []string{"leaf-of-inter", "sha1-inter"}, record.StatusPass},
+		{"SHA-1 intermediate not presented", []string{"leaf-of-inter"}, record.StatusFail},
+		{"SHA-1 leaf naming the CA, signed by another key", []string{"sha1-impostor-leaf"}, record.StatusFail},
+		{"SHA-1 leaf from the CA for clientAuth only", []string{"sha1-client-leaf"}, record.StatusFail},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var certs []*x509.Certificate
+			for _, n := range tc.chain {
+				certs = append(certs, load(n))
+			}
+			env, _ := newEnv(t, Targets{}, nil)
+			o := judgeChain(newEvidence(env, ctlCertChain), certs, pool, []*x509.Certificate{ca}, time.Now())
+			if o.Status != tc.want {
+				t.Errorf("CERT-CHAIN %s, want %s (reason: %s)", o.Status, tc.want, o.Reason)
+			}
+		})
+	}
 }

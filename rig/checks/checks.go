@@ -96,6 +96,11 @@ type Broker struct {
 	TLS        string         // host:port of an MQTT-over-TLS listener, "" if none is named
 	ServerName string         // the name devices use to reach the broker (SNI and SAN check)
 	Trust      *x509.CertPool // the deployment's trust anchor(s)
+	// Anchors are the certificates in Trust, when the caller has them. crypto/x509 refuses to
+	// verify a SHA-1 or MD5 signature; with the anchors CERT-CHAIN still checks such a chain by
+	// signature, and leaves the algorithm to CERT-SIGNATURE instead of reporting a chain that
+	// does not lead to the deployment CA.
+	Anchors []*x509.Certificate
 }
 
 // Identity is a device identity the rig may connect with.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -174,14 +175,16 @@ type opensslCert struct {
 	eku       string // serverAuth, clientAuth
 	key       string // "ec" or "rsa:1024" ..., or "reuse:<name>" to share another case's key
 	md        string // sha256 or sha1
+	issuer    string // "" for the deployment CA, "foreign-ca" for the unrelated one
 	notBefore time.Time
 	notAfter  time.Time
 }
 
 // opensslPKI is a CA and the certificates it issued, all files in dir.
 type opensslPKI struct {
-	dir  string
-	pool *x509.CertPool
+	dir     string
+	pool    *x509.CertPool
+	anchors []*x509.Certificate // the certificates in pool
 }
 
 func (p *opensslPKI) cert(name string) string { return filepath.Join(p.dir, name+".pem") }
@@ -254,7 +257,10 @@ func newOpenSSLPKI(t testing.TB) *opensslPKI {
 			{name: "cn-only", cn: brokerName, san: "", eku: "serverAuth", key: "ec", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "wrong-san", cn: brokerName, san: "DNS:wrong.example", eku: "serverAuth", key: "ec", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "rsa1024", cn: brokerName, san: san, eku: "serverAuth", key: "rsa:1024", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
+			// RSA key exchange and DHE_RSA suites need an RSA certificate.
+			{name: "rsa2048", cn: brokerName, san: san, eku: "serverAuth", key: "rsa:2048", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "sha1", cn: brokerName, san: san, eku: "serverAuth", key: "ec", md: "sha1", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
+			{name: "sha1-foreign", cn: brokerName, san: san, eku: "serverAuth", key: "ec", md: "sha1", issuer: "foreign-ca", notBefore: now.Add(-day), notAfter: now.Add(90 * day)},
 			{name: "twenty-years", cn: brokerName, san: san, eku: "serverAuth", key: "ec", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(20 * 365 * day)},
 			{name: "expiring", cn: brokerName, san: san, eku: "serverAuth", key: "ec", md: "sha256", notBefore: now.Add(-day), notAfter: now.Add(10 * day)},
 			// Devices.
@@ -279,7 +285,11 @@ func newOpenSSLPKI(t testing.TB) *opensslPKI {
 				must("pkey", "-in", other+".key", "-out", c.name+".key")
 			}
 			must(append([]string{"req", "-config", "ca.cnf", "-new", "-subj", "/CN=" + c.cn, "-out", c.name + ".csr"}, keyArgs...)...)
-			must("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", c.name+".csr", "-out", c.name+".pem",
+			issuer := "ca"
+			if c.issuer != "" {
+				issuer = c.issuer
+			}
+			must("ca", "-batch", "-config", "ca.cnf", "-cert", issuer+".pem", "-keyfile", issuer+".key", "-in", c.name+".csr", "-out", c.name+".pem",
 				"-startdate", opensslTime(c.notBefore), "-enddate", opensslTime(c.notAfter), "-md", c.md,
 				"-extfile", c.name+".ext", "-extensions", "ext", "-notext")
 		}
@@ -290,6 +300,11 @@ func newOpenSSLPKI(t testing.TB) *opensslPKI {
 		ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 		if err == nil && !p.pool.AppendCertsFromPEM(ca) {
 			opensslPKIOnce.err = "ca.pem holds no certificate"
+		}
+		if b, _ := pem.Decode(ca); b != nil {
+			if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+				p.anchors = append(p.anchors, c)
+			}
 		}
 		opensslPKIOnce.pki = p
 	})

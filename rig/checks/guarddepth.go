@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,51 +47,74 @@ func guardDepthCheck() Check {
 	}
 }
 
-// listen subscribes p to filter and returns a channel that closes on the first message whose
-// payload is want (any message when want is nil).
-func (p *mqttProbe) listen(ctx context.Context, filter string, want []byte) (mqtt.Token, <-chan struct{}, *[]string) {
-	got := make(chan struct{})
-	var once sync.Once
-	var mu sync.Mutex
-	topics := []string{}
+// deliveries records what a subscription received. The client's router calls add on its own
+// goroutines, and keeps calling it after the first match while the probe reports: every access
+// goes through the lock.
+type deliveries struct {
+	first  chan struct{} // closed on the first matching message
+	once   sync.Once
+	mu     sync.Mutex
+	topics []string // the first few topics, for the evidence
+}
+
+func newDeliveries() *deliveries { return &deliveries{first: make(chan struct{})} }
+
+// maxDeliveryTopics bounds the topics kept for the evidence.
+const maxDeliveryTopics = 5
+
+func (d *deliveries) add(topic string) {
+	d.mu.Lock()
+	if len(d.topics) < maxDeliveryTopics {
+		d.topics = append(d.topics, topic)
+	}
+	d.mu.Unlock()
+	d.once.Do(func() { close(d.first) })
+}
+
+// seen returns a copy of the topics recorded so far.
+func (d *deliveries) seen() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.topics)
+}
+
+// listen subscribes p to filter and records the messages whose payload is want (any message when
+// want is nil).
+func (p *mqttProbe) listen(filter string, want []byte) (mqtt.Token, *deliveries) {
+	d := newDeliveries()
 	tok := p.client.Subscribe(filter, 0, func(_ mqtt.Client, m mqtt.Message) {
 		if want != nil && !bytes.Equal(m.Payload(), want) {
 			return
 		}
-		mu.Lock()
-		if len(topics) < 5 {
-			topics = append(topics, m.Topic())
-		}
-		mu.Unlock()
-		once.Do(func() { close(got) })
+		d.add(m.Topic())
 	})
-	return tok, got, &topics
+	return tok, d
 }
 
 // subscribeStep subscribes and records the SUBACK; refused is true for 0x80 or a disconnect.
-func subscribeStep(ctx context.Context, p *mqttProbe, filter string, want []byte) (refused bool, code string, got <-chan struct{}, topics *[]string, err error) {
+func subscribeStep(ctx context.Context, p *mqttProbe, filter string, want []byte) (refused bool, code string, got *deliveries, err error) {
 	step := p.begin("subscribe " + filter)
-	tok, got, topics := p.listen(ctx, filter, want)
+	tok, got := p.listen(filter, want)
 	if !waitToken(ctx, tok, p.timeout) || tok.Error() != nil {
 		if gone, how := p.dropped(200 * time.Millisecond); gone {
 			step.end("disconnected", how)
-			return true, "disconnected", nil, nil, nil
+			return true, "disconnected", nil, nil
 		}
 		step.end("no answer", fmt.Sprint(tok.Error()))
-		return false, "none", nil, nil, fmt.Errorf("no SUBACK for %s within %s", filter, p.timeout)
+		return false, "none", nil, fmt.Errorf("no SUBACK for %s within %s", filter, p.timeout)
 	}
 	c, ok := tok.(*mqtt.SubscribeToken).Result()[filter]
 	if !ok {
 		step.end("malformed", "no code")
-		return false, "none", nil, nil, fmt.Errorf("SUBACK without a code for %s", filter)
+		return false, "none", nil, fmt.Errorf("SUBACK without a code for %s", filter)
 	}
 	code = fmt.Sprintf("0x%02x", c)
 	if c == 0x80 {
 		step.end("refused", "SUBACK 0x80")
-		return true, code, nil, nil, nil
+		return true, code, nil, nil
 	}
 	step.end("granted", "SUBACK "+code)
-	return false, code, got, topics, nil
+	return false, code, got, nil
 }
 
 // wait waits up to d for ch.
@@ -121,7 +145,7 @@ func probeSys(ctx context.Context, env *Env) Outcome {
 		ev.json("subscribe.json", p)
 		return ev.outcome(record.StatusError, obs, "probe identity %q could not connect to %s: %v (check its credentials and client certificate)", id.Name, addr, err)
 	}
-	refused, code, got, topics, err := subscribeStep(ctx, p, "$SYS/#", nil)
+	refused, code, got, err := subscribeStep(ctx, p, "$SYS/#", nil)
 	obs["suback"] = code
 	if err != nil {
 		ev.json("subscribe.json", p)
@@ -132,11 +156,12 @@ func probeSys(ctx context.Context, env *Env) Outcome {
 		return ev.outcome(record.StatusPass, obs, "the broker refused identity %q a subscription to $SYS/# (%s)", id.Name, code)
 	}
 	step := p.begin("wait for a $SYS message")
-	if wait(ctx, got, p.timeout) {
-		step.end("delivered", strings.Join(*topics, ", "))
+	if wait(ctx, got.first, p.timeout) {
+		topics := got.seen() // never empty once first is closed
+		step.end("delivered", strings.Join(topics, ", "))
 		obs["delivered"] = true
 		ev.json("subscribe.json", p)
-		return ev.outcome(record.StatusFail, obs, "identity %q reads the broker's $SYS topics (e.g. %s): broker internals and client counts leak to every device", id.Name, (*topics)[0])
+		return ev.outcome(record.StatusFail, obs, "identity %q reads the broker's $SYS topics (e.g. %s): broker internals and client counts leak to every device", id.Name, topics[0])
 	}
 	step.end("nothing", fmt.Sprintf("no message within %s", p.timeout))
 	obs["delivered"] = false
@@ -179,7 +204,7 @@ func probeCrossDevice(ctx context.Context, env *Env, publish bool) Outcome {
 	if publish {
 		sub, pub = pb, pa // writing: B listens on its own topic, A publishes there
 	}
-	refused, code, got, _, err := subscribeStep(ctx, sub, b.Topic, canary)
+	refused, code, got, err := subscribeStep(ctx, sub, b.Topic, canary)
 	obs["suback"] = code
 	switch {
 	case err != nil:
@@ -210,7 +235,7 @@ func probeCrossDevice(ctx context.Context, env *Env, publish bool) Outcome {
 	}
 	obs["puback"] = acked
 	w := sub.begin("wait for the canary")
-	delivered := wait(ctx, got, sub.timeout)
+	delivered := wait(ctx, got.first, sub.timeout)
 	if delivered {
 		w.end("delivered", "")
 	} else {

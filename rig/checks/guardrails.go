@@ -124,9 +124,7 @@ func anonVerdict(x mqttExchange) (verdict, why string) {
 	case answerTLSAlert:
 		return anonRefused, fmt.Sprintf("TLS alert %q at %s", x.Alert, x.Stage)
 	case answerClosed:
-		if x.CertRequested {
-			// TLS 1.3: the server asked for a certificate, got none, and closed; its alert raced
-			// the CONNECT. That is a refusal of the anonymous client.
+		if x.refusedAfterCertRequest() {
 			return anonRefused, fmt.Sprintf("client certificate requested, none given, connection closed at %s without CONNACK", x.Stage)
 		}
 		// A broker that refuses sends CONNACK 5 (3.1.1) or 0x87 (5.0); a bare close is as likely a

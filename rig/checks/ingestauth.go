@@ -3,6 +3,7 @@ package checks
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -47,6 +48,9 @@ type httpExchange struct {
 	} `json:"request"`
 	Response *httpResponse `json:"response,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// BodyCutShort: the server stopped reading the request body (it closed the connection while
+	// the probe was writing); its answer, if any, was still read.
+	BodyCutShort string `json:"body_cut_short,omitempty"`
 }
 
 type httpResponse struct {
@@ -88,7 +92,7 @@ func runIngestAuth(ctx context.Context, env *Env) map[string]Outcome {
 		valid = &x
 	}
 	none := postSample(ctx, client, in, credNone, "", env.Limits.ProbeTimeout)
-	wrong := postSample(ctx, client, in, credWrong, "rig-wrong-"+randomHex(16), env.Limits.ProbeTimeout)
+	wrong := postSample(ctx, client, in, credWrong, wrongToken(in.Token), env.Limits.ProbeTimeout)
 
 	for _, x := range []*httpExchange{valid, &none, &wrong} {
 		if x != nil {
@@ -110,6 +114,170 @@ func runIngestAuth(ctx context.Context, env *Env) map[string]Outcome {
 		ctlIngestUnauth:    judgeIngest(evU, valid, &none, map[int]bool{http.StatusUnauthorized: true}, "without a credential"),
 		ctlIngestWrongCred: judgeIngest(evW, valid, &wrong, map[int]bool{http.StatusUnauthorized: true, http.StatusForbidden: true}, "with a wrong bearer token"),
 	}
+}
+
+// wrongToken returns a bearer token the ingest never issued with the shape of the valid one, so
+// that only a lookup of the token, not a check of its format, can refuse it: the same length,
+// the same separators in the same places, and every other character replaced by a different one
+// of its own class (a hex run stays hex, digits stay digits, letters keep their case). Short
+// alphabetic labels beside the random part (the "tok" of "tok-3f9a…", "sk_live") are kept: they
+// name a kind of token, not a secret. A JWT keeps its header and claims and gets another
+// signature, which only a signature check refuses. Without a valid token there is no shape to
+// copy: 32 random hex digits.
+func wrongToken(valid string) string {
+	if valid == "" {
+		return randomHex(16)
+	}
+	if parts := strings.Split(valid, "."); len(parts) == 3 && strings.HasPrefix(parts[0], "eyJ") && parts[2] != "" {
+		return parts[0] + "." + parts[1] + "." + mutateRun(parts[2])
+	}
+	runs := alnumRuns(valid)
+	out := []byte(valid)
+	mutated := false
+	for _, r := range runs {
+		if len(runs) > 1 && isLabel(valid[r[0]:r[1]]) {
+			continue
+		}
+		copy(out[r[0]:r[1]], mutateRun(valid[r[0]:r[1]]))
+		mutated = true
+	}
+	if !mutated { // only labels: change them all rather than send the valid token
+		for _, r := range runs {
+			copy(out[r[0]:r[1]], mutateRun(valid[r[0]:r[1]]))
+		}
+	}
+	if string(out) == valid { // no letter or digit at all
+		return randomHex(16)
+	}
+	return string(out)
+}
+
+// alnumRuns returns the [start, end) byte ranges of the runs of ASCII letters and digits in s.
+func alnumRuns(s string) [][2]int {
+	var runs [][2]int
+	start := -1
+	for i := 0; i <= len(s); i++ {
+		in := i < len(s) && isAlnum(s[i])
+		switch {
+		case in && start < 0:
+			start = i
+		case !in && start >= 0:
+			runs = append(runs, [2]int{start, i})
+			start = -1
+		}
+	}
+	return runs
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// isLabel: a short run of letters only, like "tok", "sk", "live", "Bearer".
+func isLabel(run string) bool {
+	if len(run) > 8 {
+		return false
+	}
+	for i := 0; i < len(run); i++ {
+		if c := run[i]; c >= '0' && c <= '9' {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	digits   = "0123456789"
+	hexLower = "0123456789abcdef"
+	hexUpper = "0123456789ABCDEF"
+	lower    = "abcdefghijklmnopqrstuvwxyz"
+	upper    = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+// mutateRun replaces every character of a run of letters and digits with a different character
+// of the run's alphabet: digits, lower- or upper-case hex when the run is hex, else the
+// character's own class.
+func mutateRun(run string) string {
+	within := func(alphabet string) bool {
+		for i := 0; i < len(run); i++ {
+			if !strings.ContainsRune(alphabet, rune(run[i])) {
+				return false
+			}
+		}
+		return true
+	}
+	alphabet := ""
+	switch {
+	case within(digits):
+		alphabet = digits
+	case within(hexLower):
+		alphabet = hexLower
+	case within(hexUpper):
+		alphabet = hexUpper
+	}
+	out := []byte(run)
+	for i := range out {
+		a := alphabet
+		if a == "" {
+			switch c := out[i]; {
+			case c >= '0' && c <= '9':
+				a = digits
+			case c >= 'a' && c <= 'z':
+				a = lower
+			case c >= 'A' && c <= 'Z':
+				a = upper
+			default:
+				continue // not in a run; kept
+			}
+		}
+		out[i] = otherThan(a, out[i])
+	}
+	return string(out)
+}
+
+// otherThan picks a random character of alphabet other than c.
+func otherThan(alphabet string, c byte) byte {
+	for {
+		b := alphabet[randomIndex(len(alphabet))]
+		if b != c {
+			return b
+		}
+	}
+}
+
+// randomIndex returns a uniform random index below n (n at most 256).
+func randomIndex(n int) int {
+	var b [1]byte
+	for {
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		if int(b[0]) < 256-256%n {
+			return int(b[0]) % n
+		}
+	}
+}
+
+// Kinds of answer to the sample request, for a control that needs the ingest to work before its
+// own probe means anything.
+const (
+	ingestNoAnswer = "no answer" // nothing answered: refused, reset, timed out, TLS failed
+	ingestBroken   = "broken"    // an answer nobody gets past: 404, 405, 5xx, or the valid sample refused as such
+	ingestRefused  = "refused"   // 401 or 403: an ingest that wants another credential
+	ingestAccepted = "accepted"  // 2xx
+)
+
+// ingestAnswer classifies the answer to the sample request. Only refused and accepted show an
+// ingest at work; no answer and broken are a target nobody could use, about which a refusal or
+// an acceptance of a probe proves nothing.
+func ingestAnswer(x *httpExchange) string {
+	switch {
+	case x.Response == nil:
+		return ingestNoAnswer
+	case is2xx(x.Response.Status):
+		return ingestAccepted
+	case x.Response.Status == http.StatusUnauthorized || x.Response.Status == http.StatusForbidden:
+		return ingestRefused
+	}
+	return ingestBroken
 }
 
 // judgeIngest decides one control from its probe and the valid-token baseline. An accepted probe

@@ -3,8 +3,14 @@ package checks
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"sync"
+	"syscall"
+	"time"
 
 	"github.com/pathrig/rig/rig/record"
 )
@@ -41,7 +47,7 @@ func ingestMatrixCheck() Check {
 			client := probeHTTPClient(in, env.Limits.ProbeTimeout)
 			defer client.CloseIdleConnections()
 			return map[string]Outcome{
-				ctlIngestOversize:    probeOversize(ctx, env),
+				ctlIngestOversize:    probeOversize(ctx, env, client),
 				ctlIngestOtherTenant: probeOtherTenant(ctx, env, client),
 				ctlIngestExpired:     probeExpired(ctx, env, client),
 				ctlIngestPlaintext:   probePlainIngest(ctx, env, client),
@@ -59,40 +65,138 @@ func oversizeBody(sample []byte, n int) []byte {
 	return append(bytes.Clone(sample), bytes.Repeat([]byte{' '}, n-len(sample))...)
 }
 
-func probeOversize(ctx context.Context, env *Env) Outcome {
+// probeOversize sends the sample at its own size, which the ingest must accept for the answer to
+// the padded one to mean anything, then the padded one.
+func probeOversize(ctx context.Context, env *Env, client *http.Client) Outcome {
 	in := env.Targets.Ingest
 	size := env.Limits.OversizeBytes
-	big := in
-	big.Sample = oversizeBody(in.Sample, size)
 	cred := credNone
 	if in.Token != "" {
 		cred = credValid
 	}
-	// Expect: 100-continue lets a server refuse on the headers alone: without it, a server that
-	// answers 413 and closes races the body still being written, and the client may see only a
-	// reset connection.
-	oc := probeHTTPClient(in, env.Limits.ProbeTimeout)
-	oc.Transport.(*http.Transport).ExpectContinueTimeout = env.Limits.ProbeTimeout
+	ev := newEvidence(env, ctlIngestOversize)
+	obs := map[string]any{"oversize_bytes": size}
+	base := postSample(ctx, client, in, cred, in.Token, env.Limits.ProbeTimeout)
+	ev.json("request-sample.json", base)
+	if base.Response != nil {
+		obs["sample_status"] = base.Response.Status
+	}
+	if ingestAnswer(&base) == ingestNoAnswer {
+		return ev.outcome(record.StatusError, obs, "the sample request at its own size got no response: %s (nothing answered; check the ingest URL and that the ingest runs)", base.Error)
+	}
+
+	big := in
+	big.Sample = oversizeBody(in.Sample, size)
+	// Expect: 100-continue lets a server refuse on the headers alone, and the lenient connection
+	// keeps a refusal that arrives while the body is still being written (see lenientWriteConn).
+	oc, conns := uploadClient(in, env.Limits.ProbeTimeout)
 	defer oc.CloseIdleConnections()
 	x := postSampleWith(ctx, oc, big, cred, in.Token, env.Limits.ProbeTimeout, http.Header{"Expect": {"100-continue"}})
 	x.Request.Body = "(the sample padded with whitespace to the oversize probe size)"
-	ev := newEvidence(env, ctlIngestOversize)
+	if written, cut := conns.cut(); cut != nil {
+		x.BodyCutShort = fmt.Sprintf("the server stopped reading after %d bytes on the wire (%v)", written, cut)
+	}
 	ev.json("request-oversize.json", x)
-	obs := map[string]any{"oversize_bytes": size}
-	if x.Response == nil {
+	if x.Response != nil {
+		obs["status"] = x.Response.Status
+	}
+	switch sample := ingestAnswer(&base); {
+	case x.Response != nil && is2xx(x.Response.Status):
+		return ev.outcome(record.StatusFail, obs, "the ingest accepted a %d-byte body with %d: no request size limit", size, x.Response.Status)
+	case sample == ingestRefused:
+		return ev.outcome(record.StatusError, obs, "the sample request was refused for its credential (%d) before any size was judged: name a valid ingest token", base.Response.Status)
+	case sample == ingestBroken:
+		return ev.outcome(record.StatusError, obs, "the ingest answers the sample request at its own size with %d %s: it does not work for this request at all, so its answer to an oversize one proves nothing (check the URL and the sample)", base.Response.Status, http.StatusText(base.Response.Status))
+	case x.Response == nil:
 		return ev.outcome(record.StatusError, obs, "the %d-byte request got no response: %s (a server that drops the connection instead of answering 413 cannot be told from a failure)", size, x.Error)
 	}
 	got := x.Response.Status
-	obs["status"] = got
 	switch {
 	case got == http.StatusRequestEntityTooLarge:
-		return ev.outcome(record.StatusPass, obs, "the ingest refused a %d-byte body with 413", size)
-	case is2xx(got):
-		return ev.outcome(record.StatusFail, obs, "the ingest accepted a %d-byte body with %d: no request size limit", size, got)
+		return ev.outcome(record.StatusPass, obs, "the ingest accepted the sample with %d and refused a %d-byte body with 413", base.Response.Status, size)
 	case got == http.StatusUnauthorized || got == http.StatusForbidden:
-		return ev.outcome(record.StatusError, obs, "the %d-byte request was refused for its credential (%d) before its size was judged: name a valid ingest token", size, got)
+		return ev.outcome(record.StatusError, obs, "the %d-byte request was refused for its credential (%d) although the sample with the same credential was accepted: the size was not judged", size, got)
 	}
-	return ev.outcome(record.StatusFail, obs, "the ingest answered a %d-byte body with %d %s instead of 413: the limit, if any, is not reported as such", size, got, http.StatusText(got))
+	return ev.outcome(record.StatusFail, obs, "the ingest accepted the sample with %d but answered a %d-byte body with %d %s instead of 413: the limit, if any, is not reported as such", base.Response.Status, size, got, http.StatusText(got))
+}
+
+// peerStoppedReading reports the write errors of a peer that closed its end while the probe was
+// still writing: its answer may already be waiting to be read.
+func peerStoppedReading(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// lenientWriteConn keeps an early refusal of an upload from turning into a transport error. A
+// server that answers 413 and closes while the body is still being written makes the rest of the
+// write fail (EPIPE, ECONNRESET); net/http then reports either that write error or the answer,
+// whichever it sees first, so the verdict would depend on a race with the server. This
+// connection records the failure and discards the rest of what is written, so the transport
+// always goes on to read the answer, or to find that none came.
+type lenientWriteConn struct {
+	net.Conn
+	mu      sync.Mutex
+	written int64
+	stopped error
+}
+
+func (c *lenientWriteConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped != nil {
+		return len(p), nil
+	}
+	n, err := c.Conn.Write(p)
+	c.written += int64(n)
+	if err != nil && peerStoppedReading(err) {
+		c.stopped = err
+		return len(p), nil
+	}
+	return n, err
+}
+
+// uploadConns remembers the connections an upload client dialled.
+type uploadConns struct {
+	mu    sync.Mutex
+	conns []*lenientWriteConn
+}
+
+// cut returns the bytes written before the first write failure a connection hid, and that
+// failure (nil when none).
+func (u *uploadConns) cut() (int64, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, c := range u.conns {
+		c.mu.Lock()
+		err, n := c.stopped, c.written
+		c.mu.Unlock()
+		if err != nil {
+			return n, err
+		}
+	}
+	return 0, nil
+}
+
+// uploadClient is probeHTTPClient for a large body: it waits up to the probe timeout for a
+// 100 Continue, and its connections hide a write the server stopped reading (TLS runs on top
+// of them, so https URLs get the same treatment).
+func uploadClient(in Ingest, timeout time.Duration) (*http.Client, *uploadConns) {
+	c := probeHTTPClient(in, timeout)
+	conns := &uploadConns{}
+	tr := c.Transport.(*http.Transport)
+	tr.ExpectContinueTimeout = timeout
+	d := &net.Dialer{Timeout: timeout}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		lc := &lenientWriteConn{Conn: conn}
+		conns.mu.Lock()
+		conns.conns = append(conns.conns, lc)
+		conns.mu.Unlock()
+		return lc, nil
+	}
+	return c, conns
 }
 
 func probeOtherTenant(ctx context.Context, env *Env, client *http.Client) Outcome {
@@ -128,7 +232,9 @@ func probeRefusedToken(ctx context.Context, env *Env, client *http.Client, contr
 }
 
 // probePlainIngest: an http URL is plaintext by definition; for an https URL, the same host and
-// port are asked in plain HTTP.
+// port are asked in plain HTTP. Either way the named URL must first answer the sample request as
+// an ingest does (accepted, or refused for the credential): a refused connection or an ingest
+// broken for everyone shows nothing about plaintext.
 func probePlainIngest(ctx context.Context, env *Env, client *http.Client) Outcome {
 	in := env.Targets.Ingest
 	u, err := url.Parse(in.URL)
@@ -136,8 +242,23 @@ func probePlainIngest(ctx context.Context, env *Env, client *http.Client) Outcom
 		return Outcome{Status: record.StatusError, Reason: "the ingest URL does not parse: " + err.Error()}
 	}
 	ev := newEvidence(env, ctlIngestPlaintext)
+	obs := map[string]any{"scheme": u.Scheme}
+	cred := credNone
+	if in.Token != "" {
+		cred = credValid
+	}
+	named := postSample(ctx, client, in, cred, in.Token, env.Limits.ProbeTimeout)
+	ev.json("request-named-url.json", named)
+	switch ingestAnswer(&named) {
+	case ingestNoAnswer:
+		return ev.outcome(record.StatusError, obs, "the ingest URL itself got no response: %s (nothing answered, so nothing shows whether plain HTTP reaches the ingest; check the URL and that the ingest runs)", named.Error)
+	case ingestBroken:
+		obs["named_status"] = named.Response.Status
+		return ev.outcome(record.StatusError, obs, "the ingest URL answers the sample request with %d %s: the ingest does not work for anyone at this URL, so plaintext reachability cannot be judged (check the URL)", named.Response.Status, http.StatusText(named.Response.Status))
+	}
+	obs["named_status"] = named.Response.Status
 	if u.Scheme == "http" {
-		return ev.outcome(record.StatusFail, map[string]any{"scheme": "http"}, "the named ingest URL is plain HTTP: tokens and telemetry cross the network in clear text")
+		return ev.outcome(record.StatusFail, obs, "the named ingest URL is plain HTTP and the ingest answers there (%d): tokens and telemetry cross the network in clear text", named.Response.Status)
 	}
 	plain := *u
 	plain.Scheme = "http"
@@ -148,14 +269,14 @@ func probePlainIngest(ctx context.Context, env *Env, client *http.Client) Outcom
 	p.URL = plain.String()
 	x := postSample(ctx, client, p, credNone, "", env.Limits.ProbeTimeout)
 	ev.json("request-plain-http.json", x)
-	obs := map[string]any{"scheme": "https", "plain_url": p.URL}
+	obs["plain_url"] = p.URL
 	switch {
 	case x.Response == nil:
 		obs["plain"] = "no HTTP answer"
-		return ev.outcome(record.StatusPass, obs, "plain HTTP to %s got no HTTP answer (%s)", p.URL, x.Error)
+		return ev.outcome(record.StatusPass, obs, "the ingest answers over HTTPS (%d) and plain HTTP to %s got no HTTP answer (%s)", named.Response.Status, p.URL, x.Error)
 	case x.Response.Status == http.StatusBadRequest && bytes.Contains([]byte(x.Response.Body), []byte("HTTPS")):
 		obs["plain"] = "refused: HTTPS only"
-		return ev.outcome(record.StatusPass, obs, "plain HTTP to %s is refused (400: the server speaks HTTPS only)", p.URL)
+		return ev.outcome(record.StatusPass, obs, "the ingest answers over HTTPS (%d) and plain HTTP to %s is refused (400: the server speaks HTTPS only)", named.Response.Status, p.URL)
 	}
 	obs["plain"] = x.Response.Status
 	return ev.outcome(record.StatusFail, obs, "plain HTTP to %s is answered with %d: the ingest is reachable without TLS", p.URL, x.Response.Status)

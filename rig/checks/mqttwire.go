@@ -164,9 +164,20 @@ type mqttExchange struct {
 	SentHex     string    `json:"sent_hex,omitempty"`
 	ReceivedHex string    `json:"received_hex,omitempty"`
 	Error       string    `json:"error,omitempty"`
-	// CertRequested: the server sent a CertificateRequest and the probe, holding no certificate,
-	// answered with none.
+	// CertRequested: the server sent a CertificateRequest. CertSent: the probe answered it with a
+	// certificate (it holds one the request accepts).
 	CertRequested bool `json:"client_cert_requested,omitempty"`
+	CertSent      bool `json:"client_cert_sent,omitempty"`
+}
+
+// refusedAfterCertRequest reports a session the server ended without a CONNACK after asking for
+// a client certificate. Under TLS 1.3 a server judges the client's certificate (or its absence)
+// after the handshake, and its alert (certificate_required, bad_certificate) races the CONNECT the
+// probe writes: the CONNECT reaching a socket the server has closed makes its host answer with a
+// reset, and the alert may be lost with it. Such a close is that refusal, not a peer without MQTT
+// nor a network failure. Every probe that meets it decides with this one rule.
+func (x mqttExchange) refusedAfterCertRequest() bool {
+	return x.CertRequested && x.Answer == answerClosed
 }
 
 // exchangeConnect dials addr (over TLS when tlsConf is not nil), sends an anonymous CONNECT and
@@ -204,14 +215,16 @@ func exchangeConnectAs(ctx context.Context, addr string, tlsConf *tls.Config, ti
 	var rw io.ReadWriter = conn
 	if tlsConf != nil {
 		x.Stage = "tls-handshake"
-		if tlsConf.GetClientCertificate == nil && len(tlsConf.Certificates) == 0 {
-			// Note whether the server asks for a certificate: under TLS 1.3 its refusal of a client
-			// without one comes after the handshake and may race the CONNECT as a bare close.
-			tlsConf = tlsConf.Clone()
-			tlsConf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-				x.CertRequested = true
-				return &tls.Certificate{}, nil
-			}
+		// Note whether the server asks for a certificate and whether the probe sends one: under
+		// TLS 1.3 the server's refusal comes after the handshake and may race the CONNECT as a
+		// bare close (see refusedAfterCertRequest).
+		inner, certs := tlsConf.GetClientCertificate, tlsConf.Certificates
+		tlsConf = tlsConf.Clone()
+		tlsConf.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			x.CertRequested = true
+			c, err := chooseClientCert(cri, inner, certs)
+			x.CertSent = err == nil && c != nil && len(c.Certificate) > 0
+			return c, err
 		}
 		tc := tls.Client(conn, tlsConf)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -249,6 +262,20 @@ func exchangeConnectAs(ctx context.Context, addr string, tlsConf *tls.Config, ti
 		_, _ = rw.Write(disconnectPacket) // polite: the broker should not see a dropped client
 	}
 	return x
+}
+
+// chooseClientCert answers a CertificateRequest as crypto/tls would without a callback: inner
+// when the config has one, else the first of certs the request accepts, else no certificate.
+func chooseClientCert(cri *tls.CertificateRequestInfo, inner func(*tls.CertificateRequestInfo) (*tls.Certificate, error), certs []tls.Certificate) (*tls.Certificate, error) {
+	if inner != nil {
+		return inner(cri)
+	}
+	for i := range certs {
+		if cri.SupportsCertificate(&certs[i]) == nil {
+			return &certs[i], nil
+		}
+	}
+	return &tls.Certificate{}, nil
 }
 
 // dial opens a TCP connection bounded by ctx and timeout and names what went wrong.

@@ -3,6 +3,9 @@ package checks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,8 +203,11 @@ func TestBrokerCertOpenSSL(t *testing.T) {
 		{"cn-only", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
 		{"wrong-san", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
 		{"rsa1024", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
-		// crypto/x509 refuses SHA-1 signatures, so the chain does not verify either.
-		{"sha1", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
+		// crypto/x509 refuses SHA-1 signatures; CERT-CHAIN checks this one by signature and finds
+		// the deployment CA: one cause (the hash), one finding (CERT-SIGNATURE).
+		{"sha1", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
+		// SHA-1 from another CA: two causes, two findings.
+		{"sha1-foreign", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
 		{"twenty-years", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: fail(record.SeverityMedium)}},
 		{"selfsigned", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
 		// A device certificate (clientAuth only) presented by a broker does not chain for serverAuth.
@@ -211,8 +217,46 @@ func TestBrokerCertOpenSSL(t *testing.T) {
 		t.Run(tc.cert, func(t *testing.T) {
 			// SECLEVEL 0 lets OpenSSL serve the weak cases (RSA-1024, SHA-1) at all.
 			addr := startSServer(t, p, tc.cert, "-cipher", "DEFAULT:@SECLEVEL=0")
-			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool}}, "broker-cert", "cert-policy")
+			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool, Anchors: p.anchors}}, "broker-cert", "cert-policy")
 			assertVerdicts(t, results, tc.want)
+		})
+	}
+}
+
+// TestBrokerCertSHA1Chain: the SHA-1-signed certificate of the deployment CA is one finding with
+// the right remediation, CERT-SIGNATURE's; CERT-CHAIN must not send the client to reissue it
+// from the CA it already comes from. Without the anchors' certificates it cannot check the
+// signature itself and says so (error), rather than guess.
+func TestBrokerCertSHA1Chain(t *testing.T) {
+	p := newOpenSSLPKI(t)
+	addr := startSServer(t, p, "sha1", "-cipher", "DEFAULT:@SECLEVEL=0")
+	tests := []struct {
+		name    string
+		anchors []*x509.Certificate
+		want    verdicts
+	}{
+		{"anchors named", p.anchors, verdicts{ctlCertChain: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass,
+			ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
+		{"trust pool only", nil, verdicts{ctlCertChain: errored, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass,
+			ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool, Anchors: tc.anchors}}, "broker-cert", "cert-policy")
+			assertVerdicts(t, results, tc.want)
+			got := byControl(t, results)
+			var findings []string
+			for _, r := range results {
+				if r.Status == record.StatusFail {
+					findings = append(findings, r.Control)
+				}
+			}
+			if len(findings) != 1 || findings[0] != ctlCertSignature {
+				t.Errorf("findings %v, want only %s", findings, ctlCertSignature)
+			}
+			if tc.anchors != nil && got[ctlCertChain].Observed["verified_by"] != "signature" {
+				t.Errorf("CERT-CHAIN observed %v, want verified_by signature", got[ctlCertChain].Observed)
+			}
 		})
 	}
 }
@@ -313,4 +357,48 @@ func TestRateLimit(t *testing.T) {
 			t.Errorf("%s: %s %s (%s), want fail medium (mosquitto has no per-client rate)", ctlGuardRate, r.Status, r.Severity, r.Reason)
 		}
 	})
+}
+
+// TestKeyExchangeStrength: TRANSPORT-CIPHERS judges the key exchange of every accepted suite as
+// testssl.sh and Mozilla's intermediate configuration do: a DH group below 2048 bits, an ECDH
+// curve below 256 bits and a static RSA key exchange fail, whatever the cipher. The servers are
+// openssl s_server with an RSA certificate, TLS 1.3 off so that the suites under test are all
+// there is; the DH groups are in testdata (dh1024.pem from `openssl dhparam 1024`, ffdhe2048.pem
+// from `openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048`).
+func TestKeyExchangeStrength(t *testing.T) {
+	p := newOpenSSLPKI(t)
+	testdata, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dhe := "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0"
+	tests := []struct {
+		name   string
+		flags  []string
+		want   want
+		reason string // the failure names the key exchange
+	}{
+		{"DHE with a 1024-bit group", []string{"-dhparam", filepath.Join(testdata, "dh1024.pem"), "-cipher", dhe}, fail(record.SeverityHigh), "DH 1024 bits"},
+		{"DHE with ffdhe2048", []string{"-dhparam", filepath.Join(testdata, "ffdhe2048.pem"), "-cipher", dhe}, pass, ""},
+		{"static RSA key exchange", []string{"-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384:@SECLEVEL=0"}, fail(record.SeverityMedium), "static RSA key exchange"},
+		{"ECDHE on P-224", []string{"-groups", "P-224", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0"}, fail(record.SeverityHigh), "ECDH secp224r1 (224 bits)"},
+		{"ECDHE on X25519", []string{"-groups", "X25519", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"}, pass, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startSServer(t, p, "rsa2048", append([]string{"-no_tls1_3", "-no_ssl3", "-no_tls1", "-no_tls1_1"}, tc.flags...)...)
+			// TRANSPORT-CIPHERS alone: the other tls-depth controls would wait out their timeouts on
+			// a peer that does not speak MQTT.
+			env, _ := newEnv(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName}}, nil)
+			env.Limits = env.Limits.WithDefaults()
+			r := probeCiphers(context.Background(), env) // a failure carries its effective severity
+			t.Logf("%s %s: %s", r.Status, r.Severity, r.Reason)
+			if r.Status != tc.want.status || (tc.want.severity != "" && r.Severity != tc.want.severity) {
+				t.Errorf("%s: got %s %s (%s), want %s %s", ctlCiphers, r.Status, r.Severity, r.Reason, tc.want.status, tc.want.severity)
+			}
+			if !strings.Contains(r.Reason, tc.reason) {
+				t.Errorf("%s: reason %q does not name %q", ctlCiphers, r.Reason, tc.reason)
+			}
+		})
+	}
 }

@@ -36,23 +36,69 @@ func tlsDepthCheck() Check {
 	}
 }
 
-// suiteFinding is one accepted weak suite in the observed values.
+// suiteFinding is one weakness of one accepted suite in the observed values.
 type suiteFinding struct {
-	Version  string `json:"version"`
-	Suite    string `json:"suite"`
-	Weakness string `json:"weakness"`
+	Version     string `json:"version"`
+	Suite       string `json:"suite"`
+	Weakness    string `json:"weakness"`
+	KeyExchange string `json:"key_exchange,omitempty"` // what the server used, e.g. "DH 1024 bits"
 }
+
+// Key-exchange weaknesses, judged from what the server used for an accepted suite.
+const (
+	kexExportGrade = "export-grade-key-exchange" // DH group below exportGradeDHBits
+	kexWeakDH      = "weak-dh-group"             // DH group below minDHBits
+	kexWeakECDH    = "weak-ecdh-curve"           // ECDH curve below minECDHBits
+	kexStatic      = "static-key-exchange"       // RSA, DH or ECDH key exchange with the certificate's key: no forward secrecy
+)
+
+// Key-exchange floors of TRANSPORT-CIPHERS, those of testssl.sh and Mozilla's intermediate
+// configuration. The catalog has no field for a control's thresholds, so they are kept here,
+// once, and the catalog's pass and verification texts state them.
+const (
+	minDHBits         = 2048
+	minECDHBits       = 256
+	exportGradeDHBits = 1024 // below it, a DH group is as weak as an EXPORT suite's (Logjam)
+)
 
 func weaknessSeverity(w string) record.Severity {
 	switch w {
-	case tlsscan.WeakNull, tlsscan.WeakExport, tlsscan.WeakAnon:
+	case tlsscan.WeakNull, tlsscan.WeakExport, tlsscan.WeakAnon, kexExportGrade:
 		return record.SeverityCritical
-	case tlsscan.WeakRC4, tlsscan.WeakDES, tlsscan.WeakOther:
+	case tlsscan.WeakRC4, tlsscan.WeakDES, tlsscan.WeakOther, kexWeakDH, kexWeakECDH:
 		return record.SeverityHigh
-	case tlsscan.Weak3DES:
+	case tlsscan.Weak3DES, kexStatic:
 		return record.SeverityMedium
 	}
 	return ""
+}
+
+// kexWeakness judges the key exchange of an accepted suite: its class and what the reason says
+// of it, "" when it is strong enough. unseen is set when the suite's key exchange is ephemeral
+// but the server's parameters were not seen: its strength cannot be judged.
+func kexWeakness(s tlsscan.AcceptedSuite) (class, detail string, unseen bool) {
+	if !s.TLS13 && !s.ForwardSecret {
+		switch s.Weakness {
+		case tlsscan.WeakAnon, tlsscan.WeakExport:
+			return "", "", false // already the graver finding
+		}
+		// RSA, DH_RSA, DH_DSS, ECDH_RSA, ECDH_ECDSA: the key exchange is the part before "_".
+		kind, _, _ := strings.Cut(s.Kex, "_")
+		return kexStatic, "static " + kind + " key exchange, no forward secrecy", false
+	}
+	k := s.KeyExchange
+	if k == nil || k.Bits == 0 {
+		return "", "", true
+	}
+	switch {
+	case k.Kind == tlsscan.KexDH && k.Bits < exportGradeDHBits:
+		return kexExportGrade, fmt.Sprintf("%s, below %d", k, minDHBits), false
+	case k.Kind == tlsscan.KexDH && k.Bits < minDHBits:
+		return kexWeakDH, fmt.Sprintf("%s, below %d", k, minDHBits), false
+	case k.Kind == tlsscan.KexECDH && k.Bits < minECDHBits:
+		return kexWeakECDH, fmt.Sprintf("%s, below %d", k, minECDHBits), false
+	}
+	return "", "", false
 }
 
 // worse returns the graver of two severities ("" counts as none).
@@ -78,7 +124,8 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 	}
 	var all []tlsscan.SuiteResult
 	var weak []suiteFinding
-	var incomplete []string
+	var incomplete, unseen []string
+	kexSeen := map[string][]string{} // version -> the key exchanges the server used
 	fsAEAD := 0
 	accepted := map[string]any{}
 	worst := record.Severity("")
@@ -95,22 +142,46 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 		names := make([]string, 0, len(res.Accepted))
 		for _, s := range res.Accepted {
 			names = append(names, s.Name)
-			if s.ForwardSecret && s.AEAD && s.Weakness == "" {
+			kexClass, kexDetail, notSeen := kexWeakness(s)
+			if notSeen {
+				unseen = append(unseen, fmt.Sprintf("%s under %s", s.Name, v.Name))
+			}
+			if s.ForwardSecret && s.AEAD && s.Weakness == "" && kexClass == "" && !notSeen {
 				fsAEAD++
 			}
+			seen := ""
+			if s.KeyExchange != nil {
+				seen = s.KeyExchange.String()
+				if !slices.Contains(kexSeen[v.Name], seen) {
+					kexSeen[v.Name] = append(kexSeen[v.Name], seen)
+				}
+			}
 			if sev := weaknessSeverity(s.Weakness); sev != "" {
-				weak = append(weak, suiteFinding{Version: v.Name, Suite: s.Name, Weakness: s.Weakness})
+				weak = append(weak, suiteFinding{Version: v.Name, Suite: s.Name, Weakness: s.Weakness, KeyExchange: seen})
 				worst = worse(worst, sev)
+			}
+			if kexClass != "" {
+				weak = append(weak, suiteFinding{Version: v.Name, Suite: s.Name, Weakness: kexClass, KeyExchange: kexDetail})
+				worst = worse(worst, weaknessSeverity(kexClass))
 			}
 		}
 		slices.Sort(names)
 		accepted[v.Name] = names
 	}
 	ev.json("suites.json", all)
-	obs := map[string]any{"accepted": accepted, "forward_secret_aead": fsAEAD}
+	keyExchanges := map[string]any{}
+	for v, ks := range kexSeen {
+		slices.Sort(ks)
+		keyExchanges[v] = ks
+	}
+	obs := map[string]any{"accepted": accepted, "forward_secret_aead": fsAEAD, "key_exchange": keyExchanges}
 	weakObs := make([]any, 0, len(weak))
 	for _, w := range weak {
-		weakObs = append(weakObs, map[string]any{"version": w.Version, "suite": w.Suite, "weakness": w.Weakness})
+		o := map[string]any{"version": w.Version, "suite": w.Suite, "weakness": w.Weakness}
+		if w.KeyExchange != "" {
+			o["key_exchange"] = w.KeyExchange
+		}
+		weakObs = append(weakObs, o)
 	}
 	obs["weak"] = weakObs
 	switch {
@@ -119,19 +190,25 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 	case len(weak) > 0:
 		var lines []string
 		for _, w := range weak {
-			lines = append(lines, fmt.Sprintf("%s under %s (%s)", w.Suite, w.Version, w.Weakness))
+			what := w.Weakness
+			if w.Weakness == kexStatic || w.Weakness == kexWeakDH || w.Weakness == kexWeakECDH || w.Weakness == kexExportGrade {
+				what = w.KeyExchange
+			}
+			lines = append(lines, fmt.Sprintf("%s under %s (%s)", w.Suite, w.Version, what))
 		}
 		o := ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts weak cipher suites: %s", strings.Join(lines, "; "))
 		o.Severity = worst
 		return o
 	case len(incomplete) > 0:
 		return ev.outcome(record.StatusError, obs, "the suite enumeration did not complete (%s): a weak suite may have gone unseen", strings.Join(incomplete, "; "))
+	case len(unseen) > 0:
+		return ev.outcome(record.StatusError, obs, "the server's key-exchange parameters were not seen for %s: the strength of their DH group or ECDH curve cannot be judged", strings.Join(unseen, "; "))
 	case fsAEAD == 0:
 		o := ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts no forward-secret AEAD suite: every session is CBC-mode or without forward secrecy")
 		o.Severity = record.SeverityMedium
 		return o
 	}
-	return ev.outcome(record.StatusPass, obs, "no weak suite accepted; %d forward-secret AEAD suite(s) accepted", fsAEAD)
+	return ev.outcome(record.StatusPass, obs, "no weak suite or key exchange accepted; %d forward-secret AEAD suite(s) accepted", fsAEAD)
 }
 
 // clientCertIdentity is the first probe identity with a client certificate, if any.
@@ -162,18 +239,27 @@ func probeTLSMQTT(ctx context.Context, env *Env) Outcome {
 	x := exchangeConnectAs(ctx, b.TLS, conf, env.Limits.ProbeTimeout, clientID)
 	ev.json("connect.json", x)
 	obs := map[string]any{"answer": x.Answer, "stage": x.Stage, "client_certificate": id != nil}
+	// A refusal of the client (an alert, or the close that raced it after a certificate request)
+	// says nothing about what listens behind the handshake.
+	refusal := ""
+	switch {
+	case x.Answer == answerTLSAlert:
+		refusal = fmt.Sprintf("alert %q", x.Alert)
+	case x.refusedAfterCertRequest():
+		refusal = fmt.Sprintf("a close without CONNACK at %s right after it requested a client certificate", x.Stage)
+	}
 	switch {
 	case x.Answer == answerConnack:
 		obs["connack_return_code"] = int(*x.ReturnCode)
 		return ev.outcome(record.StatusPass, obs, "the TLS endpoint answered CONNECT with CONNACK %d (%s) over %s", *x.ReturnCode, x.Meaning, x.TLSVersion)
 	case x.Stage == "dial" || x.Answer == answerInterrupted:
 		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
-	case x.Stage == "tls-handshake" && x.Answer != answerTLSAlert:
+	case refusal != "" && id == nil:
+		return skip("the TLS endpoint refused the session (%s) and no probe identity with a client certificate is named in the targets (probes[].cert): cannot reach the MQTT layer", refusal)
+	case refusal != "":
+		return ev.outcome(record.StatusError, obs, "the TLS endpoint refused the session (%s) although probe identity %q offered its certificate (sent: %v; check the identity's certificate and its CA)", refusal, id.Name, x.CertSent)
+	case x.Stage == "tls-handshake":
 		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): cannot reach the MQTT layer", b.TLS, x.Answer, x.Error)
-	case x.Answer == answerTLSAlert && id == nil:
-		return skip("the TLS endpoint refused the session with alert %q and no probe identity with a client certificate is named in the targets (probes[].cert): cannot reach the MQTT layer", x.Alert)
-	case x.Answer == answerTLSAlert:
-		return ev.outcome(record.StatusError, obs, "the TLS endpoint refused the session with alert %q although probe identity %q presented its certificate (check the identity's certificate)", x.Alert, id.Name)
 	case x.Answer == answerNotMQTT || x.Answer == answerMalformed:
 		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint answered CONNECT with bytes that are not a CONNACK (%s): not an MQTT listener", x.ReceivedHex)
 	case x.Answer == answerSilent:
@@ -201,22 +287,18 @@ func probeClientAuth(ctx context.Context, env *Env) Outcome {
 	}
 	ev := newEvidence(env, ctlClientAuth)
 	conf := probeTLSConfig(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
-	requested := false
 	var acceptable []string
 	conf.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		requested = true
 		for _, n := range cri.AcceptableCAs {
 			acceptable = append(acceptable, fmt.Sprintf("%x", n))
 		}
 		return &tls.Certificate{}, nil // none: that is the probe
 	}
 	x := exchangeConnect(ctx, b.TLS, conf, env.Limits.ProbeTimeout)
+	requested := x.CertRequested
 	obs := map[string]any{"requested": requested, "answer": x.Answer}
 	ev.json("client-auth.json", map[string]any{"certificate_requested": requested, "acceptable_ca_names": len(acceptable), "exchange": x})
-	// Under TLS 1.3 the server refuses only after the client's Finished; its alert races the
-	// CONNECT the probe writes, and the probe may see the connection reset instead. A server
-	// that asked for a certificate and then closed without a CONNACK refused the client.
-	refusedByAlert := x.Answer == answerTLSAlert || (requested && x.Answer == answerClosed)
+	refusedByAlert := x.Answer == answerTLSAlert || x.refusedAfterCertRequest()
 	switch {
 	case x.Stage == "dial" || x.Answer == answerInterrupted:
 		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)

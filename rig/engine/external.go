@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"strings"
@@ -22,19 +23,36 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 	bad := func(field, format string, args ...any) error {
 		return &scenario.FileError{File: sc.Source, Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	pool := func(field, name string) (*x509.CertPool, error) {
+	// anchors reads a PEM file of trust anchors: the pool to verify with, and the certificates in
+	// it (CERT-CHAIN checks with them a SHA-1 signature crypto/x509 refuses).
+	anchors := func(field, name string) (*x509.CertPool, []*x509.Certificate, error) {
 		if name == "" {
-			return nil, nil
+			return nil, nil, nil
 		}
 		data, err := os.ReadFile(t.Path(name))
 		if err != nil {
-			return nil, bad(field, "read %s: %v", t.Path(name), err)
+			return nil, nil, bad(field, "read %s: %v", t.Path(name), err)
 		}
 		p := x509.NewCertPool()
-		if !p.AppendCertsFromPEM(data) {
-			return nil, bad(field, "%s holds no PEM certificate", t.Path(name))
+		var certs []*x509.Certificate
+		for rest := data; ; {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				break
+			}
+			if c, err := x509.ParseCertificate(b.Bytes); b.Type == "CERTIFICATE" && err == nil {
+				p.AddCert(c)
+				certs = append(certs, c)
+			}
 		}
-		return p, nil
+		if len(certs) == 0 {
+			return nil, nil, bad(field, "%s holds no PEM certificate", t.Path(name))
+		}
+		return p, certs, nil
+	}
+	pool := func(field, name string) (*x509.CertPool, error) {
+		p, _, err := anchors(field, name)
+		return p, err
 	}
 	secret := func(field string, s *scenario.Secret) (string, error) {
 		if s == nil {
@@ -57,11 +75,11 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		return v, nil
 	}
 	if b := t.Broker; b != nil {
-		trust, err := pool("targets.broker.trust", b.Trust)
+		trust, certs, err := anchors("targets.broker.trust", b.Trust)
 		if err != nil {
 			return out, nil, err
 		}
-		out.Broker = checks.Broker{Plain: b.Plain, TLS: b.TLS, ServerName: b.ServerName, Trust: trust}
+		out.Broker = checks.Broker{Plain: b.Plain, TLS: b.TLS, ServerName: b.ServerName, Trust: trust, Anchors: certs}
 	}
 	for i, p := range t.Probes {
 		f := fmt.Sprintf("targets.probes[%d]", i)

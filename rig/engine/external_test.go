@@ -369,3 +369,54 @@ func base64Holds(b []byte, secret string) bool {
 	}
 	return false
 }
+
+// TestExternalTrustAnchors: the broker's trust file gives the checks the pool and the anchor
+// certificates themselves (CERT-CHAIN checks a SHA-1 signature crypto/x509 refuses with them);
+// a file without a certificate is refused naming the field.
+func TestExternalTrustAnchors(t *testing.T) {
+	a, b := deviceCertPEM(t), deviceCertPEM(t)
+	key := pem.EncodeToMemory(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}})
+	tests := []struct {
+		name    string
+		trust   []byte
+		anchors int
+		wantErr string
+	}{
+		{"two certificates and another block", bytes.Join([][]byte{a, key, b}, nil), 2, ""},
+		{"no certificate", key, 0, "targets.broker.trust"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "ca.pem"), tc.trust, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sc := filepath.Join(dir, "s.yaml")
+			body := "name: ext\nbundles: [transport-depth]\ntargets:\n  broker:\n    tls: 127.0.0.1:9\n    trust: ca.pem\n"
+			if err := os.WriteFile(sc, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, c := range checks.All() {
+				ids = append(ids, c.ID)
+			}
+			plan, err := scenario.Library{Embedded: scenarios.FS}.Load(sc, "", ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := externalTargets(&plan.Scenario)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Broker.Trust == nil || len(got.Broker.Anchors) != tc.anchors {
+				t.Errorf("trust %v, %d anchors; want a pool and %d anchors", got.Broker.Trust != nil, len(got.Broker.Anchors), tc.anchors)
+			}
+		})
+	}
+}

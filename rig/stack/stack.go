@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -348,7 +349,7 @@ func (s *Stack) makeTargets() error {
 		}
 	}
 	s.targets = checks.Targets{
-		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool()},
+		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
 		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
 	}
 	for i, id := range probeIDs {

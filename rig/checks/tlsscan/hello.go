@@ -73,9 +73,11 @@ const (
 
 const groupX25519 = 0x001d
 
-// groups: X25519, P-256, P-384, P-521. No finite-field groups: naming them would restrict which
-// DHE parameters an OpenSSL server may use, and DHE suites are offered anyway.
-var groups = []uint16{groupX25519, 0x0017, 0x0018, 0x0019}
+// groups: X25519, P-256, P-384, P-521, then P-224 and P-192 last, so that a server that knows
+// nothing better picks a weak curve and shows it (TRANSPORT-CIPHERS judges the curve) rather than
+// refusing the ECDHE suites. No finite-field groups: naming them would restrict which DHE
+// parameters an OpenSSL server may use, and DHE suites are offered anyway.
+var groups = []uint16{groupX25519, 0x0017, 0x0018, 0x0019, 0x0015, 0x0013}
 
 // sigAlgs: modern first, SHA-1 last for old servers.
 var sigAlgs = []uint16{0x0403, 0x0503, 0x0603, 0x0807, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0201, 0x0203, 0x0202, 0x0402}

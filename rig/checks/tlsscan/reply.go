@@ -41,8 +41,12 @@ type Reply struct {
 	// encrypts it).
 	Certificates [][]byte `json:"-"`
 	// CertificateRequest: the server asked for a client certificate (TLS 1.2 and older only).
-	CertificateRequest bool   `json:"certificate_request,omitempty"`
-	Detail             string `json:"detail,omitempty"`
+	CertificateRequest bool `json:"certificate_request,omitempty"`
+	// KeyExchange: the server's ephemeral key-exchange parameters, from its ServerKeyExchange
+	// (TLS 1.2 and older) or the group of its key share or HelloRetryRequest (TLS 1.3); nil for a
+	// static key exchange or when the server sent none.
+	KeyExchange *KeyExchange `json:"key_exchange,omitempty"`
+	Detail      string       `json:"detail,omitempty"`
 }
 
 // hrrRandom marks a ServerHello as a HelloRetryRequest (RFC 8446 §4.1.3).
@@ -186,6 +190,12 @@ func decodeHandshakes(rep *Reply, buf *[]byte) (done bool, err error) {
 		case hsServerHelloDone:
 			return true, nil
 		case hsServerKeyExchange:
+			suite, _ := SuiteByID(rep.Suite)
+			k, err := decodeServerKeyExchange(msg, suite.Kex)
+			if err != nil {
+				return false, err
+			}
+			rep.KeyExchange = k
 		default:
 			// Certificate status, session tickets and the like: nothing the scan needs.
 		}
@@ -237,11 +247,19 @@ func decodeServerHelloInto(rep *Reply, m []byte) error {
 		if len(exts) < 4+n {
 			return fmt.Errorf("ServerHello extension 0x%04x of %d bytes in %d", typ, n, len(exts)-4)
 		}
-		if typ == extSupportedVersions {
+		switch typ {
+		case extSupportedVersions:
 			if n != 2 {
 				return fmt.Errorf("supported_versions of %d bytes in a ServerHello (want 2)", n)
 			}
 			rep.Version = binary.BigEndian.Uint16(exts[4:])
+		case extKeyShare:
+			// TLS 1.3: the server's share (group, key) or, in a HelloRetryRequest, the group it
+			// wants. Either names the group the key exchange uses.
+			if n < 2 {
+				return fmt.Errorf("key_share of %d bytes in a ServerHello", n)
+			}
+			rep.KeyExchange = groupKeyExchange(binary.BigEndian.Uint16(exts[4:]))
 		}
 		exts = exts[4+n:]
 	}

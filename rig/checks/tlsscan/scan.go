@@ -190,21 +190,27 @@ func (s *Scanner) Versions(ctx context.Context, vs []uint16) ([]VersionResult, e
 	return out, nil
 }
 
+// AcceptedSuite is a suite the server chose, with the key exchange it used for it.
+type AcceptedSuite struct {
+	Suite
+	KeyExchange *KeyExchange `json:"key_exchange,omitempty"`
+}
+
 // SuiteResult lists the suites a server accepted under one version.
 type SuiteResult struct {
-	Version  string   `json:"version"`
-	Accepted []Suite  `json:"accepted"`
-	Probes   int      `json:"probes"`
-	Complete bool     `json:"complete"` // the last probe was refused, so nothing else is accepted
-	Stopped  string   `json:"stopped,omitempty"`
-	Order    []string `json:"order"` // accepted suite names in the order the server chose them
+	Version  string          `json:"version"`
+	Accepted []AcceptedSuite `json:"accepted"`
+	Probes   int             `json:"probes"`
+	Complete bool            `json:"complete"` // the last probe was refused, so nothing else is accepted
+	Stopped  string          `json:"stopped,omitempty"`
+	Order    []string        `json:"order"` // accepted suite names in the order the server chose them
 }
 
 // Suites enumerates the suites accepted under version v: it offers every known suite, removes
 // the one the server picks, and repeats until the server refuses (at most one probe per suite
 // plus one).
 func (s *Scanner) Suites(ctx context.Context, v uint16) (SuiteResult, error) {
-	res := SuiteResult{Version: VersionName(v), Accepted: []Suite{}, Order: []string{}}
+	res := SuiteResult{Version: VersionName(v), Accepted: []AcceptedSuite{}, Order: []string{}}
 	left := offerable(v)
 	for len(left) > 0 {
 		p, err := s.Hello(ctx, Hello{Version: v, Suites: left})
@@ -231,7 +237,7 @@ func (s *Scanner) Suites(ctx context.Context, v uint16) (SuiteResult, error) {
 			return res, nil
 		}
 		suite, _ := SuiteByID(r.Suite)
-		res.Accepted = append(res.Accepted, suite)
+		res.Accepted = append(res.Accepted, AcceptedSuite{Suite: suite, KeyExchange: r.KeyExchange})
 		res.Order = append(res.Order, suite.Name)
 		left = slices.Delete(left, i, i+1)
 	}
