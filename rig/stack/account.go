@@ -29,7 +29,14 @@ func (s *Stack) Balance(ctx context.Context, drain time.Duration, faults []check
 		return nil, err
 	}
 	s.drain(ctx, devs, drain)
-	return account.Compute(s.Store(), devs, faults)
+	acc, err := account.Compute(s.Store(), devs, faults)
+	if err != nil {
+		return nil, err
+	}
+	if fails := s.OwnFailures(); len(fails) > 0 {
+		return acc, ownError(fails)
+	}
+	return acc, nil
 }
 
 // counts asks every device (in parallel, bounded) what it sent in the window.

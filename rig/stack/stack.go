@@ -60,6 +60,8 @@ type Config struct {
 	Faults     bool
 	GatewayBin string // the gateway binary, for trust.gateway: process
 	Seed       uint64 // UART line noise; 0 = from the clock
+	// MinFree is the free space the work folder must keep (0: DefaultMinFree); see OwnFailures.
+	MinFree int64
 	// GatewayHook, when set, adjusts each in-process gateway's configuration before it starts
 	// (tests: a gateway that alters readings).
 	GatewayHook func(*gateway.Config)
@@ -90,13 +92,14 @@ type Stack struct {
 	secretsMu   sync.Mutex
 	secrets     []string
 
-	mu        sync.Mutex // broker, bridge and ingest change on a fault's restart
-	brokerCfg broker.Config
-	broker    *broker.Broker
-	bridge    *bridge.Bridge
-	ingest    *ingest.Server
-	retired   []bridge.Stats // bridges replaced by a broker restart
-	proxy     *netem.Proxy
+	mu          sync.Mutex // broker, bridge and ingest change on a fault's restart
+	brokerCfg   broker.Config
+	broker      *broker.Broker
+	bridge      *bridge.Bridge
+	ingest      *ingest.Server
+	retired     []bridge.Stats // bridges replaced by a broker restart
+	storeErrors uint64         // store write failures of ingests replaced by a restart
+	proxy       *netem.Proxy
 
 	units   []*Unit
 	lineRec *lines.Recorder
@@ -511,6 +514,7 @@ func (s *Stack) RestartBroker() error {
 func (s *Stack) StopIngest() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.storeErrors += s.ingest.Rejected()[ingest.ReasonStoreError]
 	return s.ingest.Close()
 }
 

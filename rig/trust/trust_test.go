@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/checks"
@@ -163,5 +165,28 @@ func TestFleet1000(t *testing.T) {
 	}
 	if tot.Sent < 5000 || tot.Lost != 0 || tot.StoredDuplicates != 0 || tot.Delivered != tot.Sent {
 		t.Fatalf("fleet totals %+v: want every frame delivered once", tot)
+	}
+}
+
+// TestRigOwnFailureIsError: when the rig's own side fails (here its work folder is "full": the
+// free space it wants is more than any disk has), the trust run is an error naming the rig's
+// side — never a loss finding against the path.
+func TestRigOwnFailureIsError(t *testing.T) {
+	plan := load(t, "telemetry-trust-exposed")
+	plan.Scenario.Faults = nil
+	plan.Scenario.Trust.Phase = scenario.Duration(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Config{Plan: plan, WorkDir: t.TempDir(), Log: testLog(), Faults: true, MinFree: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.WaitReady(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(st, plan, testLog()).RunTrust(ctx)
+	if err == nil || !strings.Contains(err.Error(), "the rig's own side failed") || !strings.Contains(err.Error(), "bytes free") {
+		t.Fatalf("RunTrust: %v; want the rig's own failure named", err)
 	}
 }
