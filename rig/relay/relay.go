@@ -75,6 +75,7 @@ type Relay struct {
 	gen   uint64 // bumped when dev changes
 	going bool   // the device is being powered off: its port may fail, that is no relay failure
 	last  time.Time // when bytes last came from the device
+	held  bool      // Pause: the device's frames are tapped but no longer forwarded
 	stats Stats
 }
 
@@ -129,6 +130,14 @@ func (r *Relay) SetDevice(p link.Port) {
 func (r *Relay) PoweringOff() {
 	r.mu.Lock()
 	r.going = true
+	r.mu.Unlock()
+}
+
+// Pause stops forwarding the device's frames to the gateway (they are still tapped): a path
+// shutting down lets its gateway publish what it has instead of cutting a frame in half.
+func (r *Relay) Pause() {
+	r.mu.Lock()
+	r.held = true
 	r.mu.Unlock()
 }
 
@@ -265,6 +274,12 @@ func (r *Relay) chunkFromDevice(chunk []byte) {
 				r.tap.hello(frame.Boot, h)
 			}
 		}
+	}
+	r.mu.Lock()
+	held := r.held
+	r.mu.Unlock()
+	if held {
+		return
 	}
 	if _, err := r.line.Write(chunk); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		r.log.Debug("relay: write to the gateway side failed", "device", r.cfg.Name, "err", err)

@@ -565,6 +565,14 @@ func (s *Stack) Close() error {
 	}
 	s.closed = true
 	var errs []error
+	// The relays stop forwarding first, so each gateway publishes what it has read before it is
+	// stopped, rather than being stopped with a frame half in its queue.
+	for _, u := range s.units {
+		u.Dev.Relay().Pause()
+	}
+	if len(s.units) > 0 {
+		time.Sleep(150 * time.Millisecond)
+	}
 	var wg sync.WaitGroup
 	for _, u := range s.units {
 		wg.Go(func() { u.stopGateway() })
