@@ -159,8 +159,12 @@ func (s *Stack) Components() map[string]any {
 	var noise []link.NoiseStats
 	var relays []any
 	inProcess := 0
+	var overrun uint64
 	for _, u := range s.units {
 		r := u.Dev.Relay()
+		if o, ok := r.Host().(interface{ Overrun() uint64 }); ok {
+			overrun += o.Overrun()
+		}
 		ns := r.Line().Stats()
 		if len(s.units) > 1 {
 			ns.Damaged = nil // per-frame detail only for a single device
@@ -201,6 +205,7 @@ func (s *Stack) Components() map[string]any {
 		out["relay"] = relays
 		out["device_steps"] = s.DeviceSteps()
 	}
+	out["uart_overrun_bytes"] = overrun // bytes a gateway did not read in time (in-memory links: a tty's buffer)
 	if exits := s.GatewayExits(); len(exits) > 0 {
 		out["gateway_exits"] = exits
 	}

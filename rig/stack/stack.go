@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -532,29 +531,6 @@ func (s *Stack) RestartIngest() error {
 
 // Proxy is the network emulator between the gateways and the broker; nil outside a fault path.
 func (s *Stack) Proxy() *netem.Proxy { return s.proxy }
-
-// storeStats asks the live ingest API for its per-device counters, as any client would.
-func (s *Stack) storeStats(ctx context.Context) ([]ingest.DeviceStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := newRequest(ctx, s.ingest.URL()+"/v1/stats", s.token)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("ingest stats: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("ingest stats: HTTP %d", resp.StatusCode)
-	}
-	var out ingest.StatsResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("ingest stats: %w", err)
-	}
-	return out.Devices, nil
-}
 
 // Close stops everything in data-path order: gateways (all at once) and devices first, then the
 // network emulator, the bridge (after a bounded drain, so nothing the broker accepted is left in

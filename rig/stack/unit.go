@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -417,17 +416,4 @@ func (u *Unit) gatewayPort() string { return u.Dev.Relay().Host().Path() }
 // describe names the device and where it is reached, for errors.
 func (u *Unit) describe() string {
 	return fmt.Sprintf("device %s (%s) on %s, state %s", u.ID, u.Dev.Kind(), u.portName(), u.Dev.State())
-}
-
-var httpClient = &http.Client{Timeout: 5 * time.Second}
-
-func newRequest(ctx context.Context, url, token string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return req, nil
 }
