@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -81,7 +82,7 @@ type Kind struct {
 	// Faults lists the device-level fault kinds (device-reset, power-cut) a device of this kind
 	// with these lines performs. UART faults and clock skew go through the relay and the protocol
 	// session and work on every kind.
-	Faults func(s Spec) []string
+	Faults func(s Spec) ([]string, error)
 }
 
 var (
@@ -132,7 +133,11 @@ func Supports(s Spec, fault string) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range k.Faults(s) {
+	can, err := k.Faults(s)
+	if err != nil {
+		return fmt.Errorf("device kind %s: cannot tell whether it performs fault %s: %w", s.Device.Kind, fault, err)
+	}
+	for _, f := range can {
 		if f == fault {
 			return nil
 		}
@@ -171,19 +176,38 @@ type Step struct {
 	Error  string    `json:"error,omitempty"`
 }
 
-// allowed lists the transitions.
-var allowed = map[State][]State{
-	Off:    {Booted},
-	Booted: {Ready, Reset, Off},
-	Ready:  {Booted, Reset, Off},
-	Reset:  {Booted, Off},
+// An operation moves the device from one of its source states to its target state.
+type operation struct {
+	cause string
+	from  []State
+	to    State
 }
 
+// The lifecycle's operations: each says where it may start.
+var (
+	opPowerOn      = operation{"power on", []State{Off}, Booted}
+	opIdentify     = operation{"identify", []State{Booted}, Ready}
+	opHoldReset    = operation{"NRST low", []State{Booted, Ready}, Reset}
+	opReleaseReset = operation{"NRST released", []State{Reset}, Booted}
+	opPowerCut     = operation{"power cut", []State{Booted, Ready, Reset}, Off}
+	opPowerRestore = operation{"power restored", []State{Off}, Booted}
+	operations     = []operation{opPowerOn, opIdentify, opHoldReset, opReleaseReset, opPowerCut, opPowerRestore}
+)
+
 // TransitionError is an impossible transition.
-type TransitionError struct{ From, To State }
+type TransitionError struct {
+	From, To State
+	Cause    string
+}
 
 func (e *TransitionError) Error() string {
-	return fmt.Sprintf("dut: no transition from %s to %s (allowed from %s: %v)", e.From, e.To, e.From, allowed[e.From])
+	var can []string
+	for _, op := range operations {
+		if slices.Contains(op.from, e.From) {
+			can = append(can, fmt.Sprintf("%s (to %s)", op.cause, op.to))
+		}
+	}
+	return fmt.Sprintf("dut: no transition from %s to %s by %s (from %s: %s)", e.From, e.To, e.Cause, e.From, strings.Join(can, ", "))
 }
 
 // Found is the device as the rig found it when it first became ready: where the run's window
@@ -267,17 +291,14 @@ func (d *Device) Found() *Found {
 // Kind is the device's kind.
 func (d *Device) Kind() string { return d.spec.Device.Kind }
 
-// transition runs fn to move from one of the states in from to to, recording the step.
-func (d *Device) transition(ctx context.Context, to State, cause string, fn func(ctx context.Context) (string, error)) error {
+// transition runs fn to make op's move, recording the step; op must start from the current state.
+func (d *Device) transition(ctx context.Context, op operation, fn func(ctx context.Context) (string, error)) error {
+	to, cause := op.to, op.cause
 	d.mu.Lock()
 	from := d.state
-	ok := false
-	for _, s := range allowed[from] {
-		ok = ok || s == to
-	}
 	d.mu.Unlock()
-	if !ok {
-		return &TransitionError{From: from, To: to}
+	if !slices.Contains(op.from, from) {
+		return &TransitionError{From: from, To: to, Cause: cause}
 	}
 	start := time.Now()
 	detail, err := fn(ctx)
@@ -297,7 +318,7 @@ func (d *Device) transition(ctx context.Context, to State, cause string, fn func
 
 // PowerOn powers the device (or opens the board's UART): off → booted.
 func (d *Device) PowerOn(ctx context.Context) error {
-	return d.transition(ctx, Booted, "power on", func(ctx context.Context) (string, error) {
+	return d.transition(ctx, opPowerOn, func(ctx context.Context) (string, error) {
 		p, err := d.drv.PowerOn(ctx)
 		if err != nil {
 			return "", err
@@ -314,7 +335,7 @@ func (d *Device) PowerOn(ctx context.Context) error {
 // ""), and the first time the rig records where the run's window starts (STATS) and the telemetry
 // interval it found (GET_INTERVAL). interval, when not 0, is set if the device runs another one.
 func (d *Device) MakeReady(ctx context.Context, want string, interval time.Duration) error {
-	return d.transition(ctx, Ready, "identify", func(ctx context.Context) (string, error) {
+	return d.transition(ctx, opIdentify, func(ctx context.Context) (string, error) {
 		s := d.Session()
 		id, err := s.Identify(ctx)
 		if err != nil {
@@ -365,7 +386,7 @@ func (d *Device) HoldReset(ctx context.Context) error {
 	if r == nil {
 		return fmt.Errorf("dut: %s: %w: NRST", d.name, ErrNoLine)
 	}
-	return d.transition(ctx, Reset, "NRST low", func(ctx context.Context) (string, error) {
+	return d.transition(ctx, opHoldReset, func(ctx context.Context) (string, error) {
 		return r.Pin.String(), r.Assert(ctx)
 	})
 }
@@ -376,8 +397,8 @@ func (d *Device) ReleaseReset(ctx context.Context, within time.Duration) error {
 	if r == nil {
 		return fmt.Errorf("dut: %s: %w: NRST", d.name, ErrNoLine)
 	}
-	return d.transition(ctx, Booted, "NRST released", func(ctx context.Context) (string, error) {
-		since := time.Now()
+	return d.transition(ctx, opReleaseReset, func(ctx context.Context) (string, error) {
+		since := d.relay.Now()
 		if err := r.Release(ctx); err != nil {
 			return "", err
 		}
@@ -387,7 +408,7 @@ func (d *Device) ReleaseReset(ctx context.Context, within time.Duration) error {
 
 // PowerCut cuts the supply (any powered state → off).
 func (d *Device) PowerCut(ctx context.Context) error {
-	return d.transition(ctx, Off, "power cut", func(ctx context.Context) (string, error) {
+	return d.transition(ctx, opPowerCut, func(ctx context.Context) (string, error) {
 		// An unpowered device's port may go dead (a QEMU board's pty goes with its VM): the relay
 		// reads what the device sends until the supply is gone, then lets go of the port.
 		d.relay.PoweringOff()
@@ -411,8 +432,8 @@ func (d *Device) PowerCut(ctx context.Context) error {
 
 // PowerRestore powers the device again and waits for its HELLO (off → booted).
 func (d *Device) PowerRestore(ctx context.Context, within time.Duration) error {
-	return d.transition(ctx, Booted, "power restored", func(ctx context.Context) (string, error) {
-		since := time.Now()
+	return d.transition(ctx, opPowerRestore, func(ctx context.Context) (string, error) {
+		since := d.relay.Now()
 		p, err := d.drv.PowerOn(ctx)
 		if err != nil {
 			return "", err
@@ -453,25 +474,39 @@ func (d *Device) SkewClock(ctx context.Context, delta time.Duration) error {
 	return nil
 }
 
-// Close leaves the device as the rig found it — the telemetry interval and the clock restored
-// when the device is ready — stops the relay and closes the driver.
+// Close leaves the device as the rig found it — released from reset or powered again if a fault
+// was cut short, its telemetry interval and its clock restored — then stops the relay and closes
+// the driver.
 func (d *Device) Close(ctx context.Context) error {
 	var errs []error
 	d.mu.Lock()
-	state, found, skew, set := d.state, d.found, d.skew, d.interval
+	state, found, skew := d.state, d.found, d.skew
 	d.mu.Unlock()
-	if state == Ready || state == Booted {
+	switch {
+	case state == Reset:
+		errs = append(errs, d.ReleaseReset(ctx, 5*time.Second))
+	case state == Off && found != nil:
+		errs = append(errs, d.PowerRestore(ctx, 10*time.Second))
+	}
+	if state = d.State(); state == Ready || state == Booted {
 		s := d.Session()
 		if skew != 0 {
 			if err := s.SkewClock(ctx, -skew); err != nil {
 				errs = append(errs, fmt.Errorf("dut: %s: restore the clock: %w", d.name, err))
 			}
 		}
-		if set > 0 && found != nil && found.IntervalMs != nil {
-			if err := s.SetInterval(ctx, found.Interval); err != nil {
-				errs = append(errs, fmt.Errorf("dut: %s: restore the telemetry interval %s: %w", d.name, found.Interval, err))
-			} else {
-				d.record(Step{From: state, To: state, Cause: "restore", At: time.Now(), Detail: "telemetry interval " + found.Interval.String()})
+		if found != nil && found.IntervalMs != nil {
+			// A reboot during the run brought the firmware's default back: compare, not assume.
+			cur, err := s.Interval(ctx)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("dut: %s: read the telemetry interval to restore it: %w", d.name, err))
+			case cur != found.Interval:
+				if err := s.SetInterval(ctx, found.Interval); err != nil {
+					errs = append(errs, fmt.Errorf("dut: %s: restore the telemetry interval %s: %w", d.name, found.Interval, err))
+				} else {
+					d.record(Step{From: state, To: state, Cause: "restore", At: time.Now(), Detail: fmt.Sprintf("telemetry interval %s → %s", cur, found.Interval)})
+				}
 			}
 		}
 	}

@@ -52,14 +52,15 @@ type Config struct {
 
 // Stats counts what the relay carried.
 type Stats struct {
-	FromDevice    uint64 `json:"from_device_frames"`  // frames the device sent (tapped)
-	BadFromDevice uint64 `json:"from_device_bad"`     // chunks from the device that were not frames
-	RigResponses  uint64 `json:"rig_responses"`       // RESPONSEs to the rig's session, kept from the gateway
-	FromGateway   uint64 `json:"from_gateway_chunks"` // chunks the gateway sent the device
-	DroppedOff    uint64 `json:"dropped_device_off"`  // gateway chunks dropped while the device had no link
-	DroppedCut    uint64 `json:"dropped_line_cut"`    // gateway chunks dropped while the line was cut
-	DeviceLinks   uint64 `json:"device_links"`        // device ports attached (power cycles of a QEMU board add one)
-	PortErrors    uint64 `json:"device_port_errors"`  // read errors on a device port that was being replaced
+	FromDevice     uint64 `json:"from_device_frames"`      // frames the device sent (tapped)
+	BadFromDevice  uint64 `json:"from_device_bad"`         // chunks from the device that were not frames
+	RigResponses   uint64 `json:"rig_responses"`           // RESPONSEs to the rig's session, kept from the gateway
+	FromGateway    uint64 `json:"from_gateway_chunks"`     // chunks the gateway sent the device
+	DroppedOff     uint64 `json:"dropped_device_off"`      // gateway chunks dropped while the device had no link
+	DroppedCut     uint64 `json:"dropped_line_cut"`        // gateway chunks dropped while the line was cut
+	DroppedGateway uint64 `json:"dropped_gateway_overrun"` // device chunks the gateway side did not take in time (an overrun)
+	DeviceLinks    uint64 `json:"device_links"`            // device ports attached (power cycles of a QEMU board add one)
+	PortErrors     uint64 `json:"device_port_errors"`      // read errors on a device port that was being replaced
 }
 
 // Relay is one device's UART relay.
@@ -72,10 +73,11 @@ type Relay struct {
 	wmu   sync.Mutex // one writer on the device port at a time: gateway chunks and rig commands
 	mu    sync.Mutex
 	dev   link.Port
-	gen   uint64 // bumped when dev changes
-	going bool   // the device is being powered off: its port may fail, that is no relay failure
+	gen   uint64    // bumped when dev changes
+	going bool      // the device is being powered off: its port may fail, that is no relay failure
 	last  time.Time // when bytes last came from the device
 	held  bool      // Pause: the device's frames are tapped but no longer forwarded
+	deaf  time.Time // the gateway's side timed out: drop without trying until then
 	stats Stats
 }
 
@@ -97,6 +99,9 @@ func (r *Relay) Session() *protocol.Session { return &r.sess }
 
 // Line is the faulty line on the gateway's side (corruption, stall, cut, garbage, injection).
 func (r *Relay) Line() *link.Noisy { return r.line }
+
+// Now is the relay's clock (the tap's timestamps).
+func (r *Relay) Now() time.Time { return r.cfg.Now() }
 
 // Tap is the record of every frame the device sent.
 func (r *Relay) Tap() *Tap { return r.tap }
@@ -198,6 +203,7 @@ func (r *Relay) fromDevice(ctx context.Context) error {
 	chunk := make([]byte, 0, maxChunk)
 	var lastGen uint64
 	var supGen uint64
+	overflow := false // inside a run longer than any frame, until its delimiter
 	for ctx.Err() == nil {
 		p, gen := r.device()
 		if p == nil {
@@ -206,7 +212,7 @@ func (r *Relay) fromDevice(ctx context.Context) error {
 			continue
 		}
 		if gen != lastGen {
-			lastGen, chunk = gen, chunk[:0] // a new link: the old one's partial frame is gone
+			lastGen, chunk, overflow = gen, chunk[:0], false // a new link: the old one's partial frame is gone
 		}
 		n, err := p.Read(buf)
 		if n > 0 {
@@ -216,14 +222,26 @@ func (r *Relay) fromDevice(ctx context.Context) error {
 		}
 		if s, ok := p.(interface{ Generation() uint64 }); ok {
 			if g := s.Generation(); g != supGen {
-				supGen, chunk = g, chunk[:0] // the supervised port reconnected
+				supGen, chunk, overflow = g, chunk[:0], false // the supervised port reconnected
 			}
 		}
 		for _, b := range buf[:n] {
 			chunk = append(chunk, b)
-			if b == protocol.Delimiter || len(chunk) >= maxChunk {
+			switch {
+			case b == protocol.Delimiter && overflow:
+				r.toGateway(chunk) // the end of an overlong run: garbage to the gateway's decoder too
+				chunk, overflow = chunk[:0], false
+			case b == protocol.Delimiter:
 				r.chunkFromDevice(chunk)
 				chunk = chunk[:0]
+			case len(chunk) >= maxChunk:
+				// No frame is this long: forward the run as it is, and everything up to the next
+				// delimiter with it, unparsed — the gateway's decoder discards it all the same way.
+				if !overflow {
+					r.count(func(s *Stats) { s.BadFromDevice++ })
+				}
+				r.toGateway(chunk)
+				chunk, overflow = chunk[:0], true
 			}
 		}
 		if err != nil {
@@ -275,13 +293,33 @@ func (r *Relay) chunkFromDevice(chunk []byte) {
 			}
 		}
 	}
+	r.toGateway(chunk)
+}
+
+// gatewayWriteTimeout bounds one write toward the gateway. A write blocks only when the tty's
+// buffer (about 20 KiB: many seconds of telemetry) is full, that is when the gateway is not
+// reading at all (a crashed process): what the line carries then is lost, as in a UART receiver
+// overrun, and the relay never stops reading the device for it.
+const gatewayWriteTimeout = 10 * time.Millisecond
+
+// toGateway writes chunk on the line toward the gateway, unless the relay is paused.
+func (r *Relay) toGateway(chunk []byte) {
+	now := time.Now()
 	r.mu.Lock()
-	held := r.held
+	held, deaf := r.held, now.Before(r.deaf)
+	if deaf {
+		r.stats.DroppedGateway++
+	}
 	r.mu.Unlock()
-	if held {
+	if held || deaf {
 		return
 	}
+	_ = r.line.SetWriteDeadline(now.Add(gatewayWriteTimeout))
 	if _, err := r.line.Write(chunk); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		r.mu.Lock()
+		r.stats.DroppedGateway++
+		r.deaf = time.Now().Add(10 * gatewayWriteTimeout) // try again now and then, not per frame
+		r.mu.Unlock()
 		r.log.Debug("relay: write to the gateway side failed", "device", r.cfg.Name, "err", err)
 	}
 }
@@ -297,6 +335,8 @@ func (r *Relay) fromGateway(ctx context.Context) error {
 		for _, b := range buf[:n] {
 			chunk = append(chunk, b)
 			if b == protocol.Delimiter || len(chunk) >= maxChunk {
+				// An overlong run goes through in pieces, unparsed: the device's receiver
+				// discards it up to the next delimiter, as it would off the wire.
 				r.chunkFromGateway(chunk)
 				chunk = chunk[:0]
 			}

@@ -38,13 +38,13 @@ func init() {
 	dut.Register(dut.Kind{
 		Name: scenario.DeviceSerial,
 		Open: func(ctx context.Context, s dut.Spec) (dut.Driver, error) { return Open(ctx, s) },
-		Faults: func(s dut.Spec) []string {
+		Faults: func(s dut.Spec) ([]string, error) {
 			if s.Device.Bench == "" {
-				return nil
+				return nil, nil
 			}
 			b, err := bench.Load(s.Device.Bench)
 			if err != nil {
-				return nil
+				return nil, err
 			}
 			var out []string
 			if b.GPIO.Reset != nil {
@@ -53,7 +53,7 @@ func init() {
 			if b.GPIO.Power != nil {
 				out = append(out, scenario.FaultPowerCut)
 			}
-			return out
+			return out, nil
 		},
 	})
 }
