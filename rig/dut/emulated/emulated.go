@@ -20,9 +20,11 @@ import (
 
 func init() {
 	dut.Register(dut.Kind{
-		Name:   scenario.DeviceEmulated,
-		Open:   func(ctx context.Context, s dut.Spec) (dut.Driver, error) { return Open(s) },
-		Faults: func(dut.Spec) ([]string, error) { return []string{scenario.FaultDeviceReset, scenario.FaultPowerCut}, nil },
+		Name: scenario.DeviceEmulated,
+		Open: func(ctx context.Context, s dut.Spec) (dut.Driver, error) { return Open(s) },
+		Faults: func(dut.Spec) ([]string, error) {
+			return []string{scenario.FaultDeviceReset, scenario.FaultPowerCut}, nil
+		},
 	})
 }
 

@@ -19,9 +19,11 @@ import (
 
 func init() {
 	dut.Register(dut.Kind{
-		Name:   scenario.DeviceQEMU,
-		Open:   func(ctx context.Context, s dut.Spec) (dut.Driver, error) { return Open(ctx, s) },
-		Faults: func(dut.Spec) ([]string, error) { return []string{scenario.FaultDeviceReset, scenario.FaultPowerCut}, nil },
+		Name: scenario.DeviceQEMU,
+		Open: func(ctx context.Context, s dut.Spec) (dut.Driver, error) { return Open(ctx, s) },
+		Faults: func(dut.Spec) ([]string, error) {
+			return []string{scenario.FaultDeviceReset, scenario.FaultPowerCut}, nil
+		},
 	})
 }
 
