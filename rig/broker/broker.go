@@ -74,7 +74,7 @@ type Config struct {
 	// DeviceACL: identity X may publish and subscribe only under <prefix>/X/ (like Mosquitto's
 	// `pattern readwrite <prefix>/%c/#`); everything else ($SYS, `#`, other devices, shared
 	// subscriptions) is refused. The identity is the username, or the client id when no username was sent.
-	DeviceACL     bool
+	DeviceACL bool
 	// MaxPacketSize is the profile's packet limit; 0 = none, but the broker never reads a packet
 	// over HardMaxPacketSize (nor a larger MaxPacketSize).
 	MaxPacketSize uint32

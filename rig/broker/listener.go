@@ -21,14 +21,14 @@ import (
 //   - tracks every connection it handed out, so Close leaves nothing open even when a client was
 //     being attached while mochi disconnected the others (mochi waits for all of them on Close).
 type listener struct {
-	id       string
-	ln       net.Listener
-	tlsCfg   *tls.Config // nil = plaintext
-	timeout  time.Duration
+	id      string
+	ln      net.Listener
+	tlsCfg  *tls.Config // nil = plaintext
+	timeout time.Duration
 	// packetLimit is mochi's MaximumPacketSize in force (packetLimit(cfg)).
 	packetLimit uint32
 	counters    *counters
-	log      *slog.Logger
+	log         *slog.Logger
 
 	mu     sync.Mutex
 	closed bool
