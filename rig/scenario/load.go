@@ -491,13 +491,20 @@ func (l Library) loadBundle(nameOrPath, dir string) (*Bundle, *doc, error) {
 		return nil, nil, err
 	}
 	b.Source = src
-	if b.Name == "" {
-		return nil, nil, d.at("name", "missing: every bundle needs a name")
-	}
-	if len(b.Checks) == 0 {
-		return nil, nil, d.at("checks", "empty: a bundle names at least one check")
+	if err := b.validate(d); err != nil {
+		return nil, nil, err
 	}
 	return &b, d, nil
+}
+
+func (b *Bundle) validate(d *doc) error {
+	if b.Name == "" {
+		return d.at("name", "missing: every bundle needs a name")
+	}
+	if len(b.Checks) == 0 {
+		return d.at("checks", "empty: a bundle names at least one check")
+	}
+	return nil
 }
 
 func oneOf(d *doc, field, got string, allowed ...string) error {
