@@ -110,7 +110,7 @@ func (s *Scenario) validateTrust(d *doc) error {
 		if f.At.D() > maxPhase {
 			return d.at(field("at"), "%s is after the end of the longest fault phase (%s): a fault starts within trust.phase", f.At, maxPhase)
 		}
-		if f.End() > maxPhase {
+		if f.Duration.D() > maxPhase || f.End() > maxPhase { // the first also keeps End from overflowing
 			return d.at(field("duration"), "%s from %s ends after the longest fault phase (%s)", f.Duration, f.At, maxPhase)
 		}
 		switch {

@@ -33,6 +33,7 @@ func TestFaultTimelineErrors(t *testing.T) {
 		{"empty loss is missing", head + "  - kind: network-loss\n    at: 1s\n    duration: 1s\n    loss:\n", 8, "faults[0].loss", "missing: network-loss needs loss"},
 		{"zero foreign parameter", head + "  - kind: broker-down\n    at: 1s\n    duration: 1s\n    rate: 0\n", 8, "faults[0].rate", "not a parameter of broker-down"},
 		{"start after any phase", head + "  - kind: broker-down\n    at: 99999h\n    duration: 1s\n", 6, "faults[0].at", "99999h0m0s is after the end of the longest fault phase (1h0m0s)"},
+		{"duration that overflows the end", head + "  - kind: broker-down\n    at: 1s\n    duration: 2562047h\n", 7, "faults[0].duration", "ends after the longest fault phase"},
 		{"end after any phase", head + "  - kind: broker-down\n    at: 59m\n    duration: 2m\n", 7, "faults[0].duration", "ends after the longest fault phase"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

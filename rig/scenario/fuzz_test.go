@@ -43,7 +43,7 @@ func FuzzDefinitionFiles(f *testing.F) {
 					t.Fatalf("scenario accepted out of range: limits %+v baud %d trust %+v fleet %+v", lm, dv.Baud, tr, sc.Fleet)
 				}
 				for i, fl := range sc.Faults {
-					if fl.At < 0 || fl.End() > tr.Phase.D() {
+					if fl.At < 0 || fl.Duration < 0 || fl.Duration.D() > maxPhase || fl.End() > tr.Phase.D() {
 						t.Fatalf("fault %d at %s ends %s, after the phase %s", i, fl.At, fl.End(), tr.Phase)
 					}
 				}
