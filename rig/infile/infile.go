@@ -16,7 +16,10 @@ import (
 // Limits of each kind of file: far above what a real file of the kind holds, far below what
 // would hurt a 2-core, few-GiB machine.
 const (
-	MaxDefinition = 1 << 20  // scenario, profile, bundle, bench file (a few KiB in practice)
+	// MaxDefinition bounds a scenario, profile, bundle or bench file (a few KiB in practice). The
+	// YAML library allocates up to a few hundred times the size of a hostile file while it
+	// tokenizes it, so this one is kept well under the others.
+	MaxDefinition = 256 << 10
 	MaxSecret     = 64 << 10 // a token or password file
 	MaxPEM        = 4 << 20  // trust anchors, client certificates and keys (a CA bundle is ~200 KiB)
 	MaxSample     = 1 << 20  // a sample ingest request body

@@ -2,11 +2,12 @@ package scenario
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/scanner"
 	"github.com/goccy/go-yaml/token"
 )
 
@@ -22,9 +23,21 @@ const (
 	maxNodes  = 100000 // nodes the decoder would visit, each alias counted at the size of its anchor
 )
 
-// checkTokens bounds the token count and the nesting depth before the parser sees the file.
+// checkTokens bounds the token count and the nesting depth before the parser sees the file. It
+// scans as lexer.Tokenize does, but stops at the bound (the scanner still hands out most of a
+// line or a flow collection at once: a file of brackets holds one token per byte, at a few
+// hundred bytes each, which is why infile.MaxDefinition is small).
 func checkTokens(name string, src string) error {
-	tks := lexer.Tokenize(src)
+	var sc scanner.Scanner
+	sc.Init(src)
+	var tks token.Tokens
+	for len(tks) <= maxTokens {
+		sub, err := sc.Scan()
+		if err == io.EOF {
+			break
+		}
+		tks = append(tks, sub...)
+	}
 	if len(tks) > maxTokens {
 		return &FileError{File: name, Line: line(tks[maxTokens]), Msg: fmt.Sprintf("more than %d YAML tokens: a rig file holds a few hundred; is it the right file?", maxTokens)}
 	}

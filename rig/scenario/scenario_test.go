@@ -89,7 +89,7 @@ func TestBadFilesNameFileLineField(t *testing.T) {
 		{"profile syntax", goodScenario, "name: p\nbroker: [\n", "", "p.yaml", 2, "", ""},
 		// Bounds: what the YAML library must never be handed, and files that are not definitions.
 		{"alias bomb", goodScenario + aliasBomb(9), goodProfile, "", "s.yaml", 10, "checks[5][0]", "aliases expand the file beyond 100000 YAML nodes"},
-		{"description over the size limit", goodScenario + "description: " + strings.Repeat("x", 1<<20) + "\n", goodProfile, "", "s.yaml", 0, "", "larger than the 1 MiB limit of a scenario, profile or bundle file"},
+		{"description over the size limit", goodScenario + "description: " + strings.Repeat("x", 1<<20) + "\n", goodProfile, "", "s.yaml", 0, "", "larger than the 256 KiB limit of a scenario, profile or bundle file"},
 		{"nested too deep", goodScenario + "description: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", goodProfile, "", "s.yaml", 4, "", "nested more than 64 levels deep"},
 		{"too many tokens", goodScenario + "checks: [" + strings.Repeat("transport, ", 10000) + "transport]\n", goodProfile, "", "s.yaml", 4, "", "more than 20000 YAML tokens"},
 		{"tag on a list", "name: s\nprofile: p\nbundles: !foo\n", goodProfile, "", "s.yaml", 3, "bundles", "YAML tag !foo: rig files use no tags"},
