@@ -73,6 +73,15 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzCReceiverAgrees$$' -fuzztime $(FUZZTIME) ./firmware/stm32/cproto
 	$(GO) test -run '^$$' -fuzz '^FuzzBodies$$' -fuzztime $(FUZZTIME) ./firmware/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzDefinitionFiles$$' -fuzztime $(FUZZTIME) ./rig/scenario
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/bench
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/trace
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRun$$' -fuzztime $(FUZZTIME) ./rig/delta
+	$(GO) test -run '^$$' -fuzz '^FuzzParseQMP$$' -fuzztime $(FUZZTIME) ./rig/qemu
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime $(FUZZTIME) ./rig/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzStoreValues$$' -fuzztime $(FUZZTIME) ./rig/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzSpoolEntry$$' -fuzztime $(FUZZTIME) ./gateway
+	$(GO) test -run '^$$' -fuzz '^FuzzPacketConn$$' -fuzztime $(FUZZTIME) ./rig/broker
 
 # The bench binaries for the Raspberry Pi 5 (linux/arm64, static: CGO_ENABLED=0), and the hardware
 # smoketest compiled as a test binary to run there (RIG.md §2.5). CI builds them on every commit.

@@ -122,15 +122,11 @@ func (s *spool) oldest(n int) ([]spooled, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(spoolBucket).Cursor()
 		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
-			if len(v) < 2 || int(binary.BigEndian.Uint16(v)) > len(v)-2 {
+			it, ok := decodeSpooled(k, v)
+			if !ok {
 				continue // cannot happen with our own writes; skip rather than wedge
 			}
-			tl := int(binary.BigEndian.Uint16(v))
-			out = append(out, spooled{
-				key:     append([]byte(nil), k...),
-				topic:   string(v[2 : 2+tl]),
-				payload: append([]byte(nil), v[2+tl:]...),
-			})
+			out = append(out, it)
 		}
 		return nil
 	})
@@ -138,6 +134,20 @@ func (s *spool) oldest(n int) ([]spooled, error) {
 		return nil, fmt.Errorf("gateway: spool %s: read: %w", s.path, err)
 	}
 	return out, nil
+}
+
+// decodeSpooled decodes one spool entry (topic length, topic, payload), copying out of bbolt's
+// memory; ok is false for a value too short for its topic length.
+func decodeSpooled(k, v []byte) (it spooled, ok bool) {
+	if len(v) < 2 || int(binary.BigEndian.Uint16(v)) > len(v)-2 {
+		return spooled{}, false
+	}
+	tl := int(binary.BigEndian.Uint16(v))
+	return spooled{
+		key:     append([]byte(nil), k...),
+		topic:   string(v[2 : 2+tl]),
+		payload: append([]byte(nil), v[2+tl:]...),
+	}, true
 }
 
 // remove deletes acknowledged records.

@@ -5,12 +5,13 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"time"
 
+	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/link"
 	"github.com/pathrig/rig/rig/scenario"
 )
@@ -84,7 +85,10 @@ func (c *Config) SerialConfig() link.SerialConfig {
 
 // Load reads and validates a bench file.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := infile.Read(path, "bench file", infile.MaxDefinition)
+	if errors.As(err, new(*infile.Error)) {
+		return nil, fmt.Errorf("bench: %w", err) // a device, a folder or far too large: names the file and the limit
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w (name an existing bench file; RIG.md §2.4 has an example, rig/bench/testdata/pi5-stm32.yaml)", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/scenario"
 )
 
@@ -58,6 +59,11 @@ func TestBadFiles(t *testing.T) {
 		{"hold type", ok + "gpio:\n  reset: {line: GPIO23, hold: 10}\n", "b.yaml:5: field gpio.reset.hold: wrong type: want a duration"},
 		{"hold range", ok + "gpio:\n  reset: {line: GPIO23, hold: 1m}\n", "field gpio.reset.hold: 1m0s is outside"},
 		{"syntax", "name: [\n", "b.yaml"},
+		{"fraction baud", ok + "  baud: 115200.9\n", "b.yaml:4: field serial.baud: wrong type: want an integer, got 115200.9, which is not a whole number"},
+		{"quoted baud", ok + "  baud: \"9600\"\n", "b.yaml:4: field serial.baud: wrong type: want an integer, got the string \"9600\""},
+		{"empty", "\n# nothing\n", "b.yaml: the file is empty"},
+		{"second document", ok + "---\nname: c\n", "b.yaml:4: a second YAML document starts here"},
+		{"tag", "name: b\nserial:\n  port: !dev x\n", "b.yaml:3: field serial.port: YAML tag !dev"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,5 +81,8 @@ func TestBadFiles(t *testing.T) {
 	}
 	if _, err := Load("testdata/missing.yaml"); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load("/dev/zero"); !errors.Is(err, infile.ErrNotRegular) || !strings.Contains(err.Error(), "bench: /dev/zero: is a character device, not a regular file: name the bench file itself") {
+		t.Errorf("/dev/zero: %v", err)
 	}
 }

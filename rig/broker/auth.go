@@ -139,10 +139,10 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
-// OnDisconnect counts connections ended for an oversize packet: mochi reports them only here.
+// OnDisconnect logs connections of connected clients ended for an oversize packet (the listener
+// counts them, with those refused before CONNECT).
 func (g *guard) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	if errors.Is(err, packets.ErrPacketTooLarge) {
-		g.counters.oversize.Add(1)
 		g.Log.Info("mqtt packet over the size limit; connection closed", "client", cl.ID, "remote", cl.Net.Remote)
 	}
 }

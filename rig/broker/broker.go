@@ -15,6 +15,9 @@
 //     guard hook adds Maximum Packet Size to their CONNACK;
 //   - for QoS 1 the PUBACK goes back to the publisher before subscribers (inline ones included)
 //     are handed the message: a broker PUBACK is not an end-to-end acknowledgement.
+//   - mochi allocates the remaining length a fixed header declares before reading the body (up
+//     to 256 MiB from 5 bytes). Our listeners hand it whole packets only (packetConn), and a
+//     profile without a packet limit still gets HardMaxPacketSize.
 package broker
 
 import (
@@ -71,8 +74,10 @@ type Config struct {
 	// DeviceACL: identity X may publish and subscribe only under <prefix>/X/ (like Mosquitto's
 	// `pattern readwrite <prefix>/%c/#`); everything else ($SYS, `#`, other devices, shared
 	// subscriptions) is refused. The identity is the username, or the client id when no username was sent.
-	DeviceACL     bool
-	MaxPacketSize uint32 // 0 = unlimited (mochi's default)
+	DeviceACL bool
+	// MaxPacketSize is the profile's packet limit; 0 = none, but the broker never reads a packet
+	// over HardMaxPacketSize (nor a larger MaxPacketSize).
+	MaxPacketSize uint32
 
 	TopicPrefix      string           // default telemetry.TopicPrefix
 	MaxPendingWrites int32            // per-client outbound queue; 0 = DefaultMaxPendingWrites
@@ -113,7 +118,7 @@ type Stats struct {
 	HandshakeFailures int64 // TLS handshakes that failed or timed out
 	AuthFailures      int64 // CONNECTs refused by authentication
 	ACLDenials        int64 // publishes and subscriptions refused by the ACL
-	Oversize          int64 // connections ended for a packet over MaxPacketSize
+	Oversize          int64 // connections ended for a packet over MaxPacketSize (or HardMaxPacketSize)
 }
 
 // Start validates cfg, binds its listeners and serves until Close or until ctx ends.
@@ -143,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumPacketSize = cfg.MaxPacketSize
+	caps.MaximumPacketSize = packetLimit(cfg)
 	caps.MaximumClientWritesPending = cfg.MaxPendingWrites
 	caps.MaximumInflight = cfg.MaxInflight
 	srv := mqtt.New(&mqtt.Options{
@@ -167,7 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("broker: listen %s (plaintext MQTT): %w (pick a free port or 127.0.0.1:0)", cfg.PlainAddr, err)
 		}
-		b.plain = newListener("plain", ln, nil, cfg.ConnectTimeout, b.counters, log)
+		b.plain = newListener("plain", ln, nil, cfg.ConnectTimeout, caps.MaximumPacketSize, b.counters, log)
 	}
 	if cfg.TLSAddr != "" {
 		ln, err := lc.Listen(ctx, "tcp", cfg.TLSAddr)
@@ -177,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			}
 			return nil, fmt.Errorf("broker: listen %s (MQTT over TLS): %w (pick a free port or 127.0.0.1:0)", cfg.TLSAddr, err)
 		}
-		b.tls = newListener("tls", ln, cfg.TLS.Clone(), cfg.ConnectTimeout, b.counters, log)
+		b.tls = newListener("tls", ln, cfg.TLS.Clone(), cfg.ConnectTimeout, caps.MaximumPacketSize, b.counters, log)
 	}
 	for _, l := range []*listener{b.plain, b.tls} {
 		if l == nil {

@@ -10,21 +10,25 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // listener implements mochi's listeners.Listener over a socket we bound ourselves, so the
 // ephemeral port is known before Serve. Beyond mochi's own listeners it
 //   - performs the TLS handshake explicitly, under a deadline, and counts failures;
 //   - bounds accept → CONNECT with a deadline (mochi refreshes it from the keepalive afterwards);
+//   - hands mochi whole packets only (packetConn), so a declared length costs nothing until sent;
 //   - tracks every connection it handed out, so Close leaves nothing open even when a client was
 //     being attached while mochi disconnected the others (mochi waits for all of them on Close).
 type listener struct {
-	id       string
-	ln       net.Listener
-	tlsCfg   *tls.Config // nil = plaintext
-	timeout  time.Duration
-	counters *counters
-	log      *slog.Logger
+	id      string
+	ln      net.Listener
+	tlsCfg  *tls.Config // nil = plaintext
+	timeout time.Duration
+	// packetLimit is mochi's MaximumPacketSize in force (packetLimit(cfg)).
+	packetLimit uint32
+	counters    *counters
+	log         *slog.Logger
 
 	mu     sync.Mutex
 	closed bool
@@ -34,9 +38,9 @@ type listener struct {
 
 var _ listeners.Listener = (*listener)(nil)
 
-func newListener(id string, ln net.Listener, tlsCfg *tls.Config, timeout time.Duration, c *counters, log *slog.Logger) *listener {
+func newListener(id string, ln net.Listener, tlsCfg *tls.Config, timeout time.Duration, packetLimit uint32, c *counters, log *slog.Logger) *listener {
 	return &listener{
-		id: id, ln: ln, tlsCfg: tlsCfg, timeout: timeout, counters: c,
+		id: id, ln: ln, tlsCfg: tlsCfg, timeout: timeout, packetLimit: packetLimit, counters: c,
 		log:   log.With("listener", id),
 		conns: map[*trackedConn]struct{}{},
 	}
@@ -100,7 +104,11 @@ func (l *listener) handle(tc *trackedConn, establish listeners.EstablishFn) {
 		}
 		conn = tconn // hooks read the peer certificate from the *tls.Conn
 	}
+	conn = newPacketConn(conn, l.packetLimit) // mochi allocates only for bytes received
 	if err := establish(l.id, conn); err != nil {
+		if errors.Is(err, packets.ErrPacketTooLarge) { // before or after CONNECT
+			l.counters.oversize.Add(1)
+		}
 		l.log.Debug("client ended", "remote", tc.RemoteAddr().String(), "error", err)
 	}
 	_ = conn.Close()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/scenario"
 )
 
@@ -29,7 +30,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		if name == "" {
 			return nil, nil, nil
 		}
-		data, err := os.ReadFile(t.Path(name))
+		data, err := infile.Read(t.Path(name), "PEM file", infile.MaxPEM)
 		if err != nil {
 			return nil, nil, bad(field, "read %s: %v", t.Path(name), err)
 		}
@@ -60,7 +61,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		}
 		var v string
 		if s.File != "" {
-			data, err := os.ReadFile(t.Path(s.File))
+			data, err := infile.Read(t.Path(s.File), "secret file", infile.MaxSecret)
 			if err != nil {
 				return "", bad(field+".file", "read %s: %v", t.Path(s.File), err)
 			}
@@ -89,7 +90,15 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		}
 		id := checks.Identity{Name: p.Name, ClientID: p.ClientID, Username: p.Username, Password: pw, Topic: p.Topic}
 		if p.Cert != "" {
-			c, err := tls.LoadX509KeyPair(t.Path(p.Cert), t.Path(p.Key))
+			certPEM, err := infile.Read(t.Path(p.Cert), "PEM file", infile.MaxPEM)
+			if err != nil {
+				return out, nil, bad(f+".cert", "read %s: %v", t.Path(p.Cert), err)
+			}
+			keyPEM, err := infile.Read(t.Path(p.Key), "PEM file", infile.MaxPEM)
+			if err != nil {
+				return out, nil, bad(f+".key", "read %s: %v", t.Path(p.Key), err)
+			}
+			c, err := tls.X509KeyPair(certPEM, keyPEM)
 			if err != nil {
 				return out, nil, bad(f+".cert", "load %s with %s: %v", t.Path(p.Cert), t.Path(p.Key), err)
 			}
@@ -116,7 +125,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		}
 		out.Ingest = checks.Ingest{URL: in.URL, Token: tok, OtherTenantToken: other, ExpiredToken: expired, Trust: trust}
 		if in.Sample != "" {
-			if out.Ingest.Sample, err = os.ReadFile(t.Path(in.Sample)); err != nil {
+			if out.Ingest.Sample, err = infile.Read(t.Path(in.Sample), "sample request body", infile.MaxSample); err != nil {
 				return out, nil, bad("targets.ingest.sample", "read %s: %v", t.Path(in.Sample), err)
 			}
 		}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -167,9 +168,12 @@ func (s *Store) Put(recs []telemetry.Record, receivedAt time.Time) (accepted, du
 func getStream(b *bolt.Bucket, key []byte, r telemetry.Record) (*DeviceStats, error) {
 	st := &DeviceStats{Device: r.Device, Boot: r.Boot}
 	if v := b.Get(key); v != nil {
-		if err := json.Unmarshal(v, st); err != nil {
+		got, err := decodeStream(v)
+		if err != nil {
 			return nil, fmt.Errorf("corrupt stream counters for device %s boot %d: %w", r.Device, r.Boot, err)
 		}
+		got.Device, got.Boot = r.Device, r.Boot // the key's, whatever the value says
+		*st = got
 	}
 	return st, nil
 }
@@ -179,8 +183,8 @@ func (s *Store) Stats() ([]DeviceStats, error) {
 	var out []DeviceStats
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketStreams).ForEach(func(_, v []byte) error {
-			var st DeviceStats
-			if err := json.Unmarshal(v, &st); err != nil {
+			st, err := decodeStream(v)
+			if err != nil {
 				return err
 			}
 			out = append(out, st)
@@ -210,8 +214,8 @@ func (s *Store) Records(device string, boot uint32) ([]Stored, error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.Seek(prefix); k != nil && string(k[:16]) == string(prefix); k, v = c.Next() {
-			var st Stored
-			if err := json.Unmarshal(v, &st); err != nil {
+			st, err := decodeStored(k, v)
+			if err != nil {
 				return fmt.Errorf("corrupt record %x: %w", k, err)
 			}
 			out = append(out, st)
@@ -235,6 +239,33 @@ func (s *Store) Count() (int, error) {
 		return 0, fmt.Errorf("ingest: count records in %s: %w", s.path, err)
 	}
 	return n, nil
+}
+
+// decodeStream decodes the counters of one (device, boot) as stored.
+func decodeStream(v []byte) (DeviceStats, error) {
+	var st DeviceStats
+	err := json.Unmarshal(v, &st)
+	return st, err
+}
+
+// decodeStored decodes one stored record and checks it is a valid record stored under its own
+// key: a value moved or damaged in the file is refused rather than counted for another frame.
+func decodeStored(k, v []byte) (Stored, error) {
+	var st Stored
+	if err := json.Unmarshal(v, &st); err != nil {
+		return Stored{}, err
+	}
+	if err := st.Record.Validate(); err != nil {
+		return Stored{}, err
+	}
+	want, err := recordKey(st.Record.Device, st.Record.Boot, st.Record.Seq)
+	if err != nil {
+		return Stored{}, err
+	}
+	if !bytes.Equal(k, want) {
+		return Stored{}, fmt.Errorf("record of device %s boot %d seq %d stored under key %x", st.Record.Device, st.Record.Boot, st.Record.Seq, k)
+	}
+	return st, nil
 }
 
 func recordKey(device string, boot, seq uint32) ([]byte, error) {

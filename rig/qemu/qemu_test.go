@@ -412,7 +412,13 @@ func TestResetLineRestartsFirmware(t *testing.T) {
 	if after.Identity.Boot != before.Identity.Boot+1 {
 		t.Fatalf("boot %d after the reset, want %d", after.Identity.Boot, before.Identity.Boot+1)
 	}
-	if after.SeqGaps != 0 || after.SeqBackwards != 0 || len(after.BadFrames) != 0 {
+	// A reset that lands while a frame is on the wire cuts it short: the lone 0x00 the firmware
+	// sends at boot ends it as one bad frame (PROTOCOL.md §4). More than one is a fault.
+	var bad uint64
+	for _, n := range after.BadFrames {
+		bad += n
+	}
+	if after.SeqGaps != 0 || after.SeqBackwards != 0 || bad > 1 {
 		t.Fatalf("gateway counted gaps %d, backwards %d, bad frames %v across the reset", after.SeqGaps, after.SeqBackwards, after.BadFrames)
 	}
 	ds2, err := gw.DeviceStats(ctx)

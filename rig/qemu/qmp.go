@@ -64,9 +64,9 @@ func (q *qmp) read(greeting chan<- qmpMessage) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	first := true
 	for sc.Scan() {
-		var m qmpMessage
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			q.readErr = fmt.Errorf("QMP: bad message %q: %w", sc.Text(), err)
+		m, err := parseQMP(sc.Bytes())
+		if err != nil {
+			q.readErr = err
 			return
 		}
 		switch {
@@ -86,6 +86,15 @@ func (q *qmp) read(greeting chan<- qmpMessage) {
 	if q.readErr == nil {
 		q.readErr = errors.New("QMP socket closed by QEMU")
 	}
+}
+
+// parseQMP decodes one line from the QMP socket: a greeting, an event or a reply.
+func parseQMP(line []byte) (qmpMessage, error) {
+	var m qmpMessage
+	if err := json.Unmarshal(line, &m); err != nil {
+		return m, fmt.Errorf("QMP: bad message %q: %w", line, err)
+	}
+	return m, nil
 }
 
 // command executes one QMP command and returns its "return" value.

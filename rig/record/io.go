@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/pathrig/rig/rig/infile"
 )
 
 // RunFile is the name of the run record inside a run folder.
@@ -82,24 +84,30 @@ func WriteJSON(path string, v any) error {
 	return nil
 }
 
-// ReadRun reads run.json from a run folder (or the file itself).
+// ReadRun reads run.json from a run folder (or the file itself), bounded (infile.MaxRunRecord)
+// and only if it is a regular file.
 func ReadRun(path string) (*Run, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, RunFile)
 	}
-	b, err := os.ReadFile(path)
+	b, err := infile.Read(path, "run record", infile.MaxRunRecord)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("record: %s does not exist (pass a run folder written by `rig run`)", path)
 		}
-		return nil, fmt.Errorf("record: read %s: %w", path, err)
+		return nil, fmt.Errorf("record: %w", err) // names the file (and the limit)
 	}
+	return ParseRun(path, b)
+}
+
+// ParseRun decodes a run record; name (the file) is used in errors.
+func ParseRun(name string, b []byte) (*Run, error) {
 	var r Run
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("record: %s is not a run record: %w", path, err)
+		return nil, fmt.Errorf("record: %s is not a run record: %w", name, err)
 	}
 	if r.Schema != SchemaRun {
-		return nil, fmt.Errorf("record: %s has schema %q, this rig reads %q", path, r.Schema, SchemaRun)
+		return nil, fmt.Errorf("record: %s has schema %q, this rig reads %q", name, r.Schema, SchemaRun)
 	}
 	return &r, nil
 }

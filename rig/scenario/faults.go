@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,6 +94,9 @@ type Fleet struct {
 	Devices int `yaml:"devices"` // default 1; each device has its own in-memory link and gateway session
 }
 
+// maxPhase bounds trust.phase, and so when a fault may start and end.
+const maxPhase = time.Hour
+
 func (s *Scenario) validateTrust(d *doc) error {
 	var lastEnd time.Duration
 	crash := false
@@ -105,6 +109,12 @@ func (s *Scenario) validateTrust(d *doc) error {
 		if f.At < 0 {
 			return d.at(field("at"), "%s is negative: faults start at an offset ≥ 0 from the start of the phase", f.At)
 		}
+		if f.At.D() > maxPhase {
+			return d.at(field("at"), "%s is after the end of the longest fault phase (%s): a fault starts within trust.phase", f.At, maxPhase)
+		}
+		if f.Duration.D() > maxPhase || f.End() > maxPhase { // the first also keeps End from overflowing
+			return d.at(field("duration"), "%s from %s ends after the longest fault phase (%s)", f.Duration, f.At, maxPhase)
+		}
 		switch {
 		case spec.instant && f.Duration != 0:
 			return d.at(field("duration"), "%s takes no duration (it is an instant step)", f.Kind)
@@ -115,28 +125,33 @@ func (s *Scenario) validateTrust(d *doc) error {
 			"latency": f.Latency != 0, "loss": f.Loss != 0, "rate": f.Rate != 0, "byte_rate": f.ByteRate != 0,
 			"bytes": f.Bytes != 0, "every": f.Every != 0, "skew": f.Skew != 0,
 		}
+		for p := range given {
+			given[p] = given[p] || d.given(field(p)) // `loss: 0` is written, not missing
+		}
 		for _, p := range spec.params {
 			if !given[p] {
 				return d.at(field(p), "missing: %s needs %s", f.Kind, strings.Join(spec.params, " and "))
 			}
-			delete(given, p)
 		}
 		for p, set := range given {
-			if set {
+			if set && !slices.Contains(spec.params, p) {
 				return d.at(field(p), "not a parameter of %s (it takes %s)", f.Kind, paramList(spec.params))
 			}
 		}
 		switch {
-		case f.Latency < 0 || f.Latency.D() > time.Minute:
-			return d.at(field("latency"), "%s is outside 0..1m", f.Latency)
-		case f.Loss < 0 || f.Loss >= 1:
-			return d.at(field("loss"), "%g: want a probability in (0, 1)", f.Loss)
-		case f.Rate < 0:
-			return d.at(field("rate"), "%d bytes/s is negative", f.Rate)
-		case f.ByteRate < 0 || f.ByteRate >= 1:
-			return d.at(field("byte_rate"), "%g: want a probability per byte in (0, 1)", f.ByteRate)
-		case f.Bytes < 0 || f.Bytes > 65536:
+		// A parameter written with the value 0 is out of range, not missing.
+		case given["latency"] && (f.Latency <= 0 || f.Latency.D() > time.Minute):
+			return d.at(field("latency"), "%s is outside (0s, 1m]", f.Latency)
+		case given["loss"] && (f.Loss <= 0 || f.Loss >= 1):
+			return d.at(field("loss"), "%g is outside (0, 1): want a probability", f.Loss)
+		case given["rate"] && f.Rate <= 0:
+			return d.at(field("rate"), "%d bytes/s is not positive", f.Rate)
+		case given["byte_rate"] && (f.ByteRate <= 0 || f.ByteRate >= 1):
+			return d.at(field("byte_rate"), "%g is outside (0, 1): want a probability per byte", f.ByteRate)
+		case given["bytes"] && (f.Bytes < 1 || f.Bytes > 65536):
 			return d.at(field("bytes"), "%d is outside 1..65536", f.Bytes)
+		case given["skew"] && f.Skew == 0:
+			return d.at(field("skew"), "0s: a clock-skew steps the device clock by a non-zero amount")
 		case f.Every < 0 || (f.Kind == FaultUARTGarbage && f.Every.D() < time.Millisecond):
 			return d.at(field("every"), "%s: give a period of at least 1ms", f.Every)
 		}
@@ -145,13 +160,13 @@ func (s *Scenario) validateTrust(d *doc) error {
 	}
 	t := &s.Trust
 	if t.Phase == 0 {
-		t.Phase = Duration(lastEnd + 2*time.Second)
+		t.Phase = Duration(min(lastEnd+2*time.Second, maxPhase))
 	}
 	if t.Phase.D() < lastEnd {
 		return d.at("trust.phase", "%s ends before the last fault is lifted (at %s)", t.Phase, lastEnd)
 	}
-	if t.Phase.D() > time.Hour {
-		return d.at("trust.phase", "%s is longer than 1h", t.Phase)
+	if t.Phase.D() > maxPhase {
+		return d.at("trust.phase", "%s is longer than %s", t.Phase, maxPhase)
 	}
 	if err := durationIn(d, "trust.max_latency", &t.MaxLatency, 5*time.Second, time.Millisecond, time.Hour); err != nil {
 		return err

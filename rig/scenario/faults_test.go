@@ -26,6 +26,15 @@ func TestFaultTimelineErrors(t *testing.T) {
 		{"phase too short", head + "  - kind: broker-down\n    at: 1s\n    duration: 3s\ntrust:\n  phase: 2s\n", 9, "trust.phase", "before the last fault"},
 		{"crash in-process", head + "  - kind: gateway-crash\n    at: 1s\n    duration: 1s\ntrust:\n  gateway: in-process\n", 9, "trust.gateway", "needs gateway: process"},
 		{"fleet too big", goodScenario + "fleet:\n  devices: 20000\n", 5, "fleet.devices", "outside"},
+		{"zero loss is out of range, not missing", head + "  - kind: network-loss\n    at: 1s\n    duration: 1s\n    loss: 0\n", 8, "faults[0].loss", "0 is outside (0, 1)"},
+		{"zero byte rate is out of range", head + "  - kind: uart-corrupt\n    at: 1s\n    duration: 1s\n    byte_rate: 0\n", 8, "faults[0].byte_rate", "0 is outside (0, 1)"},
+		{"zero latency is out of range", head + "  - kind: network-latency\n    at: 1s\n    duration: 1s\n    latency: 0s\n", 8, "faults[0].latency", "0s is outside (0s, 1m]"},
+		{"zero bytes is out of range", head + "  - kind: uart-garbage\n    at: 1s\n    duration: 1s\n    bytes: 0\n    every: 10ms\n", 8, "faults[0].bytes", "0 is outside 1..65536"},
+		{"empty loss is missing", head + "  - kind: network-loss\n    at: 1s\n    duration: 1s\n    loss:\n", 8, "faults[0].loss", "missing: network-loss needs loss"},
+		{"zero foreign parameter", head + "  - kind: broker-down\n    at: 1s\n    duration: 1s\n    rate: 0\n", 8, "faults[0].rate", "not a parameter of broker-down"},
+		{"start after any phase", head + "  - kind: broker-down\n    at: 99999h\n    duration: 1s\n", 6, "faults[0].at", "99999h0m0s is after the end of the longest fault phase (1h0m0s)"},
+		{"duration that overflows the end", head + "  - kind: broker-down\n    at: 1s\n    duration: 2562047h\n", 7, "faults[0].duration", "ends after the longest fault phase"},
+		{"end after any phase", head + "  - kind: broker-down\n    at: 59m\n    duration: 2m\n", 7, "faults[0].duration", "ends after the longest fault phase"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Library{}.Load(writeTree(t, tc.scenario, goodProfile), "", known)

@@ -6,16 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/pathrig/rig/rig/infile"
 )
 
 // ErrInvalid marks a definition file that failed to decode or validate. Callers exit with a
@@ -53,17 +57,121 @@ type doc struct {
 }
 
 // decode parses data strictly into v: unknown fields, duplicate keys and wrong types are errors
-// naming file, line and field.
-func decode(name string, data []byte, v any) (*doc, error) {
+// naming file, line and field. data holds exactly one YAML document; a leading UTF-8 byte-order
+// mark (some Windows editors write one) is skipped. The bounds of bounds.go are checked before
+// the YAML library parses and decodes.
+func decode(name string, data []byte, v any) (d *doc, err error) {
+	// goccy/go-yaml has panicked on input it should refuse (a tag on a list): whatever slips past
+	// the checks below becomes an error on the file, never a crash of the rig.
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, panicError(name, data, v, r)
+		}
+	}()
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if err := checkTokens(name, string(data)); err != nil {
+		return nil, err
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, yamlError(name, nil, err)
+	}
+	var body ast.Node
+	for i, dn := range f.Docs {
+		switch b := dn.Body.(type) {
+		case nil:
+			continue
+		case *ast.DirectiveNode:
+			return nil, &FileError{File: name, Line: line(b.GetToken()), Msg: "YAML directive %" + b.Name.String() + ": rig files need none (remove the line)"}
+		}
+		switch {
+		case body != nil:
+			at := line(dn.Start)
+			if at == 0 {
+				at = line(dn.Body.GetToken())
+			}
+			return nil, &FileError{File: name, Line: at, Msg: "a second YAML document starts here: a rig file holds exactly one (remove this --- and what follows, or move it to a file of its own)"}
+		case i > 0:
+			return nil, &FileError{File: name, Line: line(dn.Body.GetToken()), Msg: "empty YAML documents (--- lines) precede the content: remove them"}
+		}
+		body = dn.Body
+	}
+	if body == nil {
+		if hasContent(data) {
+			return nil, &FileError{File: name, Msg: "no YAML document found although the file is not empty: check its --- lines"}
+		}
+		return nil, &FileError{File: name, Msg: "the file is empty (or holds only comments): " + emptyHint(v)}
+	}
+	if err := checkTree(name, body); err != nil {
+		return nil, err
+	}
+	if err := checkTypes(name, body, reflect.TypeOf(v), "", map[string]ast.Node{}); err != nil {
+		return nil, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
 	if err := dec.Decode(v); err != nil {
 		return nil, yamlError(name, f, err)
 	}
 	return &doc{name: name, file: f}, nil
+}
+
+// emptyHint says what a file of v's kind holds at least.
+func emptyHint(v any) string {
+	switch v.(type) {
+	case *Scenario:
+		return "a scenario names at least name, profile (or targets) and bundles (see RIG.md §3.2)"
+	case *Profile:
+		return "a profile names at least name and a broker listener (see RIG.md §3.3)"
+	case *Bundle:
+		return "a bundle names name and checks (see RIG.md §3.4)"
+	}
+	return "write the fields of the file (see RIG.md for the format)"
+}
+
+// hasContent reports whether data holds more than comments and document markers.
+func hasContent(data []byte) bool {
+	for _, tk := range lexer.Tokenize(string(data)) {
+		switch tk.Type {
+		case token.CommentType, token.DocumentHeaderType, token.DocumentEndType, token.SpaceType:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// panicError turns a panic of the YAML library into an error on the file. To place it, each
+// top-level key is decoded again on its own until one panics.
+func panicError(name string, data []byte, v any, r any) error {
+	fe := &FileError{File: name, Msg: fmt.Sprintf("the YAML library failed on this file (%v): simplify the YAML here (plain mappings, lists and scalars) and report the file to the rig's maintainers", r)}
+	func() {
+		defer func() { _ = recover() }()
+		f, err := parser.ParseBytes(bytes.TrimPrefix(data, []byte("\ufeff")), 0)
+		if err != nil || len(f.Docs) == 0 {
+			return
+		}
+		m, ok := f.Docs[0].Body.(*ast.MappingNode)
+		if !ok {
+			return
+		}
+		for _, mv := range m.Values {
+			if panics(mv.String(), v) {
+				fe.Line, fe.Field = line(mv.Key.GetToken()), mv.Key.String()
+				return
+			}
+		}
+	}()
+	return fe
+}
+
+func panics(src string, v any) (p bool) {
+	defer func() {
+		if recover() != nil {
+			p = true
+		}
+	}()
+	_ = yaml.Unmarshal([]byte(src), reflect.New(reflect.TypeOf(v).Elem()).Interface())
+	return false
 }
 
 var goField = regexp.MustCompile(`Go struct field [A-Za-z]+\.(\S+) of type`)
@@ -150,6 +258,21 @@ func (d *doc) at(field, format string, args ...any) error {
 	return fe
 }
 
+// given reports whether field (a YAML path as for at) is written in the file with a value: a
+// zero written out is given, an absent or empty (null) one is not.
+func (d *doc) given(field string) bool {
+	p, err := yaml.PathString("$." + field)
+	if err != nil {
+		return false
+	}
+	n, err := p.FilterFile(d.file)
+	if err != nil || n == nil {
+		return false
+	}
+	_, null := n.(*ast.NullNode)
+	return !null
+}
+
 // Library resolves scenarios, profiles and bundles by name or path. Files on disk are looked up
 // first (relative to the scenario's folder), then the embedded defaults.
 type Library struct {
@@ -163,9 +286,9 @@ func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
 		if dir != "" && !filepath.IsAbs(nameOrPath) {
 			nameOrPath = filepath.Join(dir, nameOrPath) // relative to the scenario that names it
 		}
-		b, err := os.ReadFile(nameOrPath)
+		b, err := readDefinition(nameOrPath)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: read %s: %v", ErrInvalid, nameOrPath, err)
+			return "", nil, err
 		}
 		return nameOrPath, b, nil
 	}
@@ -174,8 +297,12 @@ func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
 	}
 	if dir != "" {
 		p := filepath.Join(dir, sub, nameOrPath+".yaml")
-		if b, err := os.ReadFile(p); err == nil {
+		b, err := readDefinition(p)
+		if err == nil {
 			return p, b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", nil, err // a file is there but cannot be used: falling back would hide it
 		}
 	}
 	if l.Embedded != nil {
@@ -196,6 +323,20 @@ func (l Library) read(nameOrPath, dir, sub string) (string, []byte, error) {
 		where = filepath.Join(dir, sub) + " and " + where
 	}
 	return "", nil, fmt.Errorf("%w: no %s named %q (looked in %s; `rig scenarios` lists the embedded ones, or give a path to a .yaml file)", ErrInvalid, kind, nameOrPath, where)
+}
+
+// readDefinition reads a definition file from disk, bounded (infile.MaxDefinition) and only
+// if it is a regular file.
+func readDefinition(path string) ([]byte, error) {
+	b, err := infile.Read(path, "scenario, profile or bundle file", infile.MaxDefinition)
+	var ie *infile.Error
+	switch {
+	case errors.As(err, &ie):
+		return nil, &FileError{File: path, Msg: ie.Reason}
+	case err != nil:
+		return nil, fmt.Errorf("%w: read %s: %w", ErrInvalid, path, err)
+	}
+	return b, nil
 }
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -283,7 +424,7 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 		plan.Bundles = append(plan.Bundles, *b)
 		for j, id := range b.Checks {
 			if err := add(id, func() error {
-				return bd.at(fmt.Sprintf("checks[%d]", j), "unknown check %q (known: %s)", id, strings.Join(knownChecks, ", "))
+				return unknownCheck(bd, fmt.Sprintf("checks[%d]", j), id, knownChecks)
 			}); err != nil {
 				return nil, err
 			}
@@ -291,7 +432,7 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 	}
 	for j, id := range sc.Checks {
 		if err := add(id, func() error {
-			return d.at(fmt.Sprintf("checks[%d]", j), "unknown check %q (known: %s)", id, strings.Join(knownChecks, ", "))
+			return unknownCheck(d, fmt.Sprintf("checks[%d]", j), id, knownChecks)
 		}); err != nil {
 			return nil, err
 		}
@@ -320,10 +461,23 @@ func (l Library) LoadProfile(nameOrPath, dir string) (*Profile, error) {
 	return &p, nil
 }
 
-// LoadBundle reads and validates one bundle by name or path.
-func (l Library) LoadBundle(nameOrPath, dir string) (*Bundle, error) {
-	b, _, err := l.loadBundle(nameOrPath, dir)
-	return b, err
+// LoadBundle reads and validates one bundle by name or path; every check it names must be one of
+// knownChecks (the check IDs the rig implements).
+func (l Library) LoadBundle(nameOrPath, dir string, knownChecks []string) (*Bundle, error) {
+	b, d, err := l.loadBundle(nameOrPath, dir)
+	if err != nil {
+		return nil, err
+	}
+	for j, id := range b.Checks {
+		if !slices.Contains(knownChecks, id) {
+			return nil, unknownCheck(d, fmt.Sprintf("checks[%d]", j), id, knownChecks)
+		}
+	}
+	return b, nil
+}
+
+func unknownCheck(d *doc, field, id string, knownChecks []string) error {
+	return d.at(field, "unknown check %q (known: %s)", id, strings.Join(knownChecks, ", "))
 }
 
 func (l Library) loadBundle(nameOrPath, dir string) (*Bundle, *doc, error) {
@@ -337,13 +491,20 @@ func (l Library) loadBundle(nameOrPath, dir string) (*Bundle, *doc, error) {
 		return nil, nil, err
 	}
 	b.Source = src
-	if b.Name == "" {
-		return nil, nil, d.at("name", "missing: every bundle needs a name")
-	}
-	if len(b.Checks) == 0 {
-		return nil, nil, d.at("checks", "empty: a bundle names at least one check")
+	if err := b.validate(d); err != nil {
+		return nil, nil, err
 	}
 	return &b, d, nil
+}
+
+func (b *Bundle) validate(d *doc) error {
+	if b.Name == "" {
+		return d.at("name", "missing: every bundle needs a name")
+	}
+	if len(b.Checks) == 0 {
+		return d.at("checks", "empty: a bundle names at least one check")
+	}
+	return nil
 }
 
 func oneOf[T ~string](d *doc, field string, got T, allowed ...T) error {

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/pathrig/rig/rig/infile"
 )
 
 // Targets names endpoints the rig did not start: a client's broker and ingest. A scenario with
@@ -121,15 +124,28 @@ func (t *Targets) validate(d *doc, dir string) error {
 	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 {
 		return d.at("targets", "names no broker, ingest, device certificates or management endpoint: nothing to probe")
 	}
-	file := func(field, name string) error {
+	// file checks a named file exists; a regular one of at most limit bytes unless limit is 0
+	// (the device-certificate folder). what names its kind in the message.
+	file := func(field, name, what string, limit int64) error {
 		if name == "" {
 			return nil
 		}
-		if _, err := os.Stat(t.Path(name)); err != nil {
+		var err error
+		if limit == 0 {
+			_, err = os.Stat(t.Path(name))
+		} else {
+			err = infile.Check(t.Path(name), what, limit)
+		}
+		var ie *infile.Error
+		switch {
+		case errors.As(err, &ie):
+			return d.at(field, "%v", err)
+		case err != nil:
 			return d.at(field, "cannot read %s: %v", t.Path(name), err)
 		}
 		return nil
 	}
+	pem := func(field, name string) error { return file(field, name, "PEM file", infile.MaxPEM) }
 	secret := func(field string, s *Secret) error {
 		if s == nil {
 			return nil
@@ -138,7 +154,7 @@ func (t *Targets) validate(d *doc, dir string) error {
 		case (s.File == "") == (s.Env == ""):
 			return d.at(field, "name exactly one of file or env")
 		case s.File != "":
-			return file(field+".file", s.File)
+			return file(field+".file", s.File, "secret file", infile.MaxSecret)
 		}
 		if _, ok := os.LookupEnv(s.Env); !ok {
 			return d.at(field+".env", "environment variable %s is not set", s.Env)
@@ -161,7 +177,7 @@ func (t *Targets) validate(d *doc, dir string) error {
 		if b.Plain == "" && b.TLS == "" {
 			return d.at("targets.broker", "names neither plain nor tls")
 		}
-		for _, e := range []error{hostPort("targets.broker.plain", b.Plain), hostPort("targets.broker.tls", b.TLS), file("targets.broker.trust", b.Trust)} {
+		for _, e := range []error{hostPort("targets.broker.plain", b.Plain), hostPort("targets.broker.tls", b.TLS), pem("targets.broker.trust", b.Trust)} {
 			if e != nil {
 				return e
 			}
@@ -175,7 +191,7 @@ func (t *Targets) validate(d *doc, dir string) error {
 		if (p.Cert == "") != (p.Key == "") {
 			return d.at(f+".cert", "cert and key go together")
 		}
-		for _, e := range []error{secret(f+".password", p.Password), file(f+".cert", p.Cert), file(f+".key", p.Key)} {
+		for _, e := range []error{secret(f+".password", p.Password), pem(f+".cert", p.Cert), pem(f+".key", p.Key)} {
 			if e != nil {
 				return e
 			}
@@ -186,10 +202,10 @@ func (t *Targets) validate(d *doc, dir string) error {
 			return d.at("targets.device_certs", "%s is a file: name the folder of the PEM inventory", t.Path(t.DeviceCerts))
 		}
 	}
-	if err := file("targets.device_certs", t.DeviceCerts); err != nil {
+	if err := file("targets.device_certs", t.DeviceCerts, "", 0); err != nil {
 		return err
 	}
-	if err := file("targets.device_trust", t.DeviceTrust); err != nil {
+	if err := pem("targets.device_trust", t.DeviceTrust); err != nil {
 		return err
 	}
 	if len(t.Probes) > 0 && t.Broker == nil {
@@ -205,7 +221,7 @@ func (t *Targets) validate(d *doc, dir string) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return d.at("targets.ingest.url", "%s is not an http or https URL", quoteURL(in.URL))
 		}
-		for _, e := range []error{secret("targets.ingest.token", in.Token), secret("targets.ingest.other_tenant_token", in.OtherTenantToken), secret("targets.ingest.expired_token", in.ExpiredToken), file("targets.ingest.trust", in.Trust), file("targets.ingest.sample", in.Sample)} {
+		for _, e := range []error{secret("targets.ingest.token", in.Token), secret("targets.ingest.other_tenant_token", in.OtherTenantToken), secret("targets.ingest.expired_token", in.ExpiredToken), pem("targets.ingest.trust", in.Trust), file("targets.ingest.sample", in.Sample, "sample request body", infile.MaxSample)} {
 			if e != nil {
 				return e
 			}

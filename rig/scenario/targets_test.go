@@ -47,6 +47,10 @@ func TestTargetsRefused(t *testing.T) {
 		{"bad address", "  broker:\n    tls: localhost\n", 5, "targets.broker.tls", "not host:port"},
 		{"bad url", "  ingest:\n    url: ftp://x/y\n", 5, "targets.ingest.url", "not an http or https URL"},
 		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates or management endpoint"},
+		{"token from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    token: {file: /dev/zero}\n", 6, "targets.ingest.token.file", "/dev/zero: is a character device, not a regular file: name the secret file itself"},
+		{"sample from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    sample: /dev/zero\n", 6, "targets.ingest.sample", "is a character device, not a regular file"},
+		{"trust is a folder", "  broker:\n    tls: 127.0.0.1:8883\n    trust: /\n", 6, "targets.broker.trust", "is a folder, not a regular file: name the PEM file itself"},
+		{"oversize token file", "  ingest:\n    url: http://127.0.0.1:1/x\n    token: {file: big.token}\n", 6, "targets.ingest.token.file", "larger than the 64 KiB limit of a secret file (it holds 65537 bytes)"},
 		{"cert without key", "  broker:\n    tls: 127.0.0.1:8883\n  probes:\n    - name: a\n      cert: c.pem\n", 8, "targets.probes[0].cert", "cert and key go together"},
 		// Credentials in a URL would be quoted in run.json, the reports and every evidence file.
 		{"password in ingest url", "  ingest:\n    url: https://user:PW-s3cret@127.0.0.1:1/x\n", 5, "targets.ingest.url", "targets.ingest.token: {file: PATH} or {env: VARIABLE}"},
@@ -59,6 +63,10 @@ func TestTargetsRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTree(t, targetsHead+tc.body, goodProfile)
+			big := filepath.Join(filepath.Dir(path), "big.token")
+			if err := os.WriteFile(big, make([]byte, 64<<10+1), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			_, err := Library{}.Load(path, "", known)
 			var fe *FileError
 			if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {

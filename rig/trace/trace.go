@@ -24,6 +24,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/link"
 )
 
@@ -178,16 +179,20 @@ type Playback struct {
 	closed bool
 }
 
-// Load reads a trace file.
+// Load reads a trace file, bounded (infile.MaxTrace) and only if it is a regular file.
 func Load(path string) (*Playback, error) {
-	f, err := os.Open(path)
+	data, err := infile.Read(path, "trace", infile.MaxTrace)
 	if err != nil {
 		return nil, fmt.Errorf("trace: %w", err)
 	}
-	defer f.Close()
+	return Parse(path, data)
+}
+
+// Parse decodes the bytes of a trace file; path names it in errors.
+func Parse(path string, data []byte) (*Playback, error) {
 	pb := &Playback{}
 	pb.cond = sync.NewCond(&pb.mu)
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 4<<20)
 	line := 0
 	for sc.Scan() {
@@ -204,7 +209,11 @@ func Load(path string) (*Playback, error) {
 		if err := dec.Decode(&e); err != nil {
 			return nil, fmt.Errorf("trace: %s:%d: %w", path, line, err)
 		}
+		if dec.More() {
+			return nil, fmt.Errorf("trace: %s:%d: trailing data after the event (one JSON object per line)", path, line)
+		}
 		var d []byte
+		var err error
 		switch e.Op {
 		case OpRead, OpWrite:
 			if d, err = hex.DecodeString(e.Hex); err != nil || len(d) == 0 {

@@ -10,6 +10,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/link"
 )
 
@@ -108,11 +109,31 @@ func TestLoadErrors(t *testing.T) {
 		{"hex", `{"trace":"rig.trace/v1"}` + "\n" + `{"op":"read","hex":"zz","at_ms":0}`, ":2: field hex"},
 		{"level", `{"trace":"rig.trace/v1"}` + "\n" + `{"op":"out","line":"reset","level":"up","at_ms":0}`, ":2: an out event needs"},
 		{"unknown field", `{"trace":"rig.trace/v1"}` + "\n" + `{"op":"read","hex":"00","data":1}`, `:2: json: unknown field "data"`},
+		{"trailing data", `{"trace":"rig.trace/v1"}` + "\n" + `{"op":"read","hex":"00"} {"op":"read","hex":"01"}`, ":2: trailing data after the event"},
 	} {
 		p := filepath.Join(dir, tt.name)
 		os.WriteFile(p, []byte(tt.body), 0o644)
 		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	// Files that are not traces are refused before they are read: a device, and a file over the
+	// limit (sparse, so the test writes nothing).
+	huge := filepath.Join(dir, "huge.trace")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(infile.MaxTrace + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for path, want := range map[string]string{
+		"/dev/zero": "trace: /dev/zero: is a character device, not a regular file: name the trace itself",
+		huge:        "trace: " + huge + ": larger than the 64 MiB limit of a trace",
+	} {
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", path, err, want)
 		}
 	}
 }
