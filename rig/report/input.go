@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -122,6 +123,7 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 	for _, res := range run.Results {
 		def, known := defs[res.Control]
 		def.References = append([]string(nil), def.References...)
+		def.Thresholds = maps.Clone(def.Thresholds)
 		cv := ControlView{
 			ID: res.Control, Check: res.Check, Title: res.Title, Status: res.Status, Severity: res.Severity,
 			Reason: res.Reason, Def: def, Known: known, Fingerprint: Fingerprint(res.Control),
@@ -209,37 +211,19 @@ type BacklogRow struct {
 	Title        string
 	Severity     record.Severity
 	Hop          string // where the fix is made: device, gateway, broker, ingest
-	Effort       string // S, M or L (see effortNote)
+	Effort       string // S, M or L (checks.Efforts)
 	Remediation  string
 	Verification string
 	Reason       string
 	Evidence     []string
 }
 
-// Owning hop and effort per check: where the fix is made and how big it usually is.
-// S: a configuration change (hours); M: reissuing credentials or certificates, or a code change
-// in one service (days); L: a change across hops or to the device fleet (a sprint).
-var checkOwner = map[string]struct{ hop, effort string }{
-	"transport":       {"broker", "S"},
-	"broker-cert":     {"broker", "M"},
-	"ingest-auth":     {"ingest", "M"},
-	"guardrails":      {"broker", "S"},
-	"device-certs":    {"device", "L"},
-	"telemetry":       {"gateway", "M"},
-	"telemetry-trust": {"gateway", "M"},
-}
-
-// controlOwner overrides checkOwner where one control of a check is fixed elsewhere.
-var controlOwner = map[string]struct{ hop, effort string }{
-	"GUARD-HEALTH": {"gateway", "L"},
-}
-
-func owner(check, control string) (hop, effort string) {
-	if o, ok := controlOwner[control]; ok {
-		return o.hop, o.effort
-	}
-	if o, ok := checkOwner[check]; ok {
-		return o.hop, o.effort
+// owner returns where a failed control is fixed and how big the fix usually is: the catalog's
+// hop and effort. A control the catalog does not define (a record from another rig build) is
+// given to the whole path at medium effort rather than dropped from the backlog.
+func owner(c ControlView) (hop, effort string) {
+	if c.Known && c.Def.Hop != "" && c.Def.Effort != "" {
+		return c.Def.Hop, c.Def.Effort
 	}
 	return "path", "M"
 }
@@ -276,7 +260,7 @@ func backlog(cs []ControlView) []BacklogRow {
 		if c.Status != record.StatusFail {
 			continue
 		}
-		hop, effort := owner(c.Check, c.ID)
+		hop, effort := owner(c)
 		rows = append(rows, BacklogRow{
 			Priority: jiraPriority(c.Severity), Control: c.ID, Title: c.Title, Severity: c.Severity,
 			Hop: hop, Effort: effort, Remediation: c.Def.Remediation, Verification: c.Def.Verification,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -275,6 +276,11 @@ func TestSARIFValidates(t *testing.T) {
 			if fails != in.Counts.Fail {
 				t.Errorf("%d fail results, want %d", fails, in.Counts.Fail)
 			}
+			for _, r := range log.Runs[0].Tool.Driver.Rules {
+				if want := ControlsReference + "#control-" + strings.ToLower(r.ID); r.HelpURI != want {
+					t.Errorf("rule %s: helpUri %q, want %q", r.ID, r.HelpURI, want)
+				}
+			}
 			if len(log.Runs[0].Tool.Driver.Rules) != len(in.Controls) {
 				t.Errorf("%d rules, want one per control (%d)", len(log.Runs[0].Tool.Driver.Rules), len(in.Controls))
 			}
@@ -456,5 +462,47 @@ func TestTrustTimeline(t *testing.T) {
 		if end := int64(i+1) * tl.BucketMs; l > 0 && end <= w.FromMs {
 			t.Errorf("bucket %d (%d ms): %d frames lost before the fault window %+v", i, end, l, w)
 		}
+	}
+}
+
+// TestBacklogOverCatalog fails every control of the embedded catalog and wants each backlog row
+// to carry the catalog's own hop (device, gateway, broker, ingest, or path where the fix spans
+// hops) and effort (S, M, L): no control falls back to a default.
+func TestBacklogOverCatalog(t *testing.T) {
+	cat, err := checks.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &record.Run{Schema: record.SchemaRun, Scenario: "all", Profile: "p"}
+	for _, c := range cat {
+		run.Checks = append(run.Checks, c.Check)
+		run.Results = append(run.Results, record.Result{Control: c.ID, Check: c.Check, Title: c.Title, Status: record.StatusFail, Severity: c.Severity, Reason: "failed", Evidence: []string{}})
+	}
+	run.Summarize()
+	in, err := Build(run, cat, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Backlog) != len(cat) {
+		t.Fatalf("%d backlog rows, want one per control (%d)", len(in.Backlog), len(cat))
+	}
+	defs := map[string]checks.Control{}
+	for _, c := range cat {
+		defs[c.ID] = c
+	}
+	hops := map[string]int{}
+	for _, r := range in.Backlog {
+		d := defs[r.Control]
+		if !slices.Contains(checks.Hops, r.Hop) || !slices.Contains(checks.Efforts, r.Effort) {
+			t.Errorf("%s: hop %q effort %q, want one of %v and %v", r.Control, r.Hop, r.Effort, checks.Hops, checks.Efforts)
+		}
+		if r.Hop != d.Hop || r.Effort != d.Effort {
+			t.Errorf("%s: backlog says %s/%s, the catalog %s/%s", r.Control, r.Hop, r.Effort, d.Hop, d.Effort)
+		}
+		hops[r.Hop]++
+	}
+	// "path" is for fixes that truly span hops: most controls have one owner.
+	if hops["path"]*4 > len(cat) {
+		t.Errorf("%d of %d controls are owned by the whole path: %v", hops["path"], len(cat), hops)
 	}
 }

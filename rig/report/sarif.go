@@ -17,6 +17,14 @@ const SARIFSchema = "https://json.schemastore.org/sarif-2.1.0.json"
 // FingerprintKey names the partial fingerprint every result carries.
 const FingerprintKey = "rigControl/v1"
 
+// ControlsReference is where the controls are documented: the generated table of RIG.md §4 in
+// the rig's repository. Each rule's helpUri is this plus the control's anchor (ControlAnchor).
+// An absolute URI: SARIF's helpUri is one, and code scanning opens it from any repository.
+const ControlsReference = "https://github.com/pathrig/rig/blob/main/RIG.md"
+
+// ControlAnchor is the anchor of a control's row in the controls table (rig checks --markdown).
+func ControlAnchor(id string) string { return "control-" + strings.ToLower(id) }
+
 type sarifLog struct {
 	Schema  string     `json:"$schema"`
 	Version string     `json:"version"`
@@ -48,6 +56,7 @@ type sarifRule struct {
 	Name                 string         `json:"name"`
 	ShortDescription     sarifText      `json:"shortDescription"`
 	FullDescription      sarifText      `json:"fullDescription"`
+	HelpURI              string         `json:"helpUri"`
 	Help                 sarifHelp      `json:"help"`
 	DefaultConfiguration sarifConfig    `json:"defaultConfiguration"`
 	Properties           map[string]any `json:"properties"`
@@ -193,6 +202,7 @@ func sarifRuleOf(c ControlView) sarifRule {
 		ID: c.ID, Name: ruleName(c.ID),
 		ShortDescription:     sarifText{short},
 		FullDescription:      sarifText{full},
+		HelpURI:              ControlsReference + "#" + ControlAnchor(c.ID),
 		Help:                 sarifHelp{Text: text, Markdown: md.String()},
 		DefaultConfiguration: sarifConfig{Level: sarifLevel(sev)},
 		Properties: map[string]any{

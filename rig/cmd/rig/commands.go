@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -365,11 +366,8 @@ func newChecksCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(cat)
 			case asMarkdown:
-				fmt.Fprintln(w, "| Control | Check | Severity | Title | Pass criterion | References |\n|---|---|---|---|---|---|")
-				for _, c := range cat {
-					fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", c.ID, c.Check, c.Severity, c.Title, strings.ReplaceAll(c.Pass, "|", `\|`), strings.Join(c.References, "; "))
-				}
-				return nil
+				_, err := io.WriteString(w, catalogMarkdown(cat))
+				return err
 			}
 			for _, ch := range checks.All() {
 				fmt.Fprintf(w, "%s — %s\n", ch.ID, ch.Title)
@@ -387,6 +385,21 @@ func newChecksCmd() *cobra.Command {
 	cmd.MarkFlagsMutuallyExclusive("json", "markdown")
 	return cmd
 }
+
+// catalogMarkdown is the controls table of `rig checks --markdown`, which RIG.md §4 holds
+// verbatim (TestControlsTableInRIG). Each row carries an anchor, control-<id in lower case>,
+// that the SARIF rules' helpUri points at.
+func catalogMarkdown(cat []checks.Control) string {
+	var b strings.Builder
+	b.WriteString("| Control | Check | Severity | Hop | Effort | Title | Pass criterion | References |\n|---|---|---|---|---|---|---|---|\n")
+	for _, c := range cat {
+		fmt.Fprintf(&b, "| <a id=\"%s\"></a>%s | %s | %s | %s | %s | %s | %s | %s |\n", report.ControlAnchor(c.ID), c.ID, c.Check, c.Severity, c.Hop, c.Effort,
+			mdCell(c.Title), mdCell(c.Pass), strings.Join(c.References, "; "))
+	}
+	return b.String()
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
 
 func newScenariosCmd() *cobra.Command {
 	return &cobra.Command{
