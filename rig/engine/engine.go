@@ -170,7 +170,9 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		}
 	}
 	run.Volatile.Finished = now().UTC()
-	run.Summarize()
+	if err := decide(run, plan, log); err != nil {
+		return nil, err
+	}
 
 	// run.json and every rendering quote probe errors: they go through the same redaction as evidence.
 	rj, err := json.MarshalIndent(run, "", "  ")

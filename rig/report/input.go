@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 	"unicode/utf8"
@@ -17,6 +18,7 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/record"
+	"github.com/pathrig/rig/rig/scenario"
 )
 
 // Input is what a run writer needs: the record joined with the catalog's definitions, the
@@ -35,7 +37,9 @@ type Input struct {
 	Finished time.Time
 	Decision Decision
 	Controls []ControlView // run order: check order, then control ID
-	Backlog  []BacklogRow  // failed controls, priority order
+	Backlog  []BacklogRow  // failed controls without an accepted risk, priority order
+	// Waivers says what became of each waiver the run was given (applied, expired, …).
+	Waivers  []record.WaiverNote
 	Timeline *Timeline
 	// Baseline is set when the run was compared with a baseline run.
 	Baseline *BaselineRef
@@ -66,7 +70,12 @@ type ControlView struct {
 	Change delta.Class
 	// BaselineStatus is the control's status in the baseline ("" without one or when new).
 	BaselineStatus record.Status
+	// Waiver is the accepted risk of a failed control, nil otherwise.
+	Waiver *record.Waiver
 }
+
+// Waived reports whether the control is a failure whose risk is accepted.
+func (c ControlView) Waived() bool { return c.Status == record.StatusFail && c.Waiver != nil }
 
 // EvidenceView is one evidence file of a control.
 type EvidenceView struct {
@@ -81,6 +90,8 @@ type BuildOptions struct {
 	RunDir       string      // "" renders without snippets and timeline
 	Baseline     *record.Run // nil: no baseline comparison
 	BaselinePath string
+	// Rules decide a run whose record holds no decision; nil: the default rules.
+	Rules []scenario.DecisionRule
 }
 
 // snippetMax bounds inline evidence: larger files are linked, not inlined.
@@ -105,7 +116,19 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 		Counts:   run.Summary,
 		Started:  run.Volatile.Started,
 		Finished: run.Volatile.Finished,
-		Decision: Decide(run),
+		Waivers:  slices.Clone(run.Waivers),
+	}
+	if run.Decision != nil {
+		in.Decision = *run.Decision // decided when the run was made, with the scenario's rules
+	} else {
+		rules := opts.Rules
+		if rules == nil {
+			var err error
+			if rules, err = DefaultRules(); err != nil {
+				return nil, err
+			}
+		}
+		in.Decision = Decide(run, catalog, rules)
 	}
 	if run.Device != nil {
 		d := *run.Device
@@ -127,6 +150,10 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 		cv := ControlView{
 			ID: res.Control, Check: res.Check, Title: res.Title, Status: res.Status, Severity: res.Severity,
 			Reason: res.Reason, Def: def, Known: known, Fingerprint: Fingerprint(res.Control),
+		}
+		if res.Waiver != nil {
+			w := *res.Waiver
+			cv.Waiver = &w
 		}
 		if len(res.Observed) > 0 {
 			b, err := json.Marshal(res.Observed) // maps marshal with sorted keys
@@ -257,8 +284,8 @@ func jiraPriority(s record.Severity) string {
 func backlog(cs []ControlView) []BacklogRow {
 	var rows []BacklogRow
 	for _, c := range cs {
-		if c.Status != record.StatusFail {
-			continue
+		if c.Status != record.StatusFail || c.Waived() {
+			continue // an accepted risk is not planned work: summary.md lists it with its expiry
 		}
 		hop, effort := owner(c)
 		rows = append(rows, BacklogRow{
@@ -304,9 +331,32 @@ func (in *Input) ByStatus(s ...record.Status) []ControlView {
 	return out
 }
 
-// Findings returns the failed controls, most severe first, then by control ID.
+// Accepted returns the failed controls whose risk is accepted, in run order.
+func (in *Input) Accepted() []ControlView {
+	var out []ControlView
+	for _, c := range in.Controls {
+		if c.Waived() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// WaiverNotes returns the notes of the waivers in the given states, in file order.
+func (in *Input) WaiverNotes(states ...string) []record.WaiverNote {
+	var out []record.WaiverNote
+	for _, n := range in.Waivers {
+		if slices.Contains(states, n.State) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Findings returns the failed controls without an accepted risk, most severe first, then by
+// control ID.
 func (in *Input) Findings() []ControlView {
-	out := in.ByStatus(record.StatusFail)
+	out := slices.DeleteFunc(in.ByStatus(record.StatusFail), ControlView.Waived)
 	sort.SliceStable(out, func(i, j int) bool {
 		if a, b := out[i].Severity.Rank(), out[j].Severity.Rank(); a != b {
 			return a > b

@@ -51,7 +51,8 @@ type junitMessage struct {
 }
 
 // JUnit writes one testsuite per check and one testcase per control: fail → <failure> carrying
-// the remediation, error → <error>, skip → <skipped>, pass → an empty testcase.
+// the remediation, error → <error>, skip and an accepted risk → <skipped>, pass → an empty
+// testcase.
 func JUnit(w io.Writer, in *Input) error {
 	root := junitSuites{Name: "rig " + in.Scenario + " (" + in.Profile + ")"}
 	idx := map[string]int{}
@@ -71,17 +72,25 @@ func JUnit(w io.Writer, in *Input) error {
 		if len(c.Evidence) > 0 {
 			tc.SystemOut = "evidence: " + strings.Join(evidencePaths(c.Evidence), ", ")
 		}
-		switch c.Status {
-		case record.StatusFail:
+		switch {
+		case c.Waived():
+			// An accepted risk does not fail CI (it is out of --fail-on): reported as skipped,
+			// with the waiver.
+			w := c.Waiver
+			tc.Skipped = &junitMessage{Message: fmt.Sprintf("accepted risk until %s: %s", w.Expires, w.Reason),
+				Body: fmt.Sprintf("Failed (%s): %s\nAccepted by %s until %s (%s): %s", c.Severity, c.Reason, orDash(w.Owner), w.Expires, w.Source, w.Reason)}
+			s.Skipped++
+			root.Skipped++
+		case c.Status == record.StatusFail:
 			tc.Failure = &junitMessage{Message: c.Reason, Type: string(c.Severity),
 				Body: fmt.Sprintf("Severity: %s\nRemediation: %s\nVerification: %s", c.Severity, c.Def.Remediation, c.Def.Verification)}
 			s.Failures++
 			root.Failures++
-		case record.StatusError:
+		case c.Status == record.StatusError:
 			tc.Error = &junitMessage{Message: c.Reason, Type: "not-evaluated", Body: "The control could not be evaluated; it is not a pass. " + c.Reason}
 			s.Errors++
 			root.Errors++
-		case record.StatusSkip:
+		case c.Status == record.StatusSkip:
 			tc.Skipped = &junitMessage{Message: c.Reason}
 			s.Skipped++
 			root.Skipped++

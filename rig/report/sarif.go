@@ -92,15 +92,25 @@ type sarifArtifactLoc struct {
 }
 
 type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Kind                string            `json:"kind"`
-	Level               string            `json:"level"`
-	Message             sarifText         `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	BaselineState       string            `json:"baselineState,omitempty"`
-	Properties          map[string]any    `json:"properties"`
+	RuleID              string             `json:"ruleId"`
+	RuleIndex           int                `json:"ruleIndex"`
+	Kind                string             `json:"kind"`
+	Level               string             `json:"level"`
+	Message             sarifText          `json:"message"`
+	Locations           []sarifLocation    `json:"locations"`
+	PartialFingerprints map[string]string  `json:"partialFingerprints"`
+	BaselineState       string             `json:"baselineState,omitempty"`
+	Suppressions        []sarifSuppression `json:"suppressions,omitempty"`
+	Properties          map[string]any     `json:"properties"`
+}
+
+// sarifSuppression is an accepted risk: suppressed outside the analysed files (kind external),
+// with the waiver's reason as the justification. Code scanning shows such a result as dismissed.
+type sarifSuppression struct {
+	Kind          string         `json:"kind"`
+	Status        string         `json:"status"`
+	Justification string         `json:"justification"`
+	Properties    map[string]any `json:"properties,omitempty"`
 }
 
 type sarifLocation struct {
@@ -144,9 +154,10 @@ func sarifLevel(s record.Severity) string {
 	return "note"
 }
 
-// SARIF writes SARIF 2.1.0: one rule per control of the run (with the catalog's help text), one
-// result per failed control (kind fail, level from its severity) and per control that could not
-// be evaluated (kind open). With a baseline, every result carries baselineState, and a control
+// SARIF writes SARIF 2.1.0: one rule per control of the run (with the catalog's help text and a
+// helpUri), one result per failed control (kind fail, level from its severity; an accepted risk
+// carries a suppression: kind external, status accepted, the waiver's reason as justification)
+// and per control that could not be evaluated (kind open). With a baseline, every result carries baselineState, and a control
 // that failed in the baseline but passes now is reported as kind pass with baselineState absent.
 func SARIF(w io.Writer, in *Input) error {
 	run := sarifRun{
@@ -233,6 +244,16 @@ func sarifResultOf(c ControlView, ruleIndex int, withBaseline bool) (sarifResult
 	switch c.Status {
 	case record.StatusFail:
 		res.Kind, res.Level = "fail", sarifLevel(c.Severity)
+		if w := c.Waiver; w != nil {
+			props := map[string]any{"expires": w.Expires, "source": w.Source}
+			if w.Owner != "" {
+				props["owner"] = w.Owner
+			}
+			if w.Target != "" {
+				props["target"] = w.Target
+			}
+			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: w.Reason, Properties: props}}
+		}
 	case record.StatusError:
 		res.Kind, res.Level = "open", "none"
 		res.Message.Text = "could not be evaluated: " + c.Reason

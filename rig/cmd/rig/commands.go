@@ -96,7 +96,17 @@ Two runs compare control by control with 'rig delta'.
 	return root
 }
 
-func library() scenario.Library { return scenario.Library{Embedded: scenarios.FS} }
+// library resolves scenarios, profiles and bundles, and checks the control, check and hop names
+// that waivers and decision rules use against the catalog.
+func library() scenario.Library {
+	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: checks.Hops}
+	if cat, err := checks.Catalog(); err == nil { // an invalid catalog stops the run later (exit 4)
+		for _, c := range cat {
+			l.Controls = append(l.Controls, c.ID)
+		}
+	}
+	return l
+}
 
 func checkIDs() []string {
 	var ids []string
@@ -107,7 +117,7 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
-	var out, profile, failOn, baseline, signKey, device, gatewayBin, port, benchFile string
+	var out, profile, failOn, baseline, signKey, device, gatewayBin, port, benchFile, waiversFile string
 	var formats, bundles []string
 	var quiet bool
 	cmd := &cobra.Command{
@@ -201,6 +211,11 @@ refused before anything runs.
 					return &exitError{exitUsage, err}
 				}
 			}
+			if waiversFile != "" {
+				if plan.Waivers, err = library().LoadWaivers(waiversFile); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--waivers: %w", err)}
+				}
+			}
 			if out == "" {
 				out = filepath.Join("out", "runs", runFolderName(plan.Scenario.Name, plan.Profile.Name))
 			}
@@ -243,7 +258,8 @@ refused before anything runs.
 				for _, r := range run.Results {
 					// A control that could not be evaluated gates like a finding: an unverified
 					// control must not let CI pass.
-					if r.Status == record.StatusError || (r.Status == record.StatusFail && r.Severity.Rank() >= threshold.Rank()) {
+					// An accepted risk (a failure with a waiver that applies) does not.
+					if r.Status == record.StatusError || (r.Status == record.StatusFail && !r.Waived() && r.Severity.Rank() >= threshold.Rank()) {
 						return &exitError{code: exitFindings}
 					}
 				}
@@ -262,6 +278,7 @@ refused before anything runs.
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
 	cmd.Flags().StringVar(&port, "port", "", "with --device serial (implied): the board's UART, e.g. /dev/ttyUSB0")
 	cmd.Flags().StringVar(&benchFile, "bench", "", "with --device serial (implied): bench file naming the board's UART and its NRST, BOOT0 and power GPIO lines")
+	cmd.Flags().StringVar(&waiversFile, "waivers", "", "waiver file of accepted risks (control, reason, owner, expires, target), instead of the scenario's waivers: file")
 	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
 	return cmd
 }
