@@ -82,6 +82,8 @@ type Env struct {
 	// Skip names controls skipped on the command line: a check whose controls are all skipped
 	// does not run, and an independent probe of a skipped control is not sent.
 	Skip map[string]bool
+	// OnCheck, when set, is told when each check that ran started and finished.
+	OnCheck func(check string, started, finished time.Time)
 
 	// defs are the catalog's definitions of the run, set by Evaluate: thresholds come from here.
 	defs map[string]Control

@@ -114,7 +114,11 @@ func evaluate(ctx context.Context, env *Env, ids []string, checks []Check, catal
 			ce := e
 			ce.Log = log
 			outs = runCheck(ctx, &ce, ch, log)
-			log.Debug("check finished", "elapsed", time.Since(start))
+			end := time.Now()
+			log.Debug("check finished", "elapsed", end.Sub(start))
+			if e.OnCheck != nil {
+				e.OnCheck(id, start, end)
+			}
 		}
 		if outs == nil {
 			outs = map[string]Outcome{}

@@ -150,4 +150,20 @@ type Volatile struct {
 	Started  time.Time         `json:"started"`
 	Finished time.Time         `json:"finished"`
 	Targets  map[string]string `json:"targets,omitempty"`
+	// Checks holds when each check that ran started and finished (junit.xml's times).
+	Checks map[string]Span `json:"checks,omitempty"`
+}
+
+// Span is when something started and finished.
+type Span struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+}
+
+// Seconds is the span's length in seconds (0 when unknown).
+func (s Span) Seconds() float64 {
+	if s.Started.IsZero() || s.Finished.Before(s.Started) {
+		return 0
+	}
+	return s.Finished.Sub(s.Started).Seconds()
 }

@@ -35,9 +35,11 @@ type Input struct {
 	Counts   record.Summary
 	Started  time.Time
 	Finished time.Time
-	Decision Decision
-	Controls []ControlView // run order: check order, then control ID
-	Backlog  []BacklogRow  // failed controls without an accepted risk, priority order
+	// CheckTimes are when each check ran (run.json volatile.checks), by check ID.
+	CheckTimes map[string]record.Span
+	Decision   Decision
+	Controls   []ControlView // run order: check order, then control ID
+	Backlog    []BacklogRow  // failed controls without an accepted risk, priority order
 	// Waivers says what became of each waiver the run was given (applied, expired, …).
 	Waivers  []record.WaiverNote
 	Timeline *Timeline
@@ -107,16 +109,17 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 		defs[c.ID] = c
 	}
 	in := &Input{
-		Headline: run.Summary.Headline,
-		Scenario: run.Scenario,
-		Profile:  run.Profile,
-		Bundles:  append([]string(nil), run.Bundles...),
-		Checks:   append([]string(nil), run.Checks...),
-		Tool:     run.Tool,
-		Counts:   run.Summary,
-		Started:  run.Volatile.Started,
-		Finished: run.Volatile.Finished,
-		Waivers:  slices.Clone(run.Waivers),
+		Headline:   run.Summary.Headline,
+		Scenario:   run.Scenario,
+		Profile:    run.Profile,
+		Bundles:    append([]string(nil), run.Bundles...),
+		Checks:     append([]string(nil), run.Checks...),
+		Tool:       run.Tool,
+		Counts:     run.Summary,
+		Started:    run.Volatile.Started,
+		Finished:   run.Volatile.Finished,
+		Waivers:    slices.Clone(run.Waivers),
+		CheckTimes: maps.Clone(run.Volatile.Checks),
 	}
 	if run.Decision != nil {
 		in.Decision = *run.Decision // decided when the run was made, with the scenario's rules

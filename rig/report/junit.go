@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/pathrig/rig/rig/record"
@@ -16,6 +17,7 @@ type junitSuites struct {
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
 	Skipped  int          `xml:"skipped,attr"`
+	Time     string       `xml:"time,attr,omitempty"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
 
@@ -25,6 +27,7 @@ type junitSuite struct {
 	Failures   int             `xml:"failures,attr"`
 	Errors     int             `xml:"errors,attr"`
 	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr,omitempty"`
 	Timestamp  string          `xml:"timestamp,attr,omitempty"`
 	Properties []junitProperty `xml:"properties>property,omitempty"`
 	Cases      []junitCase     `xml:"testcase"`
@@ -38,6 +41,7 @@ type junitProperty struct {
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr,omitempty"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
 	Error     *junitMessage `xml:"error,omitempty"`
 	Skipped   *junitMessage `xml:"skipped,omitempty"`
@@ -52,7 +56,8 @@ type junitMessage struct {
 
 // JUnit writes one testsuite per check and one testcase per control: fail → <failure> carrying
 // the remediation, error → <error>, skip and an accepted risk → <skipped>, pass → an empty
-// testcase.
+// testcase. time is the run's (testsuites), the check's (testsuite) and an even share of the
+// check's among its controls (testcase).
 func JUnit(w io.Writer, in *Input) error {
 	root := junitSuites{Name: "rig " + in.Scenario + " (" + in.Profile + ")"}
 	idx := map[string]int{}
@@ -99,6 +104,23 @@ func JUnit(w io.Writer, in *Input) error {
 		s.Tests++
 		root.Tests++
 	}
+	// Times: the run's for the root, each check's for its suite (volatile.checks). The controls of
+	// a check are probed together, so a testcase gets an even share of its check's time.
+	if d := in.Finished.Sub(in.Started); !in.Started.IsZero() && d >= 0 {
+		root.Time = seconds(d.Seconds())
+	}
+	for i := range root.Suites {
+		s := &root.Suites[i]
+		span, ok := in.CheckTimes[s.Name]
+		if !ok || len(s.Cases) == 0 {
+			continue
+		}
+		s.Time = seconds(span.Seconds())
+		s.Timestamp = span.Started.UTC().Format("2006-01-02T15:04:05")
+		for j := range s.Cases {
+			s.Cases[j].Time = seconds(span.Seconds() / float64(len(s.Cases)))
+		}
+	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
@@ -110,3 +132,6 @@ func JUnit(w io.Writer, in *Input) error {
 	_, err := io.WriteString(w, "\n")
 	return err
 }
+
+// seconds formats a duration as JUnit's time attribute: seconds with millisecond precision.
+func seconds(s float64) string { return strconv.FormatFloat(s, 'f', 3, 64) }

@@ -484,6 +484,17 @@ func TestJUnitParsesBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Times: each suite takes its check's time from volatile.checks, shared by its testcases.
+	for _, s := range suites {
+		span := run.Volatile.Checks[s.Name]
+		var sum time.Duration
+		for _, tc := range s.Tests {
+			sum += tc.Duration
+		}
+		if span.Seconds() <= 0 || s.Totals.Duration.Seconds() < span.Seconds()-0.002 || sum.Seconds() < span.Seconds()-0.005 {
+			t.Errorf("suite %s: time %s, testcases %s; want the check's %.3f s", s.Name, s.Totals.Duration, sum, span.Seconds())
+		}
+	}
 	defs := map[string]checks.Control{}
 	for _, c := range cat {
 		defs[c.ID] = c
@@ -534,7 +545,7 @@ func TestBacklogCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := []string{"Title", "Description", "Priority", "Rank", "Control", "Severity", "Hop", "Effort", "Remediation", "Verification", "Labels"}
+	wantHeader := []string{"Key", "Title", "Description", "Priority", "Rank", "Control", "Severity", "Hop", "Effort", "Remediation", "Verification", "Labels", "Labels", "Labels"}
 	if !reflect.DeepEqual(rows[0], wantHeader) {
 		t.Errorf("header = %v, want %v (the documented one: README.md)", rows[0], wantHeader)
 	}
@@ -549,13 +560,24 @@ func TestBacklogCSV(t *testing.T) {
 		t.Fatalf("%d rows, want one per finding (%d)", len(rows)-1, in.Counts.Fail)
 	}
 	prevSev := 5
+	keys := map[string]bool{}
 	for i, r := range rows[1:] {
-		sev := record.Severity(r[5]).Rank()
-		if sev > prevSev || r[3] != itoa(i+1) || r[0] == "" || r[1] == "" {
+		sev := record.Severity(r[6]).Rank()
+		if sev > prevSev || r[4] != itoa(i+1) || r[1] == "" || r[2] == "" {
 			t.Errorf("row %d out of order or incomplete: %v", i+1, r)
 		}
 		prevSev = sev
-		switch r[2] {
+		// The key depends on the control alone: a re-import of another run of the path (another
+		// profile, another scenario) names the same row.
+		if r[0] != "RIG-"+r[5] || keys[r[0]] {
+			t.Errorf("row %d: key %q, want a unique RIG-%s", i+1, r[0], r[5])
+		}
+		keys[r[0]] = true
+		// One label per Labels column, none with a space (Jira splits a cell on spaces).
+		if labels := r[11:]; labels[0] != "rig" || labels[1] != "severity-"+r[6] || labels[2] != "hop-"+r[7] {
+			t.Errorf("row %d: labels %v", i+1, labels)
+		}
+		switch r[3] {
 		case "Highest", "High", "Medium", "Low", "Lowest":
 		default:
 			t.Errorf("row %d: priority %q is not a Jira default priority", i+1, r[2])
