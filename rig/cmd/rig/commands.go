@@ -10,6 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -26,8 +29,52 @@ import (
 	"github.com/pathrig/rig/scenarios"
 )
 
-// version is set with -ldflags "-X main.version=..." by `make build`.
-var version = "dev"
+// version, commit and buildDate are set with -ldflags "-X main.version=... -X main.commit=...
+// -X main.buildDate=..." by `make build` and `make dist`.
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
+
+// buildInfo is what `rig version --json` prints.
+type buildInfo struct {
+	Version     string `json:"version"`
+	Commit      string `json:"commit"`     // "unknown" when the build did not say
+	BuildDate   string `json:"build_date"` // RFC 3339, UTC; "unknown" when the build did not say
+	GoVersion   string `json:"go_version"`
+	Platform    string `json:"platform"` // GOOS/GOARCH
+	RunSchema   string `json:"run_schema"`
+	DeltaSchema string `json:"delta_schema"`
+}
+
+// currentBuild describes this binary: the linker's values first, then what the Go toolchain
+// recorded (the VCS revision of a plain go build in a checkout).
+func currentBuild() buildInfo {
+	b := buildInfo{Version: version, Commit: commit, BuildDate: buildDate, GoVersion: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, RunSchema: record.SchemaRun, DeltaSchema: delta.SchemaDelta}
+	if info, ok := debug.ReadBuildInfo(); ok && b.Commit == "" {
+		dirty := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				b.Commit = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if b.Commit != "" && dirty {
+			b.Commit += "-dirty"
+		}
+	}
+	if b.Commit == "" {
+		b.Commit = "unknown"
+	}
+	if b.BuildDate == "" {
+		b.BuildDate = "unknown"
+	}
+	return b
+}
 
 const exitCodesHelp = `Exit codes:
   0  clean: no finding at or above --fail-on, no regression
@@ -118,7 +165,7 @@ func checkIDs() []string {
 
 func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
 	var out, profile, failOn, baseline, signKey, device, gatewayBin, port, benchFile, waiversFile string
-	var formats, bundles []string
+	var formats, bundles, onlyControls, skipControls []string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -216,6 +263,25 @@ refused before anything runs.
 					return &exitError{exitUsage, fmt.Errorf("--waivers: %w", err)}
 				}
 			}
+			skip, err := selectControls(plan, onlyControls, skipControls)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			stream := out == "-"
+			if stream {
+				// Results go to stdout as JSON lines; the run folder is a private temporary one,
+				// removed when the run ends.
+				if baseline != "" || signKey != "" {
+					return &exitError{exitUsage, errors.New("--out - prints results and keeps no run folder: it cannot be combined with --baseline or --sign-key")}
+				}
+				tmp, err := os.MkdirTemp("", "rig-stream-*")
+				if err != nil {
+					return &exitError{exitRunError, fmt.Errorf("--out -: %w", err)}
+				}
+				defer os.RemoveAll(tmp)
+				out = filepath.Join(tmp, "run")
+				formats = []string{"summary"} // nobody reads the renderings; one keeps the writers honest
+			}
 			if out == "" {
 				out = filepath.Join("out", "runs", runFolderName(plan.Scenario.Name, plan.Profile.Name))
 			}
@@ -228,7 +294,7 @@ refused before anything runs.
 				gatewayBin = siblingGateway()
 			}
 			run, err := engine.Run(cmd.Context(), plan, engine.Options{
-				Out: out, Log: log, Version: version, GatewayBin: gatewayBin,
+				Out: out, Log: log, Version: version, GatewayBin: gatewayBin, Skip: skip,
 				Outputs: engine.Outputs{Formats: formats, Baseline: baseline, SignKey: key},
 			})
 			done() // clear the progress line before the headline
@@ -239,7 +305,15 @@ refused before anything runs.
 				}
 				return &exitError{code, err}
 			}
-			if !quiet {
+			switch {
+			case stream:
+				if err := streamResults(cmd.OutOrStdout(), out); err != nil {
+					return &exitError{exitRunError, err}
+				}
+				if !quiet {
+					fmt.Fprintln(cmd.ErrOrStderr(), run.Summary.Headline)
+				}
+			case !quiet:
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\n  %s\n", run.Summary.Headline, out)
 			}
 			if baseline != "" {
@@ -267,7 +341,7 @@ refused before anything runs.
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>, the names reduced to letters, digits, '.', '_' and '-')")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>, the names reduced to letters, digits, '.', '_' and '-'); '-' prints one JSON result per line on stdout and keeps no run folder")
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
@@ -278,9 +352,81 @@ refused before anything runs.
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
 	cmd.Flags().StringVar(&port, "port", "", "with --device serial (implied): the board's UART, e.g. /dev/ttyUSB0")
 	cmd.Flags().StringVar(&benchFile, "bench", "", "with --device serial (implied): bench file naming the board's UART and its NRST, BOOT0 and power GPIO lines")
+	cmd.Flags().StringArrayVar(&onlyControls, "control", nil, "run only this control (repeatable): the checks that own none are not run, their other controls are skipped")
+	cmd.Flags().StringArrayVar(&skipControls, "skip-control", nil, "skip this control (repeatable): its result is skip, \"skipped on the command line\", and its own probe is not sent")
 	cmd.Flags().StringVar(&waiversFile, "waivers", "", "waiver file of accepted risks (control, reason, owner, expires, target), instead of the scenario's waivers: file")
 	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
 	return cmd
+}
+
+// selectControls applies --control and --skip-control to the plan: --control keeps only the
+// checks that own a named control and skips their other controls; --skip-control skips the
+// named ones. It returns the controls to skip. An ID the catalog does not know, a --control whose
+// check the plan does not run, or a control both run and skipped is a usage error.
+func selectControls(plan *scenario.Plan, only, skipped []string) (map[string]bool, error) {
+	if len(only) == 0 && len(skipped) == 0 {
+		return nil, nil
+	}
+	cat, err := checks.Catalog()
+	if err != nil {
+		return nil, err
+	}
+	owner := map[string]string{}
+	byCheck := map[string][]string{}
+	for _, c := range cat {
+		owner[c.ID] = c.Check
+		byCheck[c.Check] = append(byCheck[c.Check], c.ID)
+	}
+	for _, id := range append(slices.Clone(only), skipped...) {
+		if _, ok := owner[id]; !ok {
+			return nil, fmt.Errorf("unknown control %q (`rig checks` lists the catalog)", id)
+		}
+	}
+	skip := map[string]bool{}
+	if len(only) > 0 {
+		keep := map[string]bool{}
+		for _, id := range only {
+			if !slices.Contains(plan.Checks, owner[id]) {
+				return nil, fmt.Errorf("--control %s: its check %s is not among this run's checks (%s); add a bundle that runs it with --bundle", id, owner[id], strings.Join(plan.Checks, ", "))
+			}
+			keep[owner[id]] = true
+		}
+		plan.Checks = slices.DeleteFunc(plan.Checks, func(c string) bool { return !keep[c] })
+		for _, ch := range plan.Checks {
+			for _, id := range byCheck[ch] {
+				skip[id] = !slices.Contains(only, id)
+			}
+		}
+	}
+	for _, id := range skipped {
+		if slices.Contains(only, id) {
+			return nil, fmt.Errorf("%s is named by both --control and --skip-control", id)
+		}
+		skip[id] = true
+	}
+	for id, s := range skip {
+		if !s {
+			delete(skip, id)
+		}
+	}
+	return skip, nil
+}
+
+// streamResults prints the results of the run folder's run.json (redacted, with waivers
+// attached) as JSON lines: one result per line, as run.json holds it.
+func streamResults(w io.Writer, dir string) error {
+	run, err := record.ReadRun(dir)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, r := range run.Results {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("--out -: write a result: %w", err)
+		}
+	}
+	return nil
 }
 
 // siblingGateway returns the gateway binary beside the rig executable ("" if there is none).
@@ -445,14 +591,27 @@ func newScenariosCmd() *cobra.Command {
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the rig version and the run-record schema",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, args []string) {
+		Long: `Print the rig version and the schemas of the records it writes. --json prints the version,
+the commit, the build date (both set by make build, "unknown" otherwise; a plain go build in a
+checkout still records its commit), the Go version, the platform and the schemas as one JSON
+object.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(currentBuild())
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rig %s (run schema %s, delta schema %s)\n", version, record.SchemaRun, delta.SchemaDelta)
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print version, commit, build date, Go version and schemas as JSON")
+	return cmd
 }
 
 // overrideBundles replaces the plan's bundles and checks with the named bundles, looked up
