@@ -105,7 +105,7 @@ type sarifResult struct {
 }
 
 // sarifSuppression is an accepted risk: suppressed outside the analysed files (kind external),
-// with the waiver's reason as the justification. Code scanning shows such a result as dismissed.
+// with the waiver's reason as the justification, for tools that honour SARIF suppressions.
 type sarifSuppression struct {
 	Kind          string         `json:"kind"`
 	Status        string         `json:"status"`

@@ -159,7 +159,7 @@ func (l Library) loadScenarioWaivers(sc *Scenario, d *doc, dir string) ([]Waiver
 	ws, err := l.LoadWaivers(path)
 	var fe *FileError
 	if errors.As(err, &fe) && fe.File == path && fe.Line == 0 && fe.Field == "" {
-		return nil, d.at("waivers", "%s", fe.Msg+" ("+path+")")
+		return nil, d.at("waivers", "%s", fe.Msg)
 	}
 	return ws, err
 }

@@ -77,12 +77,12 @@ func currentBuild() buildInfo {
 }
 
 const exitCodesHelp = `Exit codes:
-  0  clean: no finding at or above --fail-on, no regression
+  0  clean: no finding at or above --fail-on (an accepted risk is not a finding), no regression
   1  rig run with --fail-on: a finding at or above that severity, or a control that could not
      be evaluated (status error); rig verify: a changed, missing or added file or directory,
      a duplicate manifest line, or a bad signature
-  2  usage or configuration error (bad flag, bad scenario, profile or bundle file, an --out
-     that is not empty)
+  2  usage or configuration error (bad flag, bad scenario, profile, bundle or waiver file, an
+     unknown --control or --skip-control, an --out that is not empty)
   3  a control regressed against the baseline (rig delta, rig run --baseline)
   4  the run could not complete (stack failed to start, I/O error)
   5  rig delta, rig run --baseline: a run folder to compare fails 'rig verify' (a file changed,
@@ -187,6 +187,22 @@ endpoints, and write the run folder:
 With --baseline the run exits 3 when a control that passed in the baseline no longer passes; a
 baseline that fails 'rig verify' is refused before anything starts (exit 5).
 
+--out - writes no run folder: the run is made in a private temporary folder, removed when it
+ends, and stdout gets one JSON object per control, the result as run.json holds it (redacted,
+with its waiver), one per line; the headline goes to stderr. --fail-on still sets the exit code.
+It cannot be combined with --baseline or --sign-key.
+
+Accepted risks: --waivers FILE (or the scenario's waivers: key) lists waivers, each a control,
+a reason, an owner, an expiry date (YYYY-MM-DD, the last day it applies) and optionally a
+target. A failure with a waiver that applies stays fail in run.json with the waiver attached,
+counts in summary.waived instead of summary.findings, is left out of --fail-on and carries a
+SARIF suppression. An expired waiver does not apply (the run warns); a waiver whose control
+passes is reported as no longer needed. A malformed waiver file is exit 2 (file, line, field).
+
+--control ID runs only the checks that own the named controls (repeatable) and skips their
+other controls; --skip-control ID skips a control (repeatable). A skipped control is skip with
+the reason "skipped on the command line", and its own probe is not sent. An unknown ID is exit 2.
+
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
 embedded defaults. A scenario with a targets: section (a client's broker, ingest, probe
@@ -211,7 +227,10 @@ refused before anything runs.
   rig run audit-baseline --profile hardened --port /dev/ttyUSB0 --out out/board
   rig run telemetry-trust --bench bench.yaml --out out/bench-trust   # NRST and power from the bench file
   rig run telemetry-trust --out out/trust          # faults on the hardened durable path
-  rig run telemetry-trust-exposed --out out/trust-exposed`,
+  rig run telemetry-trust-exposed --out out/trust-exposed
+  rig run audit-baseline --fail-on high --waivers waivers.yaml --out out/accepted
+  rig run audit-baseline --out - --control TRANSPORT-PLAINTEXT | jq -r 'select(.status=="fail") | .control'
+  rig run audit-baseline --bundle audit-depth --skip-control GUARD-MGMT --out out/depth`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, done, err := logger(quiet)
@@ -377,9 +396,11 @@ func selectControls(plan *scenario.Plan, only, skipped []string) (map[string]boo
 		owner[c.ID] = c.Check
 		byCheck[c.Check] = append(byCheck[c.Check], c.ID)
 	}
-	for _, id := range append(slices.Clone(only), skipped...) {
-		if _, ok := owner[id]; !ok {
-			return nil, fmt.Errorf("unknown control %q (`rig checks` lists the catalog)", id)
+	for flag, ids := range map[string][]string{"--control": only, "--skip-control": skipped} {
+		for _, id := range ids {
+			if _, ok := owner[id]; !ok {
+				return nil, fmt.Errorf("%s %s: unknown control (`rig checks` lists the catalog)", flag, id)
+			}
 		}
 	}
 	skip := map[string]bool{}
