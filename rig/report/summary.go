@@ -34,9 +34,12 @@ func SummaryMarkdown(w io.Writer, in *Input) error {
 
 	b.WriteString("## What is exposed\n\n")
 	findings := in.Findings()
-	if len(findings) == 0 {
+	switch {
+	case len(findings) == 0 && c.Waived > 0:
+		b.WriteString("Nothing open: every failure is an accepted risk (below).\n\n")
+	case len(findings) == 0:
 		b.WriteString("Nothing: no control failed.\n\n")
-	} else {
+	default:
 		b.WriteString("| Severity | Control | Finding | Evidence |\n|---|---|---|---|\n")
 		for _, f := range findings {
 			fmt.Fprintf(&b, "| %s | %s | %s: %s | %s |\n", f.Severity, f.ID, cell(f.Title), cell(f.Reason), evidenceLinks(evidencePaths(f.Evidence)))

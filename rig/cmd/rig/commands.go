@@ -299,7 +299,7 @@ refused before anything runs.
 				}
 				defer os.RemoveAll(tmp)
 				out = filepath.Join(tmp, "run")
-				formats = []string{"summary"} // nobody reads the renderings; one keeps the writers honest
+				formats = []string{"summary"} // the renderings go with the folder: make the cheapest
 			}
 			if out == "" {
 				out = filepath.Join("out", "runs", runFolderName(plan.Scenario.Name, plan.Profile.Name))
