@@ -5,7 +5,8 @@ package scenarios
 
 import "embed"
 
-// FS holds *.yaml, profiles/*.yaml and bundles/*.yaml.
+// FS holds *.yaml, profiles/*.yaml, bundles/*.yaml and the default decision rules,
+// decisions/default.yaml.
 //
-//go:embed *.yaml profiles/*.yaml bundles/*.yaml
+//go:embed *.yaml profiles/*.yaml bundles/*.yaml decisions/*.yaml
 var FS embed.FS

@@ -31,7 +31,11 @@ func brokerCertCheck() Check {
 		ID:       "broker-cert",
 		Title:    "Broker certificate identity",
 		Controls: []string{ctlCertChain, ctlCertSAN, ctlCertExpiry, ctlCertKey},
-		Run:      runBrokerCert,
+		Thresholds: map[string][]string{
+			ctlCertExpiry: {thExpiryWarnDays, thExpiryHighDays},
+			ctlCertKey:    {thMinRSABits, thMinECBits},
+		},
+		Run: runBrokerCert,
 	}
 }
 
@@ -341,30 +345,25 @@ func judgeSAN(ev *evidenceSet, leaf *x509.Certificate, serverName string) Outcom
 	return ev.outcome(record.StatusPass, obs, "the broker certificate's SAN covers %q", serverName)
 }
 
-// Renewal windows of CERT-EXPIRY.
-const (
-	expiryHigh   = 30 * 24 * time.Hour
-	expiryMedium = 60 * 24 * time.Hour
-)
-
-// expiryWindow classifies a validity window at now; the severity is empty when it passes.
-func expiryWindow(notBefore, notAfter, now time.Time) (window string, sev record.Severity) {
+// expiryWindow classifies a validity window at now against a renewal window; the severity is
+// empty when it passes.
+func expiryWindow(notBefore, notAfter, now time.Time, r renewal) (window string, sev record.Severity) {
 	left := notAfter.Sub(now)
 	switch {
 	case !now.Before(notAfter):
 		return "expired", record.SeverityCritical
 	case now.Before(notBefore):
 		return "not yet valid", record.SeverityHigh
-	case left < expiryHigh:
-		return "expires within 30 days", record.SeverityHigh
-	case left < expiryMedium:
-		return "expires within 60 days", record.SeverityMedium
+	case left < days(r.highDays):
+		return fmt.Sprintf("expires within %d days", r.highDays), record.SeverityHigh
+	case left < days(r.warnDays):
+		return fmt.Sprintf("expires within %d days", r.warnDays), record.SeverityMedium
 	}
-	return "valid for 60 days or more", ""
+	return fmt.Sprintf("valid for %d days or more", r.warnDays), ""
 }
 
 func judgeExpiry(ev *evidenceSet, leaf *x509.Certificate, now time.Time) Outcome {
-	window, sev := expiryWindow(leaf.NotBefore, leaf.NotAfter, now)
+	window, sev := expiryWindow(leaf.NotBefore, leaf.NotAfter, now, renewalOf(ev.env, ev.control))
 	// The window, not the date or the days left: observed values must not change from one run to
 	// the next while the verdict stays the same. leaf.json holds the dates.
 	obs := map[string]any{"window": window}
@@ -389,16 +388,16 @@ func keyStrength(pub any) (string, int) {
 	return fmt.Sprintf("%T", pub), 0
 }
 
-// weakKey says why a key is too weak, or "" when it is strong enough.
-func weakKey(alg string, bits int) string {
+// weakKey says why a key is below the floor, or "" when it is strong enough.
+func weakKey(alg string, bits int, f keyFloor) string {
 	switch alg {
 	case "RSA":
-		if bits < 2048 {
-			return fmt.Sprintf("RSA key of %d bits (want at least 2048)", bits)
+		if bits < f.rsa {
+			return fmt.Sprintf("RSA key of %d bits (want at least %d)", bits, f.rsa)
 		}
 	case "ECDSA":
-		if bits < 256 {
-			return fmt.Sprintf("EC key of %d bits (want at least 256)", bits)
+		if bits < f.ec {
+			return fmt.Sprintf("EC key of %d bits (want at least %d)", bits, f.ec)
 		}
 	case "Ed25519":
 	default:
@@ -413,7 +412,7 @@ func judgeKey(ev *evidenceSet, leaf *x509.Certificate) Outcome {
 	if bits == 0 {
 		return ev.outcome(record.StatusError, obs, "cannot judge the strength of a %s key (a key type the rig does not know)", alg)
 	}
-	if why := weakKey(alg, bits); why != "" {
+	if why := weakKey(alg, bits, keyFloorOf(ev.env, ev.control)); why != "" {
 		return ev.outcome(record.StatusFail, obs, "the broker certificate has a weak key: %s", why)
 	}
 	return ev.outcome(record.StatusPass, obs, "the broker certificate has a %d-bit %s key", bits, alg)

@@ -12,9 +12,12 @@ import (
 	"github.com/pathrig/rig/rig/record"
 )
 
+// TestExpiryWindow judges dates against the catalog's renewal window of CERT-EXPIRY (60 and 30
+// days): the thresholds come from the catalog, not from the test.
 func TestExpiryWindow(t *testing.T) {
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
+	win := renewalOf(&Env{}, ctlCertExpiry)
 	tests := []struct {
 		name     string
 		notAfter time.Time
@@ -31,17 +34,18 @@ func TestExpiryWindow(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, got := expiryWindow(now.Add(-day), tc.notAfter, now); got != tc.want {
+			if _, got := expiryWindow(now.Add(-day), tc.notAfter, now, win); got != tc.want {
 				t.Errorf("severity %q, want %q", got, tc.want)
 			}
 		})
 	}
-	if w, sev := expiryWindow(now.Add(day), now.Add(90*day), now); sev != record.SeverityHigh || w != "not yet valid" {
+	if w, sev := expiryWindow(now.Add(day), now.Add(90*day), now, win); sev != record.SeverityHigh || w != "not yet valid" {
 		t.Errorf("not yet valid: %q %q", w, sev)
 	}
 }
 
 func TestWeakKey(t *testing.T) {
+	floor := keyFloorOf(&Env{}, ctlCertKey)
 	tests := []struct {
 		alg  string
 		bits int
@@ -51,7 +55,7 @@ func TestWeakKey(t *testing.T) {
 		{"ECDSA", 224, true}, {"ECDSA", 256, false}, {"ECDSA", 384, false}, {"Ed25519", 256, false},
 	}
 	for _, tc := range tests {
-		if got := weakKey(tc.alg, tc.bits) != ""; got != tc.weak {
+		if got := weakKey(tc.alg, tc.bits, floor) != ""; got != tc.weak {
 			t.Errorf("%s-%d: weak %v, want %v", tc.alg, tc.bits, got, tc.weak)
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -44,9 +46,28 @@ var knownReferences = func() map[string]bool {
 
 var controlID = regexp.MustCompile(`^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$`)
 
-var loadCatalog = sync.OnceValues(func() ([]Control, error) {
-	return parseCatalog(catalogName, catalogYAML, registry())
-})
+// Hops are where a control's failure is fixed (Control.Hop): the four hops of the path, and path
+// itself when the fix truly spans hops.
+var Hops = []string{"device", "gateway", "broker", "ingest", "path"}
+
+// Efforts are the sizes of a fix (Control.Effort): S a configuration change (hours), M reissued
+// credentials or a change in one service (days), L a change across hops or the fleet (a sprint).
+var Efforts = []string{"S", "M", "L"}
+
+var thresholdName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// placeholder is a threshold quoted in a catalog text: {expiry_warn_days}.
+var placeholder = regexp.MustCompile(`\{([a-z][a-z0-9_]*)\}`)
+
+// loadCatalog parses the embedded catalog once. It is set in init: the checks it validates read
+// their thresholds through it, a cycle a package-level initializer may not have.
+var loadCatalog func() ([]Control, error)
+
+func init() {
+	loadCatalog = sync.OnceValues(func() ([]Control, error) {
+		return parseCatalog(catalogName, catalogYAML, registry())
+	})
+}
 
 // Catalog returns the control definitions of the embedded catalog in file order. The catalog is
 // validated completely on first use; an invalid catalog is a build defect, reported here with the
@@ -58,10 +79,30 @@ func Catalog() ([]Control, error) {
 	}
 	out := make([]Control, len(controls))
 	for i, c := range controls {
-		c.References = slices.Clone(c.References)
-		out[i] = c
+		out[i] = c.clone()
 	}
 	return out, nil
+}
+
+// clone copies a definition with its slices and map, so a caller cannot edit the catalog.
+func (c Control) clone() Control {
+	c.References = slices.Clone(c.References)
+	c.Thresholds = maps.Clone(c.Thresholds)
+	return c
+}
+
+// embeddedControl returns one definition of the embedded catalog.
+func embeddedControl(id string) (Control, bool) {
+	controls, err := loadCatalog()
+	if err != nil {
+		return Control{}, false
+	}
+	for _, c := range controls {
+		if c.ID == id {
+			return c.clone(), true
+		}
+	}
+	return Control{}, false
 }
 
 // parseCatalog decodes data strictly and validates every control against the checks that must
@@ -108,6 +149,55 @@ func parseCatalog(name string, data []byte, checks []Check) ([]Control, error) {
 		}
 		if c.Severity.Rank() < 0 {
 			bad("severity", "%q is not one of critical, high, medium, low, info", c.Severity)
+		}
+		switch {
+		case c.Hop == "":
+			bad("hop", "missing: where a failure is fixed, one of %s", strings.Join(Hops, ", "))
+		case !slices.Contains(Hops, c.Hop):
+			bad("hop", "%q is not one of %s", c.Hop, strings.Join(Hops, ", "))
+		}
+		switch {
+		case c.Effort == "":
+			bad("effort", "missing: the usual size of the fix, one of %s", strings.Join(Efforts, ", "))
+		case !slices.Contains(Efforts, c.Effort):
+			bad("effort", "%q is not one of %s", c.Effort, strings.Join(Efforts, ", "))
+		}
+		for _, k := range slices.Sorted(maps.Keys(c.Thresholds)) {
+			if !thresholdName.MatchString(k) {
+				bad("thresholds."+k, "want a snake_case name such as expiry_warn_days")
+			}
+			if c.Thresholds[k] <= 0 {
+				bad("thresholds."+k, "%d: a threshold is a positive number", c.Thresholds[k])
+			}
+		}
+		if ch, ok := byCheck[c.Check]; ok {
+			want := ch.Thresholds[c.ID]
+			for _, k := range want {
+				if _, ok := c.Thresholds[k]; !ok {
+					bad("thresholds", "missing %s: check %s reads it", k, c.Check)
+				}
+			}
+			for k := range c.Thresholds {
+				if !slices.Contains(want, k) {
+					bad("thresholds."+k, "check %s does not read it (a number in the catalog that no code uses would mislead the reader)", c.Check)
+				}
+			}
+		}
+		// Texts quote thresholds as {name}: the number is written once, in thresholds.
+		def := &f.Controls[i]
+		for _, t := range []struct {
+			field string
+			text  *string
+		}{{"title", &def.Title}, {"verifies", &def.Verifies}, {"pass", &def.Pass}, {"remediation", &def.Remediation}, {"verification", &def.Verification}} {
+			*t.text = placeholder.ReplaceAllStringFunc(*t.text, func(m string) string {
+				k := m[1 : len(m)-1]
+				v, ok := c.Thresholds[k]
+				if !ok {
+					bad(t.field, "quotes {%s}, which is not one of the control's thresholds", k)
+					return m
+				}
+				return strconv.Itoa(v)
+			})
 		}
 		if len(c.References) == 0 {
 			bad("references", "missing (cite at least one provision)")

@@ -17,10 +17,6 @@ const (
 	ctlCertLifetime  = "CERT-LIFETIME"
 )
 
-// maxLifetime is the policy on a server certificate's validity period: the CA/Browser Forum's 398
-// days, which devices should not be asked to trust beyond either.
-const maxLifetime = 398 * 24 * time.Hour
-
 // certPolicyCheck judges the broker certificate against issuance policy: how it is signed and
 // for how long. It is apart from broker-cert so that the audit-baseline bundle keeps to what the
 // reference stack's profiles vary.
@@ -29,7 +25,10 @@ func certPolicyCheck() Check {
 		ID:       "cert-policy",
 		Title:    "Broker certificate policy",
 		Controls: []string{ctlCertSignature, ctlCertLifetime},
-		Run:      runCertPolicy,
+		// The lifetime policy: the CA/Browser Forum's limit for server certificates, which devices
+		// should not be asked to trust beyond either.
+		Thresholds: map[string][]string{ctlCertLifetime: {thMaxLifetimeDays}},
+		Run:        runCertPolicy,
 	}
 }
 
@@ -132,11 +131,12 @@ func judgeSignature(ev *evidenceSet, certs []*x509.Certificate) Outcome {
 }
 
 func judgeLifetime(ev *evidenceSet, leaf *x509.Certificate) Outcome {
+	policy := ev.env.threshold(ev.control, thMaxLifetimeDays)
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
-	days := int(life.Hours() / 24)
-	obs := map[string]any{"over_policy": life > maxLifetime, "policy_days": int(maxLifetime.Hours() / 24)}
-	if life > maxLifetime {
-		return ev.outcome(record.StatusFail, obs, "the broker certificate is valid for %d days, over the %d-day policy: a leaked key stays usable for years and renewal is never exercised", days, int(maxLifetime.Hours()/24))
+	n := int(life.Hours() / 24)
+	obs := map[string]any{"over_policy": life > days(policy), "policy_days": policy}
+	if life > days(policy) {
+		return ev.outcome(record.StatusFail, obs, "the broker certificate is valid for %d days, over the %d-day policy: a leaked key stays usable for years and renewal is never exercised", n, policy)
 	}
-	return ev.outcome(record.StatusPass, obs, "the broker certificate is valid for %d days, within the %d-day policy", days, int(maxLifetime.Hours()/24))
+	return ev.outcome(record.StatusPass, obs, "the broker certificate is valid for %d days, within the %d-day policy", n, policy)
 }

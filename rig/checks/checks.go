@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,6 +26,15 @@ type Control struct {
 	Remediation  string          `yaml:"remediation" json:"remediation"`
 	Verification string          `yaml:"verification" json:"verification"`
 	References   []string        `yaml:"references" json:"references"`
+	// Hop is where a failure is fixed: device, gateway, broker, ingest, or path when the fix
+	// truly spans hops. Effort is its usual size: S (a configuration change, hours), M
+	// (reissued credentials or a change in one service, days) or L (across hops or the fleet,
+	// a sprint). The backlog reads both from here.
+	Hop    string `yaml:"hop" json:"hop"`
+	Effort string `yaml:"effort" json:"effort"`
+	// Thresholds are the numbers the control's verdict depends on (e.g. expiry_warn_days: 60),
+	// read by its check through Env; the catalog's texts quote them as {name}.
+	Thresholds map[string]int `yaml:"thresholds" json:"thresholds,omitempty"`
 }
 
 // Outcome is what a check observed for one of its controls.
@@ -44,6 +54,9 @@ type Check struct {
 	ID       string
 	Title    string
 	Controls []string
+	// Thresholds names, per control, the catalog thresholds Run reads. The catalog must define
+	// exactly these for the control, so a number can be neither missing nor unused.
+	Thresholds map[string][]string
 	// Run probes env.Targets and returns one Outcome per control ID in Controls. A control missing
 	// from the map is reported as error by the engine.
 	Run func(ctx context.Context, env *Env) map[string]Outcome
@@ -66,6 +79,45 @@ type Env struct {
 	// Intrusive allows probes that load the target (publish floods); only when the scenario opts
 	// in with `intrusive: true`.
 	Intrusive bool
+	// Skip names controls skipped on the command line: a check whose controls are all skipped
+	// does not run, and an independent probe of a skipped control is not sent.
+	Skip map[string]bool
+	// OnCheck, when set, is told when each check that ran started and finished.
+	OnCheck func(check string, started, finished time.Time)
+
+	// defs are the catalog's definitions of the run, set by Evaluate: thresholds come from here.
+	defs map[string]Control
+}
+
+// threshold returns the catalog threshold key of control: the one place a check reads a number
+// its verdict depends on. The catalog is validated at load to define every threshold a check
+// declares (Check.Thresholds), so a missing one is a rig defect; the panic becomes an error
+// outcome of the check (runCheck).
+func (e *Env) threshold(control, key string) int {
+	def, ok := e.defs[control]
+	if !ok {
+		def, ok = embeddedControl(control) // an Env made by hand (a test calling a probe directly)
+	}
+	v, found := def.Thresholds[key]
+	if !ok || !found {
+		panic(fmt.Sprintf("checks: control %s has no threshold %q in the catalog (declare it in Check.Thresholds and define it in %s)", control, key, catalogName))
+	}
+	return v
+}
+
+// skipped reports whether control was skipped on the command line.
+func (e *Env) skipped(control string) bool { return e.Skip[control] }
+
+// SkippedReason is the reason of a control skipped on the command line.
+const SkippedReason = "skipped on the command line"
+
+// probe runs one independent probe of control, unless the control was skipped on the command
+// line: then nothing is sent.
+func probe(env *Env, control string, run func() Outcome) Outcome {
+	if env.skipped(control) {
+		return Outcome{Status: record.StatusSkip, Reason: SkippedReason}
+	}
+	return run()
 }
 
 // Limits bound every probe.

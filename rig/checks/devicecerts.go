@@ -85,7 +85,11 @@ func deviceCertsCheck() Check {
 		ID:       "device-certs",
 		Title:    "Device certificate hygiene",
 		Controls: []string{ctlDevChain, ctlDevExpiry, ctlDevKey, ctlDevSignature, ctlDevEKU, ctlDevUnique, ctlDevBinding},
-		Run:      runDeviceCerts,
+		Thresholds: map[string][]string{
+			ctlDevExpiry: {thExpiryWarnDays, thExpiryHighDays},
+			ctlDevKey:    {thMinRSABits, thMinECBits},
+		},
+		Run: runDeviceCerts,
 	}
 }
 
@@ -194,8 +198,9 @@ func runDeviceCerts(ctx context.Context, env *Env) map[string]Outcome {
 		}, "do not chain to the device CA")
 	}
 	worst := record.Severity("")
+	window, floor := renewalOf(env, ctlDevExpiry), keyFloorOf(env, ctlDevKey)
 	exp := per(ctlDevExpiry, func(d DeviceCert) string {
-		w, sev := expiryWindow(d.Cert.NotBefore, d.Cert.NotAfter, now)
+		w, sev := expiryWindow(d.Cert.NotBefore, d.Cert.NotAfter, now, window)
 		if sev == "" {
 			return ""
 		}
@@ -208,7 +213,7 @@ func runDeviceCerts(ctx context.Context, env *Env) map[string]Outcome {
 	outs[ctlDevExpiry] = exp
 	outs[ctlDevKey] = per(ctlDevKey, func(d DeviceCert) string {
 		alg, bits := keyStrength(d.Cert.PublicKey)
-		return weakKey(alg, bits)
+		return weakKey(alg, bits, floor)
 	}, "have weak keys")
 	outs[ctlDevSignature] = per(ctlDevSignature, func(d DeviceCert) string {
 		if weakSignature(d.Cert.SignatureAlgorithm) {

@@ -91,6 +91,7 @@ func evaluate(ctx context.Context, env *Env, ids []string, checks []Check, catal
 	// The env a check sees: defaults applied, a logger always present, probe secrets registered
 	// with the evidence store so nothing a probe echoes back can leak them into a file.
 	e := *env
+	e.defs = controls
 	e.Limits = env.Limits.WithDefaults()
 	if e.Log == nil {
 		e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -104,15 +105,29 @@ func evaluate(ctx context.Context, env *Env, ids []string, checks []Check, catal
 		var outs map[string]Outcome
 		if err := ctx.Err(); err != nil {
 			outs = allError(ch, fmt.Sprintf("not run: %v", err))
+		} else if allSkipped(&e, ch) {
+			outs = map[string]Outcome{}
+			log.Info("check not run: every control skipped on the command line")
 		} else {
 			start := time.Now()
 			log.Info("check started")
 			ce := e
 			ce.Log = log
 			outs = runCheck(ctx, &ce, ch, log)
-			log.Debug("check finished", "elapsed", time.Since(start))
+			end := time.Now()
+			log.Debug("check finished", "elapsed", end.Sub(start))
+			if e.OnCheck != nil {
+				e.OnCheck(id, start, end)
+			}
+		}
+		if outs == nil {
+			outs = map[string]Outcome{}
 		}
 		for _, cid := range ch.Controls {
+			if e.skipped(cid) {
+				// Whatever the check observed for it (a shared probe), the control was not asked for.
+				outs[cid] = Outcome{Status: record.StatusSkip, Reason: SkippedReason}
+			}
 			r := result(controls[cid], ch, outs)
 			log.Info("control evaluated", "control", cid, "status", r.Status, "reason", r.Reason)
 			results = append(results, r)
@@ -139,6 +154,16 @@ func runCheck(ctx context.Context, env *Env, ch Check, log *slog.Logger) (outs m
 		return allError(ch, fmt.Sprintf("check %s has no Run function (a rig defect)", ch.ID))
 	}
 	return ch.Run(ctx, env)
+}
+
+// allSkipped reports whether every control of ch was skipped on the command line.
+func allSkipped(env *Env, ch Check) bool {
+	for _, cid := range ch.Controls {
+		if !env.skipped(cid) {
+			return false
+		}
+	}
+	return len(ch.Controls) > 0
 }
 
 func allError(ch Check, reason string) map[string]Outcome {

@@ -21,10 +21,6 @@ const (
 	ctlGuardRate     = "GUARD-RATE"
 )
 
-// floodMessages is the size of the intrusive publish flood: enough to exceed any per-client rate
-// a device needs, small enough to bound the load (200 × 64 bytes).
-const floodMessages = 200
-
 // guardDepthCheck probes what one device identity can do to another and to the broker's own
 // topics. Every verdict rests on delivery, not on the acknowledgement alone: Mosquitto with an
 // acl_file grants any subscription and acknowledges any QoS 1 publish, and filters by ACL when it
@@ -34,14 +30,17 @@ func guardDepthCheck() Check {
 		ID:       "guardrails-depth",
 		Title:    "Gateway guardrails in depth",
 		Controls: []string{ctlGuardSys, ctlGuardSubOther, ctlGuardPubOther, ctlGuardRate, ctlGuardUART, ctlGuardMgmt},
+		// The flood: enough to exceed any per-client rate a device needs, small enough to bound
+		// the load (flood_messages × 64 bytes).
+		Thresholds: map[string][]string{ctlGuardRate: {thFloodMessages}},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			return map[string]Outcome{
-				ctlGuardSys:      probeSys(ctx, env),
-				ctlGuardSubOther: probeCrossDevice(ctx, env, false),
-				ctlGuardPubOther: probeCrossDevice(ctx, env, true),
-				ctlGuardRate:     probeRate(ctx, env),
-				ctlGuardUART:     probeUART(ctx, env),
-				ctlGuardMgmt:     probeMgmt(ctx, env),
+				ctlGuardSys:      probe(env, ctlGuardSys, func() Outcome { return probeSys(ctx, env) }),
+				ctlGuardSubOther: probe(env, ctlGuardSubOther, func() Outcome { return probeCrossDevice(ctx, env, false) }),
+				ctlGuardPubOther: probe(env, ctlGuardPubOther, func() Outcome { return probeCrossDevice(ctx, env, true) }),
+				ctlGuardRate:     probe(env, ctlGuardRate, func() Outcome { return probeRate(ctx, env) }),
+				ctlGuardUART:     probe(env, ctlGuardUART, func() Outcome { return probeUART(ctx, env) }),
+				ctlGuardMgmt:     probe(env, ctlGuardMgmt, func() Outcome { return probeMgmt(ctx, env) }),
 			}
 		},
 	}
@@ -256,7 +255,7 @@ func probeCrossDevice(ctx context.Context, env *Env, publish bool) Outcome {
 	return ev.outcome(record.StatusPass, obs, "identity %q was granted %q's topic (%s) but received nothing within %s (filtered by the read ACL)", a.Name, b.Name, code, sub.timeout)
 }
 
-// probeRate floods the probe identity's own topic with floodMessages QoS 0 publishes as fast as
+// probeRate floods the probe identity's own topic with flood_messages QoS 0 publishes as fast as
 // the connection takes them, while the same connection, subscribed to that topic, counts what the
 // broker delivers. A broker that enforces a per-client rate drops or disconnects; one that
 // delivers the whole flood does not limit.
@@ -272,6 +271,7 @@ func probeRate(ctx context.Context, env *Env) Outcome {
 		return skip("probe identity %q names no topic of its own (probes[0].topic); nothing to publish to", id.Name)
 	}
 	ev := newEvidence(env, ctlGuardRate)
+	floodMessages := env.threshold(ctlGuardRate, thFloodMessages)
 	p, err := connectProbe(ctx, env, id, addr, useTLS)
 	defer p.close()
 	obs := map[string]any{"identity": id.Name, "flood": floodMessages}

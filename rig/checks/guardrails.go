@@ -30,11 +30,11 @@ func guardrailsCheck() Check {
 		Controls: []string{ctlGuardAnon, ctlGuardWildcard, ctlGuardMaxPacket, ctlGuardHealth},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			outs := map[string]Outcome{}
-			outs[ctlGuardAnon] = probeAnonymous(ctx, env)
-			outs[ctlGuardWildcard] = probeWildcard(ctx, env)
-			outs[ctlGuardMaxPacket] = probeMaxPacket(ctx, env)
+			outs[ctlGuardAnon] = probe(env, ctlGuardAnon, func() Outcome { return probeAnonymous(ctx, env) })
+			outs[ctlGuardWildcard] = probe(env, ctlGuardWildcard, func() Outcome { return probeWildcard(ctx, env) })
+			outs[ctlGuardMaxPacket] = probe(env, ctlGuardMaxPacket, func() Outcome { return probeMaxPacket(ctx, env) })
 			// Last, so that it shows telemetry still flowed while the guardrails were probed.
-			outs[ctlGuardHealth] = probeHealth(ctx, env)
+			outs[ctlGuardHealth] = probe(env, ctlGuardHealth, func() Outcome { return probeHealth(ctx, env) })
 			return outs
 		},
 	}

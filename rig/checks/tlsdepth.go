@@ -26,11 +26,13 @@ func tlsDepthCheck() Check {
 		ID:       "tls-depth",
 		Title:    "Broker TLS depth",
 		Controls: []string{ctlCiphers, ctlTLSMQTT, ctlClientAuth},
+		// The key-exchange floors are those of testssl.sh and Mozilla's intermediate configuration.
+		Thresholds: map[string][]string{ctlCiphers: {thMaxProbes, thMinDHBits, thMinECDHBits, thExportGradeDHBits}},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			return map[string]Outcome{
-				ctlCiphers:    probeCiphers(ctx, env),
-				ctlTLSMQTT:    probeTLSMQTT(ctx, env),
-				ctlClientAuth: probeClientAuth(ctx, env),
+				ctlCiphers:    probe(env, ctlCiphers, func() Outcome { return probeCiphers(ctx, env) }),
+				ctlTLSMQTT:    probe(env, ctlTLSMQTT, func() Outcome { return probeTLSMQTT(ctx, env) }),
+				ctlClientAuth: probe(env, ctlClientAuth, func() Outcome { return probeClientAuth(ctx, env) }),
 			}
 		},
 	}
@@ -46,19 +48,10 @@ type suiteFinding struct {
 
 // Key-exchange weaknesses, judged from what the server used for an accepted suite.
 const (
-	kexExportGrade = "export-grade-key-exchange" // DH group below exportGradeDHBits
-	kexWeakDH      = "weak-dh-group"             // DH group below minDHBits
-	kexWeakECDH    = "weak-ecdh-curve"           // ECDH curve below minECDHBits
+	kexExportGrade = "export-grade-key-exchange" // DH group below export_grade_dh_bits
+	kexWeakDH      = "weak-dh-group"             // DH group below min_dh_bits
+	kexWeakECDH    = "weak-ecdh-curve"           // ECDH curve below min_ecdh_bits
 	kexStatic      = "static-key-exchange"       // RSA, DH or ECDH key exchange with the certificate's key: no forward secrecy
-)
-
-// Key-exchange floors of TRANSPORT-CIPHERS, those of testssl.sh and Mozilla's intermediate
-// configuration. The catalog has no field for a control's thresholds, so they are kept here,
-// once, and the catalog's pass and verification texts state them.
-const (
-	minDHBits         = 2048
-	minECDHBits       = 256
-	exportGradeDHBits = 1024 // below it, a DH group is as weak as an EXPORT suite's (Logjam)
 )
 
 func weaknessSeverity(w string) record.Severity {
@@ -76,7 +69,7 @@ func weaknessSeverity(w string) record.Severity {
 // kexWeakness judges the key exchange of an accepted suite: its class and what the reason says
 // of it, "" when it is strong enough. unseen is set when the suite's key exchange is ephemeral
 // but the server's parameters were not seen: its strength cannot be judged.
-func kexWeakness(s tlsscan.AcceptedSuite) (class, detail string, unseen bool) {
+func kexWeakness(s tlsscan.AcceptedSuite, f kexFloor) (class, detail string, unseen bool) {
 	if !s.TLS13 && !s.ForwardSecret {
 		switch s.Weakness {
 		case tlsscan.WeakAnon, tlsscan.WeakExport:
@@ -91,12 +84,12 @@ func kexWeakness(s tlsscan.AcceptedSuite) (class, detail string, unseen bool) {
 		return "", "", true
 	}
 	switch {
-	case k.Kind == tlsscan.KexDH && k.Bits < exportGradeDHBits:
-		return kexExportGrade, fmt.Sprintf("%s, below %d", k, minDHBits), false
-	case k.Kind == tlsscan.KexDH && k.Bits < minDHBits:
-		return kexWeakDH, fmt.Sprintf("%s, below %d", k, minDHBits), false
-	case k.Kind == tlsscan.KexECDH && k.Bits < minECDHBits:
-		return kexWeakECDH, fmt.Sprintf("%s, below %d", k, minECDHBits), false
+	case k.Kind == tlsscan.KexDH && k.Bits < f.exportDH:
+		return kexExportGrade, fmt.Sprintf("%s, below %d", k, f.dh), false
+	case k.Kind == tlsscan.KexDH && k.Bits < f.dh:
+		return kexWeakDH, fmt.Sprintf("%s, below %d", k, f.dh), false
+	case k.Kind == tlsscan.KexECDH && k.Bits < f.ecdh:
+		return kexWeakECDH, fmt.Sprintf("%s, below %d", k, f.ecdh), false
 	}
 	return "", "", false
 }
@@ -116,7 +109,8 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
 	}
 	ev := newEvidence(env, ctlCiphers)
-	sc := newScanner(env, addr)
+	sc := newScanner(env, ctlCiphers, addr)
+	floor := kexFloorOf(env)
 	vres, err := sc.Versions(ctx, tlsscan.Versions)
 	if err != nil {
 		ev.json("versions.json", vres)
@@ -142,7 +136,7 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 		names := make([]string, 0, len(res.Accepted))
 		for _, s := range res.Accepted {
 			names = append(names, s.Name)
-			kexClass, kexDetail, notSeen := kexWeakness(s)
+			kexClass, kexDetail, notSeen := kexWeakness(s, floor)
 			if notSeen {
 				unseen = append(unseen, fmt.Sprintf("%s under %s", s.Name, v.Name))
 			}

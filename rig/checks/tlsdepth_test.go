@@ -173,7 +173,7 @@ func TestKexWeakness(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			class, detail, unseen := kexWeakness(tc.suite)
+			class, detail, unseen := kexWeakness(tc.suite, kexFloorOf(&Env{}))
 			if class != tc.class || unseen != tc.unseen {
 				t.Errorf("got class %q unseen %v (%s), want %q unseen %v", class, unseen, detail, tc.class, tc.unseen)
 			}

@@ -17,13 +17,14 @@ const (
 
 func transportCheck() Check {
 	return Check{
-		ID:       "transport",
-		Title:    "Broker transport posture",
-		Controls: []string{ctlPlaintext, ctlTLSLegacy},
+		ID:         "transport",
+		Title:      "Broker transport posture",
+		Controls:   []string{ctlPlaintext, ctlTLSLegacy},
+		Thresholds: map[string][]string{ctlTLSLegacy: {thMaxProbes}},
 		Run: func(ctx context.Context, env *Env) map[string]Outcome {
 			return map[string]Outcome{
-				ctlPlaintext: probePlaintext(ctx, env),
-				ctlTLSLegacy: probeTLSVersions(ctx, env),
+				ctlPlaintext: probe(env, ctlPlaintext, func() Outcome { return probePlaintext(ctx, env) }),
+				ctlTLSLegacy: probe(env, ctlTLSLegacy, func() Outcome { return probeTLSVersions(ctx, env) }),
 			}
 		},
 	}
@@ -87,7 +88,7 @@ func probeTLSVersions(ctx context.Context, env *Env) Outcome {
 		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
 	}
 	ev := newEvidence(env, ctlTLSLegacy)
-	sc := newScanner(env, addr)
+	sc := newScanner(env, ctlTLSLegacy, addr)
 	res, err := sc.Versions(ctx, tlsscan.Versions)
 	ev.json("versions.json", res)
 	versions := map[string]any{}
@@ -139,11 +140,10 @@ func probeTLSVersions(ctx context.Context, env *Env) Outcome {
 	return ev.outcome(record.StatusPass, obs, "SSL 3.0, TLS 1.0 and 1.1 refused; %s accepted", strings.Join(modern, " and "))
 }
 
-// maxScanProbes bounds the hand-built hellos one control sends to one endpoint.
-const maxScanProbes = 160
-
-func newScanner(env *Env, addr string) *tlsscan.Scanner {
-	return &tlsscan.Scanner{Addr: addr, ServerName: env.Targets.Broker.ServerName, Timeout: env.Limits.ProbeTimeout, MaxProbes: maxScanProbes}
+// newScanner returns a scanner of addr bounded by the control's max_probes: the hand-built
+// hellos one control may send to one endpoint.
+func newScanner(env *Env, control, addr string) *tlsscan.Scanner {
+	return &tlsscan.Scanner{Addr: addr, ServerName: env.Targets.Broker.ServerName, Timeout: env.Limits.ProbeTimeout, MaxProbes: env.threshold(control, thMaxProbes)}
 }
 
 // strSlice keeps an empty list an empty JSON array rather than null.

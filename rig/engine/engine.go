@@ -45,6 +45,9 @@ type Options struct {
 	// GatewayHook adjusts each in-process gateway's configuration (tests: a gateway that alters
 	// readings).
 	GatewayHook func(*gateway.Config)
+	// Skip names controls skipped on the command line (rig run --control, --skip-control):
+	// their result is skip, "skipped on the command line".
+	Skip map[string]bool
 }
 
 // Run executes plan and writes the run folder. The returned record is also in Out/run.json.
@@ -143,6 +146,13 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 			env.Trust = tr
 		}
 	}
+	env.Skip = opts.Skip
+	env.OnCheck = func(id string, started, finished time.Time) {
+		if run.Volatile.Checks == nil {
+			run.Volatile.Checks = map[string]record.Span{}
+		}
+		run.Volatile.Checks[id] = record.Span{Started: started.UTC(), Finished: finished.UTC()}
+	}
 	log.Info("evaluating checks", "checks", plan.Checks)
 	results, err := checks.Evaluate(ctx, env, plan.Checks)
 	if err != nil {
@@ -170,7 +180,9 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		}
 	}
 	run.Volatile.Finished = now().UTC()
-	run.Summarize()
+	if err := decide(run, plan, log); err != nil {
+		return nil, err
+	}
 
 	// run.json and every rendering quote probe errors: they go through the same redaction as evidence.
 	rj, err := json.MarshalIndent(run, "", "  ")

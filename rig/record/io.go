@@ -30,24 +30,34 @@ func (r *Run) Summarize() {
 			s.Pass++
 		case StatusFail:
 			s.Fail++
+			if res.Waived() {
+				s.Waived++
+			}
 		case StatusError:
 			s.Error++
 		case StatusSkip:
 			s.Skip++
 		}
 	}
-	s.Findings = s.Fail
+	s.Findings = s.Fail - s.Waived
 	switch {
 	case s.Findings > 0:
 		s.Headline = fmt.Sprintf("Exposed posture · %d %s", s.Findings, plural(s.Findings, "finding", "findings"))
 	case s.Error > 0:
 		s.Headline = fmt.Sprintf("Incomplete audit · 0 findings, %d %s could not be evaluated", s.Error, plural(s.Error, "control", "controls"))
+	case s.Waived > 0:
+		// Every failure is an accepted risk: not a hardened path, and the headline says so.
+		s.Headline = "Risks accepted · 0 findings"
 	case s.Pass == 0:
 		s.Headline = "Nothing verified · 0 findings, every control skipped"
-	case s.Skip > 0:
-		s.Headline = fmt.Sprintf("Hardened path · 0 findings, %d %s skipped", s.Skip, plural(s.Skip, "control", "controls"))
 	default:
 		s.Headline = "Hardened path · 0 findings"
+	}
+	if s.Findings == 0 && s.Error == 0 && s.Pass+s.Waived > 0 && s.Skip > 0 {
+		s.Headline += fmt.Sprintf(", %d %s skipped", s.Skip, plural(s.Skip, "control", "controls"))
+	}
+	if s.Waived > 0 {
+		s.Headline += fmt.Sprintf(", %d %s", s.Waived, plural(s.Waived, "accepted risk", "accepted risks"))
 	}
 	r.Summary = s
 }

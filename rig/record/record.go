@@ -57,6 +57,46 @@ type Result struct {
 	Observed map[string]any `json:"observed,omitempty"`
 	// Evidence lists files of the run folder (slash-separated, relative to it) backing the verdict.
 	Evidence []string `json:"evidence"`
+	// Waiver is the accepted risk attached to a failed result: the status stays fail, and the
+	// result counts in Summary.Waived instead of Summary.Findings.
+	Waiver *Waiver `json:"waiver,omitempty"`
+}
+
+// Waived reports whether r is a failure whose risk is accepted.
+func (r Result) Waived() bool { return r.Status == StatusFail && r.Waiver != nil }
+
+// Waiver is an accepted risk as a run applied it.
+type Waiver struct {
+	Reason  string `json:"reason"`
+	Owner   string `json:"owner,omitempty"`
+	Expires string `json:"expires"`          // YYYY-MM-DD, the last day it applies
+	Target  string `json:"target,omitempty"` // the endpoint it is narrowed to; "" for every one
+	Source  string `json:"source"`           // FILE:LINE of the waiver
+}
+
+// Waiver states: what became of one waiver of a run (WaiverNote.State).
+const (
+	WaiverApplied       = "applied"        // attached to a failed result
+	WaiverExpired       = "expired"        // its control failed, but the waiver expired: the finding counts
+	WaiverNotNeeded     = "not-needed"     // its control passes: remove the waiver
+	WaiverNotApplicable = "not-applicable" // its control was not run, skipped, in error, or on another target
+)
+
+// WaiverNote says what became of one waiver of the run's waiver file.
+type WaiverNote struct {
+	Control string `json:"control"`
+	Waiver
+	State string `json:"state"` // WaiverApplied, WaiverExpired, WaiverNotNeeded, WaiverNotApplicable
+	Note  string `json:"note"`  // why, in a sentence
+}
+
+// Decision is the leadership decision of a run and the rule that made it.
+type Decision struct {
+	Verdict string `json:"verdict"` // hold | focused sprint | fix internally | ship
+	Why     string `json:"why"`
+	Rule    string `json:"rule,omitempty"`    // the id of the deciding rule; "" when no rule matched
+	Source  string `json:"source,omitempty"`  // FILE:LINE of that rule
+	Matched string `json:"matched,omitempty"` // the control whose result matched it
 }
 
 // Run is the content of run.json.
@@ -70,6 +110,11 @@ type Run struct {
 	Device   *Device  `json:"device,omitempty"`
 	Results  []Result `json:"results"`
 	Summary  Summary  `json:"summary"`
+	// Waivers says what became of each accepted risk the run was given (absent without a
+	// waiver file).
+	Waivers []WaiverNote `json:"waivers,omitempty"`
+	// Decision is the leadership decision, made from the run's decision rules.
+	Decision *Decision `json:"decision,omitempty"`
 	// Volatile holds what changes between two runs of the same path (times, ports, paths), kept
 	// apart so that two run.json files diff cleanly.
 	Volatile Volatile `json:"volatile"`
@@ -88,9 +133,11 @@ type Device struct {
 	Boot     uint32 `json:"boot"`
 }
 
-// Summary counts results. Findings is the number of failed controls.
+// Summary counts results. Findings is the number of failed controls without an accepted risk;
+// Waived the number with one (Fail = Findings + Waived).
 type Summary struct {
 	Findings int    `json:"findings"`
+	Waived   int    `json:"waived"`
 	Pass     int    `json:"pass"`
 	Fail     int    `json:"fail"`
 	Error    int    `json:"error"`
@@ -103,4 +150,20 @@ type Volatile struct {
 	Started  time.Time         `json:"started"`
 	Finished time.Time         `json:"finished"`
 	Targets  map[string]string `json:"targets,omitempty"`
+	// Checks holds when each check that ran started and finished (junit.xml's times).
+	Checks map[string]Span `json:"checks,omitempty"`
+}
+
+// Span is when something started and finished.
+type Span struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+}
+
+// Seconds is the span's length in seconds (0 when unknown).
+func (s Span) Seconds() float64 {
+	if s.Started.IsZero() || s.Finished.Before(s.Started) {
+		return 0
+	}
+	return s.Finished.Sub(s.Started).Seconds()
 }

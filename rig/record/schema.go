@@ -7,3 +7,8 @@ import _ "embed"
 //
 //go:embed schema/run.v1.json
 var RunSchemaJSON []byte
+
+// DeltaSchemaJSON is the JSON Schema of delta.json (schema/delta.v1.json), beside the run's.
+//
+//go:embed schema/delta.v1.json
+var DeltaSchemaJSON []byte

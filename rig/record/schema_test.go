@@ -35,7 +35,14 @@ func TestRunSchema(t *testing.T) {
 		Bundles: []string{"b"}, Checks: []string{"transport"},
 		Device: &Device{UID: "303030313233343536373839", Firmware: "1.0.0", Boot: 1},
 		Results: []Result{{Control: "TRANSPORT-PLAINTEXT", Check: "transport", Title: "t", Status: StatusFail, Severity: SeverityHigh,
-			Reason: "r", Observed: map[string]any{"answer": "connack"}, Evidence: []string{"evidence/TRANSPORT-PLAINTEXT/connect.json"}}},
+			Reason: "r", Observed: map[string]any{"answer": "connack"}, Evidence: []string{"evidence/TRANSPORT-PLAINTEXT/connect.json"}},
+			{Control: "TRANSPORT-TLS-LEGACY", Check: "transport", Title: "t", Status: StatusFail, Severity: SeverityMedium, Reason: "r", Evidence: []string{},
+				Waiver: &Waiver{Reason: "old gateways until the fleet update", Owner: "ops", Expires: "2026-09-30", Source: "waivers.yaml:2"}}},
+		Waivers: []WaiverNote{
+			{Control: "TRANSPORT-TLS-LEGACY", Waiver: Waiver{Reason: "old gateways until the fleet update", Owner: "ops", Expires: "2026-09-30", Source: "waivers.yaml:2"}, State: WaiverApplied, Note: "accepted"},
+			{Control: "GUARD-RATE", Waiver: Waiver{Reason: "r", Expires: "2025-01-31", Source: "waivers.yaml:6"}, State: WaiverNotApplicable, Note: "not run"},
+		},
+		Decision: &Decision{Verdict: "hold", Why: "w", Rule: "transport-exposed", Source: "embedded:decisions/default.yaml:10", Matched: "TRANSPORT-PLAINTEXT"},
 	}
 	good.Summarize()
 	b, _ := json.Marshal(good)
@@ -52,6 +59,21 @@ func TestRunSchema(t *testing.T) {
 		}, false},
 		{"other schema version", func(m map[string]any) { m["schema"] = "rig.run/v2" }, false},
 		{"time outside volatile", func(m map[string]any) { m["volatile"].(map[string]any)["started"] = "yesterday" }, false},
+		{"a record from before waivers", func(m map[string]any) {
+			delete(m["summary"].(map[string]any), "waived")
+			delete(m, "waivers")
+			delete(m, "decision")
+			delete(m["results"].([]any)[1].(map[string]any), "waiver")
+		}, true},
+		{"a waiver on a passing control", func(m map[string]any) { m["results"].([]any)[1].(map[string]any)["status"] = "pass" }, false},
+		{"a waiver without a reason", func(m map[string]any) {
+			delete(m["results"].([]any)[1].(map[string]any)["waiver"].(map[string]any), "reason")
+		}, false},
+		{"a waiver expiry that is not a date", func(m map[string]any) {
+			m["results"].([]any)[1].(map[string]any)["waiver"].(map[string]any)["expires"] = "next year"
+		}, false},
+		{"an unknown waiver state", func(m map[string]any) { m["waivers"].([]any)[0].(map[string]any)["state"] = "ignored" }, false},
+		{"an unknown decision", func(m map[string]any) { m["decision"].(map[string]any)["verdict"] = "ship it" }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var m map[string]any

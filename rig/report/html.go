@@ -50,13 +50,13 @@ var runPage = template.Must(template.New("report.html").Funcs(htmlFuncs).Parse(`
 <h1 id="headline">{{.Headline}}</h1>
 <p class="meta">Scenario <code>{{.Scenario}}</code> · profile <code>{{.Profile}}</code> · bundles {{join .Bundles ", "}} · checks {{join .Checks ", "}}{{with .Device}} · device <code>{{.UID}}</code> firmware {{.Firmware}} boot {{.Boot}}{{end}} · {{.Tool.Name}} {{.Tool.Version}}</p>
 <p>{{len .Controls}} controls: <span class="pass">{{.Counts.Pass}} pass</span>, <span class="fail">{{.Counts.Fail}} fail</span>, <span class="error">{{.Counts.Error}} error</span>, <span class="skip">{{.Counts.Skip}} skip</span>.</p>
-<p class="decision"><strong>Decision: {{.Decision.Verdict}}.</strong> {{upper .Decision.Why}}.</p>
+<p class="decision"><strong>Decision: {{.Decision.Verdict}}.</strong> {{upper .Decision.Why}}.{{with .Decision.Rule}} <span class="meta">(rule <code>{{.}}</code>)</span>{{end}}</p>
 {{with .Baseline}}<p>Against baseline <code>{{.Path}}</code> ({{.Headline}}): <strong>{{.Summary.Headline}}</strong> — see <a href="delta/delta.html">delta/delta.html</a>.</p>{{end}}
 </header>
 
 <nav><h2>Controls</h2>
 <table><tr><th>Status</th><th>Severity</th><th>Control</th><th>Title</th>{{if .Baseline}}<th>Against baseline</th>{{end}}</tr>
-{{range .Controls}}<tr class="{{.Change}}"><td class="{{status .Status}}">{{.Status}}</td><td>{{.Severity}}</td><td><a href="#{{.ID}}">{{.ID}}</a></td><td>{{.Title}}</td>{{if $.Baseline}}<td>{{.Change}}</td>{{end}}</tr>
+{{range .Controls}}<tr class="{{.Change}}"><td class="{{status .Status}}">{{.Status}}{{if .Waived}} (accepted risk){{end}}</td><td>{{.Severity}}</td><td><a href="#{{.ID}}">{{.ID}}</a></td><td>{{.Title}}</td>{{if $.Baseline}}<td>{{.Change}}</td>{{end}}</tr>
 {{end}}</table></nav>
 
 {{if .Backlog}}<section id="backlog"><h2>Backlog</h2>
@@ -64,7 +64,7 @@ var runPage = template.Must(template.New("report.html").Funcs(htmlFuncs).Parse(`
 <table><tr><th>#</th><th>Priority</th><th>Control</th><th>Hop</th><th>Effort</th><th>Remediation</th><th>How the rerun verifies it</th></tr>
 {{range .Backlog}}<tr><td>{{.Rank}}</td><td>{{.Priority}}</td><td><a href="#{{.Control}}">{{.Control}}</a></td><td>{{.Hop}}</td><td>{{.Effort}}</td><td>{{.Remediation}}</td><td>{{.Verification}}</td></tr>
 {{end}}</table></section>{{end}}
-
+{{template "accepted-risks" .}}
 {{with .Timeline}}<section id="telemetry"><h2>Telemetry timeline</h2>
 {{if .Source}}<p>Frames of the {{.Source}} per {{.BucketMs}} ms since the run started: {{.Total}} stored (solid line, by arrival at the ingest){{if .SentTotal}}, {{.SentTotal}} sent by the devices (dashed, by when the gateway read them), {{.LostTotal}} never stored (red bars, at their estimated send time){{end}}{{if .Windows}}; shaded spans are fault windows{{end}}.</p>
 {{else}}<p>Frames the ingest stored per {{.BucketMs}} ms since the run started ({{.Total}} in all){{if .Windows}}; shaded spans are fault windows{{end}}.</p>

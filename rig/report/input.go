@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 	"unicode/utf8"
@@ -16,6 +18,7 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/record"
+	"github.com/pathrig/rig/rig/scenario"
 )
 
 // Input is what a run writer needs: the record joined with the catalog's definitions, the
@@ -32,9 +35,13 @@ type Input struct {
 	Counts   record.Summary
 	Started  time.Time
 	Finished time.Time
-	Decision Decision
-	Controls []ControlView // run order: check order, then control ID
-	Backlog  []BacklogRow  // failed controls, priority order
+	// CheckTimes are when each check ran (run.json volatile.checks), by check ID.
+	CheckTimes map[string]record.Span
+	Decision   Decision
+	Controls   []ControlView // run order: check order, then control ID
+	Backlog    []BacklogRow  // failed controls without an accepted risk, priority order
+	// Waivers says what became of each waiver the run was given (applied, expired, …).
+	Waivers  []record.WaiverNote
 	Timeline *Timeline
 	// Baseline is set when the run was compared with a baseline run.
 	Baseline *BaselineRef
@@ -65,7 +72,12 @@ type ControlView struct {
 	Change delta.Class
 	// BaselineStatus is the control's status in the baseline ("" without one or when new).
 	BaselineStatus record.Status
+	// Waiver is the accepted risk of a failed control, nil otherwise.
+	Waiver *record.Waiver
 }
+
+// Waived reports whether the control is a failure whose risk is accepted.
+func (c ControlView) Waived() bool { return c.Status == record.StatusFail && c.Waiver != nil }
 
 // EvidenceView is one evidence file of a control.
 type EvidenceView struct {
@@ -80,6 +92,8 @@ type BuildOptions struct {
 	RunDir       string      // "" renders without snippets and timeline
 	Baseline     *record.Run // nil: no baseline comparison
 	BaselinePath string
+	// Rules decide a run whose record holds no decision; nil: the default rules.
+	Rules []scenario.DecisionRule
 }
 
 // snippetMax bounds inline evidence: larger files are linked, not inlined.
@@ -95,16 +109,29 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 		defs[c.ID] = c
 	}
 	in := &Input{
-		Headline: run.Summary.Headline,
-		Scenario: run.Scenario,
-		Profile:  run.Profile,
-		Bundles:  append([]string(nil), run.Bundles...),
-		Checks:   append([]string(nil), run.Checks...),
-		Tool:     run.Tool,
-		Counts:   run.Summary,
-		Started:  run.Volatile.Started,
-		Finished: run.Volatile.Finished,
-		Decision: Decide(run),
+		Headline:   run.Summary.Headline,
+		Scenario:   run.Scenario,
+		Profile:    run.Profile,
+		Bundles:    append([]string(nil), run.Bundles...),
+		Checks:     append([]string(nil), run.Checks...),
+		Tool:       run.Tool,
+		Counts:     run.Summary,
+		Started:    run.Volatile.Started,
+		Finished:   run.Volatile.Finished,
+		Waivers:    slices.Clone(run.Waivers),
+		CheckTimes: maps.Clone(run.Volatile.Checks),
+	}
+	if run.Decision != nil {
+		in.Decision = *run.Decision // decided when the run was made, with the scenario's rules
+	} else {
+		rules := opts.Rules
+		if rules == nil {
+			var err error
+			if rules, err = DefaultRules(); err != nil {
+				return nil, err
+			}
+		}
+		in.Decision = Decide(run, catalog, rules)
 	}
 	if run.Device != nil {
 		d := *run.Device
@@ -122,9 +149,14 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 	for _, res := range run.Results {
 		def, known := defs[res.Control]
 		def.References = append([]string(nil), def.References...)
+		def.Thresholds = maps.Clone(def.Thresholds)
 		cv := ControlView{
 			ID: res.Control, Check: res.Check, Title: res.Title, Status: res.Status, Severity: res.Severity,
 			Reason: res.Reason, Def: def, Known: known, Fingerprint: Fingerprint(res.Control),
+		}
+		if res.Waiver != nil {
+			w := *res.Waiver
+			cv.Waiver = &w
 		}
 		if len(res.Observed) > 0 {
 			b, err := json.Marshal(res.Observed) // maps marshal with sorted keys
@@ -209,37 +241,19 @@ type BacklogRow struct {
 	Title        string
 	Severity     record.Severity
 	Hop          string // where the fix is made: device, gateway, broker, ingest
-	Effort       string // S, M or L (see effortNote)
+	Effort       string // S, M or L (checks.Efforts)
 	Remediation  string
 	Verification string
 	Reason       string
 	Evidence     []string
 }
 
-// Owning hop and effort per check: where the fix is made and how big it usually is.
-// S: a configuration change (hours); M: reissuing credentials or certificates, or a code change
-// in one service (days); L: a change across hops or to the device fleet (a sprint).
-var checkOwner = map[string]struct{ hop, effort string }{
-	"transport":       {"broker", "S"},
-	"broker-cert":     {"broker", "M"},
-	"ingest-auth":     {"ingest", "M"},
-	"guardrails":      {"broker", "S"},
-	"device-certs":    {"device", "L"},
-	"telemetry":       {"gateway", "M"},
-	"telemetry-trust": {"gateway", "M"},
-}
-
-// controlOwner overrides checkOwner where one control of a check is fixed elsewhere.
-var controlOwner = map[string]struct{ hop, effort string }{
-	"GUARD-HEALTH": {"gateway", "L"},
-}
-
-func owner(check, control string) (hop, effort string) {
-	if o, ok := controlOwner[control]; ok {
-		return o.hop, o.effort
-	}
-	if o, ok := checkOwner[check]; ok {
-		return o.hop, o.effort
+// owner returns where a failed control is fixed and how big the fix usually is: the catalog's
+// hop and effort. A control the catalog does not define (a record from another rig build) is
+// given to the whole path at medium effort rather than dropped from the backlog.
+func owner(c ControlView) (hop, effort string) {
+	if c.Known && c.Def.Hop != "" && c.Def.Effort != "" {
+		return c.Def.Hop, c.Def.Effort
 	}
 	return "path", "M"
 }
@@ -273,10 +287,10 @@ func jiraPriority(s record.Severity) string {
 func backlog(cs []ControlView) []BacklogRow {
 	var rows []BacklogRow
 	for _, c := range cs {
-		if c.Status != record.StatusFail {
-			continue
+		if c.Status != record.StatusFail || c.Waived() {
+			continue // an accepted risk is not planned work: summary.md lists it with its expiry
 		}
-		hop, effort := owner(c.Check, c.ID)
+		hop, effort := owner(c)
 		rows = append(rows, BacklogRow{
 			Priority: jiraPriority(c.Severity), Control: c.ID, Title: c.Title, Severity: c.Severity,
 			Hop: hop, Effort: effort, Remediation: c.Def.Remediation, Verification: c.Def.Verification,
@@ -320,9 +334,32 @@ func (in *Input) ByStatus(s ...record.Status) []ControlView {
 	return out
 }
 
-// Findings returns the failed controls, most severe first, then by control ID.
+// Accepted returns the failed controls whose risk is accepted, in run order.
+func (in *Input) Accepted() []ControlView {
+	var out []ControlView
+	for _, c := range in.Controls {
+		if c.Waived() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// WaiverNotes returns the notes of the waivers in the given states, in file order.
+func (in *Input) WaiverNotes(states ...string) []record.WaiverNote {
+	var out []record.WaiverNote
+	for _, n := range in.Waivers {
+		if slices.Contains(states, n.State) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Findings returns the failed controls without an accepted risk, most severe first, then by
+// control ID.
 func (in *Input) Findings() []ControlView {
-	out := in.ByStatus(record.StatusFail)
+	out := slices.DeleteFunc(in.ByStatus(record.StatusFail), ControlView.Waived)
 	sort.SliceStable(out, func(i, j int) bool {
 		if a, b := out[i].Severity.Rank(), out[j].Severity.Rank(); a != b {
 			return a > b

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/pathrig/rig/rig/record"
@@ -16,6 +17,7 @@ type junitSuites struct {
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
 	Skipped  int          `xml:"skipped,attr"`
+	Time     string       `xml:"time,attr,omitempty"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
 
@@ -25,6 +27,7 @@ type junitSuite struct {
 	Failures   int             `xml:"failures,attr"`
 	Errors     int             `xml:"errors,attr"`
 	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr,omitempty"`
 	Timestamp  string          `xml:"timestamp,attr,omitempty"`
 	Properties []junitProperty `xml:"properties>property,omitempty"`
 	Cases      []junitCase     `xml:"testcase"`
@@ -38,6 +41,7 @@ type junitProperty struct {
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr,omitempty"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
 	Error     *junitMessage `xml:"error,omitempty"`
 	Skipped   *junitMessage `xml:"skipped,omitempty"`
@@ -51,7 +55,9 @@ type junitMessage struct {
 }
 
 // JUnit writes one testsuite per check and one testcase per control: fail → <failure> carrying
-// the remediation, error → <error>, skip → <skipped>, pass → an empty testcase.
+// the remediation, error → <error>, skip and an accepted risk → <skipped>, pass → an empty
+// testcase. time is the run's (testsuites), the check's (testsuite) and an even share of the
+// check's among its controls (testcase).
 func JUnit(w io.Writer, in *Input) error {
 	root := junitSuites{Name: "rig " + in.Scenario + " (" + in.Profile + ")"}
 	idx := map[string]int{}
@@ -71,17 +77,25 @@ func JUnit(w io.Writer, in *Input) error {
 		if len(c.Evidence) > 0 {
 			tc.SystemOut = "evidence: " + strings.Join(evidencePaths(c.Evidence), ", ")
 		}
-		switch c.Status {
-		case record.StatusFail:
+		switch {
+		case c.Waived():
+			// An accepted risk does not fail CI (it is out of --fail-on): reported as skipped,
+			// with the waiver.
+			w := c.Waiver
+			tc.Skipped = &junitMessage{Message: fmt.Sprintf("accepted risk until %s: %s", w.Expires, w.Reason),
+				Body: fmt.Sprintf("Failed (%s): %s\nAccepted by %s until %s (%s): %s", c.Severity, c.Reason, orDash(w.Owner), w.Expires, w.Source, w.Reason)}
+			s.Skipped++
+			root.Skipped++
+		case c.Status == record.StatusFail:
 			tc.Failure = &junitMessage{Message: c.Reason, Type: string(c.Severity),
 				Body: fmt.Sprintf("Severity: %s\nRemediation: %s\nVerification: %s", c.Severity, c.Def.Remediation, c.Def.Verification)}
 			s.Failures++
 			root.Failures++
-		case record.StatusError:
+		case c.Status == record.StatusError:
 			tc.Error = &junitMessage{Message: c.Reason, Type: "not-evaluated", Body: "The control could not be evaluated; it is not a pass. " + c.Reason}
 			s.Errors++
 			root.Errors++
-		case record.StatusSkip:
+		case c.Status == record.StatusSkip:
 			tc.Skipped = &junitMessage{Message: c.Reason}
 			s.Skipped++
 			root.Skipped++
@@ -89,6 +103,23 @@ func JUnit(w io.Writer, in *Input) error {
 		s.Cases = append(s.Cases, tc)
 		s.Tests++
 		root.Tests++
+	}
+	// Times: the run's for the root, each check's for its suite (volatile.checks). The controls of
+	// a check are probed together, so a testcase gets an even share of its check's time.
+	if d := in.Finished.Sub(in.Started); !in.Started.IsZero() && d >= 0 {
+		root.Time = seconds(d.Seconds())
+	}
+	for i := range root.Suites {
+		s := &root.Suites[i]
+		span, ok := in.CheckTimes[s.Name]
+		if !ok || len(s.Cases) == 0 {
+			continue
+		}
+		s.Time = seconds(span.Seconds())
+		s.Timestamp = span.Started.UTC().Format("2006-01-02T15:04:05")
+		for j := range s.Cases {
+			s.Cases[j].Time = seconds(span.Seconds() / float64(len(s.Cases)))
+		}
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
@@ -101,3 +132,6 @@ func JUnit(w io.Writer, in *Input) error {
 	_, err := io.WriteString(w, "\n")
 	return err
 }
+
+// seconds formats a duration as JUnit's time attribute: seconds with millisecond precision.
+func seconds(s float64) string { return strconv.FormatFloat(s, 'f', 3, 64) }

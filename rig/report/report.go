@@ -15,43 +15,12 @@ import (
 	"github.com/pathrig/rig/rig/record"
 )
 
-// Decision is the recommendation of a leadership summary.
-type Decision struct {
-	Verdict string // ship | fix internally | focused sprint | hold
-	Why     string
-}
-
-// Decide recommends what to do with a run's findings: any critical finding → hold; any high →
-// focused sprint; only medium/low → fix internally; no findings and nothing unevaluated → ship.
-func Decide(r *record.Run) Decision {
-	worst := -1
-	for _, res := range r.Results {
-		if res.Status == record.StatusFail && res.Severity.Rank() > worst {
-			worst = res.Severity.Rank()
-		}
-	}
-	switch {
-	case worst >= record.SeverityCritical.Rank():
-		return Decision{"hold", "a critical finding leaves the path open to compromise; do not ship until it is fixed and rerun"}
-	case worst >= record.SeverityHigh.Rank():
-		return Decision{"focused sprint", "high-severity findings need a planned hardening sprint before delivery, then a rerun against this baseline"}
-	case r.Summary.Error > 0:
-		return Decision{"hold", "some controls could not be evaluated; an unverified control is not a pass - fix the run and rerun"}
-	case worst >= 0:
-		return Decision{"fix internally", "only medium or low findings: the owning team can fix them in normal work and rerun"}
-	case r.Summary.Pass == 0:
-		return Decision{"hold", "no control was evaluated: name the path's targets in the scenario and rerun"}
-	case r.Summary.Skip > 0:
-		return Decision{"ship", fmt.Sprintf("every evaluated control passed on the live path; %d skipped %s not covered - name their targets to cover them", r.Summary.Skip, plural(r.Summary.Skip, "control is", "controls are"))}
-	}
-	return Decision{"ship", "every control passed on the live path"}
-}
-
-// Findings returns the failed results, most severe first, then by control ID.
+// Findings returns the failed results without an accepted risk, most severe first, then by
+// control ID.
 func Findings(r *record.Run) []record.Result {
 	var out []record.Result
 	for _, res := range r.Results {
-		if res.Status == record.StatusFail {
+		if res.Status == record.StatusFail && !res.Waived() {
 			out = append(out, res)
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	junit "github.com/joshdk/go-junit"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -17,33 +19,125 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/record"
+	"github.com/pathrig/rig/rig/scenario"
+	"github.com/pathrig/rig/rig/waiver"
+	"github.com/pathrig/rig/scenarios"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
+// TestDecide runs the default decision rules (scenarios/decisions/default.yaml) over small runs:
+// a high finding on transport, anonymous access or cross-device access holds the path; another
+// high finding is a focused sprint; medium or low is fixed internally; an error holds; an
+// accepted risk decides nothing; a clean run ships. Each decision names its rule.
 func TestDecide(t *testing.T) {
-	fail := func(s record.Severity) record.Result {
-		return record.Result{Control: "X", Status: record.StatusFail, Severity: s}
+	cat, err := checks.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := map[string]checks.Control{}
+	for _, c := range cat {
+		defs[c.ID] = c
+	}
+	fail := func(id string, s record.Severity) record.Result {
+		return record.Result{Control: id, Check: defs[id].Check, Status: record.StatusFail, Severity: s}
+	}
+	res := func(id string, st record.Status) record.Result {
+		return record.Result{Control: id, Check: defs[id].Check, Status: st, Severity: defs[id].Severity}
+	}
+	waived := func(r record.Result) record.Result {
+		r.Waiver = &record.Waiver{Reason: "accepted", Expires: "2099-01-01", Source: "w.yaml:2"}
+		return r
+	}
+	rules, err := DefaultRules()
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name    string
 		results []record.Result
 		want    string
+		rule    string
 	}{
-		{"critical", []record.Result{fail(record.SeverityMedium), fail(record.SeverityCritical)}, "hold"},
-		{"high", []record.Result{fail(record.SeverityHigh), fail(record.SeverityLow)}, "focused sprint"},
-		{"medium", []record.Result{fail(record.SeverityMedium)}, "fix internally"},
-		{"unevaluated", []record.Result{{Control: "Y", Status: record.StatusError}}, "hold"},
-		{"clean", []record.Result{{Control: "Y", Status: record.StatusPass}}, "ship"},
-		{"low finding and an error", []record.Result{fail(record.SeverityLow), {Control: "Y", Status: record.StatusError}}, "hold"},
-		{"everything skipped", []record.Result{{Control: "Y", Status: record.StatusSkip}}, "hold"},
-		{"clean with a skip", []record.Result{{Control: "Y", Status: record.StatusPass}, {Control: "Z", Status: record.StatusSkip}}, "ship"},
+		{"plaintext broker", []record.Result{fail("TRANSPORT-PLAINTEXT", record.SeverityHigh), fail("CERT-SAN", record.SeverityHigh)}, "hold", "transport-exposed"},
+		{"weak ciphers", []record.Result{fail("TRANSPORT-CIPHERS", record.SeverityHigh)}, "hold", "transport-exposed"},
+		{"TLS 1.1 is medium: not a transport hold", []record.Result{fail("TRANSPORT-TLS-LEGACY", record.SeverityMedium)}, "fix internally", "medium-or-low"},
+		{"anonymous broker", []record.Result{fail("GUARD-ANON", record.SeverityHigh)}, "hold", "anonymous-access"},
+		{"unauthenticated ingest", []record.Result{fail("INGEST-UNAUTH", record.SeverityHigh)}, "hold", "anonymous-access"},
+		{"one device reads every device", []record.Result{fail("GUARD-SUB-WILDCARD", record.SeverityHigh)}, "hold", "cross-device-access"},
+		{"critical elsewhere", []record.Result{fail("CERT-EXPIRY", record.SeverityCritical), fail("CERT-LIFETIME", record.SeverityMedium)}, "hold", "critical"},
+		{"high elsewhere", []record.Result{fail("CERT-SAN", record.SeverityHigh), fail("GUARD-MAX-PACKET", record.SeverityLow)}, "focused sprint", "high"},
+		{"medium", []record.Result{fail("GUARD-MAX-PACKET", record.SeverityMedium)}, "fix internally", "medium-or-low"},
+		{"unevaluated", []record.Result{res("GUARD-ANON", record.StatusError)}, "hold", "not-evaluated"},
+		{"low finding and an error", []record.Result{fail("GUARD-MAX-PACKET", record.SeverityLow), res("GUARD-ANON", record.StatusError)}, "hold", "not-evaluated"},
+		{"a high finding beats an error", []record.Result{fail("CERT-SAN", record.SeverityHigh), res("GUARD-ANON", record.StatusError)}, "focused sprint", "high"},
+		{"an accepted plaintext listener decides nothing", []record.Result{waived(fail("TRANSPORT-PLAINTEXT", record.SeverityHigh)), fail("GUARD-MAX-PACKET", record.SeverityMedium)}, "fix internally", "medium-or-low"},
+		{"only accepted risks ship", []record.Result{waived(fail("TRANSPORT-PLAINTEXT", record.SeverityHigh)), res("GUARD-ANON", record.StatusPass)}, "ship", ""},
+		{"clean", []record.Result{res("GUARD-ANON", record.StatusPass)}, "ship", ""},
+		{"everything skipped", []record.Result{res("GUARD-ANON", record.StatusSkip)}, "hold", ""},
+		{"clean with a skip", []record.Result{res("GUARD-ANON", record.StatusPass), res("GUARD-RATE", record.StatusSkip)}, "ship", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &record.Run{Results: tc.results}
 			r.Summarize()
-			if got := Decide(r).Verdict; got != tc.want {
-				t.Errorf("Decide = %q, want %q", got, tc.want)
+			d := Decide(r, cat, rules)
+			if d.Verdict != tc.want || d.Rule != tc.rule {
+				t.Errorf("Decide = %q by rule %q, want %q by %q (%+v)", d.Verdict, d.Rule, tc.want, tc.rule, d)
+			}
+			if tc.rule != "" && (!strings.HasPrefix(d.Source, "embedded:decisions/default.yaml:") || d.Matched == "" || d.Why == "") {
+				t.Errorf("decision %+v does not say which rule and result decided", d)
+			}
+		})
+	}
+}
+
+// TestDecideOverride: a scenario's decision rules come first; the defaults still decide what
+// they do not match. The summary says which rule decided.
+func TestDecideOverride(t *testing.T) {
+	cat, _ := checks.Catalog()
+	defaults, _ := DefaultRules()
+	lib := scenario.Library{Embedded: scenarios.FS, Controls: []string{"TRANSPORT-PLAINTEXT", "GUARD-RATE"}, Checks: []string{"transport"}, Hops: checks.Hops}
+	own, err := lib.ParseDecision("s.yaml", []byte(`rules:
+  - id: lab-broker
+    decision: focused sprint
+    why: the plaintext listener is on the lab network only
+    match: {controls: [TRANSPORT-PLAINTEXT]}
+  - id: broker-medium
+    decision: ship
+    why: broker findings below high do not block delivery
+    match: {severity: [medium, low], hops: [broker]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := append(own, defaults...)
+	for _, tc := range []struct {
+		name    string
+		results []record.Result
+		want    string
+		rule    string
+	}{
+		{"the scenario's rule wins", []record.Result{{Control: "TRANSPORT-PLAINTEXT", Check: "transport", Status: record.StatusFail, Severity: record.SeverityHigh}}, "focused sprint", "lab-broker"},
+		{"by hop", []record.Result{{Control: "GUARD-RATE", Check: "guardrails-depth", Status: record.StatusFail, Severity: record.SeverityMedium}}, "ship", "broker-medium"},
+		{"another hop falls to the defaults", []record.Result{{Control: "INGEST-OVERSIZE", Check: "ingest-matrix", Status: record.StatusFail, Severity: record.SeverityMedium}}, "fix internally", "medium-or-low"},
+		{"the defaults still hold anonymous access", []record.Result{{Control: "GUARD-ANON", Check: "guardrails", Status: record.StatusFail, Severity: record.SeverityHigh}}, "hold", "anonymous-access"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &record.Run{Results: tc.results}
+			r.Summarize()
+			d := Decide(r, cat, rules)
+			if d.Verdict != tc.want || d.Rule != tc.rule {
+				t.Fatalf("Decide = %+v, want %q by rule %q", d, tc.want, tc.rule)
+			}
+			r.Decision = &d
+			in, err := Build(r, cat, BuildOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			SummaryMarkdown(&b, in)
+			if want := "Decided by rule `" + tc.rule + "`"; !strings.Contains(b.String(), want) {
+				t.Errorf("summary.md lacks %q:\n%s", want, b.String())
 			}
 		})
 	}
@@ -78,6 +172,33 @@ func build(t *testing.T, name, baseline string) *Input {
 		opts.Baseline, opts.BaselinePath = base, bdir
 	}
 	in, err := Build(run, cat, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// waivedFixture is the exposed run with a waiver file applied on its start day: TRANSPORT-TLS-LEGACY
+// and GUARD-MAX-PACKET accepted (one narrowed to the run's TLS endpoint), CERT-KEY's waiver
+// expired, GUARD-HEALTH's no longer needed (it passes), GUARD-RATE's for a control not run.
+func waivedFixture(t *testing.T) *Input {
+	t.Helper()
+	run, cat, dir := fixture(t, "exposed")
+	day := func(s string) scenario.Date { d, _ := time.Parse(time.DateOnly, s); return scenario.Date{Time: d} }
+	ws := []scenario.Waiver{
+		{Control: "TRANSPORT-TLS-LEGACY", Reason: "two legacy gateways speak TLS 1.1 until the fleet update in Q2", Owner: "ops@example.com", Expires: day("2026-06-30"), Target: "127.0.0.1:8883", Source: "waivers.yaml:2"},
+		{Control: "GUARD-MAX-PACKET", Reason: "the broker vendor ships the limit in the next release", Expires: day("2026-01-02"), Source: "waivers.yaml:8"},
+		{Control: "CERT-KEY", Reason: "renewal scheduled", Owner: "pki team", Expires: day("2025-12-31"), Source: "waivers.yaml:12"},
+		{Control: "GUARD-HEALTH", Reason: "flaky under load", Expires: day("2026-03-01"), Source: "waivers.yaml:17"},
+		{Control: "GUARD-RATE", Reason: "no rate plugin", Expires: day("2026-03-01"), Source: "waivers.yaml:21"},
+	}
+	hops := map[string]string{}
+	for _, c := range cat {
+		hops[c.ID] = c.Hop
+	}
+	run.Waivers = waiver.Apply(run, ws, hops, run.Volatile.Started)
+	run.Summarize()
+	in, err := Build(run, cat, BuildOptions{RunDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +267,13 @@ func TestGolden(t *testing.T) {
 		for _, w := range Writers() {
 			golden(t, name+"/"+w.File, render(t, w, in))
 		}
+	}
+	in := waivedFixture(t)
+	if in.Counts.Waived != 2 || in.Counts.Findings != 9 || in.Headline != "Exposed posture · 9 findings, 2 accepted risks" {
+		t.Errorf("waived fixture: counts %+v, headline %q", in.Counts, in.Headline)
+	}
+	for _, w := range Writers() {
+		golden(t, "exposed-waived/"+w.File, render(t, w, in))
 	}
 	for _, tc := range []struct{ run, baseline string }{{"hardened", "exposed"}, {"exposed", "hardened"}} {
 		in := build(t, tc.run, tc.baseline)
@@ -275,11 +403,55 @@ func TestSARIFValidates(t *testing.T) {
 			if fails != in.Counts.Fail {
 				t.Errorf("%d fail results, want %d", fails, in.Counts.Fail)
 			}
+			for _, r := range log.Runs[0].Tool.Driver.Rules {
+				if want := ControlsReference + "#control-" + strings.ToLower(r.ID); r.HelpURI != want {
+					t.Errorf("rule %s: helpUri %q, want %q", r.ID, r.HelpURI, want)
+				}
+			}
 			if len(log.Runs[0].Tool.Driver.Rules) != len(in.Controls) {
 				t.Errorf("%d rules, want one per control (%d)", len(log.Runs[0].Tool.Driver.Rules), len(in.Controls))
 			}
 		})
 	}
+	// Accepted risks carry a SARIF suppression (kind external, status accepted, the waiver's reason
+	// as justification), and the document still validates.
+	t.Run("accepted-risks", func(t *testing.T) {
+		in := waivedFixture(t)
+		var b bytes.Buffer
+		if err := SARIF(&b, in); err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.Validate(doc); err != nil {
+			t.Fatalf("findings.sarif with suppressions does not validate: %v", err)
+		}
+		var log sarifLog
+		json.Unmarshal(b.Bytes(), &log)
+		suppressed := map[string]sarifSuppression{}
+		for _, r := range log.Runs[0].Results {
+			if len(r.Suppressions) > 0 {
+				suppressed[r.RuleID] = r.Suppressions[0]
+			}
+		}
+		for _, c := range in.Accepted() {
+			sup, ok := suppressed[c.ID]
+			if !ok || sup.Kind != "external" || sup.Status != "accepted" || sup.Justification != c.Waiver.Reason || sup.Properties["expires"] != c.Waiver.Expires {
+				t.Errorf("%s: suppression %+v, want external/accepted with the reason %q", c.ID, sup, c.Waiver.Reason)
+			}
+			delete(suppressed, c.ID)
+		}
+		if len(suppressed) != 0 || len(in.Accepted()) != 2 {
+			t.Errorf("suppressions on controls without an applied waiver: %v (accepted %d)", suppressed, len(in.Accepted()))
+		}
+		// A suppression the schema does not allow is refused: the check has teeth.
+		bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"rig"}},"results":[{"message":{"text":"x"},"suppressions":[{"kind":"waived"}]}]}]}`))
+		if err := schema.Validate(bad); err == nil {
+			t.Error(`a suppression of kind "waived" validated`)
+		}
+	})
 	// A document that breaks the schema is refused: the validation can fail.
 	bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"rig"}},"results":[{"level":"loud","message":{"text":"x"}}]}]}`))
 	if err := schema.Validate(bad); err == nil {
@@ -297,6 +469,8 @@ func TestJUnitParsesBack(t *testing.T) {
 		record.Result{Control: "CERT-LIFETIME", Check: "broker-cert", Title: "t", Status: record.StatusError, Severity: "medium", Reason: "handshake timed out"},
 		record.Result{Control: "GUARD-RATE", Check: "guardrails", Title: "t", Status: record.StatusSkip, Severity: "medium", Reason: "not opted in"},
 	)
+	// And an accepted risk, which CI must not count as a failure.
+	run.Results[1].Waiver = &record.Waiver{Reason: "legacy gateways until Q2", Expires: "2026-06-30", Source: "w.yaml:2"}
 	run.Summarize()
 	in, err := Build(run, cat, BuildOptions{RunDir: dir})
 	if err != nil {
@@ -309,6 +483,17 @@ func TestJUnitParsesBack(t *testing.T) {
 	suites, err := junit.Ingest(b.Bytes())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Times: each suite takes its check's time from volatile.checks, shared by its testcases.
+	for _, s := range suites {
+		span := run.Volatile.Checks[s.Name]
+		var sum time.Duration
+		for _, tc := range s.Tests {
+			sum += tc.Duration
+		}
+		if span.Seconds() <= 0 || s.Totals.Duration.Seconds() < span.Seconds()-0.002 || sum.Seconds() < span.Seconds()-0.005 {
+			t.Errorf("suite %s: time %s, testcases %s; want the check's %.3f s", s.Name, s.Totals.Duration, sum, span.Seconds())
+		}
 	}
 	defs := map[string]checks.Control{}
 	for _, c := range cat {
@@ -326,8 +511,17 @@ func TestJUnitParsesBack(t *testing.T) {
 	for _, r := range run.Results {
 		tc := got[r.Control]
 		want := map[record.Status]junit.Status{record.StatusPass: junit.StatusPassed, record.StatusFail: junit.StatusFailed, record.StatusError: junit.StatusError, record.StatusSkip: junit.StatusSkipped}[r.Status]
+		if r.Waived() {
+			want = junit.StatusSkipped
+		}
 		if tc.Status != want {
 			t.Errorf("%s: status %s, want %s", r.Control, tc.Status, want)
+		}
+		if r.Waived() {
+			if !strings.Contains(tc.Message, r.Waiver.Reason) || !strings.Contains(tc.Message, r.Waiver.Expires) {
+				t.Errorf("%s: skipped message %q lacks the waiver's reason and expiry", r.Control, tc.Message)
+			}
+			continue
 		}
 		// go-junit keeps the message attribute in Message and the element's text in Error.
 		if r.Status == record.StatusFail && tc.Message != r.Reason {
@@ -351,7 +545,7 @@ func TestBacklogCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := []string{"Title", "Description", "Priority", "Rank", "Control", "Severity", "Hop", "Effort", "Remediation", "Verification", "Labels"}
+	wantHeader := []string{"Key", "Title", "Description", "Priority", "Rank", "Control", "Severity", "Hop", "Effort", "Remediation", "Verification", "Labels", "Labels", "Labels"}
 	if !reflect.DeepEqual(rows[0], wantHeader) {
 		t.Errorf("header = %v, want %v (the documented one: README.md)", rows[0], wantHeader)
 	}
@@ -366,13 +560,24 @@ func TestBacklogCSV(t *testing.T) {
 		t.Fatalf("%d rows, want one per finding (%d)", len(rows)-1, in.Counts.Fail)
 	}
 	prevSev := 5
+	keys := map[string]bool{}
 	for i, r := range rows[1:] {
-		sev := record.Severity(r[5]).Rank()
-		if sev > prevSev || r[3] != itoa(i+1) || r[0] == "" || r[1] == "" {
+		sev := record.Severity(r[6]).Rank()
+		if sev > prevSev || r[4] != itoa(i+1) || r[1] == "" || r[2] == "" {
 			t.Errorf("row %d out of order or incomplete: %v", i+1, r)
 		}
 		prevSev = sev
-		switch r[2] {
+		// The key depends on the control alone: a re-import of another run of the path (another
+		// profile, another scenario) names the same row.
+		if r[0] != "RIG-"+r[5] || keys[r[0]] {
+			t.Errorf("row %d: key %q, want a unique RIG-%s", i+1, r[0], r[5])
+		}
+		keys[r[0]] = true
+		// One label per Labels column, none with a space (Jira splits a cell on spaces).
+		if labels := r[11:]; labels[0] != "rig" || labels[1] != "severity-"+r[6] || labels[2] != "hop-"+r[7] {
+			t.Errorf("row %d: labels %v", i+1, labels)
+		}
+		switch r[3] {
 		case "Highest", "High", "Medium", "Low", "Lowest":
 		default:
 			t.Errorf("row %d: priority %q is not a Jira default priority", i+1, r[2])
@@ -392,7 +597,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 			t.Errorf("report.html loads an external asset (%q)", bad)
 		}
 	}
-	for _, want := range []string{`<h1 id="headline">Exposed posture · 11 findings</h1>`, "<svg", "TRANSPORT-PLAINTEXT", "Decision: focused sprint", "ETSI EN 303 645 5.5-1"} {
+	for _, want := range []string{`<h1 id="headline">Exposed posture · 11 findings</h1>`, "<svg", "TRANSPORT-PLAINTEXT", "Decision: hold", "ETSI EN 303 645 5.5-1"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
@@ -456,5 +661,47 @@ func TestTrustTimeline(t *testing.T) {
 		if end := int64(i+1) * tl.BucketMs; l > 0 && end <= w.FromMs {
 			t.Errorf("bucket %d (%d ms): %d frames lost before the fault window %+v", i, end, l, w)
 		}
+	}
+}
+
+// TestBacklogOverCatalog fails every control of the embedded catalog and wants each backlog row
+// to carry the catalog's own hop (device, gateway, broker, ingest, or path where the fix spans
+// hops) and effort (S, M, L): no control falls back to a default.
+func TestBacklogOverCatalog(t *testing.T) {
+	cat, err := checks.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &record.Run{Schema: record.SchemaRun, Scenario: "all", Profile: "p"}
+	for _, c := range cat {
+		run.Checks = append(run.Checks, c.Check)
+		run.Results = append(run.Results, record.Result{Control: c.ID, Check: c.Check, Title: c.Title, Status: record.StatusFail, Severity: c.Severity, Reason: "failed", Evidence: []string{}})
+	}
+	run.Summarize()
+	in, err := Build(run, cat, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Backlog) != len(cat) {
+		t.Fatalf("%d backlog rows, want one per control (%d)", len(in.Backlog), len(cat))
+	}
+	defs := map[string]checks.Control{}
+	for _, c := range cat {
+		defs[c.ID] = c
+	}
+	hops := map[string]int{}
+	for _, r := range in.Backlog {
+		d := defs[r.Control]
+		if !slices.Contains(checks.Hops, r.Hop) || !slices.Contains(checks.Efforts, r.Effort) {
+			t.Errorf("%s: hop %q effort %q, want one of %v and %v", r.Control, r.Hop, r.Effort, checks.Hops, checks.Efforts)
+		}
+		if r.Hop != d.Hop || r.Effort != d.Effort {
+			t.Errorf("%s: backlog says %s/%s, the catalog %s/%s", r.Control, r.Hop, r.Effort, d.Hop, d.Effort)
+		}
+		hops[r.Hop]++
+	}
+	// "path" is for fixes that truly span hops: most controls have one owner.
+	if hops["path"]*4 > len(cat) {
+		t.Errorf("%d of %d controls are owned by the whole path: %v", hops["path"], len(cat), hops)
 	}
 }

@@ -17,6 +17,14 @@ const SARIFSchema = "https://json.schemastore.org/sarif-2.1.0.json"
 // FingerprintKey names the partial fingerprint every result carries.
 const FingerprintKey = "rigControl/v1"
 
+// ControlsReference is where the controls are documented: the generated table of RIG.md §4 in
+// the rig's repository. Each rule's helpUri is this plus the control's anchor (ControlAnchor).
+// An absolute URI: SARIF's helpUri is one, and code scanning opens it from any repository.
+const ControlsReference = "https://github.com/pathrig/rig/blob/main/RIG.md"
+
+// ControlAnchor is the anchor of a control's row in the controls table (rig checks --markdown).
+func ControlAnchor(id string) string { return "control-" + strings.ToLower(id) }
+
 type sarifLog struct {
 	Schema  string     `json:"$schema"`
 	Version string     `json:"version"`
@@ -48,6 +56,7 @@ type sarifRule struct {
 	Name                 string         `json:"name"`
 	ShortDescription     sarifText      `json:"shortDescription"`
 	FullDescription      sarifText      `json:"fullDescription"`
+	HelpURI              string         `json:"helpUri"`
 	Help                 sarifHelp      `json:"help"`
 	DefaultConfiguration sarifConfig    `json:"defaultConfiguration"`
 	Properties           map[string]any `json:"properties"`
@@ -83,15 +92,25 @@ type sarifArtifactLoc struct {
 }
 
 type sarifResult struct {
-	RuleID              string            `json:"ruleId"`
-	RuleIndex           int               `json:"ruleIndex"`
-	Kind                string            `json:"kind"`
-	Level               string            `json:"level"`
-	Message             sarifText         `json:"message"`
-	Locations           []sarifLocation   `json:"locations"`
-	PartialFingerprints map[string]string `json:"partialFingerprints"`
-	BaselineState       string            `json:"baselineState,omitempty"`
-	Properties          map[string]any    `json:"properties"`
+	RuleID              string             `json:"ruleId"`
+	RuleIndex           int                `json:"ruleIndex"`
+	Kind                string             `json:"kind"`
+	Level               string             `json:"level"`
+	Message             sarifText          `json:"message"`
+	Locations           []sarifLocation    `json:"locations"`
+	PartialFingerprints map[string]string  `json:"partialFingerprints"`
+	BaselineState       string             `json:"baselineState,omitempty"`
+	Suppressions        []sarifSuppression `json:"suppressions,omitempty"`
+	Properties          map[string]any     `json:"properties"`
+}
+
+// sarifSuppression is an accepted risk: suppressed outside the analysed files (kind external),
+// with the waiver's reason as the justification, for tools that honour SARIF suppressions.
+type sarifSuppression struct {
+	Kind          string         `json:"kind"`
+	Status        string         `json:"status"`
+	Justification string         `json:"justification"`
+	Properties    map[string]any `json:"properties,omitempty"`
 }
 
 type sarifLocation struct {
@@ -135,9 +154,10 @@ func sarifLevel(s record.Severity) string {
 	return "note"
 }
 
-// SARIF writes SARIF 2.1.0: one rule per control of the run (with the catalog's help text), one
-// result per failed control (kind fail, level from its severity) and per control that could not
-// be evaluated (kind open). With a baseline, every result carries baselineState, and a control
+// SARIF writes SARIF 2.1.0: one rule per control of the run (with the catalog's help text and a
+// helpUri), one result per failed control (kind fail, level from its severity; an accepted risk
+// carries a suppression: kind external, status accepted, the waiver's reason as justification)
+// and per control that could not be evaluated (kind open). With a baseline, every result carries baselineState, and a control
 // that failed in the baseline but passes now is reported as kind pass with baselineState absent.
 func SARIF(w io.Writer, in *Input) error {
 	run := sarifRun{
@@ -193,6 +213,7 @@ func sarifRuleOf(c ControlView) sarifRule {
 		ID: c.ID, Name: ruleName(c.ID),
 		ShortDescription:     sarifText{short},
 		FullDescription:      sarifText{full},
+		HelpURI:              ControlsReference + "#" + ControlAnchor(c.ID),
 		Help:                 sarifHelp{Text: text, Markdown: md.String()},
 		DefaultConfiguration: sarifConfig{Level: sarifLevel(sev)},
 		Properties: map[string]any{
@@ -223,6 +244,16 @@ func sarifResultOf(c ControlView, ruleIndex int, withBaseline bool) (sarifResult
 	switch c.Status {
 	case record.StatusFail:
 		res.Kind, res.Level = "fail", sarifLevel(c.Severity)
+		if w := c.Waiver; w != nil {
+			props := map[string]any{"expires": w.Expires, "source": w.Source}
+			if w.Owner != "" {
+				props["owner"] = w.Owner
+			}
+			if w.Target != "" {
+				props["target"] = w.Target
+			}
+			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted", Justification: w.Reason, Properties: props}}
+		}
 	case record.StatusError:
 		res.Kind, res.Level = "open", "none"
 		res.Message.Text = "could not be evaluated: " + c.Reason

@@ -21,21 +21,33 @@ func SummaryMarkdown(w io.Writer, in *Input) error {
 		fmt.Fprintf(&b, " · device `%s` firmware %s", in.Device.UID, in.Device.Firmware)
 	}
 	c := in.Counts
-	fmt.Fprintf(&b, "\n\n%d controls: %d pass, %d fail, %d error, %d skip.\n\n", len(in.Controls), c.Pass, c.Fail, c.Error, c.Skip)
+	accepted := ""
+	if c.Waived > 0 {
+		accepted = fmt.Sprintf(" (%d accepted %s)", c.Waived, plural(c.Waived, "risk", "risks"))
+	}
+	fmt.Fprintf(&b, "\n\n%d controls: %d pass, %d fail%s, %d error, %d skip.\n\n", len(in.Controls), c.Pass, c.Fail, accepted, c.Error, c.Skip)
 
 	fmt.Fprintf(&b, "## Decision: %s\n\n%s.\n\n", in.Decision.Verdict, upperFirst(in.Decision.Why))
+	if by := decidedBy(in.Decision); by != "" {
+		fmt.Fprintf(&b, "%s\n\n", by)
+	}
 
 	b.WriteString("## What is exposed\n\n")
 	findings := in.Findings()
-	if len(findings) == 0 {
+	switch {
+	case len(findings) == 0 && c.Waived > 0:
+		b.WriteString("Nothing open: every failure is an accepted risk (below).\n\n")
+	case len(findings) == 0:
 		b.WriteString("Nothing: no control failed.\n\n")
-	} else {
+	default:
 		b.WriteString("| Severity | Control | Finding | Evidence |\n|---|---|---|---|\n")
 		for _, f := range findings {
 			fmt.Fprintf(&b, "| %s | %s | %s: %s | %s |\n", f.Severity, f.ID, cell(f.Title), cell(f.Reason), evidenceLinks(evidencePaths(f.Evidence)))
 		}
 		b.WriteString("\n")
 	}
+
+	writeAcceptedRisks(&b, in)
 
 	b.WriteString("## What is solid\n\n")
 	solid := in.ByStatus(record.StatusPass)
@@ -74,4 +86,54 @@ func SummaryMarkdown(w io.Writer, in *Input) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// decidedBy says which rule made the decision, for the reader who wants to check or change it.
+func decidedBy(d Decision) string {
+	switch {
+	case d.Rule != "" && d.Matched != "":
+		return fmt.Sprintf("Decided by rule `%s` (%s), which %s matches.", d.Rule, d.Source, d.Matched)
+	case d.Rule != "":
+		return fmt.Sprintf("Decided by rule `%s` (%s).", d.Rule, d.Source)
+	case d.Verdict != "":
+		return "No decision rule matched a result of this run."
+	}
+	return ""
+}
+
+// writeAcceptedRisks writes the accepted risks (failures with a waiver) and what became of the
+// other waivers: expired ones (their controls count as findings again), waivers no longer
+// needed (their controls pass) and those that did not apply.
+func writeAcceptedRisks(b *strings.Builder, in *Input) {
+	acc := in.Accepted()
+	notes := in.WaiverNotes(record.WaiverExpired, record.WaiverNotNeeded, record.WaiverNotApplicable)
+	if len(acc) == 0 && len(notes) == 0 {
+		return
+	}
+	b.WriteString("## Accepted risks\n\n")
+	if len(acc) == 0 {
+		b.WriteString("None: no waiver applies to a failure of this run.\n\n")
+	} else {
+		b.WriteString("Failures whose risk is accepted until the date shown: they stay `fail` in run.json and count in `summary.waived`, not as findings.\n\n")
+		b.WriteString("| Control | Severity | Reason | Owner | Expires | Target | Waiver |\n|---|---|---|---|---|---|---|\n")
+		for _, c := range acc {
+			w := c.Waiver
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.ID, c.Severity, cell(w.Reason), orDash(cell(w.Owner)), w.Expires, orDash(cell(w.Target)), cell(w.Source))
+		}
+		b.WriteString("\n")
+	}
+	for _, n := range notes {
+		label := map[string]string{record.WaiverExpired: "Expired", record.WaiverNotNeeded: "No longer needed", record.WaiverNotApplicable: "Not applied"}[n.State]
+		fmt.Fprintf(b, "- **%s:** %s — %s (%s)\n", label, n.Control, n.Note, n.Source)
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }

@@ -276,7 +276,10 @@ func (d *doc) given(field string) bool {
 // Library resolves scenarios, profiles and bundles by name or path. Files on disk are looked up
 // first (relative to the scenario's folder), then the embedded defaults.
 type Library struct {
-	Embedded fs.FS // layout: *.yaml, profiles/*.yaml, bundles/*.yaml
+	Embedded fs.FS // layout: *.yaml, profiles/*.yaml, bundles/*.yaml, decisions/default.yaml
+	// Controls, Checks and Hops are the catalog's names that waivers and decision rules may use;
+	// empty: not checked against the catalog.
+	Controls, Checks, Hops []string
 }
 
 // read returns the bytes of a named definition: a path that exists on disk, or a name looked up
@@ -350,6 +353,9 @@ type Plan struct {
 	Profile  Profile
 	Bundles  []Bundle
 	Checks   []string // check IDs in run order, deduplicated
+	Waivers  []Waiver // the accepted risks of the scenario's waiver file (or rig run --waivers)
+	// Decision is the scenario's decision rules, then the defaults: the first that matches decides.
+	Decision []DecisionRule
 }
 
 // Load reads a scenario (name or path), the profile it names (or profileOverride if not ""),
@@ -439,6 +445,9 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 	}
 	if len(plan.Checks) == 0 {
 		return nil, d.at("bundles", "the scenario runs no check: name at least one bundle or check")
+	}
+	if err := l.loadAccepted(plan, d, dir); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }

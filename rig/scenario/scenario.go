@@ -62,6 +62,10 @@ type Scenario struct {
 	Targets *Targets `yaml:"targets"`
 	// Intrusive allows probes that load the target (publish floods). Off unless set.
 	Intrusive bool `yaml:"intrusive"`
+	// Waivers names a waiver file of accepted risks (waivers.go), relative to the scenario's folder.
+	Waivers string `yaml:"waivers"`
+	// Decision holds rules tried before the default decision rules (decision.go).
+	Decision []DecisionRule `yaml:"decision"`
 
 	// Source is where the scenario was read from (path or "embedded:<name>"); not a YAML field.
 	Source string `yaml:"-"`

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,16 +29,60 @@ import (
 	"github.com/pathrig/rig/scenarios"
 )
 
-// version is set with -ldflags "-X main.version=..." by `make build`.
-var version = "dev"
+// version, commit and buildDate are set with -ldflags "-X main.version=... -X main.commit=...
+// -X main.buildDate=..." by `make build` and `make dist`.
+var (
+	version   = "dev"
+	commit    = ""
+	buildDate = ""
+)
+
+// buildInfo is what `rig version --json` prints.
+type buildInfo struct {
+	Version     string `json:"version"`
+	Commit      string `json:"commit"`     // "unknown" when the build did not say
+	BuildDate   string `json:"build_date"` // RFC 3339, UTC; "unknown" when the build did not say
+	GoVersion   string `json:"go_version"`
+	Platform    string `json:"platform"` // GOOS/GOARCH
+	RunSchema   string `json:"run_schema"`
+	DeltaSchema string `json:"delta_schema"`
+}
+
+// currentBuild describes this binary: the linker's values first, then what the Go toolchain
+// recorded (the VCS revision of a plain go build in a checkout).
+func currentBuild() buildInfo {
+	b := buildInfo{Version: version, Commit: commit, BuildDate: buildDate, GoVersion: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, RunSchema: record.SchemaRun, DeltaSchema: delta.SchemaDelta}
+	if info, ok := debug.ReadBuildInfo(); ok && b.Commit == "" {
+		dirty := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				b.Commit = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if b.Commit != "" && dirty {
+			b.Commit += "-dirty"
+		}
+	}
+	if b.Commit == "" {
+		b.Commit = "unknown"
+	}
+	if b.BuildDate == "" {
+		b.BuildDate = "unknown"
+	}
+	return b
+}
 
 const exitCodesHelp = `Exit codes:
-  0  clean: no finding at or above --fail-on, no regression
+  0  clean: no finding at or above --fail-on (an accepted risk is not a finding), no regression
   1  rig run with --fail-on: a finding at or above that severity, or a control that could not
      be evaluated (status error); rig verify: a changed, missing or added file or directory,
      a duplicate manifest line, or a bad signature
-  2  usage or configuration error (bad flag, bad scenario, profile or bundle file, an --out
-     that is not empty)
+  2  usage or configuration error (bad flag, bad scenario, profile, bundle or waiver file, an
+     unknown --control or --skip-control, an --out that is not empty)
   3  a control regressed against the baseline (rig delta, rig run --baseline)
   4  the run could not complete (stack failed to start, I/O error)
   5  rig delta, rig run --baseline: a run folder to compare fails 'rig verify' (a file changed,
@@ -95,7 +143,17 @@ Two runs compare control by control with 'rig delta'.
 	return root
 }
 
-func library() scenario.Library { return scenario.Library{Embedded: scenarios.FS} }
+// library resolves scenarios, profiles and bundles, and checks the control, check and hop names
+// that waivers and decision rules use against the catalog.
+func library() scenario.Library {
+	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: checks.Hops}
+	if cat, err := checks.Catalog(); err == nil { // an invalid catalog stops the run later (exit 4)
+		for _, c := range cat {
+			l.Controls = append(l.Controls, c.ID)
+		}
+	}
+	return l
+}
 
 func checkIDs() []string {
 	var ids []string
@@ -106,8 +164,8 @@ func checkIDs() []string {
 }
 
 func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Command {
-	var out, profile, failOn, baseline, signKey, device, gatewayBin, port, benchFile string
-	var formats, bundles []string
+	var out, profile, failOn, baseline, signKey, device, gatewayBin, port, benchFile, waiversFile string
+	var formats, bundles, onlyControls, skipControls []string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
@@ -128,6 +186,22 @@ endpoints, and write the run folder:
 --format picks the renderings (run.json, evidence/ and the manifest are always written).
 With --baseline the run exits 3 when a control that passed in the baseline no longer passes; a
 baseline that fails 'rig verify' is refused before anything starts (exit 5).
+
+--out - writes no run folder: the run is made in a private temporary folder, removed when it
+ends, and stdout gets one JSON object per control, the result as run.json holds it (redacted,
+with its waiver), one per line; the headline goes to stderr. --fail-on still sets the exit code.
+It cannot be combined with --baseline or --sign-key.
+
+Accepted risks: --waivers FILE (or the scenario's waivers: key) lists waivers, each a control,
+a reason, an owner, an expiry date (YYYY-MM-DD, the last day it applies) and optionally a
+target. A failure with a waiver that applies stays fail in run.json with the waiver attached,
+counts in summary.waived instead of summary.findings, is left out of --fail-on and carries a
+SARIF suppression. An expired waiver does not apply (the run warns); a waiver whose control
+passes is reported as no longer needed. A malformed waiver file is exit 2 (file, line, field).
+
+--control ID runs only the checks that own the named controls (repeatable) and skips their
+other controls; --skip-control ID skips a control (repeatable). A skipped control is skip with
+the reason "skipped on the command line", and its own probe is not sent. An unknown ID is exit 2.
 
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
@@ -153,7 +227,10 @@ refused before anything runs.
   rig run audit-baseline --profile hardened --port /dev/ttyUSB0 --out out/board
   rig run telemetry-trust --bench bench.yaml --out out/bench-trust   # NRST and power from the bench file
   rig run telemetry-trust --out out/trust          # faults on the hardened durable path
-  rig run telemetry-trust-exposed --out out/trust-exposed`,
+  rig run telemetry-trust-exposed --out out/trust-exposed
+  rig run audit-baseline --fail-on high --waivers waivers.yaml --out out/accepted
+  rig run audit-baseline --out - --control TRANSPORT-PLAINTEXT | jq -r 'select(.status=="fail") | .control'
+  rig run audit-baseline --bundle audit-depth --skip-control GUARD-MGMT --out out/depth`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, done, err := logger(quiet)
@@ -200,6 +277,30 @@ refused before anything runs.
 					return &exitError{exitUsage, err}
 				}
 			}
+			if waiversFile != "" {
+				if plan.Waivers, err = library().LoadWaivers(waiversFile); err != nil {
+					return &exitError{exitUsage, fmt.Errorf("--waivers: %w", err)}
+				}
+			}
+			skip, err := selectControls(plan, onlyControls, skipControls)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			stream := out == "-"
+			if stream {
+				// Results go to stdout as JSON lines; the run folder is a private temporary one,
+				// removed when the run ends.
+				if baseline != "" || signKey != "" {
+					return &exitError{exitUsage, errors.New("--out - prints results and keeps no run folder: it cannot be combined with --baseline or --sign-key")}
+				}
+				tmp, err := os.MkdirTemp("", "rig-stream-*")
+				if err != nil {
+					return &exitError{exitRunError, fmt.Errorf("--out -: %w", err)}
+				}
+				defer os.RemoveAll(tmp)
+				out = filepath.Join(tmp, "run")
+				formats = []string{"summary"} // the renderings go with the folder: make the cheapest
+			}
 			if out == "" {
 				out = filepath.Join("out", "runs", runFolderName(plan.Scenario.Name, plan.Profile.Name))
 			}
@@ -212,7 +313,7 @@ refused before anything runs.
 				gatewayBin = siblingGateway()
 			}
 			run, err := engine.Run(cmd.Context(), plan, engine.Options{
-				Out: out, Log: log, Version: version, GatewayBin: gatewayBin,
+				Out: out, Log: log, Version: version, GatewayBin: gatewayBin, Skip: skip,
 				Outputs: engine.Outputs{Formats: formats, Baseline: baseline, SignKey: key},
 			})
 			done() // clear the progress line before the headline
@@ -223,7 +324,15 @@ refused before anything runs.
 				}
 				return &exitError{code, err}
 			}
-			if !quiet {
+			switch {
+			case stream:
+				if err := streamResults(cmd.OutOrStdout(), out); err != nil {
+					return &exitError{exitRunError, err}
+				}
+				if !quiet {
+					fmt.Fprintln(cmd.ErrOrStderr(), run.Summary.Headline)
+				}
+			case !quiet:
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\n  %s\n", run.Summary.Headline, out)
 			}
 			if baseline != "" {
@@ -242,7 +351,8 @@ refused before anything runs.
 				for _, r := range run.Results {
 					// A control that could not be evaluated gates like a finding: an unverified
 					// control must not let CI pass.
-					if r.Status == record.StatusError || (r.Status == record.StatusFail && r.Severity.Rank() >= threshold.Rank()) {
+					// An accepted risk (a failure with a waiver that applies) does not.
+					if r.Status == record.StatusError || (r.Status == record.StatusFail && !r.Waived() && r.Severity.Rank() >= threshold.Rank()) {
 						return &exitError{code: exitFindings}
 					}
 				}
@@ -250,7 +360,7 @@ refused before anything runs.
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>, the names reduced to letters, digits, '.', '_' and '-')")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "run folder to write; must not exist or be empty (default out/runs/<scenario>-<profile>, the names reduced to letters, digits, '.', '_' and '-'); '-' prints one JSON result per line on stdout and keeps no run folder")
 	cmd.Flags().StringVarP(&profile, "profile", "p", "", "hardening profile to use instead of the scenario's (name or path)")
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
@@ -261,8 +371,83 @@ refused before anything runs.
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
 	cmd.Flags().StringVar(&port, "port", "", "with --device serial (implied): the board's UART, e.g. /dev/ttyUSB0")
 	cmd.Flags().StringVar(&benchFile, "bench", "", "with --device serial (implied): bench file naming the board's UART and its NRST, BOOT0 and power GPIO lines")
+	cmd.Flags().StringArrayVar(&onlyControls, "control", nil, "run only this control (repeatable): the checks that own none are not run, their other controls are skipped")
+	cmd.Flags().StringArrayVar(&skipControls, "skip-control", nil, "skip this control (repeatable): its result is skip, \"skipped on the command line\", and its own probe is not sent")
+	cmd.Flags().StringVar(&waiversFile, "waivers", "", "waiver file of accepted risks (control, reason, owner, expires, target), instead of the scenario's waivers: file")
 	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
 	return cmd
+}
+
+// selectControls applies --control and --skip-control to the plan: --control keeps only the
+// checks that own a named control and skips their other controls; --skip-control skips the
+// named ones. It returns the controls to skip. An ID the catalog does not know, a --control whose
+// check the plan does not run, or a control both run and skipped is a usage error.
+func selectControls(plan *scenario.Plan, only, skipped []string) (map[string]bool, error) {
+	if len(only) == 0 && len(skipped) == 0 {
+		return nil, nil
+	}
+	cat, err := checks.Catalog()
+	if err != nil {
+		return nil, err
+	}
+	owner := map[string]string{}
+	byCheck := map[string][]string{}
+	for _, c := range cat {
+		owner[c.ID] = c.Check
+		byCheck[c.Check] = append(byCheck[c.Check], c.ID)
+	}
+	for flag, ids := range map[string][]string{"--control": only, "--skip-control": skipped} {
+		for _, id := range ids {
+			if _, ok := owner[id]; !ok {
+				return nil, fmt.Errorf("%s %s: unknown control (`rig checks` lists the catalog)", flag, id)
+			}
+		}
+	}
+	skip := map[string]bool{}
+	if len(only) > 0 {
+		keep := map[string]bool{}
+		for _, id := range only {
+			if !slices.Contains(plan.Checks, owner[id]) {
+				return nil, fmt.Errorf("--control %s: its check %s is not among this run's checks (%s); add a bundle that runs it with --bundle", id, owner[id], strings.Join(plan.Checks, ", "))
+			}
+			keep[owner[id]] = true
+		}
+		plan.Checks = slices.DeleteFunc(plan.Checks, func(c string) bool { return !keep[c] })
+		for _, ch := range plan.Checks {
+			for _, id := range byCheck[ch] {
+				skip[id] = !slices.Contains(only, id)
+			}
+		}
+	}
+	for _, id := range skipped {
+		if slices.Contains(only, id) {
+			return nil, fmt.Errorf("%s is named by both --control and --skip-control", id)
+		}
+		skip[id] = true
+	}
+	for id, s := range skip {
+		if !s {
+			delete(skip, id)
+		}
+	}
+	return skip, nil
+}
+
+// streamResults prints the results of the run folder's run.json (redacted, with waivers
+// attached) as JSON lines: one result per line, as run.json holds it.
+func streamResults(w io.Writer, dir string) error {
+	run, err := record.ReadRun(dir)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, r := range run.Results {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("--out -: write a result: %w", err)
+		}
+	}
+	return nil
 }
 
 // siblingGateway returns the gateway binary beside the rig executable ("" if there is none).
@@ -365,11 +550,8 @@ func newChecksCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(cat)
 			case asMarkdown:
-				fmt.Fprintln(w, "| Control | Check | Severity | Title | Pass criterion | References |\n|---|---|---|---|---|---|")
-				for _, c := range cat {
-					fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", c.ID, c.Check, c.Severity, c.Title, strings.ReplaceAll(c.Pass, "|", `\|`), strings.Join(c.References, "; "))
-				}
-				return nil
+				_, err := io.WriteString(w, catalogMarkdown(cat))
+				return err
 			}
 			for _, ch := range checks.All() {
 				fmt.Fprintf(w, "%s — %s\n", ch.ID, ch.Title)
@@ -387,6 +569,21 @@ func newChecksCmd() *cobra.Command {
 	cmd.MarkFlagsMutuallyExclusive("json", "markdown")
 	return cmd
 }
+
+// catalogMarkdown is the controls table of `rig checks --markdown`, which RIG.md §4 holds
+// verbatim (TestControlsTableInRIG). Each row carries an anchor, control-<id in lower case>,
+// that the SARIF rules' helpUri points at.
+func catalogMarkdown(cat []checks.Control) string {
+	var b strings.Builder
+	b.WriteString("| Control | Check | Severity | Hop | Effort | Title | Pass criterion | References |\n|---|---|---|---|---|---|---|---|\n")
+	for _, c := range cat {
+		fmt.Fprintf(&b, "| <a id=\"%s\"></a>%s | %s | %s | %s | %s | %s | %s | %s |\n", report.ControlAnchor(c.ID), c.ID, c.Check, c.Severity, c.Hop, c.Effort,
+			mdCell(c.Title), mdCell(c.Pass), strings.Join(c.References, "; "))
+	}
+	return b.String()
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ") }
 
 func newScenariosCmd() *cobra.Command {
 	return &cobra.Command{
@@ -415,14 +612,27 @@ func newScenariosCmd() *cobra.Command {
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the rig version and the run-record schema",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, args []string) {
+		Long: `Print the rig version and the schemas of the records it writes. --json prints the version,
+the commit, the build date (both set by make build, "unknown" otherwise; a plain go build in a
+checkout still records its commit), the Go version, the platform and the schemas as one JSON
+object.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(currentBuild())
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rig %s (run schema %s, delta schema %s)\n", version, record.SchemaRun, delta.SchemaDelta)
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print version, commit, build date, Go version and schemas as JSON")
+	return cmd
 }
 
 // overrideBundles replaces the plan's bundles and checks with the named bundles, looked up
