@@ -114,7 +114,7 @@ func TestSpoolBoundedEvictsOldest(t *testing.T) {
 	}
 	defer sp.close()
 	for i := range 15 {
-		if err := sp.append([]spooled{{topic: "t", payload: []byte{byte(i)}}}); err != nil {
+		if err := sp.append([]spooled{{topic: "t", payload: []byte{byte(i)}}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
