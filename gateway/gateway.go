@@ -174,12 +174,13 @@ type Gateway struct {
 	// Replay at start (spool mode). While markHeld, commits do not move the spool's mark: a
 	// replay is due or under way, and a gateway killed before its replayed frames are committed
 	// must ask for them again rather than trust a mark the frames read since the start moved.
-	committed mark         // the newest frame committed (the spool's mark until this run commits)
-	markHeld  bool         // the spool's mark stays where it was
-	markDirty bool         // committed is ahead of the mark on disk
-	window    replayWindow // the frames the device announced it sends again
-	noReplay  bool         // the device answered REPLAY with status 1 (logged once)
-	spoolHook func([]spooled) error
+	committed  mark         // the newest frame committed (the spool's mark until this run commits)
+	markHeld   bool         // the spool's mark stays where it was
+	markDirty  bool         // committed is ahead of the mark on disk
+	window     replayWindow // the frames the device announced it sends again
+	noReplay   bool         // the device answered REPLAY with status 1 (logged once)
+	replayFrom uint32       // from_seq of the REPLAY sent
+	spoolHook  func([]spooled) error
 
 	writeMu sync.Mutex // one command on the wire at a time
 }

@@ -38,6 +38,7 @@ func (g *Gateway) replayAfterStart(ctx context.Context, marks map[string]mark) {
 	}
 	g.mu.Lock()
 	g.stats.ReplayRequests++
+	g.replayFrom = m.Seq + 1
 	g.mu.Unlock()
 	log.Info("asking the device to replay the telemetry after the spool's last commit", "boot", boot, "from_seq", m.Seq+1)
 	n, err := g.session.Replay(ctx, boot, m.Seq+1)
@@ -76,6 +77,11 @@ func (g *Gateway) replayAnsweredLocked(f protocol.Frame, r protocol.Response) {
 		}
 		g.stats.Replayed += uint64(n)
 		g.window = replayWindow{boot: f.Boot, from: f.Seq - uint32(n), count: uint32(n), left: uint32(n)}
+		if asked := f.Seq - g.replayFrom; asked > uint32(n) && asked <= 1<<30 {
+			// The device's ring no longer reaches back to from_seq: those frames are gone
+			// unless this gateway read them itself (sent while it was down, from the tty).
+			g.log.Info("device no longer holds the oldest frames asked for (lost if the crash took them before their commit)", "from_seq", g.replayFrom, "next_seq", f.Seq, "held", n, "beyond_ring", asked-uint32(n))
+		}
 	case protocol.StatusUnknownOp:
 		if !g.noReplay {
 			g.noReplay = true
