@@ -180,6 +180,7 @@ type Gateway struct {
 	window     replayWindow // the frames the device announced it sends again
 	noReplay   bool         // the device answered REPLAY with status 1 (logged once)
 	replayFrom uint32       // from_seq of the REPLAY sent
+	restarted  bool         // the spool held marks when Run opened it (set before Run's goroutines start)
 	spoolHook  func([]spooled) error
 
 	writeMu sync.Mutex // one command on the wire at a time
@@ -353,8 +354,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.log.Info("spool holds records from an earlier run; publishing them first", "records", d, "spool", g.cfg.SpoolPath)
 		}
 		startMarks = sp.allMarks() // what earlier runs committed: this run's commits do not count
+		g.restarted = len(startMarks) > 0
 		g.mu.Lock()
-		g.markHeld = len(startMarks) > 0 // until the device's identity says whether to replay
+		g.markHeld = g.restarted // until the device's identity says whether to replay
 		g.mu.Unlock()
 	}
 	g.log.Info("gateway reading device", "baud", g.cfg.Baud)
@@ -542,18 +544,14 @@ func (g *Gateway) DeviceStats(ctx context.Context) (protocol.DeviceStats, error)
 // HELLO coming), and the replay that follows must reach it while it still holds the frames the
 // crash took (the last 64: 1.28 s of telemetry at 20 ms).
 func (g *Gateway) learnIdentity(ctx context.Context) bool {
-	wait := g.cfg.IdentifyTimeout
-	g.mu.Lock()
-	if g.markHeld {
-		wait = 0
-	}
-	g.mu.Unlock()
-	select {
-	case <-g.identReady:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-time.After(wait):
+	if !g.restarted {
+		select {
+		case <-g.identReady:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-time.After(g.cfg.IdentifyTimeout):
+		}
 	}
 	backoff := 250 * time.Millisecond
 	for {
