@@ -2,7 +2,9 @@
 // over a serial port (rig/link), learns the device's identity (HELLO, or an IDENTIFY command),
 // publishes every TELEMETRY frame as a telemetry.Record over MQTT (paho), counts every bad frame by
 // reason without ever dying on garbage, and lets the rig send commands to the device and await
-// their responses. The binary in gateway/cmd/gateway wraps it.
+// their responses. With a spool it is crash-safe: records are on disk from the read that brought
+// them until the broker acknowledged them, and what a crash took between the read and the commit
+// the device sends again (REPLAY) when the gateway starts. The binary in gateway/cmd/gateway wraps it.
 package gateway
 
 import (
@@ -65,8 +67,12 @@ type Config struct {
 	// SpoolPath, when set, makes the gateway store-and-forward through a crash-safe buffer on
 	// disk (a bbolt file): each record is committed (fsync) before the next UART read and
 	// deleted only when the broker acknowledged it (QoS 1: PUBACK), so a broker outage or a
-	// SIGKILL of the gateway loses nothing spooled; a restart publishes what is left. Records
-	// may then reach the broker twice: the ingest must be idempotent on (device, boot, seq).
+	// SIGKILL of the gateway loses nothing spooled; a restart publishes what is left. Frames a
+	// SIGKILL took after the read but before the commit are recovered from the device: the
+	// spool keeps the (boot, seq) of the newest frame committed, and a gateway starting on it
+	// asks the device, if it is still in that boot, to REPLAY what came after (protocol v1 op
+	// 0x08; a device without it answers status 1 and the gateway carries on). Records may then
+	// reach the broker twice: the ingest must be idempotent on (device, boot, seq).
 	SpoolPath string
 	SpoolMax  int // records the spool holds before evicting the oldest; 0 → DefaultSpoolMax
 	// Backoff paces broker (re)connection attempts.
@@ -127,6 +133,8 @@ type Stats struct {
 	SpoolEvicted    uint64            `json:"spool_evicted"`    // oldest records dropped because the spool was full
 	SpoolErrors     uint64            `json:"spool_errors"`     // spool writes that failed (the records stay queued in memory)
 	Reconnects      uint64            `json:"reconnects"`       // broker connections made after the first (spool mode)
+	ReplayRequests  uint64            `json:"replay_requests"`  // REPLAY commands sent at start (spool mode, the spool's mark in the device's current boot)
+	Replayed        uint64            `json:"replayed"`         // TELEMETRY frames the device announced it sends again (counted in Telemetry as they come)
 	Connected       bool              `json:"connected"`        // MQTT connection up
 	Identity        Identity          `json:"identity"`
 }
@@ -163,7 +171,25 @@ type Gateway struct {
 	spool      *spool
 	held       []pending // spool mode: frames read but not yet spooled (identity unknown)
 
+	// Replay at start (spool mode). While markHeld, commits do not move the spool's mark: a
+	// replay is due or under way, and a gateway killed before its replayed frames are committed
+	// must ask for them again rather than trust a mark the frames read since the start moved.
+	committed  mark         // the newest frame committed (the spool's mark until this run commits)
+	markHeld   bool         // the spool's mark stays where it was
+	markDirty  bool         // committed is ahead of the mark on disk
+	window     replayWindow // the frames the device announced it sends again
+	noReplay   bool         // the device answered REPLAY with status 1 (logged once)
+	replayFrom uint32       // from_seq of the REPLAY sent
+	restarted  bool         // the spool held marks when Run opened it (set before Run's goroutines start)
+	spoolHook  func([]spooled) error
+
 	writeMu sync.Mutex // one command on the wire at a time
+}
+
+// replayWindow is what a REPLAY RESPONSE announced: count frames of boot, the seqs before the
+// RESPONSE's own seq, which follow it on the line. left counts those still to come.
+type replayWindow struct {
+	boot, from, count, left uint32
 }
 
 // write sends one encoded COMMAND on the open port.
@@ -313,6 +339,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.port = nil
 		g.mu.Unlock()
 	}()
+	var startMarks map[string]mark
 	if g.cfg.SpoolPath != "" {
 		sp, err := openSpool(g.cfg.SpoolPath, g.cfg.SpoolMax)
 		if err != nil {
@@ -322,9 +349,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.mu.Lock()
 		g.spool = sp
 		g.mu.Unlock()
+		sp.failAppend = g.spoolHook
 		if d, _ := sp.stats(); d > 0 {
 			g.log.Info("spool holds records from an earlier run; publishing them first", "records", d, "spool", g.cfg.SpoolPath)
 		}
+		startMarks = sp.allMarks() // what earlier runs committed: this run's commits do not count
+		g.restarted = len(startMarks) > 0
+		g.mu.Lock()
+		g.markHeld = g.restarted // until the device's identity says whether to replay
+		g.mu.Unlock()
 	}
 	g.log.Info("gateway reading device", "baud", g.cfg.Baud)
 
@@ -339,6 +372,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	})
 	if g.spool != nil {
 		wg.Go(func() { g.publishSpool(ctx, g.spool) })
+		wg.Go(func() { g.replayAfterStart(ctx, startMarks) })
 	} else {
 		wg.Go(func() { g.publish(ctx, queue) })
 	}
@@ -396,7 +430,9 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 		g.log.Info("device hello", "device", h.UID.String(), "fw", h.FW.String(), "boot", f.Boot, "reset_cause", h.ResetCause.String())
 	case protocol.TypeTelemetry:
 		g.stats.Telemetry++
-		g.noteSeqLocked(f.Boot, f.Seq)
+		if !g.replayedLocked(f) {
+			g.noteSeqLocked(f.Boot, f.Seq)
+		}
 		tel, _ := protocol.ParseTelemetry(f.Body)
 		if g.cfg.AlterForTest != nil {
 			tel = g.cfg.AlterForTest(f.Boot, f.Seq, tel)
@@ -424,6 +460,9 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 			if id, err := protocol.ParseIdentity(r.Data); err == nil {
 				g.setIdentityLocked(id.UID, id.FW, f.Boot)
 			}
+		}
+		if r.Op == protocol.OpReplay && g.session.Owns(r.ReqSeq) {
+			g.replayAnsweredLocked(f, r) // before Deliver: the replayed frames are right behind
 		}
 		if !g.session.Deliver(r) {
 			g.stats.Unexpected++
@@ -500,14 +539,19 @@ func (g *Gateway) DeviceStats(ctx context.Context) (protocol.DeviceStats, error)
 	return protocol.ParseDeviceStats(r.Data)
 }
 
-// learnIdentity waits for a HELLO, then asks IDENTIFY until the device answers or ctx ends.
+// learnIdentity waits for a HELLO, then asks IDENTIFY until the device answers or ctx ends. A
+// gateway restarting on a spool with marks asks at once: the device is most likely running (no
+// HELLO coming), and the replay that follows must reach it while it still holds the frames the
+// crash took (the last 64: 1.28 s of telemetry at 20 ms).
 func (g *Gateway) learnIdentity(ctx context.Context) bool {
-	select {
-	case <-g.identReady:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-time.After(g.cfg.IdentifyTimeout):
+	if !g.restarted {
+		select {
+		case <-g.identReady:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-time.After(g.cfg.IdentifyTimeout):
+		}
 	}
 	backoff := 250 * time.Millisecond
 	for {

@@ -19,27 +19,60 @@ import (
 
 // spool is the gateway's crash-safe store-and-forward buffer: a bbolt file holding every
 // telemetry record from the moment it is read off the UART until the broker acknowledged it.
-// Append commits (fsync) before the read loop reads the next bytes from the UART, so a SIGKILL
-// loses at most the frames of the one read being processed; everything spooled is published
-// again after a restart. Bounded: past Max records the oldest are evicted and counted.
+// Append commits (fsync) before the read loop reads the next bytes from the UART; everything
+// spooled is published again after a restart. Bounded: past Max records the oldest are evicted
+// and counted.
+//
+// A SIGKILL can still take the frames of the read being processed (read off the tty, not yet
+// committed; under CPU load the commit takes long). For those the spool keeps, per device, a
+// high-water mark: the boot and seq of the newest frame committed, written in the same
+// transaction as the frames, so it never claims a frame the spool did not hold. A gateway that
+// starts on a spool with a mark asks the device to REPLAY what it sent after it (Gateway.Run).
 type spool struct {
 	db     *bolt.DB
 	path   string
 	max    int
 	notify chan struct{} // wakes the publisher after an Append
+	// failAppend, when set (tests), runs before each append; an error fails it as a disk would,
+	// and a hook that blocks holds the read loop as a slow fsync does.
+	failAppend func([]spooled) error
 
 	mu      sync.Mutex
 	depth   int
 	evicted uint64
+	marks   map[string]mark // what the marks bucket holds
 }
 
-var spoolBucket = []byte("outbox")
+var (
+	spoolBucket = []byte("outbox")
+	markBucket  = []byte("marks") // device id → boot u32, seq u32 (big-endian)
+)
 
 // spooled is one record waiting for the broker's acknowledgement.
 type spooled struct {
-	key     []byte
-	topic   string
-	payload []byte
+	key       []byte
+	topic     string
+	payload   []byte
+	boot, seq uint32 // the frame's; set on append (they move the mark), not when read back
+}
+
+// mark is a device's high-water mark: the frame (boot, seq) newest in the spool's commits. Device
+// "" is no mark.
+type mark struct {
+	Device    string
+	Boot, Seq uint32
+}
+
+// advance returns m after committing frame (boot, seq) of device: a frame of another boot (or
+// another device) starts the mark again there, one of the same boot raises its seq. Newest is by
+// boot as the frames came, not by the boot counter's value: a device whose counter restarted
+// (its backup domain lost) still moves its mark.
+func (m mark) advance(device string, boot, seq uint32) mark {
+	if m.Device != device || m.Boot != boot {
+		return mark{Device: device, Boot: boot, Seq: seq}
+	}
+	m.Seq = max(m.Seq, seq)
+	return m
 }
 
 func openSpool(path string, max int) (*spool, error) {
@@ -53,14 +86,23 @@ func openSpool(path string, max int) (*spool, error) {
 		}
 		return nil, fmt.Errorf("gateway: open spool %s: %w (delete it only if its records may be lost)", path, err)
 	}
-	s := &spool{db: db, path: path, max: max, notify: make(chan struct{}, 1)}
+	s := &spool{db: db, path: path, max: max, notify: make(chan struct{}, 1), marks: map[string]mark{}}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(spoolBucket)
 		if err != nil {
 			return err
 		}
 		s.depth = b.Stats().KeyN
-		return nil
+		mb, err := tx.CreateBucketIfNotExists(markBucket)
+		if err != nil {
+			return err
+		}
+		return mb.ForEach(func(k, v []byte) error {
+			if len(v) == 8 { // anything else is not ours: no mark, so no replay
+				s.marks[string(k)] = mark{Device: string(k), Boot: binary.BigEndian.Uint32(v), Seq: binary.BigEndian.Uint32(v[4:])}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		_ = db.Close()
@@ -71,15 +113,47 @@ func openSpool(path string, max int) (*spool, error) {
 
 func (s *spool) close() error { return s.db.Close() }
 
-// append stores records (topic, payload pairs) durably, evicting the oldest past max.
-func (s *spool) append(items []spooled) error {
-	if len(items) == 0 {
+// markOf returns the device's high-water mark, if the spool has one.
+func (s *spool) markOf(device string) (mark, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.marks[device]
+	return m, ok
+}
+
+// allMarks returns a copy of every device's mark.
+func (s *spool) allMarks() map[string]mark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]mark, len(s.marks))
+	for k, v := range s.marks {
+		out[k] = v
+	}
+	return out
+}
+
+// append stores records (topic, payload pairs) durably, evicting the oldest past max. m, when not
+// nil, is the device's new high-water mark, written in the same transaction: it holds exactly
+// when the records do.
+func (s *spool) append(items []spooled, m *mark) error {
+	if len(items) == 0 && m == nil {
 		return nil
+	}
+	if s.failAppend != nil {
+		if err := s.failAppend(items); err != nil {
+			return fmt.Errorf("gateway: spool %s: append: %w", s.path, err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var evicted int
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if m != nil {
+			v := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, m.Boot), m.Seq)
+			if err := tx.Bucket(markBucket).Put([]byte(m.Device), v); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(spoolBucket)
 		for _, it := range items {
 			id, err := b.NextSequence()
@@ -109,6 +183,12 @@ func (s *spool) append(items []spooled) error {
 	}
 	s.depth += len(items) - evicted
 	s.evicted += uint64(evicted)
+	if m != nil {
+		s.marks[m.Device] = *m
+	}
+	if len(items) == 0 {
+		return nil
+	}
 	select {
 	case s.notify <- struct{}{}:
 	default:
@@ -198,15 +278,21 @@ func recordPayload(uid string, p pending) ([]byte, error) {
 
 // flushHeld commits the frames of the last UART read to the spool (spool mode, identity known),
 // before the read loop reads more: what the device sent is on disk before the gateway asks for
-// the next bytes. A failed write keeps them held and retries on the next read.
+// the next bytes. A failed write keeps them held and retries on the next read. The device's
+// high-water mark moves in the same transaction, unless a replay holds it (see holdMarkLocked).
 func (g *Gateway) flushHeld() {
 	g.mu.Lock()
-	if g.spool == nil || len(g.held) == 0 || !g.identity.Known {
+	if g.spool == nil || !g.identity.Known || len(g.held) == 0 && (!g.markDirty || g.markHeld) {
 		g.mu.Unlock()
 		return
 	}
 	uid, held := g.identity.UID, g.held
 	g.held = nil
+	m := g.committed
+	if m.Device != uid {
+		m, _ = g.spool.markOf(uid)
+	}
+	hold := g.markHeld
 	g.mu.Unlock()
 	topic := telemetry.Topic(g.cfg.TopicPrefix, uid)
 	items := make([]spooled, 0, len(held))
@@ -216,9 +302,14 @@ func (g *Gateway) flushHeld() {
 			g.log.Error("gateway: encode record", "err", err)
 			continue
 		}
-		items = append(items, spooled{topic: topic, payload: payload})
+		items = append(items, spooled{topic: topic, payload: payload, boot: p.boot, seq: p.seq})
+		m = m.advance(uid, p.boot, p.seq)
 	}
-	err := g.spool.append(items)
+	var write *mark
+	if !hold && m.Device != "" {
+		write = &m
+	}
+	err := g.spool.append(items, write)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err != nil {
@@ -228,6 +319,8 @@ func (g *Gateway) flushHeld() {
 		return
 	}
 	g.stats.Spooled += uint64(len(items))
+	g.committed = m
+	g.markDirty = write == nil && m.Device != ""
 }
 
 // publishSpool publishes the spool oldest first and deletes what the broker acknowledged. It

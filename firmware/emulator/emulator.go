@@ -36,7 +36,10 @@ type Config struct {
 	WriteTimeout time.Duration       // bound on one UART write when the link supports deadlines; 0 → DefaultWriteTimeout
 	// Sensor returns the reading for a telemetry frame; nil → a deterministic synthetic reading.
 	Sensor func(boot, seq uint32) protocol.Telemetry
-	Log    *slog.Logger // nil → discard
+	// NoReplay makes the device a firmware older than REPLAY (op 0x08): it answers status 1
+	// (unknown op), so hosts can be tested against one.
+	NoReplay bool
+	Log      *slog.Logger // nil → discard
 }
 
 // BootStats is what the device sent during one boot.
@@ -55,6 +58,7 @@ type Stats struct {
 	RxOK          uint32      `json:"rx_ok"`          // valid frames received this boot
 	RxBad         uint32      `json:"rx_bad"`         // bad frames received this boot
 	TxErrors      uint64      `json:"tx_errors"`      // UART writes that failed or timed out (a frame the host cannot have received whole)
+	Replayed      uint64      `json:"replayed"`       // TELEMETRY frames sent again on REPLAY, every boot (not in TelemetrySent)
 	Boots         []BootStats `json:"boots"`          // every boot, oldest first; the last is the current one
 }
 
@@ -83,9 +87,43 @@ type Device struct {
 	corruptNext bool
 	stalled     bool
 	txErrors    uint64
+	replayed    uint64
 	history     []BootStats
 	powerOff    bool          // the power line is cut: silent and deaf, RAM lost
 	clockSkew   time.Duration // added to device_time_ms (a drifted or stepped RTC)
+	sent        sentRing      // the last TELEMETRY frames of this boot, for REPLAY
+}
+
+// sentFrame is one TELEMETRY frame as first sent: what REPLAY sends again.
+type sentFrame struct {
+	seq, timeMs uint32
+	body        [protocol.TelemetryLen]byte
+}
+
+// sentRing holds the last protocol.ReplayDepth TELEMETRY frames of the current boot, in RAM: a
+// boot starts with none. A fixed array, so a fleet of devices costs no allocation per frame.
+type sentRing struct {
+	frames [protocol.ReplayDepth]sentFrame
+	next   int // slot of the next frame
+	n      int // frames held
+}
+
+func (r *sentRing) add(f sentFrame) {
+	r.frames[r.next] = f
+	r.next = (r.next + 1) % len(r.frames)
+	r.n = min(r.n+1, len(r.frames))
+}
+
+// from returns the frames held with seq ≥ from, oldest first.
+func (r *sentRing) from(from uint32) []sentFrame {
+	var out []sentFrame
+	for i := range r.n {
+		f := r.frames[(r.next-r.n+i+len(r.frames))%len(r.frames)]
+		if f.seq >= from {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // New returns a powered-off device; Run powers it on.
@@ -126,7 +164,7 @@ func (d *Device) Stats() Stats {
 	defer d.mu.Unlock()
 	return Stats{
 		Boot: d.boot, InReset: d.inReset, Stalled: d.stalled, TelemetrySent: d.seq,
-		RxOK: d.rxOK, RxBad: d.rxBad, TxErrors: d.txErrors,
+		RxOK: d.rxOK, RxBad: d.rxBad, TxErrors: d.txErrors, Replayed: d.replayed,
 		Boots: append([]BootStats(nil), d.history...),
 	}
 }
@@ -225,9 +263,14 @@ func (d *Device) serviceLocked(now time.Time) time.Duration {
 	if !now.Before(d.nextDue) {
 		body := d.cfg.Sensor(d.boot, d.seq).Marshal()
 		f := protocol.NewFrame(protocol.TypeTelemetry, d.boot, d.seq, d.uptimeLocked(now), body)
-		d.seq++ // consumed even if the write fails: the device believes it sent it
+		held := sentFrame{seq: f.Seq, timeMs: f.DeviceTimeMs}
+		copy(held.body[:], body)
+		d.sent.add(held) // kept even when corrupted or lost: REPLAY sends it again, whole
+		d.seq++          // consumed even if the write fails: the device believes it sent it
 		d.history[len(d.history)-1].TelemetrySent = d.seq
-		d.sendLocked(f, nil)
+		bad := d.corruptNext
+		d.corruptNext = false
+		d.writeLocked(f, nil, bad)
 		d.nextDue = d.nextDue.Add(d.interval)
 		if d.nextDue.Before(now) {
 			d.nextDue = now.Add(d.interval) // after a stall, resume at the period, not in a burst
@@ -273,13 +316,15 @@ func intervalMs(p time.Duration) uint16 {
 
 // sendLocked writes one frame (after prefix) in a single Write, so that other writers on the same
 // pty (the rig's UART noise injection) land between frames, never inside one.
-func (d *Device) sendLocked(f protocol.Frame, prefix []byte) {
+func (d *Device) sendLocked(f protocol.Frame, prefix []byte) { d.writeLocked(f, prefix, false) }
+
+// writeLocked is sendLocked with the CRC inverted when badCRC (FAULT CORRUPT_CRC).
+func (d *Device) writeLocked(f protocol.Frame, prefix []byte, badCRC bool) {
 	if d.inReset || d.powerOff || d.stalled || d.w == nil {
 		return
 	}
 	wire, err := protocol.AppendEncode(prefix, f)
-	if f.Type == protocol.TypeTelemetry && d.corruptNext {
-		d.corruptNext = false
+	if badCRC {
 		var bad []byte
 		bad, err = protocol.EncodeBadCRC(f)
 		wire = append(prefix, bad...)
@@ -309,6 +354,7 @@ func (d *Device) bootLocked(boot uint32, cause protocol.ResetCause) {
 	d.nextDue = d.bootedAt.Add(d.interval)
 	d.needHello = true
 	d.corruptNext, d.stalled = false, false
+	d.sent = sentRing{} // RAM: the frames of the last boot are gone
 	d.history = append(d.history, BootStats{Boot: boot, ResetCause: cause})
 	d.wake()
 }
@@ -371,7 +417,11 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 	cmd, _ := protocol.ParseCommand(f.Body) // the decoder checked the body length
 	rsp := protocol.Response{ReqSeq: f.Seq, Op: cmd.Op}
 	var after func()
-	if rsp.Status = cmd.Check(); rsp.Status == protocol.StatusOK {
+	rsp.Status = cmd.Check()
+	if cmd.Op == protocol.OpReplay && d.cfg.NoReplay {
+		rsp.Status = protocol.StatusUnknownOp
+	}
+	if rsp.Status == protocol.StatusOK {
 		switch cmd.Op {
 		case protocol.OpPing:
 		case protocol.OpIdentify:
@@ -389,6 +439,20 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 			rsp.Data = protocol.DeviceStats{Boot: d.boot, TelemetrySent: d.seq, RxOK: d.rxOK, RxBad: d.rxBad}.Marshal()
 		case protocol.OpGetInterval:
 			rsp.Data = protocol.MarshalInterval(intervalMs(d.interval))
+		case protocol.OpReplay:
+			boot, from, _ := cmd.ReplayOf()
+			var again []sentFrame
+			if boot == d.boot {
+				again = d.sent.from(from)
+			}
+			rsp.Data = protocol.MarshalReplay(uint16(len(again)))
+			after = func() {
+				// Right after the RESPONSE, under the same lock: no new frame comes between.
+				d.replayed += uint64(len(again))
+				for _, h := range again {
+					d.sendLocked(protocol.NewFrame(protocol.TypeTelemetry, d.boot, h.seq, h.timeMs, h.body[:]), nil)
+				}
+			}
 		case protocol.OpSetInterval:
 			ms, _ := cmd.IntervalMs()
 			after = func() {

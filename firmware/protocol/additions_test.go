@@ -96,11 +96,41 @@ func TestCommandCheck(t *testing.T) {
 		{"clock skew 5-byte skew", Command{Op: OpFault, Args: append(append([]byte(nil), skew...), 0)}, StatusBadArgs},
 		{"reserved fault code", FaultCommand(0x05), StatusBadArgs},
 		{"experimental fault code", FaultCommand(0x80), StatusBadArgs},
+		{"replay", ReplayCommand(7, 59), StatusOK},
+		{"replay without args", Command{Op: OpReplay}, StatusBadArgs},
+		{"replay boot only", Command{Op: OpReplay, Args: []byte{7, 0, 0, 0}}, StatusBadArgs},
+		{"replay 9 bytes", Command{Op: OpReplay, Args: append(ReplayCommand(7, 59).Args, 0)}, StatusBadArgs},
 		{"unknown op", Command{Op: 0x7e}, StatusUnknownOp},
-		{"unknown op with args", Command{Op: 0x08, Args: []byte{1, 2}}, StatusUnknownOp},
+		{"unknown op with args", Command{Op: 0x09, Args: []byte{1, 2}}, StatusUnknownOp},
 	} {
 		if got := tc.cmd.Check(); got != tc.want {
 			t.Errorf("%s: Check(%s %x) = %s, want %s", tc.name, tc.cmd.Op, tc.cmd.Args, got, tc.want)
+		}
+	}
+}
+
+// TestReplay: the REPLAY command (op 0x08, args boot u32 then from_seq u32) and its 2-byte data.
+func TestReplay(t *testing.T) {
+	c := ReplayCommand(7, 59)
+	if c.Op != OpReplay || c.Op.String() != "REPLAY" || !bytes.Equal(c.Marshal(), []byte{0x08, 7, 0, 0, 0, 59, 0, 0, 0}) {
+		t.Fatalf("ReplayCommand(7, 59) = %s %x", c.Op, c.Marshal())
+	}
+	if boot, from, ok := c.ReplayOf(); !ok || boot != 7 || from != 59 {
+		t.Fatalf("ReplayOf() = %d %d %v", boot, from, ok)
+	}
+	for _, bad := range []Command{{Op: OpReplay}, {Op: OpReplay, Args: c.Args[:4]}, {Op: OpBootStats, Args: c.Args}} {
+		if _, _, ok := bad.ReplayOf(); ok {
+			t.Errorf("ReplayOf accepted %s %x", bad.Op, bad.Args)
+		}
+	}
+	for _, n := range []uint16{0, 1, 64, math.MaxUint16} {
+		if got, err := ParseReplay(MarshalReplay(n)); err != nil || got != n {
+			t.Errorf("ParseReplay(MarshalReplay(%d)) = %d, %v", n, got, err)
+		}
+	}
+	for _, n := range []int{0, 1, 3, 8} {
+		if _, err := ParseReplay(make([]byte, n)); Reason(err) != ReasonBodyLength {
+			t.Errorf("ParseReplay of %d bytes: %v, want a body_length error", n, err)
 		}
 	}
 }

@@ -140,6 +140,11 @@ const (
 	OpFault       Op = 0x05 // args code u8 (FaultCode); no data
 	OpBootStats   Op = 0x06 // args boot u32; data boot u32, reset_cause u8, telemetry_sent u32 (added compatibly in v1)
 	OpGetInterval Op = 0x07 // no args; data interval_ms u16, the telemetry period (0: stopped) (added compatibly in v1)
+	// OpReplay asks the device to send again the TELEMETRY frames of its current boot it still
+	// holds from a seq on: args boot u32, from_seq u32; data count u16, then the frames follow
+	// the RESPONSE exactly as first sent (added compatibly in v1: an older device answers
+	// StatusUnknownOp).
+	OpReplay Op = 0x08
 )
 
 func (o Op) String() string {
@@ -158,6 +163,8 @@ func (o Op) String() string {
 		return "BOOT_STATS"
 	case OpGetInterval:
 		return "GET_INTERVAL"
+	case OpReplay:
+		return "REPLAY"
 	}
 	return fmt.Sprintf("Op(0x%02x)", uint8(o))
 }
@@ -174,6 +181,8 @@ func (o Op) ArgsLen() (n int, known bool) {
 		return 1, true
 	case OpBootStats:
 		return 4, true
+	case OpReplay:
+		return ReplayArgsLen, true
 	}
 	return 0, false
 }
@@ -466,4 +475,37 @@ func ParseBootStats(data []byte) (BootStats, error) {
 	}
 	le := binary.LittleEndian
 	return BootStats{Boot: le.Uint32(data), ResetCause: ResetCause(data[4]), TelemetrySent: le.Uint32(data[5:])}, nil
+}
+
+// Sizes of REPLAY.
+const (
+	ReplayArgsLen = 8  // boot u32, from_seq u32
+	ReplayLen     = 2  // RESPONSE data: count u16
+	ReplayDepth   = 64 // TELEMETRY frames of the current boot a v1 device holds for REPLAY
+)
+
+// ReplayCommand returns REPLAY: send again the TELEMETRY frames of boot held from seq from on.
+func ReplayCommand(boot, from uint32) Command {
+	args := binary.LittleEndian.AppendUint32(make([]byte, 0, ReplayArgsLen), boot)
+	return Command{Op: OpReplay, Args: binary.LittleEndian.AppendUint32(args, from)}
+}
+
+// ReplayOf returns the arguments of REPLAY: the boot and the first seq asked for.
+func (c Command) ReplayOf() (boot, from uint32, ok bool) {
+	if c.Op != OpReplay || len(c.Args) != ReplayArgsLen {
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint32(c.Args), binary.LittleEndian.Uint32(c.Args[4:]), true
+}
+
+// MarshalReplay returns REPLAY response data: count u16, the frames the device sends again.
+func MarshalReplay(count uint16) []byte { return binary.LittleEndian.AppendUint16(nil, count) }
+
+// ParseReplay parses the data of a REPLAY response: how many TELEMETRY frames the device sends
+// again right after it (0 when the boot is not its current one or it holds nothing from that seq).
+func ParseReplay(data []byte) (uint16, error) {
+	if len(data) != ReplayLen {
+		return 0, bad(ReasonBodyLength, "REPLAY data of %d bytes, want %d", len(data), ReplayLen)
+	}
+	return binary.LittleEndian.Uint16(data), nil
 }

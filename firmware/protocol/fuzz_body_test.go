@@ -18,12 +18,18 @@ func FuzzBodies(f *testing.F) {
 	f.Add(GetIntervalCommand().Marshal())
 	f.Add(ClockSkewCommand(-1500 * time.Millisecond).Marshal())
 	f.Add(Response{ReqSeq: 10, Op: OpGetInterval, Data: MarshalInterval(20)}.Marshal())
+	f.Add(ReplayCommand(7, 59).Marshal())
+	f.Add(MarshalReplay(12))
+	f.Add(Response{ReqSeq: 18, Op: OpReplay, Data: MarshalReplay(12)}.Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if bs, err := ParseBootStats(b); err == nil && !bytes.Equal(bs.Marshal(), b) {
 			t.Fatalf("BOOT_STATS %x parses to %+v which marshals to %x", b, bs, bs.Marshal())
 		}
 		if ms, err := ParseInterval(b); err == nil && !bytes.Equal(MarshalInterval(ms), b) {
 			t.Fatalf("GET_INTERVAL %x parses to %d which marshals to %x", b, ms, MarshalInterval(ms))
+		}
+		if n, err := ParseReplay(b); err == nil && !bytes.Equal(MarshalReplay(n), b) {
+			t.Fatalf("REPLAY %x parses to %d which marshals to %x", b, n, MarshalReplay(n))
 		}
 		if ds, err := ParseDeviceStats(b); err == nil && !bytes.Equal(ds.Marshal(), b) {
 			t.Fatalf("STATS %x round trip %x", b, ds.Marshal())
@@ -37,6 +43,8 @@ func FuzzBodies(f *testing.F) {
 				_, _ = ParseBootStats(r.Data)
 			case OpGetInterval:
 				_, _ = ParseInterval(r.Data)
+			case OpReplay:
+				_, _ = ParseReplay(r.Data)
 			}
 		}
 		if c, err := ParseCommand(b); err == nil {
@@ -48,6 +56,9 @@ func FuzzBodies(f *testing.F) {
 			}
 			if skew, ok := c.ClockSkew(); ok && !bytes.Equal(ClockSkewCommand(skew).Marshal(), b) {
 				t.Fatalf("CLOCK_SKEW command %x parses to %s which marshals to %x", b, skew, ClockSkewCommand(skew).Marshal())
+			}
+			if boot, from, ok := c.ReplayOf(); ok && !bytes.Equal(ReplayCommand(boot, from).Marshal(), b) {
+				t.Fatalf("REPLAY command %x parses to boot %d from %d which marshals to %x", b, boot, from, ReplayCommand(boot, from).Marshal())
 			}
 			if c.Op == OpGetInterval && len(c.Args) == 0 && !bytes.Equal(GetIntervalCommand().Marshal(), b) {
 				t.Fatalf("GET_INTERVAL command %x round trip", b)

@@ -184,3 +184,17 @@ func (s *Session) SkewClock(ctx context.Context, d time.Duration) error {
 	_, err := s.Retry(ctx, 3, c.Op, c.Args)
 	return err
 }
+
+// Replay asks the device to send again the TELEMETRY frames of boot it still holds from seq from
+// on (REPLAY) and returns how many it announced; they follow the RESPONSE on the link, exactly as
+// first sent, and reach the host's read loop like any TELEMETRY. A device older than REPLAY
+// answers a *CommandError with StatusUnknownOp. A command retried after a lost RESPONSE may make
+// the device send the frames twice: the receiver must be idempotent on (boot, seq).
+func (s *Session) Replay(ctx context.Context, boot, from uint32) (uint16, error) {
+	c := ReplayCommand(boot, from)
+	r, err := s.Retry(ctx, 3, c.Op, c.Args)
+	if err != nil {
+		return 0, err
+	}
+	return ParseReplay(r.Data)
+}

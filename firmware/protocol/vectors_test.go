@@ -231,6 +231,8 @@ func parseData(r Response) error {
 		_, err = ParseBootStats(r.Data)
 	case OpGetInterval:
 		_, err = ParseInterval(r.Data)
+	case OpReplay:
+		_, err = ParseReplay(r.Data)
 	case OpPing, OpSetInterval, OpFault:
 		if len(r.Data) != 0 {
 			err = bad(ReasonBodyLength, "%s data of %d bytes, want none", r.Op, len(r.Data))
@@ -271,7 +273,7 @@ func TestVectorsCoverage(t *testing.T) {
 			answers[v.fields["op"]+"/"+a] = true
 		}
 	}
-	for _, k := range []string{"0x07/0", "0x07/2", "0x05/0", "0x05/2"} {
+	for _, k := range []string{"0x07/0", "0x07/2", "0x05/0", "0x05/2", "0x08/0", "0x08/2"} {
 		if !answers[k] {
 			t.Errorf("no COMMAND vector with op/answer %s", k)
 		}

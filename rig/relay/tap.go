@@ -33,7 +33,8 @@ type Hello struct {
 // counting wildly cannot make it grow without end); beyond it frames are only counted.
 const maxSpan = 1 << 22
 
-// Tap keeps every TELEMETRY reading and HELLO the device sent, per boot, as the relay read them.
+// Tap keeps every TELEMETRY reading and HELLO the device sent, per boot, as the relay read them. A
+// seq read twice (the device's REPLAY) keeps its first reading and time; Count counts both.
 type Tap struct {
 	now    func() time.Time
 	mu     sync.Mutex
@@ -80,6 +81,11 @@ func (t *Tap) telemetry(boot, seq uint32, r Reading) {
 	for len(b.readings) <= i {
 		b.readings = append(b.readings, Tapped{})
 		b.seen = append(b.seen, false)
+	}
+	if b.seen[i] {
+		// Sent again (REPLAY after a gateway restart): the reading and the time are the first
+		// send's, so latency counts from when the device first sent it.
+		return
 	}
 	b.readings[i] = Tapped{Reading: r, At: t.now()}
 	b.seen[i] = true

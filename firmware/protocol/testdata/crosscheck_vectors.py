@@ -3,8 +3,8 @@
 
 An independent reading of firmware/PROTOCOL.md: CRC from zlib.crc32, COBS written here from the
 split-on-zero definition (not a port of the Go encoder), a stream decoder written from the
-prose, and the args-length table of §3.3 for the `answer` fields. Exit status 0 when every vector
-agrees. Python 3 standard library only.
+prose, and the args- and data-length tables of §3.3 for the `answer` and `data_error` fields.
+Exit status 0 when every vector agrees. Python 3 standard library only.
 """
 import struct
 import sys
@@ -97,8 +97,17 @@ def typed_mismatch(f):
 
 
 # PROTOCOL.md §3.3: args length per op (FAULT: per code); ops not listed answer 1.
-ARGS_LEN = {0x01: 0, 0x02: 0, 0x03: 2, 0x04: 0, 0x06: 4, 0x07: 0}
+ARGS_LEN = {0x01: 0, 0x02: 0, 0x03: 2, 0x04: 0, 0x06: 4, 0x07: 0, 0x08: 8}
 FAULT_ARGS_LEN = {0x00: 0, 0x01: 0, 0x02: 0, 0x03: 0, 0x04: 4}  # bytes after the code
+
+
+# PROTOCOL.md §3.3: RESPONSE data length per op when status is 0 (data_error= when it differs).
+DATA_LEN = {0x01: 0, 0x02: 15, 0x03: 0, 0x04: 16, 0x05: 0, 0x06: 9, 0x07: 2, 0x08: 2}
+
+
+def data_fits(body):
+    op, status, data = body[4], body[5], body[6:]
+    return status != 0 or op not in DATA_LEN or len(data) == DATA_LEN[op]
 
 
 def answer(body):
@@ -132,6 +141,9 @@ def main():
                     failures += 1
                 if "answer" in fields and answer(hexbytes(fields["body"])) != int(fields["answer"]):
                     print(f"{name}: answer={fields['answer']}, the op table says {answer(hexbytes(fields['body']))}")
+                    failures += 1
+                if int(fields["type"], 0) == 0x11 and data_fits(hexbytes(fields["body"])) != ("data_error" not in fields):
+                    print(f"{name}: data_error={fields.get('data_error')}, the data table says fits={data_fits(hexbytes(fields['body']))}")
                     failures += 1
             if expect == "ok" and wire.index(0) == len(wire) - 1:
                 hdr = struct.pack("<BBIII", int(fields["ver"], 0), int(fields["type"], 0), int(fields["boot"], 0),

@@ -98,3 +98,49 @@ func CommandCheck(body []byte) protocol.Status {
 	defer C.free(b)
 	return protocol.Status(C.proto_command_check((*C.uint8_t)(b), C.size_t(len(body))))
 }
+
+// Sent is one frame held for REPLAY: the seq, device_time_ms and body it was first sent with.
+type Sent struct {
+	Seq, TimeMs uint32
+	Body        [protocol.TelemetryLen]byte
+}
+
+// Ring is the firmware's REPLAY ring (struct proto_replay_ring).
+type Ring struct {
+	r *C.struct_proto_replay_ring
+}
+
+// NewRing returns an empty ring; Close frees it.
+func NewRing() *Ring {
+	r := (*C.struct_proto_replay_ring)(C.calloc(1, C.sizeof_struct_proto_replay_ring))
+	C.proto_replay_clear(r)
+	return &Ring{r: r}
+}
+
+// Close frees the ring's C memory.
+func (r *Ring) Close() { C.free(unsafe.Pointer(r.r)) }
+
+// Add keeps one frame, as the firmware does for every TELEMETRY frame it sends.
+func (r *Ring) Add(s Sent) {
+	body := C.CBytes(s.Body[:])
+	defer C.free(body)
+	C.proto_replay_add(r.r, C.uint32_t(s.Seq), C.uint32_t(s.TimeMs), (*C.uint8_t)(body))
+}
+
+// Replay returns what the firmware answers REPLAY from seq from with: the count it announces and
+// the frames it then sends, oldest first (the loop of main.c's handle_command).
+func (r *Ring) Replay(from uint32) (count uint32, frames []Sent) {
+	count = uint32(C.proto_replay_count(r.r, C.uint32_t(from)))
+	for i := C.uint32_t(0); i < r.r.count; i++ {
+		f := C.proto_replay_get(r.r, i)
+		if uint32(f.seq) < from {
+			continue
+		}
+		s := Sent{Seq: uint32(f.seq), TimeMs: uint32(f.time_ms)}
+		for k := range s.Body {
+			s.Body[k] = byte(f.body[k])
+		}
+		frames = append(frames, s)
+	}
+	return count, frames
+}

@@ -3,8 +3,12 @@ package cproto
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"math"
+	"math/rand/v2"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -76,7 +80,7 @@ func seeds(t testing.TB) [][]byte {
 // (the gateway's): they must report the same frames and the same reasons, in the same order, the
 // C encoder must give the Go encoder's bytes for every frame decoded, and the firmware must answer
 // every COMMAND with the status Go's Command.Check gives it. Seeds: every shared vector, and the
-// frames of the additions to v1 (GET_INTERVAL, FAULT CLOCK_SKEW) with args of every length.
+// frames of the additions to v1 (GET_INTERVAL, FAULT CLOCK_SKEW, REPLAY) with args of every length.
 func FuzzCReceiverAgrees(f *testing.F) {
 	requireC(f)
 	for _, s := range seeds(f) {
@@ -85,6 +89,7 @@ func FuzzCReceiverAgrees(f *testing.F) {
 	for _, body := range [][]byte{
 		{0x07}, {0x07, 0x14}, {0x05, 0x04, 0x80, 0xee, 0x36, 0x00}, {0x05, 0x04}, {0x05, 0x04, 1, 2, 3},
 		{0x05, 0x04, 1, 2, 3, 4, 5}, {0x05, 0x03, 0, 0, 0, 0}, {0x05, 0x05},
+		{0x08, 7, 0, 0, 0, 59, 0, 0, 0}, {0x08}, {0x08, 7, 0, 0, 0}, {0x08, 7, 0, 0, 0, 59, 0, 0, 0, 0},
 	} {
 		wire, err := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, 42, 0, body))
 		if err != nil {
@@ -144,7 +149,7 @@ func TestCEncodeBodyLimit(t *testing.T) {
 	}
 }
 
-// TestCCommandCheckAgrees: for every op, every fault code and args of 0 to 7 bytes, the firmware's
+// TestCCommandCheckAgrees: for every op, every fault code and args of 0 to 10 bytes, the firmware's
 // proto_command_check gives the status of Go's Command.Check.
 func TestCCommandCheckAgrees(t *testing.T) {
 	requireC(t)
@@ -154,7 +159,7 @@ func TestCCommandCheckAgrees(t *testing.T) {
 			if op != int(protocol.OpFault) && code > 0 {
 				break // the first arg byte only matters to FAULT
 			}
-			for nargs := range 8 {
+			for nargs := range 11 {
 				body := []byte{byte(op)}
 				for i := range nargs {
 					body = append(body, byte(code+i*37)) // args[0] is the fault code
@@ -168,4 +173,41 @@ func TestCCommandCheckAgrees(t *testing.T) {
 		}
 	}
 	t.Logf("%d command bodies: C and Go agree", n)
+}
+
+// TestCReplayRing: the firmware's REPLAY ring answers what the protocol says, against a plain Go
+// model (every frame kept; the last 64 of them, filtered by seq ≥ from): the count announced, and
+// the frames sent after it, oldest first, as added. Seqs with gaps and a wrap of the u32 included.
+func TestCReplayRing(t *testing.T) {
+	requireC(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		r := NewRing()
+		var all []Sent
+		seq := rng.Uint32()
+		if round%4 == 0 {
+			seq = math.MaxUint32 - 40 // wraps inside the round
+		}
+		for i := range 300 {
+			s := Sent{Seq: seq, TimeMs: rng.Uint32()}
+			binary.LittleEndian.PutUint32(s.Body[:], rng.Uint32())
+			r.Add(s)
+			all = append(all, s)
+			seq += 1 + uint32(rng.IntN(3)/2) // now and then a gap
+			held := all[max(0, len(all)-protocol.ReplayDepth):]
+			for _, from := range []uint32{0, held[0].Seq, held[len(held)/2].Seq, held[len(held)-1].Seq, held[len(held)-1].Seq + 1, rng.Uint32(), math.MaxUint32} {
+				var want []Sent
+				for _, h := range held {
+					if h.Seq >= from {
+						want = append(want, h)
+					}
+				}
+				n, got := r.Replay(from)
+				if int(n) != len(want) || !reflect.DeepEqual(got, want) {
+					t.Fatalf("round %d after %d frames, REPLAY from %d: C announces %d and sends %+v; want %d: %+v", round, i+1, from, n, got, len(want), want)
+				}
+			}
+		}
+		r.Close()
+	}
 }

@@ -1,7 +1,7 @@
 /* The STM32 reference device: protocol v1 (firmware/PROTOCOL.md) over USART1. At boot it sends a
  * lone 0x00 and HELLO, then TELEMETRY every interval; it answers every valid COMMAND with one
- * RESPONSE (PING, IDENTIFY, SET_INTERVAL, STATS, FAULT, BOOT_STATS, GET_INTERVAL) and counts what
- * it received.
+ * RESPONSE (PING, IDENTIFY, SET_INTERVAL, STATS, FAULT, BOOT_STATS, GET_INTERVAL, REPLAY) and counts
+ * what it received.
  *
  * Boot counter: kept in the noinit block (board.h), which survives a reset (NRST, SYSRESETREQ,
  * QEMU's system_reset) and a power cut: on the board it lives in the battery-backed backup SRAM
@@ -17,7 +17,11 @@
  * whenever it does not hold consecutive boots ending at the previous one.
  *
  * Clock skew (FAULT CLOCK_SKEW): the block also holds the step added to device_time_ms, so a
- * mis-set clock stays mis-set across resets and power cuts, as an RTC in the backup domain would. */
+ * mis-set clock stays mis-set across resets and power cuts, as an RTC in the backup domain would.
+ *
+ * REPLAY: the last PROTO_REPLAY_DEPTH TELEMETRY frames of this boot are kept in ordinary RAM (not
+ * the noinit block: they are this boot's, and a reset or power cut rightly loses them) and sent
+ * again, as first sent, right after the RESPONSE to a REPLAY of this boot. */
 #include "board.h"
 #include "proto.h"
 #include "stm32f4.h"
@@ -52,6 +56,7 @@ static struct {
 } dev;
 
 static struct proto_rx rx;
+static struct proto_replay_ring sent; /* REPLAY: this boot's last TELEMETRY frames, in .bss */
 static struct noinit *nv; /* the noinit block: backup SRAM on the board, top of SRAM under QEMU */
 
 /* bootinfo advances the boot counter and settles the reset cause of this boot. */
@@ -92,14 +97,21 @@ static void bootinfo(void)
 /* device_time is device_time_ms: ms since boot, stepped by the clock skew (mod 2^32). */
 static uint32_t device_time(void) { return board_millis() + nv->clock_skew_ms; }
 
-static void send(uint8_t type, const uint8_t *body, size_t len, int bad_crc)
+/* send_as sends one frame with the given header seq and device_time_ms. */
+static void send_as(uint8_t type, uint32_t seq, uint32_t time_ms, const uint8_t *body, size_t len, int bad_crc)
 {
     static uint8_t wire[PROTO_MAX_WIRE];
     if (dev.stalled)
         return;
-    struct proto_frame f = { PROTO_VERSION, type, dev.boot, dev.seq, device_time(), body, len };
+    struct proto_frame f = { PROTO_VERSION, type, dev.boot, seq, time_ms, body, len };
     size_t n = proto_encode(&f, bad_crc, wire);
     board_uart_write(wire, n);
+}
+
+/* send sends one frame carrying the next seq and the time now. */
+static void send(uint8_t type, const uint8_t *body, size_t len, int bad_crc)
+{
+    send_as(type, dev.seq, device_time(), body, len, bad_crc);
 }
 
 /* The reading of telemetry frame seq: a deterministic synthetic value, the same formula as the Go
@@ -132,7 +144,9 @@ static void service_telemetry(uint32_t now)
     sensor(dev.seq, body);
     int bad = dev.corrupt_next;
     dev.corrupt_next = 0;
-    send(PROTO_TELEMETRY, body, sizeof body, bad);
+    uint32_t t = device_time();
+    send_as(PROTO_TELEMETRY, dev.seq, t, body, sizeof body, bad);
+    proto_replay_add(&sent, dev.seq, t, body); /* held whole even when corrupted: REPLAY sends it good */
     dev.seq++; /* consumed even when corrupted: the device believes it sent it */
     proto_history_sent(&nv->history, dev.seq);
     dev.next_due += dev.interval_ms;
@@ -147,10 +161,11 @@ static int handle_command(const struct proto_frame *f)
     const uint8_t *args = f->body + 1;
     uint8_t rsp[PROTO_RESPONSE_MIN + PROTO_STATS_LEN]; /* the longest data: STATS */
     _Static_assert(PROTO_IDENTIFY_LEN <= PROTO_STATS_LEN && PROTO_BOOT_STATS_LEN <= PROTO_STATS_LEN &&
-                   PROTO_INTERVAL_LEN <= PROTO_STATS_LEN, "rsp too small");
+                   PROTO_INTERVAL_LEN <= PROTO_STATS_LEN && PROTO_REPLAY_LEN <= PROTO_STATS_LEN, "rsp too small");
     size_t n = PROTO_RESPONSE_MIN;
     uint8_t status = proto_command_check(f->body, f->body_len); /* op known, args of its length */
     int reset = 0;
+    uint32_t replay_from = 0, replay_count = 0;
 
     if (status == PROTO_STATUS_OK) {
         switch (op) {
@@ -172,6 +187,13 @@ static int handle_command(const struct proto_frame *f)
             proto_put_u16(rsp + n, (uint16_t)dev.interval_ms); /* set from a u16, or the build default */
             n += PROTO_INTERVAL_LEN;
             break;
+        case PROTO_OP_REPLAY:
+            replay_from = proto_get_u32(args + 4);
+            if (proto_get_u32(args) == dev.boot)
+                replay_count = proto_replay_count(&sent, replay_from);
+            proto_put_u16(rsp + n, (uint16_t)replay_count); /* at most PROTO_REPLAY_DEPTH */
+            n += PROTO_REPLAY_LEN;
+            break;
         case PROTO_OP_BOOT_STATS:
             /* A boot the history no longer (or never) held is bad args, as in the emulator. */
             if (!proto_history_lookup(&nv->history, proto_get_u32(args), rsp + n))
@@ -191,7 +213,15 @@ static int handle_command(const struct proto_frame *f)
         return 0;
 
     /* Effects take hold after the RESPONSE, as in the emulator. */
-    if (op == PROTO_OP_SET_INTERVAL) {
+    if (op == PROTO_OP_REPLAY) {
+        /* Right after the RESPONSE, oldest first, as first sent; dev.seq and the counters stay.
+         * The main loop sends no telemetry meanwhile (it resumes at the period afterwards). */
+        for (uint32_t i = 0; i < sent.count && replay_count != 0; i++) {
+            const struct proto_sent_frame *h = proto_replay_get(&sent, i);
+            if (h->seq >= replay_from)
+                send_as(PROTO_TELEMETRY, h->seq, h->time_ms, h->body, PROTO_TELEMETRY_LEN, 0);
+        }
+    } else if (op == PROTO_OP_SET_INTERVAL) {
         dev.interval_ms = proto_get_u16(args);
         dev.next_due = board_millis() + dev.interval_ms;
     } else if (op == PROTO_OP_FAULT) {
@@ -241,6 +271,7 @@ int main(void)
     bootinfo();
     board_read_uid(dev.uid);
     proto_rx_init(&rx);
+    proto_replay_clear(&sent);
     dev.interval_ms = TELEMETRY_INTERVAL_MS;
     board_uart_init(UART_BAUD);
     irq_enable();

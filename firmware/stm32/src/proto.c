@@ -184,6 +184,8 @@ uint8_t proto_command_check(const uint8_t *body, size_t len)
         return nargs == 2 ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
     case PROTO_OP_BOOT_STATS:
         return nargs == 4 ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
+    case PROTO_OP_REPLAY:
+        return nargs == PROTO_REPLAY_ARGS ? PROTO_STATUS_OK : PROTO_STATUS_BAD_ARGS;
     case PROTO_OP_FAULT:
         if (nargs == 0)
             return PROTO_STATUS_BAD_ARGS;
@@ -249,4 +251,36 @@ int proto_history_lookup(const struct proto_boot_history *h, uint32_t boot, uint
         k = k == 0 ? PROTO_BOOT_HISTORY - 1 : k - 1;
     }
     return 0;
+}
+
+void proto_replay_clear(struct proto_replay_ring *r)
+{
+    r->next = 0;
+    r->count = 0;
+}
+
+void proto_replay_add(struct proto_replay_ring *r, uint32_t seq, uint32_t time_ms, const uint8_t *body)
+{
+    struct proto_sent_frame *f = &r->frame[r->next];
+    f->seq = seq;
+    f->time_ms = time_ms;
+    for (unsigned i = 0; i < PROTO_TELEMETRY_LEN; i++)
+        f->body[i] = body[i];
+    r->next = (r->next + 1u) % PROTO_REPLAY_DEPTH;
+    if (r->count < PROTO_REPLAY_DEPTH)
+        r->count++;
+}
+
+const struct proto_sent_frame *proto_replay_get(const struct proto_replay_ring *r, uint32_t i)
+{
+    return &r->frame[(r->next + PROTO_REPLAY_DEPTH - r->count + i) % PROTO_REPLAY_DEPTH];
+}
+
+uint32_t proto_replay_count(const struct proto_replay_ring *r, uint32_t from)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->count; i++)
+        if (proto_replay_get(r, i)->seq >= from)
+            n++;
+    return n;
 }

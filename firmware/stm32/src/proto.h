@@ -34,6 +34,8 @@
 #define PROTO_BOOT_STATS_LEN 9u /* BOOT_STATS data: boot u32, reset_cause u8, telemetry_sent u32 */
 #define PROTO_INTERVAL_LEN   2u /* GET_INTERVAL data: interval_ms u16 */
 #define PROTO_CLOCK_SKEW_ARGS 5u /* FAULT CLOCK_SKEW args: code u8, skew_ms i32 */
+#define PROTO_REPLAY_ARGS    8u /* REPLAY args: boot u32, from_seq u32 */
+#define PROTO_REPLAY_LEN     2u /* REPLAY data: count u16 */
 
 /* Command ops, statuses, fault codes. */
 #define PROTO_OP_PING         0x01u
@@ -43,6 +45,7 @@
 #define PROTO_OP_FAULT        0x05u
 #define PROTO_OP_BOOT_STATS   0x06u
 #define PROTO_OP_GET_INTERVAL 0x07u /* added to v1: an older device answers status 1 */
+#define PROTO_OP_REPLAY       0x08u /* added to v1: an older device answers status 1 */
 #define PROTO_STATUS_OK         0u
 #define PROTO_STATUS_UNKNOWN_OP 1u
 #define PROTO_STATUS_BAD_ARGS   2u
@@ -171,6 +174,37 @@ void proto_history_sent(struct proto_boot_history *h, uint32_t telemetry_sent);
 /* Looks up boot, the newest record of it first, and writes its BOOT_STATS data into
  * data[PROTO_BOOT_STATS_LEN]. Returns 1, or 0 for a boot the history does not hold (status 2). */
 int proto_history_lookup(const struct proto_boot_history *h, uint32_t boot, uint8_t *data);
+
+/* The frames REPLAY sends again (PROTOCOL.md §3.3): the last PROTO_REPLAY_DEPTH TELEMETRY frames
+ * of the current boot, as first sent (seq, device_time_ms, body). The firmware keeps it in ordinary
+ * RAM (.bss): a boot starts with none, and a reset or a power cut loses them, as the protocol says.
+ * 12 bytes a frame: 768 bytes of the 128 KiB. */
+#define PROTO_REPLAY_DEPTH 64u
+
+struct proto_sent_frame {
+    uint32_t seq;
+    uint32_t time_ms;
+    uint8_t body[PROTO_TELEMETRY_LEN];
+};
+
+struct proto_replay_ring {
+    uint32_t next;  /* slot of the next frame; < PROTO_REPLAY_DEPTH */
+    uint32_t count; /* frames held, 0..PROTO_REPLAY_DEPTH */
+    struct proto_sent_frame frame[PROTO_REPLAY_DEPTH];
+};
+
+/* Forgets every frame (a new boot). */
+void proto_replay_clear(struct proto_replay_ring *r);
+
+/* Keeps one TELEMETRY frame as sent (body of PROTO_TELEMETRY_LEN bytes), evicting the oldest when
+ * the ring is full. Call for every frame that consumes a seq, a corrupted one included. */
+void proto_replay_add(struct proto_replay_ring *r, uint32_t seq, uint32_t time_ms, const uint8_t *body);
+
+/* The i-th frame held, oldest first; i < r->count. */
+const struct proto_sent_frame *proto_replay_get(const struct proto_replay_ring *r, uint32_t i);
+
+/* How many frames held have seq >= from (plain unsigned comparison): REPLAY's count. */
+uint32_t proto_replay_count(const struct proto_replay_ring *r, uint32_t from);
 
 /* Little-endian helpers. */
 static inline void proto_put_u32(uint8_t *p, uint32_t v)

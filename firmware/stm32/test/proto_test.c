@@ -91,7 +91,7 @@ static void check_boot_stats(const struct vector *v, const uint8_t *data, size_t
  * vectors do not spell out (every op and fault code; cproto compares it with Go exhaustively). */
 static void command_check_test(void)
 {
-    static const struct { uint8_t body[8]; size_t len; uint8_t want; } cases[] = {
+    static const struct { uint8_t body[12]; size_t len; uint8_t want; } cases[] = {
         {{0x01}, 1, PROTO_STATUS_OK}, {{0x01, 0}, 2, PROTO_STATUS_BAD_ARGS},
         {{0x03, 0x14, 0}, 3, PROTO_STATUS_OK}, {{0x03, 0x14}, 2, PROTO_STATUS_BAD_ARGS},
         {{0x06, 1, 0, 0, 0}, 5, PROTO_STATUS_OK}, {{0x07}, 1, PROTO_STATUS_OK},
@@ -99,7 +99,9 @@ static void command_check_test(void)
         {{0x05, 0x03}, 2, PROTO_STATUS_OK}, {{0x05, 0x03, 0}, 3, PROTO_STATUS_BAD_ARGS},
         {{0x05, 0x04, 1, 2, 3, 4}, 6, PROTO_STATUS_OK}, {{0x05, 0x04}, 2, PROTO_STATUS_BAD_ARGS},
         {{0x05, 0x04, 1, 2, 3, 4, 5}, 7, PROTO_STATUS_BAD_ARGS}, {{0x05, 0x05}, 2, PROTO_STATUS_BAD_ARGS},
-        {{0x05, 0x80}, 2, PROTO_STATUS_BAD_ARGS}, {{0x08}, 1, PROTO_STATUS_UNKNOWN_OP},
+        {{0x05, 0x80}, 2, PROTO_STATUS_BAD_ARGS}, {{0x09}, 1, PROTO_STATUS_UNKNOWN_OP},
+        {{0x08, 7, 0, 0, 0, 59, 0, 0, 0}, 9, PROTO_STATUS_OK}, {{0x08}, 1, PROTO_STATUS_BAD_ARGS},
+        {{0x08, 7, 0, 0, 0}, 5, PROTO_STATUS_BAD_ARGS}, {{0x08, 7, 0, 0, 0, 59, 0, 0, 0, 0}, 10, PROTO_STATUS_BAD_ARGS},
         {{0x00, 1, 2}, 3, PROTO_STATUS_UNKNOWN_OP}, {{0xff}, 1, PROTO_STATUS_UNKNOWN_OP},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -147,6 +149,38 @@ static void history_test(void)
     }
     h.count = PROTO_BOOT_HISTORY + 1;
     if (proto_history_valid(&h, last)) { fprintf(stderr, "history: count out of range passes\n"); failures++; }
+}
+
+/* replay_test exercises the REPLAY ring on its own: empty, partly filled, wrapped many times. */
+static void replay_test(void)
+{
+    static struct proto_replay_ring r;
+    memset(&r, 0xA5, sizeof r); /* .bss is zeroed, but the firmware clears it explicitly too */
+    proto_replay_clear(&r);
+    if (proto_replay_count(&r, 0) != 0) { fprintf(stderr, "replay: empty ring counts frames\n"); failures++; }
+    for (uint32_t seq = 0; seq < 5 * PROTO_REPLAY_DEPTH + 3; seq++) {
+        uint8_t body[PROTO_TELEMETRY_LEN] = {(uint8_t)seq, (uint8_t)(seq >> 8), 0xEE, 0x0D};
+        proto_replay_add(&r, seq, 20u * seq + 7u, body);
+        uint32_t held = seq + 1 < PROTO_REPLAY_DEPTH ? seq + 1 : PROTO_REPLAY_DEPTH;
+        uint32_t oldest = seq + 1 - held;
+        if (r.count != held) { fprintf(stderr, "replay: %u frames held after seq %u, want %u\n", (unsigned)r.count, (unsigned)seq, (unsigned)held); failures++; return; }
+        for (uint32_t i = 0; i < held; i++) {
+            const struct proto_sent_frame *f = proto_replay_get(&r, i);
+            if (f->seq != oldest + i || f->time_ms != 20u * f->seq + 7u || f->body[0] != (uint8_t)f->seq || f->body[2] != 0xEE) {
+                fprintf(stderr, "replay: frame %u after seq %u is seq %u\n", (unsigned)i, (unsigned)seq, (unsigned)f->seq); failures++; return;
+            }
+        }
+        /* from at or before the oldest: all; inside: the rest; past the newest: none */
+        uint32_t froms[] = {0, oldest, oldest + held / 2, seq, seq + 1, 0xFFFFFFFFu};
+        uint32_t wants[] = {held, held, held - held / 2, 1, 0, 0};
+        for (unsigned k = 0; k < sizeof froms / sizeof froms[0]; k++) {
+            if (proto_replay_count(&r, froms[k]) != wants[k]) {
+                fprintf(stderr, "replay: count from %u after seq %u = %u, want %u\n", (unsigned)froms[k], (unsigned)seq,
+                        (unsigned)proto_replay_count(&r, froms[k]), (unsigned)wants[k]);
+                failures++;
+            }
+        }
+    }
 }
 
 /* check_fields compares the last decoded frame with the vector's header and typed fields. */
@@ -197,6 +231,7 @@ static void check_fields(const struct vector *v, const struct proto_frame *f, co
         int fits = 1;
         if (body[4] == PROTO_OP_BOOT_STATS) fits = n == PROTO_BOOT_STATS_LEN;
         if (body[4] == PROTO_OP_GET_INTERVAL) fits = n == PROTO_INTERVAL_LEN;
+        if (body[4] == PROTO_OP_REPLAY) fits = n == PROTO_REPLAY_LEN;
         if (fits == (data_error != NULL))
             FAIL(v, "RESPONSE op 0x%02x with %zu bytes of data: fits=%d, vector says data_error=%s", body[4], n, fits, data_error ? data_error : "(none)");
         else if (fits && body[4] == PROTO_OP_BOOT_STATS)
@@ -273,6 +308,7 @@ int main(int argc, char **argv)
     }
     history_test();
     command_check_test();
+    replay_test();
     FILE *fp = fopen(argv[1], "r");
     if (!fp) { perror(argv[1]); return 2; }
     static char line[8192];

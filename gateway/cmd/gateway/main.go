@@ -75,7 +75,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.clientID, "client-id", "", "MQTT client id (default: the device UID)")
 	fs.IntVar(&o.qos, "qos", 1, "MQTT QoS of telemetry publishes: 0, 1 or 2")
 	fs.StringVar(&o.topicPrefix, "topic-prefix", telemetry.TopicPrefix, "topic root; telemetry goes to <prefix>/<uid>/telemetry")
-	fs.StringVar(&o.spool, "spool", "", "crash-safe store-and-forward buffer file (bbolt); records stay on disk until the broker acknowledges them and survive a crash (default: none, memory only)")
+	fs.StringVar(&o.spool, "spool", "", "crash-safe store-and-forward buffer file (bbolt); records stay on disk until the broker acknowledges them and survive a crash, and on start the device is asked to REPLAY what came after the last record committed (default: none, memory only)")
 	fs.IntVar(&o.spoolMax, "spool-max", gateway.DefaultSpoolMax, "records the spool holds before evicting the oldest")
 	fs.DurationVar(&o.backoffMin, "backoff-min", gateway.DefaultBackoffMin, "first broker reconnect delay")
 	fs.DurationVar(&o.backoffMax, "backoff-max", gateway.DefaultBackoffMax, "longest broker reconnect delay")
