@@ -463,8 +463,13 @@ func (d *Device) waitHello(ctx context.Context, since time.Time, within time.Dur
 	return fmt.Sprintf("HELLO boot %d reset cause %s", h.Boot, h.ResetCause), nil
 }
 
-// SkewClock steps the device clock by delta through the protocol session.
+// SkewClock steps the device clock by delta through the protocol session. A device coming back
+// from a reset or a power cut is waited for (up to 15 s): the clock of a device that is off
+// cannot be stepped, and the step is its own fault, not the power's.
 func (d *Device) SkewClock(ctx context.Context, delta time.Duration) error {
+	if err := d.waitReady(ctx, 15*time.Second); err != nil {
+		return fmt.Errorf("dut: %s: step the clock by %s: %w", d.name, delta, err)
+	}
 	if err := d.Session().SkewClock(ctx, delta); err != nil {
 		return fmt.Errorf("dut: %s: step the clock by %s: %w", d.name, delta, err)
 	}
@@ -472,6 +477,25 @@ func (d *Device) SkewClock(ctx context.Context, delta time.Duration) error {
 	d.skew += delta
 	d.mu.Unlock()
 	return nil
+}
+
+// waitReady waits until the device is ready (another operation may be bringing it back).
+func (d *Device) waitReady(ctx context.Context, within time.Duration) error {
+	end := time.Now().Add(within)
+	for {
+		st := d.State()
+		if st == Ready {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("the device is %s, not ready, after %s", st, within)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Close leaves the device as the rig found it — released from reset or powered again if a fault
