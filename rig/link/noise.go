@@ -26,6 +26,7 @@ type Noisy struct {
 	stalled  bool
 	cut      bool
 	cutBytes uint64
+	timeout  time.Duration // per write, when the link has deadlines
 	held     []byte // bytes written while the line was stalled, delivered when it resumes
 	damaged  []Damage
 	garbage  uint64
@@ -73,12 +74,21 @@ func (n *Noisy) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline forwards to the wrapped link when it supports deadlines.
-func (n *Noisy) SetWriteDeadline(t time.Time) error {
-	if d, ok := n.rw.(interface{ SetWriteDeadline(time.Time) error }); ok {
-		return d.SetWriteDeadline(t)
+// SetWriteTimeout bounds every write on the line from now on (0: none), when the wrapped link
+// has deadlines: each write gets its own deadline, so a line that timed out once is not left with
+// an expired one for the next.
+func (n *Noisy) SetWriteTimeout(d time.Duration) {
+	n.mu.Lock()
+	n.timeout = d
+	n.mu.Unlock()
+}
+
+// writeLocked writes b on the wrapped link, with a fresh deadline when a write timeout is set.
+func (n *Noisy) writeLocked(b []byte) (int, error) {
+	if dl, ok := n.rw.(interface{ SetWriteDeadline(time.Time) error }); ok && n.timeout > 0 {
+		_ = dl.SetWriteDeadline(time.Now().Add(n.timeout))
 	}
-	return nil
+	return n.rw.Write(b)
 }
 
 // Write sends p (one encoded frame, as the emulator writes them) over the faulty line.
@@ -100,7 +110,7 @@ func (n *Noisy) Write(p []byte) (int, error) {
 		n.heldMax = max(n.heldMax, len(n.held))
 		return len(p), nil
 	}
-	if _, err := n.rw.Write(out); err != nil {
+	if _, err := n.writeLocked(out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -170,7 +180,7 @@ func (n *Noisy) Inject(b []byte) error {
 		n.held = append(n.held, b...)
 		return nil
 	}
-	_, err := n.rw.Write(b)
+	_, err := n.writeLocked(b)
 	return err
 }
 
@@ -201,7 +211,7 @@ func (n *Noisy) Resume() error {
 	if len(held) == 0 {
 		return nil
 	}
-	_, err := n.rw.Write(held)
+	_, err := n.writeLocked(held)
 	return err
 }
 
@@ -220,7 +230,7 @@ func (n *Noisy) Garbage(size int) error {
 		n.held = append(n.held, b...)
 		return nil
 	}
-	_, err := n.rw.Write(b)
+	_, err := n.writeLocked(b)
 	return err
 }
 

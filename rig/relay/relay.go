@@ -90,6 +90,7 @@ func New(cfg Config) *Relay {
 		cfg.Now = time.Now
 	}
 	r := &Relay{cfg: cfg, log: cfg.Log, line: link.NewNoisy(cfg.Host, cfg.Seed), tap: newTap(cfg.Now)}
+	r.line.SetWriteTimeout(gatewayWriteTimeout)
 	r.sess = protocol.Session{Base: protocol.HostBase, Name: cfg.Name, Write: r.writeDevice, Timeout: 2 * time.Second}
 	return r
 }
@@ -314,7 +315,6 @@ func (r *Relay) toGateway(chunk []byte) {
 	if held || deaf {
 		return
 	}
-	_ = r.line.SetWriteDeadline(now.Add(gatewayWriteTimeout))
 	if _, err := r.line.Write(chunk); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		r.mu.Lock()
 		r.stats.DroppedGateway++
