@@ -25,7 +25,8 @@ import (
 	"github.com/pathrig/rig/scenarios"
 )
 
-// version is set with -ldflags "-X main.version=..." by `make build`.
+// version is set with -ldflags "-X main.version=..." by `make build`; commit and date likewise
+// (version.go).
 var version = "dev"
 
 const exitCodesHelp = `Exit codes:
@@ -415,14 +416,21 @@ func newScenariosCmd() *cobra.Command {
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the rig version and the run-record schema",
 		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, args []string) {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), buildVersion())
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rig %s (run schema %s, delta schema %s)\n", version, record.SchemaRun, delta.SchemaDelta)
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"version","commit","date","go"} as JSON (the Debian package's version is made from it)`)
+	return cmd
 }
 
 // overrideBundles replaces the plan's bundles and checks with the named bundles, looked up
