@@ -128,11 +128,11 @@ func checkGPIOChip(ctx context.Context, e *Env, s *State) Result {
 		}
 		named = append(named, fmt.Sprintf("%s %s (offset %d)", l.field, *l.spec, off))
 	}
-	board := "not a Raspberry Pi 5 (device tree: " + strings.Join(f.Compatible, ", ") + ")"
-	if f.IsPi5() {
-		board = "Raspberry Pi 5"
+	board := "on a Raspberry Pi 5"
+	if !f.IsPi5() {
+		board = "on a board that is not a Raspberry Pi 5 (device tree: " + strings.Join(f.Compatible, ", ") + ")"
 	}
-	return pass("%s is %s (%d lines) on a %s; drivers %s; %s", chip.Label, chip.Name, len(chip.Lines), board, strings.Join(f.Drivers, ", "), strings.Join(named, ", "))
+	return pass("%s is %s (%d lines) %s; periph drivers %s; %s", chip.Label, chip.Name, len(chip.Lines), board, strings.Join(f.Drivers, ", "), strings.Join(named, ", "))
 }
 
 func lineSpec(l *bench.Line) *string {
