@@ -51,8 +51,12 @@ format as a run's MANIFEST.sha256.sig); files beside it that it does not list ar
 			w := cmd.OutOrStdout()
 			if !rep.OK() {
 				fmt.Fprint(w, rep.String())
-				return &exitError{exitFindings, fmt.Errorf("verify: %s does not match its manifest (%d changed, %d missing, %d added, %d duplicate lines, signature %s)",
-					args[0], len(rep.Changed), len(rep.Missing), len(rep.Added), len(rep.Duplicates), rep.Signature)}
+				what := "its manifest"
+				if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+					what = "the files it lists"
+				}
+				return &exitError{exitFindings, fmt.Errorf("verify: %s does not match %s (%d changed, %d missing, %d added, %d duplicate lines, signature %s)",
+					args[0], what, len(rep.Changed), len(rep.Missing), len(rep.Added), len(rep.Duplicates), rep.Signature)}
 			}
 			if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
 				fmt.Fprintf(w, "%s: %d files match", args[0], rep.Files)
