@@ -3,9 +3,10 @@ GO      ?= go
 OUT     ?= out/demo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-# The build date, UTC; SOURCE_DATE_EPOCH (reproducible builds) pins it.
+# The build date, UTC; SOURCE_DATE_EPOCH (reproducible builds) pins it. DATE is the commit's time.
 BUILD_DATE ?= $(shell date -u -d "@$${SOURCE_DATE_EPOCH:-$$(date +%s)}" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
-LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
+DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE) -X main.buildDate=$(BUILD_DATE)
 
 .PHONY: build demo test test-fleet test-race soak bench fuzz firmware clean baseline regress dist
 
@@ -86,17 +87,24 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolEntry$$' -fuzztime $(FUZZTIME) ./gateway
 	$(GO) test -run '^$$' -fuzz '^FuzzPacketConn$$' -fuzztime $(FUZZTIME) ./rig/broker
 
-# The bench binaries for the Raspberry Pi 5 (linux/arm64, static: CGO_ENABLED=0), and the hardware
-# smoketest compiled as a test binary to run there (RIG.md §2.5). CI builds them on every commit.
-DIST_OS   ?= linux
-DIST_ARCH ?= arm64
+# The release (RIG.md §2.5): for each of DIST_ARCHES (linux; arm64 is the Raspberry Pi 5, amd64 a
+# CI host) the static binaries (CGO_ENABLED=0) rig, gateway and the hardware smoketest compiled as
+# a test binary, then tools/dist (its own Go module: nfpm and cyclonedx-gomod stay out of the rig's
+# module graph) writes a Debian package per architecture, a CycloneDX SBOM of each binary and
+# SHA256SUMS, signed (SHA256SUMS.sig) when DIST_SIGN_KEY names an ed25519 key. CI runs it on every
+# commit, then .ci/package-check installs the amd64 package.
+DIST_ARCHES   ?= arm64 amd64
+DIST_SIGN_KEY ?=
 dist:
-	@mkdir -p dist
-	CGO_ENABLED=0 GOOS=$(DIST_OS) GOARCH=$(DIST_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/rig-$(DIST_OS)-$(DIST_ARCH) ./rig/cmd/rig
-	CGO_ENABLED=0 GOOS=$(DIST_OS) GOARCH=$(DIST_ARCH) $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/gateway-$(DIST_OS)-$(DIST_ARCH) ./gateway/cmd/gateway
-	CGO_ENABLED=0 GOOS=$(DIST_OS) GOARCH=$(DIST_ARCH) $(GO) test -c -trimpath -o dist/smoketest-$(DIST_OS)-$(DIST_ARCH).test ./rig/bench/smoketest
-	@cd dist && sha256sum rig-$(DIST_OS)-$(DIST_ARCH) gateway-$(DIST_OS)-$(DIST_ARCH) smoketest-$(DIST_OS)-$(DIST_ARCH).test > SHA256SUMS-$(DIST_OS)-$(DIST_ARCH)
-	@file dist/rig-$(DIST_OS)-$(DIST_ARCH) 2>/dev/null || true
+	@rm -rf dist && mkdir -p dist bin
+	@set -e; for arch in $(DIST_ARCHES); do \
+	  echo "dist: linux/$$arch"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/rig-linux-$$arch ./rig/cmd/rig; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/gateway-linux-$$arch ./gateway/cmd/gateway; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) test -c -trimpath -o dist/smoketest-linux-$$arch.test ./rig/bench/smoketest; \
+	done
+	cd tools/dist && $(GO) build -o ../../bin/dist .
+	./bin/dist -dir dist -arches "$(DIST_ARCHES)" -sign-key "$(DIST_SIGN_KEY)"
 
 # The STM32 reference firmware (firmware/stm32) with Debian's gcc-arm-none-eabi, and its size.
 firmware:

@@ -29,11 +29,13 @@ import (
 	"github.com/pathrig/rig/scenarios"
 )
 
-// version, commit and buildDate are set with -ldflags "-X main.version=... -X main.commit=...
-// -X main.buildDate=..." by `make build` and `make dist`.
+// version, commit, date (the commit's time) and buildDate are set with -ldflags "-X
+// main.version=... -X main.commit=... -X main.date=... -X main.buildDate=..." by `make build` and
+// `make dist`.
 var (
 	version   = "dev"
 	commit    = ""
+	date      = ""
 	buildDate = ""
 )
 
@@ -41,8 +43,9 @@ var (
 type buildInfo struct {
 	Version     string `json:"version"`
 	Commit      string `json:"commit"`     // "unknown" when the build did not say
+	Date        string `json:"date"`       // the commit's time, RFC 3339 (the Debian package's version is made from it)
 	BuildDate   string `json:"build_date"` // RFC 3339, UTC; "unknown" when the build did not say
-	GoVersion   string `json:"go_version"`
+	Go          string `json:"go"`
 	Platform    string `json:"platform"` // GOOS/GOARCH
 	RunSchema   string `json:"run_schema"`
 	DeltaSchema string `json:"delta_schema"`
@@ -51,7 +54,7 @@ type buildInfo struct {
 // currentBuild describes this binary: the linker's values first, then what the Go toolchain
 // recorded (the VCS revision of a plain go build in a checkout).
 func currentBuild() buildInfo {
-	b := buildInfo{Version: version, Commit: commit, BuildDate: buildDate, GoVersion: runtime.Version(),
+	b := buildInfo{Version: version, Commit: commit, Date: date, BuildDate: buildDate, Go: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH, RunSchema: record.SchemaRun, DeltaSchema: delta.SchemaDelta}
 	if info, ok := debug.ReadBuildInfo(); ok && b.Commit == "" {
 		dirty := false
@@ -61,6 +64,10 @@ func currentBuild() buildInfo {
 				b.Commit = s.Value
 			case "vcs.modified":
 				dirty = s.Value == "true"
+			case "vcs.time":
+				if b.Date == "" {
+					b.Date = s.Value
+				}
 			}
 		}
 		if b.Commit != "" && dirty {
@@ -72,6 +79,9 @@ func currentBuild() buildInfo {
 	}
 	if b.BuildDate == "" {
 		b.BuildDate = "unknown"
+	}
+	if b.Date == "" {
+		b.Date = "unknown"
 	}
 	return b
 }
@@ -135,6 +145,7 @@ Two runs compare control by control with 'rig delta'.
 		return nil, nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
 	}
 	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newVerifyCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
+	root.AddCommand(newBenchCmd(logger))
 	// The device commands print their own results; they take a plain logger (no progress line).
 	root.AddCommand(newDeviceCmd(func() (*slog.Logger, error) {
 		l, _, err := logger(true)
@@ -631,7 +642,7 @@ object.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print version, commit, build date, Go version and schemas as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print version, commit, commit date, build date, Go version, platform and schemas as JSON (the Debian package takes its version from it)")
 	return cmd
 }
 
