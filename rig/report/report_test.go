@@ -147,7 +147,7 @@ func TestGolden(t *testing.T) {
 			golden(t, name+"/"+w.File, render(t, w, in))
 		}
 	}
-	for _, tc := range []struct{ run, baseline string }{{"hardened", "exposed"}, {"exposed", "hardened"}} {
+	for _, tc := range []struct{ run, baseline string }{{"hardened", "exposed"}, {"exposed", "hardened"}, {"weakkey", "hardened"}} {
 		in := build(t, tc.run, tc.baseline)
 		sarif, _ := Select([]string{"sarif"})
 		golden(t, tc.run+"-vs-"+tc.baseline+"/findings.sarif", render(t, sarif[0], in))
