@@ -181,7 +181,7 @@ func Build(entries []Entry) (*History, error) {
 			ID: fmt.Sprintf("R%d", i+1), Path: e.Path, Scenario: r.Scenario, Profile: r.Profile,
 			Started: r.Volatile.Started.UTC(), Tool: r.Tool.Version, Headline: r.Summary.Headline, Findings: r.Summary.Findings,
 			Counts: Counts{Pass: r.Summary.Pass, Fail: r.Summary.Fail, Error: r.Summary.Error, Skip: r.Summary.Skip},
-			ByHop: []HopCount{},
+			ByHop:  []HopCount{},
 		}
 		hops := map[string]map[record.Severity]int{}
 		for k := range r.Results {
