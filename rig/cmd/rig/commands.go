@@ -87,6 +87,7 @@ Two runs compare control by control with 'rig delta'.
 		return nil, nil, &exitError{exitUsage, fmt.Errorf("--log-format %q: want text or json", logFormat)}
 	}
 	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newVerifyCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
+	root.AddCommand(newHistoryCmd(), newBaselineCmd(), newRegressCmd(logger), newPDFCmd())
 	// The device commands print their own results; they take a plain logger (no progress line).
 	root.AddCommand(newDeviceCmd(func() (*slog.Logger, error) {
 		l, _, err := logger(true)
