@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Facts are what a control saw of the path's configuration, in a form two runs compare value by
@@ -23,10 +22,11 @@ import (
 //	tls.suites, tls.key_exchange            TRANSPORT-CIPHERS: "<version> <suite>", "<version> <key exchange>"
 //	mqtt.tls.answer, mqtt.tls.connack       TRANSPORT-TLS-MQTT
 //	tls.client_auth                         TRANSPORT-CLIENT-AUTH: none, optional, required
-//	cert.fingerprint, cert.serial           CERT-CHAIN (routine: a renewal changes them)
+//	cert.fingerprint, cert.serial           CERT-CHAIN (routine: a renewal changes them; the dates are
+//	                                        left to leaf.json: a time in the results would not diff
+//	                                        cleanly from run to run)
 //	cert.issuer, cert.subject, cert.self_signed, cert.signature   CERT-CHAIN
 //	cert.san                                CERT-SAN: "DNS:name", "IP:addr"
-//	cert.not_before, cert.not_after         CERT-EXPIRY (routine)
 //	cert.key                                CERT-KEY: "RSA 2048", "ECDSA P-256", "Ed25519"
 //	cert.chain_signatures, cert.lifetime_days   CERT-SIGNATURE, CERT-LIFETIME
 //	http.status.<credential>                the ingest's status code per credential: none, valid_token,
@@ -44,8 +44,6 @@ const (
 	factCertSelfSigned  = "cert.self_signed"
 	factCertSignature   = "cert.signature"
 	factCertSAN         = "cert.san"
-	factCertNotBefore   = "cert.not_before"
-	factCertNotAfter    = "cert.not_after"
 	factCertKey         = "cert.key"
 )
 
@@ -67,8 +65,6 @@ func normalizeFacts(facts map[string]any) map[string]any {
 			}
 			slices.Sort(s)
 			out[k] = slices.Compact(s)
-		case time.Time:
-			out[k] = x.UTC().Format(time.RFC3339)
 		default:
 			out[k] = v
 		}
@@ -114,9 +110,6 @@ func leafFacts(ev *evidenceSet, control string, leaf *x509.Certificate) {
 			san = append(san, "IP:"+ip.String())
 		}
 		ev.fact(factCertSAN, san)
-	case ctlCertExpiry:
-		ev.fact(factCertNotBefore, leaf.NotBefore)
-		ev.fact(factCertNotAfter, leaf.NotAfter)
 	case ctlCertKey:
 		ev.fact(factCertKey, keyFact(leaf.PublicKey))
 	}

@@ -18,7 +18,7 @@ const (
 	Weaker   Change = "weaker"   // the path accepts more or protects less: a smaller key, a new suite or version
 	Stronger Change = "stronger" // the path accepts less or protects more
 	Changed  Change = "changed"  // different, with no order between the two values (another issuer, another broker build)
-	Routine  Change = "routine"  // churn of a renewal (fingerprint, serial, dates): not drift
+	Routine  Change = "routine"  // churn of a renewal (fingerprint, serial): not drift
 )
 
 // FactChange is one fact (record.Result.Facts) whose value differs between the two runs. A list
@@ -77,8 +77,6 @@ type policy struct {
 var policies = map[string]policy{
 	"cert.fingerprint":   {routine: true},
 	"cert.serial":        {routine: true},
-	"cert.not_before":    {routine: true},
-	"cert.not_after":     {routine: true},
 	"cert.key":           {rank: keyRank},
 	"cert.signature":     {rank: signatureRank},
 	"cert.self_signed":   {rank: func(v any) int { return boolRank(v, false) }},

@@ -11,7 +11,7 @@ import (
 // hardenedCert is what CERT-CHAIN and CERT-KEY record for the reference stack's hardened broker.
 func hardenedCert() map[string]any {
 	return map[string]any{
-		"cert.fingerprint": "sha256:aa", "cert.serial": "01", "cert.not_after": "2027-03-01T00:00:00Z",
+		"cert.fingerprint": "sha256:aa", "cert.serial": "01",
 		"cert.issuer": "CN=rig run CA,O=pathrig", "cert.signature": "ECDSA-SHA256", "cert.key": "ECDSA P-256",
 	}
 }
@@ -32,7 +32,7 @@ func with(m map[string]any, kv ...any) map[string]any {
 }
 
 func TestCompareFacts(t *testing.T) {
-	renewed := with(hardenedCert(), "cert.fingerprint", "sha256:bb", "cert.serial", "02", "cert.not_after", "2027-06-01T00:00:00Z")
+	renewed := with(hardenedCert(), "cert.fingerprint", "sha256:bb", "cert.serial", "02")
 	for _, tc := range []struct {
 		name          string
 		before, after map[string]any
@@ -41,10 +41,10 @@ func TestCompareFacts(t *testing.T) {
 	}{
 		{"identical", hardenedCert(), hardenedCert(), nil, nil},
 		{"renewed with the same key policy", hardenedCert(), renewed, nil,
-			[]string{"cert.fingerprint:routine", "cert.not_after:routine", "cert.serial:routine"}},
+			[]string{"cert.fingerprint:routine", "cert.serial:routine"}},
 		{"renewed with a weaker key", hardenedCert(), with(renewed, "cert.key", "RSA 2048", "cert.signature", "SHA256-RSA"),
 			[]string{"cert.key:weaker", "cert.signature:changed"},
-			[]string{"cert.fingerprint:routine", "cert.not_after:routine", "cert.serial:routine"}},
+			[]string{"cert.fingerprint:routine", "cert.serial:routine"}},
 		{"a stronger key", map[string]any{"cert.key": "RSA 2048"}, map[string]any{"cert.key": "RSA 4096"}, []string{"cert.key:stronger"}, nil},
 		{"same strength, other type", map[string]any{"cert.key": "RSA 3072"}, map[string]any{"cert.key": "ECDSA P-256"}, []string{"cert.key:changed"}, nil},
 		{"SHA-1 signature", map[string]any{"cert.signature": "SHA256-RSA"}, map[string]any{"cert.signature": "SHA1-RSA"}, []string{"cert.signature:weaker"}, nil},

@@ -87,16 +87,17 @@ var deltaPage = template.Must(template.New("delta.html").Funcs(htmlFuncs).Funcs(
 {{with .Delta}}<p class="meta">Baseline <code>{{.Baseline.Path}}</code> ({{.Baseline.Scenario}}, profile <code>{{.Baseline.Profile}}</code>): {{.Baseline.Headline}}<br>
 Rerun <code>{{.Rerun.Path}}</code> ({{.Rerun.Scenario}}, profile <code>{{.Rerun.Profile}}</code>): {{.Rerun.Headline}}</p>
 <p>{{.Summary.Improved}} improved · {{.Summary.Regressed}} regressed · {{.Summary.Unchanged}} unchanged{{if .Summary.Drifted}} (<a href="#drift">{{.Summary.Drifted}} drifted</a>){{end}} · {{.Summary.New}} new · {{.Summary.Removed}} removed</p>{{end}}
-<table class="delta"><tr><th>Change</th><th>Control</th><th>Title</th><th>Before</th><th>After</th></tr>
-{{range .Delta.Rows}}<tr class="{{.Class}}{{if .Drift}} drifted{{end}}" id="{{.Control}}"><td><strong>{{.Class}}</strong>{{if .Drift}}<br><a class="drift" href="#drift">drifted</a>{{end}}</td><td>{{.Control}}</td><td>{{.Title}}</td>
-<td>{{with .Before}}<span class="{{status .Status}}">{{.Status}}</span>{{if eq (status .Status) "fail"}} ({{.Severity}}){{end}}: {{.Reason}}{{range .Evidence}}<br><a href="{{href $.BaselineHref .}}">{{.}}</a>{{end}}{{else}}—{{end}}</td>
-<td>{{with .After}}<span class="{{status .Status}}">{{.Status}}</span>{{if eq (status .Status) "fail"}} ({{.Severity}}){{end}}: {{.Reason}}{{range .Evidence}}<br><a href="{{href $.RerunHref .}}">{{.}}</a>{{end}}{{else}}—{{end}}</td></tr>
-{{end}}</table>
 {{if .Delta.Summary.Drifted}}<section id="drift"><h2>Same verdict, configuration changed</h2>
 <p>These controls kept their verdict, but a configuration fact behind it changed since the baseline. A renewal that only changes the certificate's fingerprint, serial or dates is routine, not drift.</p>
 <table class="drift"><tr><th>Control</th><th>Verdict</th><th>Fact</th><th>Baseline</th><th>Rerun</th><th>Change</th></tr>
 {{range .Delta.Rows}}{{$row := .}}{{range .Drift}}<tr><td><a href="#{{$row.Control}}">{{$row.Control}}</a></td><td>{{with $row.After}}<span class="{{status .Status}}">{{.Status}}</span>{{end}}</td><td><code>{{.Fact}}</code></td><td>{{factBefore .}}</td><td>{{factAfter .}}</td><td class="change-{{.Change}}"><strong>{{.Change}}</strong></td></tr>
 {{end}}{{end}}</table></section>{{end}}
+<h2>Controls</h2>
+<table class="delta"><tr><th>Change</th><th>Control</th><th>Title</th><th>Before</th><th>After</th></tr>
+{{range .Delta.Rows}}<tr class="{{.Class}}{{if .Drift}} drifted{{end}}" id="{{.Control}}"><td><strong>{{.Class}}</strong>{{if .Drift}}<br><a class="drift" href="#drift">drifted</a>{{end}}</td><td>{{.Control}}</td><td>{{.Title}}</td>
+<td>{{with .Before}}<span class="{{status .Status}}">{{.Status}}</span>{{if eq (status .Status) "fail"}} ({{.Severity}}){{end}}: {{.Reason}}{{range .Evidence}}<br><a href="{{href $.BaselineHref .}}">{{.}}</a>{{end}}{{else}}—{{end}}</td>
+<td>{{with .After}}<span class="{{status .Status}}">{{.Status}}</span>{{if eq (status .Status) "fail"}} ({{.Severity}}){{end}}: {{.Reason}}{{range .Evidence}}<br><a href="{{href $.RerunHref .}}">{{.}}</a>{{end}}{{else}}—{{end}}</td></tr>
+{{end}}</table>
 {{with routine .Delta}}<p class="meta" id="routine">Routine changes (not drift): {{.}}.</p>{{end}}
 </body>
 </html>
@@ -133,7 +134,7 @@ func factSide(c delta.FactChange, before bool) string {
 }
 
 // routineText lists the routine churn of a delta, control by control: "CERT-CHAIN
-// (cert.fingerprint, cert.serial); CERT-EXPIRY (cert.not_after)"; "" when there is none.
+// (cert.fingerprint, cert.serial)"; "" when there is none.
 func routineText(d *delta.Delta) string {
 	var parts []string
 	for _, r := range d.Rows {
