@@ -23,18 +23,23 @@ demo: build
 	@./bin/rig run audit-baseline --profile hardened --log-level warn --out "$(OUT)/hardened"
 	@./bin/rig delta "$(OUT)/baseline" "$(OUT)/hardened" --out "$(OUT)/delta"
 
-# The committed reference run: the hardened path under the hardening-verification bundle. Rewrite
-# it only on purpose (a new control, a deliberate change of posture), and review the diff.
+# The committed reference run: the hardened path under the hardening-verification bundle, and the
+# record beside it (reports/baselines/hardening-verify.baseline.json) that makes it the validated
+# baseline of the hardening-verify path. Rewrite it only on purpose (a new control, a deliberate
+# change of posture), and review the diff. SIGN_KEY=rig-key.pem signs the record.
 BASELINE ?= reports/baselines/hardening-verify
+BASELINES = $(patsubst %/,%,$(dir $(BASELINE)))
+BASELINE_PATH = $(notdir $(BASELINE))
 baseline: build
 	@rm -rf "$(BASELINE)"
 	@./bin/rig run hardening-verify --log-level warn --out "$(BASELINE)"
+	@./bin/rig baseline mark "$(BASELINE)" --path "$(BASELINE_PATH)" --dir "$(BASELINES)" $(if $(SIGN_KEY),--sign-key "$(SIGN_KEY)")
 
-# Rerun the hardening verification against the committed baseline: exit 3 on any regression.
+# Rerun the hardening verification against the path's validated baseline (the record is checked,
+# then the run it names): exit 3 on any regression, 5 when the baseline does not verify.
 regress: build
 	@rm -rf "$(OUT)/verify"
-	@./bin/rig verify "$(BASELINE)"
-	@./bin/rig run hardening-verify --baseline "$(BASELINE)" --log-level warn --out "$(OUT)/verify"
+	@./bin/rig regress --path "$(BASELINE_PATH)" --dir "$(BASELINES)" $(if $(PUB_KEY),--pub-key "$(PUB_KEY)") --log-level warn --out "$(OUT)/verify"
 
 # The whole suite, the 1,000-device fleet run included (about 30 s of it on 2 cores; test-fleet
 # runs that one alone; `go test -short ./...` skips it).

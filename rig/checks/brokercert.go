@@ -100,6 +100,7 @@ func runBrokerCert(ctx context.Context, env *Env) map[string]Outcome {
 		ev := newEvidence(env, c)
 		ev.ref(shared.paths...)
 		ev.err = shared.err
+		leafFacts(ev, c, leaf)
 		var o Outcome
 		switch c {
 		case ctlCertChain:

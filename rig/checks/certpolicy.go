@@ -92,8 +92,10 @@ func runCertPolicy(ctx context.Context, env *Env) map[string]Outcome {
 		ev.err = shared.err
 		switch c {
 		case ctlCertSignature:
+			ev.fact("cert.chain_signatures", chainSignatures(h.certs))
 			outs[c] = judgeSignature(ev, h.certs)
 		case ctlCertLifetime:
+			ev.fact("cert.lifetime_days", int(h.certs[0].NotAfter.Sub(h.certs[0].NotBefore).Hours()/24))
 			outs[c] = judgeLifetime(ev, h.certs[0])
 		}
 	}

@@ -42,6 +42,9 @@ type Outcome struct {
 	Status   record.Status
 	Reason   string
 	Observed map[string]any
+	// Facts are the configuration facts behind the verdict (facts.go names them), compared
+	// between runs for drift; the engine normalises them into the result.
+	Facts    map[string]any
 	Evidence []string // paths returned by evidence.Store
 	// Severity overrides the catalog's severity for a failure whose gravity depends on what was
 	// observed (an expired certificate is worse than one expiring next month). Empty means the

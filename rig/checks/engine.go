@@ -193,6 +193,7 @@ func result(def Control, ch Check, outs map[string]Outcome) record.Result {
 	if len(o.Observed) > 0 {
 		r.Observed = maps.Clone(o.Observed)
 	}
+	r.Facts = normalizeFacts(o.Facts)
 	if o.Evidence != nil {
 		r.Evidence = append(r.Evidence, o.Evidence...)
 	}

@@ -54,9 +54,42 @@ type deliveries struct {
 	once   sync.Once
 	mu     sync.Mutex
 	topics []string // the first few topics, for the evidence
+	// version is the payload of $SYS/broker/version (the broker's own name and build, a fact
+	// for drift); versionSeen is closed once it arrived.
+	version     string
+	versionSeen chan struct{}
+	versionOnce sync.Once
 }
 
-func newDeliveries() *deliveries { return &deliveries{first: make(chan struct{})} }
+func newDeliveries() *deliveries {
+	return &deliveries{first: make(chan struct{}), versionSeen: make(chan struct{})}
+}
+
+// sysVersionTopic is where mochi and Mosquitto publish (retained) their name and version.
+const sysVersionTopic = "$SYS/broker/version"
+
+// maxVersionLen bounds the broker version kept as a fact.
+const maxVersionLen = 120
+
+func (d *deliveries) addVersion(payload []byte) {
+	v := strings.TrimSpace(string(payload))
+	if len(v) > maxVersionLen {
+		v = v[:maxVersionLen]
+	}
+	d.versionOnce.Do(func() {
+		d.mu.Lock()
+		d.version = v
+		d.mu.Unlock()
+		close(d.versionSeen)
+	})
+}
+
+// brokerVersion returns $SYS/broker/version's payload, "" when it did not arrive.
+func (d *deliveries) brokerVersion() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.version
+}
 
 // maxDeliveryTopics bounds the topics kept for the evidence.
 const maxDeliveryTopics = 5
@@ -84,6 +117,9 @@ func (p *mqttProbe) listen(filter string, want []byte) (mqtt.Token, *deliveries)
 	tok := p.client.Subscribe(filter, 0, func(_ mqtt.Client, m mqtt.Message) {
 		if want != nil && !bytes.Equal(m.Payload(), want) {
 			return
+		}
+		if m.Topic() == sysVersionTopic {
+			d.addVersion(m.Payload())
 		}
 		d.add(m.Topic())
 	})
@@ -146,6 +182,7 @@ func probeSys(ctx context.Context, env *Env) Outcome {
 	}
 	refused, code, got, err := subscribeStep(ctx, p, "$SYS/#", nil)
 	obs["suback"] = code
+	ev.fact("mqtt.suback.sys", code)
 	if err != nil {
 		ev.json("subscribe.json", p)
 		return ev.outcome(record.StatusError, obs, "%v: cannot tell whether $SYS is readable", err)
@@ -159,6 +196,12 @@ func probeSys(ctx context.Context, env *Env) Outcome {
 		topics := got.seen() // never empty once first is closed
 		step.end("delivered", strings.Join(topics, ", "))
 		obs["delivered"] = true
+		// The version is retained and comes in the same burst; wait a moment for it, as a fact
+		// that identifies the broker build.
+		if wait(ctx, got.versionSeen, min(p.timeout, 500*time.Millisecond)) {
+			obs["broker_version"] = got.brokerVersion()
+			ev.fact("broker.version", got.brokerVersion())
+		}
 		ev.json("subscribe.json", p)
 		return ev.outcome(record.StatusFail, obs, "identity %q reads the broker's $SYS topics (e.g. %s): broker internals and client counts leak to every device", id.Name, topics[0])
 	}

@@ -89,6 +89,7 @@ func probeAnonymous(ctx context.Context, env *Env) Outcome {
 			seen["tls_alert"] = x.Alert
 		}
 		endpoints[t.label] = seen
+		ev.fact("mqtt.anonymous."+t.label, verdict)
 		line := t.label + ": " + why
 		switch verdict {
 		case anonAdmitted:
@@ -184,17 +185,20 @@ func probeWildcard(ctx context.Context, env *Env) Outcome {
 		if gone, how := p.dropped(200 * time.Millisecond); gone {
 			step.end("disconnected", detail+"; "+how)
 			obs["suback"] = "disconnected"
+			ev.fact("mqtt.suback.wildcard", obs["suback"])
 			ev.json("subscribe.json", p)
 			out = ev.outcome(record.StatusPass, obs, "the broker disconnected identity %q when it subscribed to #", id.Name)
 			break
 		}
 		step.end("no answer", detail)
 		obs["suback"] = "none"
+		ev.fact("mqtt.suback.wildcard", obs["suback"])
 		ev.json("subscribe.json", p)
 		out = ev.outcome(record.StatusError, obs, "the subscription to # got no answer (%s) and the connection stayed open: cannot tell whether it was granted", detail)
 	default:
 		code, ok := tok.(*mqtt.SubscribeToken).Result()["#"]
 		obs["suback"] = fmt.Sprintf("0x%02x", code)
+		ev.fact("mqtt.suback.wildcard", obs["suback"])
 		switch {
 		case !ok:
 			step.end("malformed", "SUBACK without a code for #")
@@ -318,6 +322,7 @@ func probeMaxPacket(ctx context.Context, env *Env) Outcome {
 	if done && tok.Error() == nil {
 		step.end("puback", "")
 		obs["oversize"] = "acknowledged"
+		ev.fact("mqtt.oversize", obs["oversize"])
 		ev.json("publish.json", p)
 		return ev.outcome(record.StatusFail, obs, "the broker acknowledged a %d-byte publish: no maximum packet size is enforced", size)
 	}
@@ -328,11 +333,13 @@ func probeMaxPacket(ctx context.Context, env *Env) Outcome {
 	if gone, how := p.dropped(200 * time.Millisecond); gone {
 		step.end("connection closed", detail+"; "+how)
 		obs["oversize"] = "connection closed"
+		ev.fact("mqtt.oversize", obs["oversize"])
 		ev.json("publish.json", p)
 		return ev.outcome(record.StatusPass, obs, "the broker closed the connection on a %d-byte publish after acknowledging a %d-byte one", size, len(probePayload))
 	}
 	step.end("no answer", detail)
 	obs["oversize"] = "no answer"
+	ev.fact("mqtt.oversize", obs["oversize"])
 	ev.json("publish.json", p)
 	return ev.outcome(record.StatusError, obs, "the %d-byte publish was neither acknowledged nor answered by a disconnect (%s): cannot tell whether a limit is enforced", size, detail)
 }

@@ -289,12 +289,16 @@ func judgeIngest(ev *evidenceSet, valid, probe *httpExchange, want map[int]bool,
 	if valid != nil && valid.Response != nil {
 		baseline = valid.Response.Status
 		obs["valid_token_status"] = baseline
+		ev.fact(credentialFact(valid.Credential), baseline)
+		serverFact(ev, valid)
 	}
 	if probe.Response == nil {
 		return ev.outcome(record.StatusError, obs, "the request %s got no response: %s (check the ingest URL and that the ingest runs)", what, probe.Error)
 	}
 	got := probe.Response.Status
 	obs["probe_status"] = got
+	ev.fact(credentialFact(probe.Credential), got)
+	serverFact(ev, probe)
 	if is2xx(got) {
 		return ev.outcome(record.StatusFail, obs, "the ingest accepted a request %s with %d %s", what, got, http.StatusText(got))
 	}

@@ -99,6 +99,7 @@ func probeOversize(ctx context.Context, env *Env, client *http.Client) Outcome {
 	ev.json("request-oversize.json", x)
 	if x.Response != nil {
 		obs["status"] = x.Response.Status
+		ev.fact("http.oversize", obs["status"])
 	}
 	switch sample := ingestAnswer(&base); {
 	case x.Response != nil && is2xx(x.Response.Status):
@@ -243,6 +244,7 @@ func probePlainIngest(ctx context.Context, env *Env, client *http.Client) Outcom
 	}
 	ev := newEvidence(env, ctlIngestPlaintext)
 	obs := map[string]any{"scheme": u.Scheme}
+	ev.fact("http.scheme", u.Scheme)
 	cred := credNone
 	if in.Token != "" {
 		cred = credValid
@@ -273,11 +275,14 @@ func probePlainIngest(ctx context.Context, env *Env, client *http.Client) Outcom
 	switch {
 	case x.Response == nil:
 		obs["plain"] = "no HTTP answer"
+		ev.fact("http.plaintext", obs["plain"])
 		return ev.outcome(record.StatusPass, obs, "the ingest answers over HTTPS (%d) and plain HTTP to %s got no HTTP answer (%s)", named.Response.Status, p.URL, x.Error)
 	case x.Response.Status == http.StatusBadRequest && bytes.Contains([]byte(x.Response.Body), []byte("HTTPS")):
 		obs["plain"] = "refused: HTTPS only"
+		ev.fact("http.plaintext", obs["plain"])
 		return ev.outcome(record.StatusPass, obs, "the ingest answers over HTTPS (%d) and plain HTTP to %s is refused (400: the server speaks HTTPS only)", named.Response.Status, p.URL)
 	}
 	obs["plain"] = x.Response.Status
+	ev.fact("http.plaintext", obs["plain"])
 	return ev.outcome(record.StatusFail, obs, "plain HTTP to %s is answered with %d: the ingest is reachable without TLS", p.URL, x.Response.Status)
 }

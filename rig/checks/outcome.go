@@ -16,6 +16,7 @@ type evidenceSet struct {
 	control string
 	paths   []string
 	err     error
+	facts   map[string]any
 }
 
 func newEvidence(env *Env, control string) *evidenceSet {
@@ -32,6 +33,14 @@ func (s *evidenceSet) json(name string, v any) {
 func (s *evidenceSet) raw(name string, data []byte) {
 	p, err := s.env.Evidence.Write(s.control, name, data)
 	s.add(p, err)
+}
+
+// fact records one configuration fact behind the control's verdict (see facts.go).
+func (s *evidenceSet) fact(name string, v any) {
+	if s.facts == nil {
+		s.facts = map[string]any{}
+	}
+	s.facts[name] = v
 }
 
 // ref adds files written for another control that back this one too.
@@ -53,10 +62,11 @@ func (s *evidenceSet) outcome(status record.Status, obs map[string]any, format s
 			Status:   record.StatusError,
 			Reason:   fmt.Sprintf("evidence could not be written (%v; check the run folder's disk and permissions); the probe said %s: %s", s.err, status, reason),
 			Observed: obs,
+			Facts:    s.facts,
 			Evidence: s.paths,
 		}
 	}
-	return Outcome{Status: status, Reason: reason, Observed: obs, Evidence: s.paths}
+	return Outcome{Status: status, Reason: reason, Observed: obs, Facts: s.facts, Evidence: s.paths}
 }
 
 func skip(format string, args ...any) Outcome {

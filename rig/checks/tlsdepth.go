@@ -164,10 +164,21 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 	}
 	ev.json("suites.json", all)
 	keyExchanges := map[string]any{}
+	suiteFacts, kexFacts := []string{}, []string{}
 	for v, ks := range kexSeen {
 		slices.Sort(ks)
 		keyExchanges[v] = ks
+		for _, k := range ks {
+			kexFacts = append(kexFacts, v+" "+k)
+		}
 	}
+	for v, names := range accepted {
+		for _, n := range names.([]string) {
+			suiteFacts = append(suiteFacts, v+" "+n)
+		}
+	}
+	ev.fact("tls.suites", suiteFacts)
+	ev.fact("tls.key_exchange", kexFacts)
 	obs := map[string]any{"accepted": accepted, "forward_secret_aead": fsAEAD, "key_exchange": keyExchanges}
 	weakObs := make([]any, 0, len(weak))
 	for _, w := range weak {
@@ -233,6 +244,10 @@ func probeTLSMQTT(ctx context.Context, env *Env) Outcome {
 	x := exchangeConnectAs(ctx, b.TLS, conf, env.Limits.ProbeTimeout, clientID)
 	ev.json("connect.json", x)
 	obs := map[string]any{"answer": x.Answer, "stage": x.Stage, "client_certificate": id != nil}
+	ev.fact("mqtt.tls.answer", x.Answer)
+	if x.ReturnCode != nil {
+		ev.fact("mqtt.tls.connack", int(*x.ReturnCode))
+	}
 	// A refusal of the client (an alert, or the close that raced it after a certificate request)
 	// says nothing about what listens behind the handshake.
 	refusal := ""
@@ -300,6 +315,7 @@ func probeClientAuth(ctx context.Context, env *Env) Outcome {
 		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): client authentication could not be judged", b.TLS, x.Answer, x.Error)
 	case requested && refusedByAlert:
 		obs["posture"] = postureRequired
+		ev.fact("tls.client_auth", postureRequired)
 		refusal := fmt.Sprintf("alert %q at %s", x.Alert, x.Stage)
 		if x.Alert == "" {
 			refusal = "connection closed at " + x.Stage + " without a CONNACK"
@@ -309,8 +325,10 @@ func probeClientAuth(ctx context.Context, env *Env) Outcome {
 		return ev.outcome(record.StatusError, obs, "the endpoint refused the session with alert %q without requesting a client certificate: client authentication could not be judged", x.Alert)
 	case requested:
 		obs["posture"] = postureOptional
+		ev.fact("tls.client_auth", postureOptional)
 		return ev.outcome(record.StatusFail, obs, "the endpoint requests a client certificate but goes on without one (%s after CONNECT): client certificates are optional", x.Answer)
 	}
 	obs["posture"] = postureNone
+	ev.fact("tls.client_auth", postureNone)
 	return ev.outcome(record.StatusFail, obs, "the endpoint never requests a client certificate: any client reaches the MQTT layer (%s after CONNECT)", x.Answer)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pathrig/rig/rig/checks/tlsscan"
@@ -43,9 +44,11 @@ func probePlaintext(ctx context.Context, env *Env) Outcome {
 	env.Log.Debug("anonymous CONNECT", "control", ctlPlaintext, "endpoint", addr, "answer", x.Answer, "error", x.Error)
 	ev.json("connect.json", x)
 	obs := map[string]any{"answer": x.Answer}
+	ev.fact("mqtt.plain.answer", x.Answer)
 	switch x.Answer {
 	case answerConnack:
 		obs["connack_return_code"] = int(*x.ReturnCode)
+		ev.fact("mqtt.plain.connack", int(*x.ReturnCode))
 		obs["connack_meaning"] = x.Meaning
 		return ev.outcome(record.StatusFail, obs, "plaintext MQTT listener answered CONNECT with CONNACK return code %d (%s): credentials and telemetry can cross the network in clear text", *x.ReturnCode, x.Meaning)
 	case answerRefusedTCP, answerNoTCP:
@@ -121,6 +124,7 @@ func probeTLSVersions(ctx context.Context, env *Env) Outcome {
 		return ev.outcome(record.StatusError, map[string]any{"versions": versions}, "could not complete the version scan of %s: %v (check the address in the targets and that the broker runs)", addr, err)
 	}
 	obs := map[string]any{"versions": versions, "legacy_accepted": strSlice(legacy)}
+	ev.fact("tls.versions", append(slices.Clone(legacy), modern...))
 	if len(alerts) > 0 {
 		obs["alerts"] = alerts
 	}

@@ -1,5 +1,6 @@
 // Package delta compares two runs control by control: what improved, what regressed, what is
-// unchanged, new or removed, with both sides' evidence referenced.
+// unchanged, new or removed, with both sides' evidence referenced; and, where the verdict stayed
+// the same, which configuration facts drifted (drift.go).
 package delta
 
 import (
@@ -53,6 +54,10 @@ type Row struct {
 	Class   Class  `json:"class"`
 	Before  *Side  `json:"before,omitempty"`
 	After   *Side  `json:"after,omitempty"`
+	// Drift lists the configuration facts that changed while the verdict stayed the same (both
+	// sides pass, or both fail); Routine the churn of a renewal, which is not drift.
+	Drift   []FactChange `json:"drift,omitempty"`
+	Routine []FactChange `json:"routine,omitempty"`
 }
 
 // Summary counts rows by class.
@@ -62,6 +67,7 @@ type Summary struct {
 	Unchanged int    `json:"unchanged"`
 	New       int    `json:"new"`
 	Removed   int    `json:"removed"`
+	Drifted   int    `json:"drifted"` // rows with drift: same verdict, configuration changed
 	Headline  string `json:"headline"`
 }
 
@@ -106,6 +112,7 @@ func Compare(a, b *record.Run, pathA, pathB string) *Delta {
 		switch {
 		case inA && inB:
 			row.Class = Classify(ra.Status, rb.Status)
+			row.Drift, row.Routine = Drift(ra, rb)
 		case inB:
 			row.Class = New
 		default:
@@ -123,10 +130,16 @@ func Compare(a, b *record.Run, pathA, pathB string) *Delta {
 		if ri, rj := rank(d.Rows[i].Class), rank(d.Rows[j].Class); ri != rj {
 			return ri < rj
 		}
+		if di, dj := len(d.Rows[i].Drift) > 0, len(d.Rows[j].Drift) > 0; di != dj {
+			return di // drift first among rows of one class
+		}
 		return d.Rows[i].Control < d.Rows[j].Control
 	})
 	s := &d.Summary
 	for _, r := range d.Rows {
+		if len(r.Drift) > 0 {
+			s.Drifted++
+		}
 		switch r.Class {
 		case Improved:
 			s.Improved++
@@ -141,6 +154,9 @@ func Compare(a, b *record.Run, pathA, pathB string) *Delta {
 		}
 	}
 	s.Headline = fmt.Sprintf("%d %s improved · %d %s", s.Improved, plural(s.Improved, "control", "controls"), s.Regressed, plural(s.Regressed, "regression", "regressions"))
+	if s.Drifted > 0 {
+		s.Headline += fmt.Sprintf(" · %d %s", s.Drifted, plural(s.Drifted, "control drifted", "controls drifted"))
+	}
 	return d
 }
 

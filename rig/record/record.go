@@ -55,6 +55,11 @@ type Result struct {
 	Severity Severity       `json:"severity"`
 	Reason   string         `json:"reason"`
 	Observed map[string]any `json:"observed,omitempty"`
+	// Facts are the configuration facts the control observed, normalised so that two runs
+	// compare value by value: dotted names (cert.key, tls.versions), each a string, a number, a
+	// boolean or a sorted list of strings. rig/delta reads them to find drift: the verdict stayed
+	// the same while the configuration behind it changed.
+	Facts map[string]any `json:"facts,omitempty"`
 	// Evidence lists files of the run folder (slash-separated, relative to it) backing the verdict.
 	Evidence []string `json:"evidence"`
 	// Waiver is the accepted risk attached to a failed result: the status stays fail, and the

@@ -35,7 +35,8 @@ func TestRunSchema(t *testing.T) {
 		Bundles: []string{"b"}, Checks: []string{"transport"},
 		Device: &Device{UID: "303030313233343536373839", Firmware: "1.0.0", Boot: 1},
 		Results: []Result{{Control: "TRANSPORT-PLAINTEXT", Check: "transport", Title: "t", Status: StatusFail, Severity: SeverityHigh,
-			Reason: "r", Observed: map[string]any{"answer": "connack"}, Evidence: []string{"evidence/TRANSPORT-PLAINTEXT/connect.json"}},
+			Reason: "r", Observed: map[string]any{"answer": "connack"}, Evidence: []string{"evidence/TRANSPORT-PLAINTEXT/connect.json"},
+			Facts: map[string]any{"mqtt.plain.answer": "connack", "mqtt.plain.connack": 0, "cert.self_signed": false, "tls.versions": []string{"TLS 1.2", "TLS 1.3"}}},
 			{Control: "TRANSPORT-TLS-LEGACY", Check: "transport", Title: "t", Status: StatusFail, Severity: SeverityMedium, Reason: "r", Evidence: []string{},
 				Waiver: &Waiver{Reason: "old gateways until the fleet update", Owner: "ops", Expires: "2026-09-30", Source: "waivers.yaml:2"}}},
 		Waivers: []WaiverNote{
@@ -56,6 +57,15 @@ func TestRunSchema(t *testing.T) {
 		{"bad status", func(m map[string]any) { m["results"].([]any)[0].(map[string]any)["status"] = "ok" }, false},
 		{"evidence outside the folder", func(m map[string]any) {
 			m["results"].([]any)[0].(map[string]any)["evidence"] = []any{"/tmp/x"}
+		}, false},
+		{"fact without a dotted name", func(m map[string]any) {
+			m["results"].([]any)[0].(map[string]any)["facts"].(map[string]any)["Key"] = "RSA 2048"
+		}, false},
+		{"fact that is an object", func(m map[string]any) {
+			m["results"].([]any)[0].(map[string]any)["facts"].(map[string]any)["cert.key"] = map[string]any{"type": "RSA"}
+		}, false},
+		{"fact list of numbers", func(m map[string]any) {
+			m["results"].([]any)[0].(map[string]any)["facts"].(map[string]any)["tls.versions"] = []any{1.2}
 		}, false},
 		{"other schema version", func(m map[string]any) { m["schema"] = "rig.run/v2" }, false},
 		{"time outside volatile", func(m map[string]any) { m["volatile"].(map[string]any)["started"] = "yesterday" }, false},

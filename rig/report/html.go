@@ -1,7 +1,6 @@
 package report
 
 import (
-	"fmt"
 	"html/template"
 	"io"
 	"strings"
@@ -16,6 +15,10 @@ h1{font-size:1.8em;margin:.2em 0}h2{border-bottom:1px solid #d0d7de;padding-bott
 table{border-collapse:collapse;width:100%;margin:.6em 0}th,td{border:1px solid #d0d7de;padding:.35em .5em;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code,pre{font:13px/1.35 ui-monospace,SFMono-Regular,Menlo,monospace}
 pre{background:#f6f8fa;padding:.6em;overflow:auto;max-height:22em;white-space:pre-wrap;word-break:break-all}
+td,code,a{overflow-wrap:break-word}
+.observed{display:block;background:#f6f8fa;border-radius:4px;padding:.3em .5em;white-space:pre-wrap;overflow-wrap:anywhere}
+figure{margin:.6em 0}figcaption{color:#57606a;font-size:.9em}
+@media (max-width:700px){body{padding:.8em}table{display:block;overflow-x:auto}}
 .pass{color:#1a7f37}.fail{color:#cf222e}.error{color:#9a6700}.skip{color:#57606a}
 .badge{display:inline-block;border-radius:1em;padding:0 .6em;font-size:.85em;font-weight:600;border:1px solid currentColor}
 .control{border:1px solid #d0d7de;border-radius:6px;padding:.4em 1em;margin:.8em 0}
@@ -33,7 +36,14 @@ var htmlFuncs = template.FuncMap{
 	"timeline": func(tl *Timeline) template.HTML {
 		return template.HTML(timelineSVG(tl))
 	},
-	"css":        func() template.CSS { return template.CSS(pageCSS) },
+	"css": func() template.CSS { return template.CSS(pageCSS) },
+	"hopmatrix": func(rows []BacklogRow) template.HTML {
+		var cells []HopCell
+		for _, r := range rows {
+			cells = append(cells, HopCell{Hop: r.Hop, Severity: r.Severity, Count: 1})
+		}
+		return template.HTML(severityHopSVG(cells))
+	},
 	"references": references,
 }
 
@@ -53,6 +63,10 @@ var runPage = template.Must(template.New("report.html").Funcs(htmlFuncs).Parse(`
 <p class="decision"><strong>Decision: {{.Decision.Verdict}}.</strong> {{upper .Decision.Why}}.{{with .Decision.Rule}} <span class="meta">(rule <code>{{.}}</code>)</span>{{end}}</p>
 {{with .Baseline}}<p>Against baseline <code>{{.Path}}</code> ({{.Headline}}): <strong>{{.Summary.Headline}}</strong> — see <a href="delta/delta.html">delta/delta.html</a>.</p>{{end}}
 </header>
+
+{{if .Backlog}}<section id="findings-by-hop"><h2>Findings by severity and hop</h2>
+<figure>{{hopmatrix .Backlog}}<figcaption>Each finding counted once, at the hop where its fix is made.</figcaption></figure>
+</section>{{end}}
 
 <nav><h2>Controls</h2>
 <table><tr><th>Status</th><th>Severity</th><th>Control</th><th>Title</th>{{if .Baseline}}<th>Against baseline</th>{{end}}</tr>
@@ -79,7 +93,7 @@ var runPage = template.Must(template.New("report.html").Funcs(htmlFuncs).Parse(`
 {{if .Known}}<p><strong>Verifies:</strong> {{.Def.Verifies}}<br><strong>Pass:</strong> {{.Def.Pass}}</p>
 {{if ne (status .Status) "pass"}}<p><strong>Remediation:</strong> {{.Def.Remediation}}<br><strong>How a rerun verifies it:</strong> {{.Def.Verification}}</p>{{end}}
 <p class="meta"><strong>References:</strong> {{join .Def.References "; "}}</p>{{end}}
-{{if .Observed}}<p><strong>Observed:</strong> <code>{{.Observed}}</code></p>{{end}}
+{{if .Observed}}<p><strong>Observed:</strong></p><code class="observed">{{.Observed}}</code>{{end}}
 {{if .Evidence}}<p><strong>Evidence:</strong></p><ul>{{range .Evidence}}<li><a href="{{.Path}}">{{.Path}}</a>{{if ge .Size 0}} <span class="meta">({{.Size}} bytes)</span>{{end}}
 {{if .Snippet}}<details><summary>show</summary><pre>{{.Snippet}}</pre></details>{{end}}</li>{{end}}</ul>{{end}}
 </article>
@@ -114,97 +128,4 @@ func references(cs []ControlView) []string {
 	}
 	sortStrings(out)
 	return out
-}
-
-// timelineSVG draws delivered frames per bucket as one polyline per series, fault windows as
-// shaded rectangles named at their top and, when the timeline knows them, the frames sent as a
-// dashed polyline and the frames lost as red bars hanging below the time axis.
-func timelineSVG(tl *Timeline) string {
-	const W, padL, plotH = 900.0, 48.0, 186.0
-	padT := 10.0
-	if len(tl.Windows) > 0 {
-		padT = 22 // room for the windows' names above the plot
-	}
-	lostH := 0.0
-	if tl.LostTotal() > 0 {
-		lostH = 44 // a strip under the axis for the lost frames
-	}
-	axis := padT + plotH
-	H := axis + lostH + 44
-	n, peak := 0, 1
-	for _, s := range tl.Series {
-		n = max(n, len(s.Delivered), len(s.Sent), len(s.Lost))
-		for _, d := range s.Delivered {
-			peak = max(peak, d)
-		}
-		for _, d := range s.Sent {
-			peak = max(peak, d)
-		}
-		for _, d := range s.Lost {
-			peak = max(peak, d)
-		}
-	}
-	var endMs int64 = int64(n) * tl.BucketMs
-	for _, wdw := range tl.Windows {
-		endMs = max(endMs, wdw.ToMs)
-	}
-	if endMs == 0 {
-		endMs = tl.BucketMs
-	}
-	x := func(ms int64) float64 { return padL + (W-padL-10)*float64(ms)/float64(endMs) }
-	y := func(v int) float64 { return padT + plotH*(1-float64(v)/float64(peak)) }
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="delivered frames over time" viewBox="0 0 %.0f %.0f" width="100%%" style="max-width:%.0fpx">`, W, H, W)
-	for _, wdw := range tl.Windows {
-		label := template.HTMLEscapeString(wdw.Label)
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#ffebe9"><title>%s</title></rect>`,
-			x(wdw.FromMs), padT, max(1, x(wdw.ToMs)-x(wdw.FromMs)), plotH+lostH, label)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="#cf222e">%s</text>`, x(wdw.FromMs)+2, padT-6, label)
-	}
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a"/>`, padL, axis, W-10, axis)
-	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a"/>`, padL, padT, padL, axis+lostH)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%d</text>`, padL-4, padT+8, peak)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">0</text>`, padL-4, axis)
-	if lostH > 0 {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end" fill="#cf222e">lost</text>`, padL-4, axis+lostH-4)
-	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11">0 s</text>`, padL, axis+lostH+16)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end">%.1f s</text>`, W-10, axis+lostH+16, float64(endMs)/1000)
-	colors := []string{"#0969da", "#8250df", "#1a7f37", "#bf8700", "#cf222e"}
-	mid := func(j int) float64 { return x(int64(j)*tl.BucketMs + tl.BucketMs/2) }
-	line := func(v []int) string {
-		pts := make([]string, 0, len(v))
-		for j, d := range v {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", mid(j), y(d)))
-		}
-		return strings.Join(pts, " ")
-	}
-	barW := max(1, x(tl.BucketMs)-x(0)-1)
-	sent := false
-	for i, s := range tl.Series {
-		c := colors[i%len(colors)]
-		name := fmt.Sprintf("device %s boot %d", template.HTMLEscapeString(s.Device), s.Boot)
-		if s.Label != "" {
-			name = template.HTMLEscapeString(s.Label)
-		}
-		for j, l := range s.Lost {
-			if l > 0 {
-				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#cf222e" fill-opacity="0.7"><title>%s: %d lost</title></rect>`,
-					mid(j)-barW/2, axis+1, barW, (lostH-2)*float64(l)/float64(peak), name, l)
-			}
-		}
-		if len(s.Sent) > 0 {
-			sent = true
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" stroke-dasharray="5 4" stroke-opacity="0.6" points="%s"><title>%s: sent</title></polyline>`,
-				c, line(s.Sent), name)
-		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"><title>%s</title></polyline>`,
-			c, line(s.Delivered), name)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" fill="%s">■ %s</text>`, padL+float64(i)*300, H-6, c, name)
-	}
-	if sent {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="11" text-anchor="end" fill="#57606a">solid: stored · dashed: sent · red: lost</text>`, W-10, H-6)
-	}
-	b.WriteString(`</svg>`)
-	return b.String()
 }

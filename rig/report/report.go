@@ -40,11 +40,16 @@ func Delta(w io.Writer, d *delta.Delta) error {
 	fmt.Fprintf(&b, "Baseline `%s` (%s, profile `%s`): %s  \n", d.Baseline.Path, d.Baseline.Scenario, d.Baseline.Profile, d.Baseline.Headline)
 	fmt.Fprintf(&b, "Rerun `%s` (%s, profile `%s`): %s\n\n", d.Rerun.Path, d.Rerun.Scenario, d.Rerun.Profile, d.Rerun.Headline)
 	s := d.Summary
-	fmt.Fprintf(&b, "%d improved · %d regressed · %d unchanged · %d new · %d removed\n\n", s.Improved, s.Regressed, s.Unchanged, s.New, s.Removed)
+	drifted := ""
+	if s.Drifted > 0 {
+		drifted = fmt.Sprintf(" (%d drifted)", s.Drifted)
+	}
+	fmt.Fprintf(&b, "%d improved · %d regressed · %d unchanged%s · %d new · %d removed\n\n", s.Improved, s.Regressed, s.Unchanged, drifted, s.New, s.Removed)
 	b.WriteString("| Change | Control | Title | Before | After |\n|---|---|---|---|---|\n")
 	for _, r := range d.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.Class, r.Control, cell(r.Title), sideCell(r.Before), sideCell(r.After))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", classCell(r), r.Control, cell(r.Title), sideCell(r.Before), sideCell(r.After))
 	}
+	driftMarkdown(&b, d)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

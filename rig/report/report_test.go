@@ -275,7 +275,7 @@ func TestGolden(t *testing.T) {
 	for _, w := range Writers() {
 		golden(t, "exposed-waived/"+w.File, render(t, w, in))
 	}
-	for _, tc := range []struct{ run, baseline string }{{"hardened", "exposed"}, {"exposed", "hardened"}} {
+	for _, tc := range []struct{ run, baseline string }{{"hardened", "exposed"}, {"exposed", "hardened"}, {"weakkey", "hardened"}} {
 		in := build(t, tc.run, tc.baseline)
 		sarif, _ := Select([]string{"sarif"})
 		golden(t, tc.run+"-vs-"+tc.baseline+"/findings.sarif", render(t, sarif[0], in))
@@ -638,11 +638,11 @@ func TestTrustTimeline(t *testing.T) {
 			}
 			svg := timelineSVG(tl)
 			for _, w := range tl.Windows {
-				if !strings.Contains(svg, `fill="#ffebe9"><title>`+w.Label+`</title>`) || !strings.Contains(svg, `>`+w.Label+`</text>`) {
+				if !strings.Contains(svg, `fill-opacity="0.13"><title>`+w.Label+`</title>`) || !strings.Contains(svg, `>`+w.Label+`</text>`) {
 					t.Errorf("fault window %q is not drawn and named", w.Label)
 				}
 			}
-			if got := strings.Contains(svg, `stroke-dasharray`); got != tc.sentLines {
+			if got := strings.Contains(svg, `stroke-dasharray="5 4"`); got != tc.sentLines {
 				t.Errorf("dashed sent line drawn: %v, want %v", got, tc.sentLines)
 			}
 			if got := strings.Count(svg, ` lost</title></rect>`) > 0; got != tc.lost {

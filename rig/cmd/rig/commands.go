@@ -93,10 +93,12 @@ const exitCodesHelp = `Exit codes:
      a duplicate manifest line, or a bad signature
   2  usage or configuration error (bad flag, bad scenario, profile, bundle or waiver file, an
      unknown --control or --skip-control, an --out that is not empty)
-  3  a control regressed against the baseline (rig delta, rig run --baseline)
-  4  the run could not complete (stack failed to start, I/O error)
-  5  rig delta, rig run --baseline: a run folder to compare fails 'rig verify' (a file changed,
-     missing or added, or no manifest): nothing was compared`
+  3  a control regressed against the baseline (rig delta, rig run --baseline, rig regress)
+  4  the run could not complete (stack failed to start, I/O error; rig pdf: no Chromium)
+  5  rig delta, rig history, rig run --baseline, rig regress, rig baseline, rig pdf: a run folder
+     to read fails 'rig verify' (a file changed, missing or added, or no manifest), or a
+     validated baseline no longer verifies (its run replaced, its signature bad): nothing was
+     compared`
 
 func newRoot() *cobra.Command {
 	var logFormat, logLevel string
@@ -107,7 +109,8 @@ func newRoot() *cobra.Command {
 		Long: `rig runs scenario files against an IoT path — an STM32 device (or its emulator) on a serial
 link, the gateway, an MQTT broker and an HTTP ingest — probes every control of the selected
 checks on the live endpoints, and writes a run folder with run.json and a leadership summary.
-Two runs compare control by control with 'rig delta'.
+Two runs compare control by control with 'rig delta', a series with 'rig history'; 'rig baseline'
+records a path's validated baseline and 'rig regress' reruns against it.
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
@@ -146,6 +149,7 @@ Two runs compare control by control with 'rig delta'.
 	}
 	root.AddCommand(newRunCmd(logger), newDeltaCmd(), newVerifyCmd(), newChecksCmd(), newScenariosCmd(), newVersionCmd())
 	root.AddCommand(newBenchCmd(logger))
+	root.AddCommand(newHistoryCmd(), newBaselineCmd(), newRegressCmd(logger), newPDFCmd())
 	// The device commands print their own results; they take a plain logger (no progress line).
 	root.AddCommand(newDeviceCmd(func() (*slog.Logger, error) {
 		l, _, err := logger(true)

@@ -129,7 +129,7 @@ func TestLabCommandChecker(t *testing.T) {
 		{`rig run no-such-scenario`, false},
 		{`rig bench`, false},
 		{`rig bench calibrate`, false},
-		{`rig regress`, false},
+		{`rig calibrate`, false},
 	} {
 		words := shellCommands(tc.cmd)
 		if len(words) != 1 {
