@@ -27,7 +27,7 @@ type Noisy struct {
 	cut      bool
 	cutBytes uint64
 	timeout  time.Duration // per write, when the link has deadlines
-	held     []byte // bytes written while the line was stalled, delivered when it resumes
+	held     []byte        // bytes written while the line was stalled, delivered when it resumes
 	damaged  []Damage
 	garbage  uint64
 	heldMax  int
