@@ -97,6 +97,18 @@ func TestSpoolSurvivesRestartWithoutBroker(t *testing.T) {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 	second := run(addr, func(g *Gateway) bool { s := g.Stats(); return s.SpoolDepth == 0 && s.Published > 0 })
+	// The broker acknowledged every publish; its deliveries to the subscriber may still be on
+	// their way: wait for them (bounded) rather than race them.
+	waitFor(t, "the subscriber's deliveries", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, seq := range spooledSeqs {
+			if seen[seq] == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	// Frames the device sent between the two runs (nobody read the pipe) are lost on the line
