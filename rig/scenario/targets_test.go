@@ -46,7 +46,7 @@ func TestTargetsRefused(t *testing.T) {
 		{"missing file", "  broker:\n    tls: 127.0.0.1:8883\n    trust: nowhere.pem\n", 6, "targets.broker.trust", "cannot read"},
 		{"bad address", "  broker:\n    tls: localhost\n", 5, "targets.broker.tls", "not host:port"},
 		{"bad url", "  ingest:\n    url: ftp://x/y\n", 5, "targets.ingest.url", "not an http or https URL"},
-		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates or management endpoint"},
+		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates, management endpoint or supplier evidence"},
 		{"token from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    token: {file: /dev/zero}\n", 6, "targets.ingest.token.file", "/dev/zero: is a character device, not a regular file: name the secret file itself"},
 		{"sample from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    sample: /dev/zero\n", 6, "targets.ingest.sample", "is a character device, not a regular file"},
 		{"trust is a folder", "  broker:\n    tls: 127.0.0.1:8883\n    trust: /\n", 6, "targets.broker.trust", "is a folder, not a regular file: name the PEM file itself"},

@@ -146,10 +146,11 @@ Two runs compare control by control with 'rig delta'.
 // library resolves scenarios, profiles and bundles, and checks the control, check and hop names
 // that waivers and decision rules use against the catalog.
 func library() scenario.Library {
-	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: checks.Hops}
+	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: checks.Hops, Owners: map[string]string{}}
 	if cat, err := checks.Catalog(); err == nil { // an invalid catalog stops the run later (exit 4)
 		for _, c := range cat {
 			l.Controls = append(l.Controls, c.ID)
+			l.Owners[c.ID] = c.Check
 		}
 	}
 	return l
@@ -273,7 +274,7 @@ refused before anything runs.
 				}
 			}
 			if len(bundles) > 0 {
-				if err := overrideBundles(plan, bundles); err != nil {
+				if err := library().ReplaceBundles(plan, bundles, checkIDs()); err != nil {
 					return &exitError{exitUsage, err}
 				}
 			}
@@ -410,12 +411,15 @@ func selectControls(plan *scenario.Plan, only, skipped []string) (map[string]boo
 			if !slices.Contains(plan.Checks, owner[id]) {
 				return nil, fmt.Errorf("--control %s: its check %s is not among this run's checks (%s); add a bundle that runs it with --bundle", id, owner[id], strings.Join(plan.Checks, ", "))
 			}
+			if !plan.Evaluates(id, owner[id]) {
+				return nil, fmt.Errorf("--control %s: not among the controls this run's bundles select (%s); add a bundle that runs it with --bundle", id, strings.Join(plan.Controls, ", "))
+			}
 			keep[owner[id]] = true
 		}
 		plan.Checks = slices.DeleteFunc(plan.Checks, func(c string) bool { return !keep[c] })
 		for _, ch := range plan.Checks {
 			for _, id := range byCheck[ch] {
-				skip[id] = !slices.Contains(only, id)
+				skip[id] = !slices.Contains(only, id) && plan.Evaluates(id, ch)
 			}
 		}
 	}
@@ -588,10 +592,39 @@ func mdCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "
 func newScenariosCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "scenarios",
-		Short: "List the embedded scenarios, profiles and bundles",
-		Args:  cobra.NoArgs,
+		Short: "List the paths, and the embedded scenarios, profiles and bundles",
+		Long: `List the paths a run can be scoped to first — gateway, mqtt, ingest, identity, observability,
+each an embedded bundle path-NAME that names the controls belonging to that path (a control may
+belong to several) — then the embedded scenarios, profiles and the other bundles.
+
+Run one path with --bundle, e.g. rig run audit-baseline --bundle path-mqtt: summary.md and
+report.html name the path and list the controls of the catalog the run left out.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
+			paths, err := library().PathBundles()
+			if err != nil {
+				return &exitError{exitRunError, err}
+			}
+			fmt.Fprintln(w, "paths (rig run SCENARIO --bundle path-NAME):")
+			lib := library()
+			isPath := map[string]bool{}
+			for _, b := range paths {
+				isPath[b.Name] = true
+				n := len(b.Controls)
+				for _, ch := range b.Checks {
+					for _, owner := range lib.Owners {
+						if owner == ch {
+							n++
+						}
+					}
+				}
+				what := b.Description
+				if _, after, ok := strings.Cut(what, " - "); ok {
+					what = after // "The MQTT path - broker transport, …": the name is on the line already
+				}
+				fmt.Fprintf(w, "  %-19s %2d controls: %s\n", b.Name, n, what)
+			}
 			for _, sub := range []struct{ dir, title string }{{".", "scenarios"}, {"profiles", "profiles"}, {"bundles", "bundles"}} {
 				entries, err := fs.ReadDir(scenarios.FS, sub.dir)
 				if err != nil {
@@ -599,8 +632,9 @@ func newScenariosCmd() *cobra.Command {
 				}
 				var names []string
 				for _, e := range entries {
-					if !e.IsDir() && strings.HasSuffix(e.Name(), ".yaml") {
-						names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+					name, ok := strings.CutSuffix(e.Name(), ".yaml")
+					if !e.IsDir() && ok && !isPath[name] {
+						names = append(names, name)
 					}
 				}
 				sort.Strings(names)
@@ -633,35 +667,6 @@ object.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print version, commit, build date, Go version and schemas as JSON")
 	return cmd
-}
-
-// overrideBundles replaces the plan's bundles and checks with the named bundles, looked up
-// beside the scenario file first, then in the embedded defaults.
-func overrideBundles(plan *scenario.Plan, names []string) error {
-	dir := ""
-	if !strings.HasPrefix(plan.Scenario.Source, "embedded:") {
-		dir = filepath.Dir(plan.Scenario.Source)
-	}
-	plan.Bundles, plan.Checks = nil, nil
-	seen := map[string]bool{}
-	for _, n := range names {
-		bdir := dir
-		if scenario.IsPath(n) {
-			bdir = "" // a path on the command line is relative to the working folder
-		}
-		b, err := library().LoadBundle(n, bdir, checkIDs()) // an unknown check is named on its line
-		if err != nil {
-			return fmt.Errorf("--bundle %s: %w", n, err)
-		}
-		plan.Bundles = append(plan.Bundles, *b)
-		for _, id := range b.Checks {
-			if !seen[id] {
-				seen[id] = true
-				plan.Checks = append(plan.Checks, id)
-			}
-		}
-	}
-	return nil
 }
 
 // verifiedRun reads the run record at path (a run folder, or the run.json inside one) and
