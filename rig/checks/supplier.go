@@ -344,11 +344,16 @@ func judgeSBOM(env *Env, sp Supplier, build *supply.Build) Outcome {
 		}
 		rows = append(rows, row)
 	}
-	// The main module is the release itself: listed as the SBOM's subject or as a component.
-	mainListed := len(listed[strings.ToLower(build.Main.Path)]) > 0
-	obs["main_module"] = build.Main.Path
-	if !mainListed {
+	// The main module is the release itself: listed as the SBOM's subject or as a component,
+	// with the binary's version when both state one (a build outside a tagged checkout has none).
+	mainVersions := listed[strings.ToLower(build.Main.Path)]
+	obs["main_module"] = build.Main.Path + " " + build.Main.Version
+	switch stated := slices.DeleteFunc(slices.Clone(mainVersions), func(v string) bool { return v == "" || v == "(devel)" }); {
+	case len(mainVersions) == 0:
 		missing = append(missing, build.Main.Path+" (the main module)")
+	case build.Main.Version != "(devel)" && build.Main.Version != "" && len(stated) > 0 &&
+		!slices.ContainsFunc(stated, func(v string) bool { return sameVersion(v, build.Main.Version) }):
+		other = append(other, fmt.Sprintf("%s, the main module (binary %s, SBOM %s)", build.Main.Path, build.Main.Version, strings.Join(stated, ", ")))
 	}
 	ev.json("modules.json", map[string]any{"binary_main": build.Main, "rows": rows})
 	obs["modules"] = len(build.Modules)

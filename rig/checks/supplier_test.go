@@ -289,6 +289,11 @@ func TestSupplierSBOM(t *testing.T) {
 	if err := os.WriteFile(notGo, []byte("#!/bin/sh\necho gateway\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The SBOM make build writes (tools/sbom, from go list -deps of the gateway's source).
+	made, err := exec.Command("go", "run", "github.com/pathrig/rig/tools/sbom", "github.com/pathrig/rig/gateway/cmd/gateway").Output()
+	if err != nil {
+		t.Fatalf("tools/sbom: %v", err)
+	}
 	tests := []struct {
 		name   string
 		bin    string
@@ -296,6 +301,7 @@ func TestSupplierSBOM(t *testing.T) {
 		want   want
 		reason string
 	}{
+		{"the SBOM make build writes", bin, made, pass, "with the same versions"},
 		{"CycloneDX that matches", bin, cycloneDX(b, nil), pass, "with the same versions"},
 		{"SPDX that matches", bin, spdx(b), pass, "SPDX"},
 		{"a module missing", bin, cycloneDX(b, func(cs []map[string]any) []map[string]any { return cs[1:] }), fail(record.SeverityMedium), victim.Path + "@" + victim.Version},
