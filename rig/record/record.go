@@ -123,13 +123,13 @@ type Run struct {
 }
 
 // Scope is what a run of path bundles covers: the paths selected and the controls of the catalog
-// the run left out (not run, no result), by check.
+// the run left out (not run, no result), grouped by check and by the paths that cover them.
 type Scope struct {
 	Paths      []string     `json:"paths"`
 	OutOfScope []OutOfScope `json:"out_of_scope"`
 }
 
-// OutOfScope is the part of one check a path run left out, with the paths that cover it.
+// OutOfScope is a part of one check a path run left out: controls the same paths cover.
 type OutOfScope struct {
 	Check    string   `json:"check"`
 	Controls []string `json:"controls"`

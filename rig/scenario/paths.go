@@ -19,13 +19,13 @@ var Paths = []string{"gateway", "mqtt", "ingest", "identity", "observability"}
 func PathBundle(path string) string { return "path-" + path }
 
 // Scope says what a run of path bundles covers: the paths it selects and the controls of the
-// catalog it leaves out, grouped by check, each group with the embedded paths that cover it.
+// catalog it leaves out, grouped by check and by the embedded paths that cover them.
 type Scope struct {
 	Paths      []string
 	OutOfScope []ScopeGap
 }
 
-// ScopeGap is the part of one check a run leaves out.
+// ScopeGap is a part of one check a run leaves out: controls covered by the same paths.
 type ScopeGap struct {
 	Check    string
 	Controls []string // catalog order
@@ -125,29 +125,22 @@ func (l Library) finish(s *selection) error {
 		return err
 	}
 	p.Scope = &Scope{Paths: slices.Clone(p.Paths)}
-	at := map[string]int{}
+	at := map[string]int{} // check and the paths that cover it → its gap
 	for _, id := range l.catalogOrder() {
 		ch := l.Owners[id]
 		if p.Evaluates(id, ch) {
 			continue
 		}
-		i, ok := at[ch]
+		paths := slices.Clone(index[id])
+		slices.SortFunc(paths, func(a, b string) int { return slices.Index(Paths, a) - slices.Index(Paths, b) })
+		key := ch + "|" + strings.Join(paths, ",")
+		i, ok := at[key]
 		if !ok {
 			i = len(p.Scope.OutOfScope)
-			at[ch] = i
-			p.Scope.OutOfScope = append(p.Scope.OutOfScope, ScopeGap{Check: ch})
+			at[key] = i
+			p.Scope.OutOfScope = append(p.Scope.OutOfScope, ScopeGap{Check: ch, Paths: paths})
 		}
-		g := &p.Scope.OutOfScope[i]
-		g.Controls = append(g.Controls, id)
-		for _, path := range index[id] {
-			if !slices.Contains(g.Paths, path) {
-				g.Paths = append(g.Paths, path)
-			}
-		}
-	}
-	for i := range p.Scope.OutOfScope {
-		g := &p.Scope.OutOfScope[i]
-		slices.SortFunc(g.Paths, func(a, b string) int { return slices.Index(Paths, a) - slices.Index(Paths, b) })
+		p.Scope.OutOfScope[i].Controls = append(p.Scope.OutOfScope[i].Controls, id)
 	}
 	return nil
 }
