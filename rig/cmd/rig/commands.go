@@ -204,11 +204,25 @@ passes is reported as no longer needed. A malformed waiver file is exit 2 (file,
 other controls; --skip-control ID skips a control (repeatable). A skipped control is skip with
 the reason "skipped on the command line", and its own probe is not sent. An unknown ID is exit 2.
 
+Paths: --bundle path-gateway, path-mqtt, path-ingest, path-identity or path-observability
+('rig scenarios' lists them first) scopes the run to one path of the deployment: only the
+controls that belong to it are evaluated (the other controls of their checks are not run and
+have no result), and run.json (scope), summary.md and report.html name the path and list the
+controls left out, each with the path bundle that runs it. Several --bundle add up.
+
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
 embedded defaults. A scenario with a targets: section (a client's broker, ingest, probe
-identities, device certificates; see README.md) starts no reference stack and names no profile:
-the checks probe those endpoints, and controls whose inputs are not named are skipped.
+identities, device certificates, management URLs, supplier evidence; see README.md) starts no
+reference stack and names no profile: the checks probe those endpoints, and controls whose
+inputs are not named are skipped.
+
+Supplier evidence (check supplier, in path-gateway and audit-depth): the vendor's security.txt,
+the SBOM of the gateway release against the gateway binary's build information, the binary's
+modules against an offline OSV vulnerability database, and the declared support period. On the
+reference stack it reads the gateway binary (--gateway-bin, or gateway beside rig), the SBOM
+beside it (gateway.cdx.json, which make build writes) and the repository's small OSV fixture;
+the reference stack has no vendor site and declares no support period (those two are skipped).
 
 The device is the scenario's device.kind, or --device: emulated (the Go emulator on a pty pair),
 qemu (the C firmware, firmware/stm32/build/fw.elf from 'make firmware', in qemu-system-arm's
@@ -231,7 +245,8 @@ refused before anything runs.
   rig run telemetry-trust-exposed --out out/trust-exposed
   rig run audit-baseline --fail-on high --waivers waivers.yaml --out out/accepted
   rig run audit-baseline --out - --control TRANSPORT-PLAINTEXT | jq -r 'select(.status=="fail") | .control'
-  rig run audit-baseline --bundle audit-depth --skip-control GUARD-MGMT --out out/depth`,
+  rig run audit-baseline --bundle audit-depth --skip-control GUARD-MGMT --out out/depth
+  rig run audit-baseline --bundle path-mqtt --profile hardened --out out/mqtt   # one path of the deployment`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, done, err := logger(quiet)
@@ -366,7 +381,7 @@ refused before anything runs.
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
 	cmd.Flags().StringSliceVar(&formats, "format", []string{"all"}, "renderings to write, comma-separated: all, "+strings.Join(report.FormatNames(), ", "))
-	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios')")
+	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios'; path-NAME scopes the run to one path)")
 	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with (it must pass 'rig verify', else exit 5): writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
@@ -375,7 +390,7 @@ refused before anything runs.
 	cmd.Flags().StringArrayVar(&onlyControls, "control", nil, "run only this control (repeatable): the checks that own none are not run, their other controls are skipped")
 	cmd.Flags().StringArrayVar(&skipControls, "skip-control", nil, "skip this control (repeatable): its result is skip, \"skipped on the command line\", and its own probe is not sent")
 	cmd.Flags().StringVar(&waiversFile, "waivers", "", "waiver file of accepted risks (control, reason, owner, expires, target), instead of the scenario's waivers: file")
-	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
+	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process, and whose build information and SBOM (the .cdx.json beside it) the supplier check reads on the reference stack (default: gateway next to rig, as make build puts it)")
 	return cmd
 }
 
