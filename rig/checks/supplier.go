@@ -138,6 +138,9 @@ func runSupplier(ctx context.Context, env *Env) map[string]Outcome {
 			}
 			return skip("no support declaration named in the targets (supplier.support)")
 		}
+		if sp.Version != "" && sp.GatewayBin == "" {
+			return judgeSupport(env, sp, nil) // the deployed version is named: no binary needed
+		}
 		return withBuild(func() Outcome { return judgeSupport(env, sp, build) })
 	})
 	return outs
@@ -506,6 +509,9 @@ func judgeVuln(ctx context.Context, env *Env, sp Supplier, build *supply.Build) 
 	ev.json("vulndb.json", db)
 	ev.json("advisories.json", map[string]any{"modules_checked": len(mods), "not_checked": unreadable, "findings": findings})
 	obs["entries"], obs["modules_checked"], obs["advisories"] = entries, len(mods), len(findings)
+	if len(broken) > 0 {
+		obs["unreadable_entries"] = len(broken) // listed in vulndb.json; with findings they do not change the verdict
+	}
 	if len(unreadable) > 0 {
 		obs["not_checked"] = strSlice(unreadable)
 	}
@@ -542,7 +548,10 @@ func plural(n int, one, many string) string {
 func judgeSupport(env *Env, sp Supplier, build *supply.Build) Outcome {
 	ev := newEvidence(env, ctlSupSupport)
 	ev.raw("support.json", sp.Support)
-	obs := map[string]any{"support": sp.SupportName, "binary": sp.GatewayBin}
+	obs := map[string]any{"support": sp.SupportName}
+	if sp.GatewayBin != "" {
+		obs["binary"] = sp.GatewayBin
+	}
 	s, err := supply.ParseSupport(sp.Support)
 	if err != nil {
 		o := ev.outcome(record.StatusFail, obs, "the support declaration %s does not parse: %v", sp.SupportName, err)
@@ -563,7 +572,7 @@ func judgeSupport(env *Env, sp Supplier, build *supply.Build) Outcome {
 	// The deployed version: named in the targets, else the binary's main module version, else
 	// the version its build set with -ldflags -X main.version.
 	version, from := sp.Version, "targets.supplier.version"
-	if version == "" {
+	if version == "" && build != nil {
 		version, from = build.Main.Version, "the binary's main module version"
 		if _, ok := supply.ParseVersion(version); !ok || supply.PseudoVersion(version) {
 			if build.LdflagsVersion != "" {
@@ -575,7 +584,7 @@ func judgeSupport(env *Env, sp Supplier, build *supply.Build) Outcome {
 	v, ok := supply.ParseVersion(version)
 	switch {
 	case version == "" || version == "(devel)":
-		return ev.outcome(record.StatusError, obs, "the gateway binary carries no release version (main module %s, no -X main.version): name the deployed version in targets.supplier.version", build.Main.Version)
+		return ev.outcome(record.StatusError, obs, "the gateway binary carries no release version (main module %s, no -X main.version): name the deployed version in targets.supplier.version", version)
 	case !ok:
 		return ev.outcome(record.StatusError, obs, "the deployed version %q (%s) is not a semantic version: name it in targets.supplier.version", version, from)
 	}

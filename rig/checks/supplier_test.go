@@ -434,6 +434,12 @@ func TestSupplierSupport(t *testing.T) {
 	t.Run("not named", func(t *testing.T) {
 		assertControl(t, supplierResults(t, Supplier{GatewayBin: bin}), ctlSupSupport, skipped, "supplier.support")
 	})
+	t.Run("version named, no binary", func(t *testing.T) {
+		assertControl(t, supplierResults(t, Supplier{Support: decl(future, `{"line": "1.4"}`), SupportName: "support.json", Version: "1.4.2"}), ctlSupSupport, pass, "supported line 1.4")
+	})
+	t.Run("neither version nor binary", func(t *testing.T) {
+		assertControl(t, supplierResults(t, Supplier{Support: decl(future, `{"line": "1.4"}`), SupportName: "support.json"}), ctlSupSupport, skipped, "supplier.gateway_bin")
+	})
 	t.Run("the reference path", func(t *testing.T) {
 		res := supplierResults(t, Supplier{Reference: true})
 		assertControl(t, res, ctlSupSupport, skipped, "declares no support period")
