@@ -92,7 +92,10 @@ func runSupplier(ctx context.Context, env *Env) map[string]Outcome {
 		if build != nil {
 			ev := newEvidence(env, ctlSupSBOM)
 			ev.json("buildinfo.json", map[string]any{"binary": sp.GatewayBin, "go": build.GoVersion, "main": build.Main, "modules": build.Modules, "ldflags_version": build.LdflagsVersion})
-			buildEv, buildErr = ev.paths, ev.err
+			buildEv = ev.paths
+			if ev.err != nil {
+				buildErr = fmt.Errorf("its evidence could not be written (check the run folder's disk and permissions): %w", ev.err)
+			}
 		}
 	}
 	noBinary := func() Outcome {
@@ -118,6 +121,9 @@ func runSupplier(ctx context.Context, env *Env) map[string]Outcome {
 			return Outcome{Status: record.StatusError, Reason: fmt.Sprintf("the SBOM %s cannot be read: %v", sp.SBOMName, sp.SBOMErr)}
 		}
 		if len(sp.SBOM) == 0 {
+			if sp.Reference && sp.GatewayBin != "" {
+				return skip("no SBOM beside the gateway binary (%s.cdx.json; make build writes bin/gateway.cdx.json beside bin/gateway)", sp.GatewayBin)
+			}
 			if sp.Reference {
 				return skip("no SBOM beside the gateway binary (make build writes bin/gateway.cdx.json beside bin/gateway)")
 			}
