@@ -14,6 +14,7 @@ build:
 	@mkdir -p bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rig ./rig/cmd/rig
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gateway ./gateway/cmd/gateway
+	$(GO) run ./tools/sbom -o bin/gateway.cdx.json ./gateway/cmd/gateway
 
 # The audit story on the emulated rig: baseline on the exposed profile, rerun on the hardened
 # profile, delta between them. No hardware, no root, no external service.
@@ -92,6 +93,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreValues$$' -fuzztime $(FUZZTIME) ./rig/ingest
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolEntry$$' -fuzztime $(FUZZTIME) ./gateway
 	$(GO) test -run '^$$' -fuzz '^FuzzPacketConn$$' -fuzztime $(FUZZTIME) ./rig/broker
+	$(GO) test -run '^$$' -fuzz '^FuzzSecurityTxt$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
+	$(GO) test -run '^$$' -fuzz '^FuzzSBOM$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
+	$(GO) test -run '^$$' -fuzz '^FuzzAdvisory$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
+	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
+	$(GO) test -run '^$$' -fuzz '^FuzzSupport$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
 
 # The release (RIG.md §2.5): for each of DIST_ARCHES (linux; arm64 is the Raspberry Pi 5, amd64 a
 # CI host) the static binaries (CGO_ENABLED=0) rig, gateway and the hardware smoketest compiled as

@@ -5,8 +5,10 @@ package scenarios
 
 import "embed"
 
-// FS holds *.yaml, profiles/*.yaml, bundles/*.yaml and the default decision rules,
-// decisions/default.yaml.
+// FS holds *.yaml, profiles/*.yaml, bundles/*.yaml (the path bundles path-*.yaml among them),
+// the default decision rules, decisions/default.yaml, and vulndb/*.json: a few OSV entries
+// (RIG-FIXTURE-*, not real advisories) that the supplier check matches the reference gateway's
+// modules against when the scenario names no vulnerability database snapshot.
 //
-//go:embed *.yaml profiles/*.yaml bundles/*.yaml decisions/*.yaml
+//go:embed *.yaml profiles/*.yaml bundles/*.yaml decisions/*.yaml vulndb/*.json
 var FS embed.FS

@@ -28,8 +28,8 @@ type catalogFile struct {
 	Controls []Control `yaml:"controls"`
 }
 
-// knownReferences are the standard provisions controls may cite (BRIEF.md §6). A reference outside
-// this list is a typo or an unverified citation, both of which must not reach a report.
+// knownReferences are the standard provisions controls may cite. A reference outside this list
+// is a typo or an unverified citation, both of which must not reach a report.
 var knownReferences = func() map[string]bool {
 	m := map[string]bool{}
 	add := func(prefix string, ids ...string) {
@@ -37,9 +37,16 @@ var knownReferences = func() map[string]bool {
 			m[prefix+id] = true
 		}
 	}
-	add("ETSI EN 303 645 ", "5.1-5", "5.4-2", "5.4-4", "5.5-1", "5.5-4", "5.5-5", "5.5-8", "5.6-1", "5.6-2", "5.9", "5.13-1")
+	add("ETSI EN 303 645 ", "5.1-5", "5.2-1", "5.2-3", "5.3-13", "5.4-2", "5.4-4", "5.5-1", "5.5-4", "5.5-5", "5.5-8", "5.6-1", "5.6-2", "5.9", "5.13-1")
 	add("EU CRA Annex I Part I ", "(2)(b)", "(2)(d)", "(2)(e)", "(2)(h)", "(2)(i)", "(2)(j)")
+	// Part II: vulnerability handling (1) components and SBOM, (2) remediation, (5) coordinated
+	// disclosure policy, (6) a contact address for reports; Article 13(8): the support period.
+	add("EU CRA Annex I Part II ", "(1)", "(2)", "(5)", "(6)")
+	add("EU CRA ", "Article 13(8)")
 	add("IEC 62443-4-2 CR ", "1.2", "1.5", "1.8", "1.9", "1.11", "2.1", "3.1", "3.5", "4.1", "4.3", "7.1", "7.2", "7.7")
+	// IEC 62443-4-1 practices: SM-9 externally provided components, DM-1 receiving, DM-4
+	// addressing and DM-5 disclosing security-related issues.
+	add("IEC 62443-4-1 ", "SM-9", "DM-1", "DM-4", "DM-5")
 	add("OWASP IoT Top 10 2018 ", "I1", "I2", "I3", "I7", "I8", "I9")
 	return m
 }()
@@ -204,7 +211,7 @@ func parseCatalog(name string, data []byte, checks []Check) ([]Control, error) {
 		}
 		for _, r := range c.References {
 			if !knownReferences[r] {
-				bad("references", "unknown reference %q (use an identifier from BRIEF.md §6, e.g. %q)", r, "ETSI EN 303 645 5.5-1")
+				bad("references", "unknown reference %q (use an identifier listed at the top of the catalog, e.g. %q)", r, "ETSI EN 303 645 5.5-1")
 			}
 		}
 		perCheck[c.Check] = append(perCheck[c.Check], c.ID)

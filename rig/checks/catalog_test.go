@@ -25,6 +25,7 @@ func TestCatalog(t *testing.T) {
 		ctlIngestUnauth: record.SeverityHigh, ctlIngestWrongCred: record.SeverityHigh,
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
 		ctlTrustLoss: record.SeverityHigh, ctlTrustDuplicates: record.SeverityMedium, ctlTrustValues: record.SeverityHigh, ctlTrustLatency: record.SeverityMedium, ctlTrustRecovery: record.SeverityMedium,
+		ctlSupSecurityTxt: record.SeverityMedium, ctlSupSBOM: record.SeverityMedium, ctlSupVuln: record.SeverityHigh, ctlSupSupport: record.SeverityHigh,
 	}
 	if len(cat) != len(want) {
 		t.Errorf("catalog has %d controls, want %d", len(cat), len(want))

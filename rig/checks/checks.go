@@ -85,6 +85,10 @@ type Env struct {
 	// Skip names controls skipped on the command line: a check whose controls are all skipped
 	// does not run, and an independent probe of a skipped control is not sent.
 	Skip map[string]bool
+	// Only, when not nil, names the controls the run's bundles select (a path bundle names
+	// single controls): a control of a named check outside it is not run, its own probe is not
+	// sent, and it has no result.
+	Only map[string]bool
 	// OnCheck, when set, is told when each check that ran started and finished.
 	OnCheck func(check string, started, finished time.Time)
 
@@ -108,8 +112,12 @@ func (e *Env) threshold(control, key string) int {
 	return v
 }
 
-// skipped reports whether control was skipped on the command line.
-func (e *Env) skipped(control string) bool { return e.Skip[control] }
+// skipped reports whether control was skipped on the command line or is outside the run's
+// selection: either way its own probe is not sent.
+func (e *Env) skipped(control string) bool { return e.Skip[control] || e.outOfScope(control) }
+
+// outOfScope reports whether control is outside the controls the run's bundles select.
+func (e *Env) outOfScope(control string) bool { return e.Only != nil && !e.Only[control] }
 
 // SkippedReason is the reason of a control skipped on the command line.
 const SkippedReason = "skipped on the command line"
@@ -143,6 +151,8 @@ type Targets struct {
 	// Management lists URLs of the gateway's management or debug interfaces, probed without
 	// credentials.
 	Management []string
+	// Supplier names the supplier-side evidence of the gateway release (supplier.go).
+	Supplier Supplier
 }
 
 // Broker names the MQTT endpoints under audit.

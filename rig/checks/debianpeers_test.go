@@ -385,11 +385,15 @@ func startMosquitto(t testing.TB, p *opensslPKI, shape string) mosquittoBroker {
 	return b
 }
 
-// TestMain removes the shared openssl PKI folder once every test of the package has run.
+// TestMain removes the shared openssl PKI folder, and the gateway the supplier tests built,
+// once every test of the package has run.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if p := opensslPKIOnce.pki; p != nil {
 		_ = os.RemoveAll(p.dir)
+	}
+	if gatewayBuild.bin != "" {
+		_ = os.RemoveAll(filepath.Dir(gatewayBuild.bin))
 	}
 	os.Exit(code)
 }

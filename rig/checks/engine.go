@@ -38,7 +38,7 @@ func (l Limits) WithDefaults() Limits {
 
 // registry lists the checks in the order a bundle naming all of them runs them.
 func registry() []Check {
-	return []Check{transportCheck(), tlsDepthCheck(), brokerCertCheck(), certPolicyCheck(), ingestAuthCheck(), ingestMatrixCheck(), guardrailsCheck(), guardDepthCheck(), deviceCertsCheck(), trustCheck()}
+	return []Check{transportCheck(), tlsDepthCheck(), brokerCertCheck(), certPolicyCheck(), ingestAuthCheck(), ingestMatrixCheck(), guardrailsCheck(), guardDepthCheck(), deviceCertsCheck(), trustCheck(), supplierCheck()}
 }
 
 // All returns every registered check, in registry order. Each call returns fresh values.
@@ -107,7 +107,7 @@ func evaluate(ctx context.Context, env *Env, ids []string, checks []Check, catal
 			outs = allError(ch, fmt.Sprintf("not run: %v", err))
 		} else if allSkipped(&e, ch) {
 			outs = map[string]Outcome{}
-			log.Info("check not run: every control skipped on the command line")
+			log.Info("check not run: every control skipped on the command line or outside the selection")
 		} else {
 			start := time.Now()
 			log.Info("check started")
@@ -124,6 +124,9 @@ func evaluate(ctx context.Context, env *Env, ids []string, checks []Check, catal
 			outs = map[string]Outcome{}
 		}
 		for _, cid := range ch.Controls {
+			if e.outOfScope(cid) {
+				continue // not selected: not run, no result
+			}
 			if e.skipped(cid) {
 				// Whatever the check observed for it (a shared probe), the control was not asked for.
 				outs[cid] = Outcome{Status: record.StatusSkip, Reason: SkippedReason}

@@ -40,7 +40,8 @@ type Options struct {
 	// once it is up, so a test can prove that no output holds any of them.
 	OnSecrets func(secrets []string)
 	// GatewayBin is the gateway binary a telemetry-trust scenario with trust.gateway: process
-	// runs and crashes as a child process.
+	// runs and crashes as a child process. On the reference path the supplier check also reads
+	// it (its build information) and the SBOM beside it (GatewayBin + ".cdx.json").
 	GatewayBin string
 	// GatewayHook adjusts each in-process gateway's configuration (tests: a gateway that alters
 	// readings).
@@ -90,6 +91,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	for _, b := range plan.Bundles {
 		run.Bundles = append(run.Bundles, b.Name)
 	}
+	run.Scope = runScope(plan.Scope)
 	run.Volatile.Started = now().UTC()
 
 	ev, err := evidence.NewStore(opts.Out)
@@ -138,8 +140,10 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		if faults {
 			tr = &trustRecorder{TrustRunner: trust.New(st, plan, log)}
 		}
+		targets := st.Targets()
+		targets.Supplier = ownSupplier(opts.GatewayBin, log)
 		env = &checks.Env{
-			Targets: st.Targets(), Evidence: ev, Log: log, Limits: limits,
+			Targets: targets, Evidence: ev, Log: log, Limits: limits,
 			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive,
 		}
 		if tr != nil {
@@ -147,6 +151,12 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		}
 	}
 	env.Skip = opts.Skip
+	if plan.Controls != nil {
+		env.Only = map[string]bool{}
+		for _, id := range plan.Controls {
+			env.Only[id] = true
+		}
+	}
 	env.OnCheck = func(id string, started, finished time.Time) {
 		if run.Volatile.Checks == nil {
 			run.Volatile.Checks = map[string]record.Span{}

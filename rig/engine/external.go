@@ -141,6 +141,11 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 	if out.Fleet.Trust, err = pool("targets.device_trust", t.DeviceTrust); err != nil {
 		return out, nil, err
 	}
+	if t.Supplier != nil {
+		if out.Supplier, err = externalSupplier(t, t.Supplier, bad); err != nil {
+			return out, nil, err
+		}
+	}
 	return out, secrets, nil
 }
 

@@ -25,6 +25,10 @@ const (
 	MaxSample     = 1 << 20  // a sample ingest request body
 	MaxRunRecord  = 64 << 20 // run.json read as a baseline or by rig delta
 	MaxTrace      = 64 << 20 // a recorded device session (rig.trace/v1)
+	MaxSBOM       = 64 << 20 // an SBOM (a large CycloneDX or SPDX document is a few MiB)
+	MaxSupport    = 1 << 20  // a support declaration (support end, supported release lines)
+	MaxAdvisory   = 4 << 20  // one OSV entry of a vulnerability database snapshot
+	MaxBinary     = 1 << 30  // a gateway binary whose build information the rig reads
 )
 
 // Sentinels of the refusals; Error wraps one of them.
@@ -72,6 +76,62 @@ func Read(path, what string, limit int64) ([]byte, error) {
 	}
 	// The size may change while we read (a growing file, a lying file system): read one byte more
 	// than the limit and refuse rather than trust the stat.
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge(path, what, limit, -1)
+	}
+	return b, nil
+}
+
+// Open opens the regular file at path to be read in place, at offsets (a binary whose build
+// information sits in one of its sections), refusing what Read refuses. size is the size of the
+// file opened: read within it (io.NewSectionReader). The caller closes the file.
+func Open(path, what string, limit int64) (f *os.File, size int64, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := regular(path, what, fi); err != nil {
+		return nil, 0, err
+	}
+	if f, err = os.Open(path); err != nil {
+		return nil, 0, err
+	}
+	if fi, err = f.Stat(); err == nil {
+		err = regular(path, what, fi)
+	}
+	if err == nil && fi.Size() > limit {
+		err = tooLarge(path, what, limit, fi.Size())
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// ReadFS is Read for a file of fsys (an embedded tree, or a folder through os.DirFS): only a
+// regular file, and only up to limit bytes. name is slash-separated, as fs.FS wants it; path
+// labels it in errors.
+func ReadFS(fsys fs.FS, name, path, what string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := regular(path, what, fi); err != nil {
+		return nil, err
+	}
+	if fi.Size() > limit {
+		return nil, tooLarge(path, what, limit, fi.Size())
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

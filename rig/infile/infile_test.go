@@ -81,3 +81,54 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+// TestOpen: a file read in place (a binary's sections) is refused like Read refuses it; the size
+// returned bounds what is read.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bin")
+	if err := os.WriteFile(p, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, size, err := Open(p, "binary", 10)
+	if err != nil || size != 10 {
+		t.Fatalf("Open: size %d, err %v", size, err)
+	}
+	f.Close()
+	for name, tc := range map[string]struct {
+		path  string
+		limit int64
+		want  error
+	}{
+		"over the limit": {p, 9, ErrTooLarge},
+		"device":         {"/dev/zero", 1 << 20, ErrNotRegular},
+		"folder":         {dir, 1 << 20, ErrNotRegular},
+		"missing":        {filepath.Join(dir, "nope"), 10, os.ErrNotExist},
+	} {
+		if f, _, err := Open(tc.path, "binary", tc.limit); !errors.Is(err, tc.want) || f != nil {
+			t.Errorf("%s: err %v, want %v", name, err, tc.want)
+		}
+	}
+}
+
+// TestReadFS: a file of an fs.FS (an embedded tree, a folder through os.DirFS) is read bounded,
+// regular files only.
+func TestReadFS(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fsys := os.DirFS(dir)
+	if b, err := ReadFS(fsys, "a.json", "db/a.json", "entry", 2); err != nil || string(b) != "{}" {
+		t.Fatalf("ReadFS: %q %v", b, err)
+	}
+	if _, err := ReadFS(fsys, "a.json", "db/a.json", "entry", 1); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "db/a.json") {
+		t.Errorf("over the limit: %v", err)
+	}
+	if _, err := ReadFS(fsys, "sub", "db/sub", "entry", 10); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("folder: %v", err)
+	}
+}

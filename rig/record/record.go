@@ -120,9 +120,25 @@ type Run struct {
 	Waivers []WaiverNote `json:"waivers,omitempty"`
 	// Decision is the leadership decision, made from the run's decision rules.
 	Decision *Decision `json:"decision,omitempty"`
+	// Scope is set when the run's bundles select paths: the paths, and what the run left out.
+	Scope *Scope `json:"scope,omitempty"`
 	// Volatile holds what changes between two runs of the same path (times, ports, paths), kept
 	// apart so that two run.json files diff cleanly.
 	Volatile Volatile `json:"volatile"`
+}
+
+// Scope is what a run of path bundles covers: the paths selected and the controls of the catalog
+// the run left out (not run, no result), grouped by check and by the paths that cover them.
+type Scope struct {
+	Paths      []string     `json:"paths"`
+	OutOfScope []OutOfScope `json:"out_of_scope"`
+}
+
+// OutOfScope is a part of one check a path run left out: controls the same paths cover.
+type OutOfScope struct {
+	Check    string   `json:"check"`
+	Controls []string `json:"controls"`
+	Paths    []string `json:"paths"`
 }
 
 // Tool identifies the rig build that produced a record.

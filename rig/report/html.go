@@ -61,7 +61,8 @@ var runPage = template.Must(template.New("report.html").Funcs(htmlFuncs).Parse(`
 <p class="meta">Scenario <code>{{.Scenario}}</code> · profile <code>{{.Profile}}</code> · bundles {{join .Bundles ", "}} · checks {{join .Checks ", "}}{{with .Device}} · device <code>{{.UID}}</code> firmware {{.Firmware}} boot {{.Boot}}{{end}} · {{.Tool.Name}} {{.Tool.Version}}</p>
 <p>{{len .Controls}} controls: <span class="pass">{{.Counts.Pass}} pass</span>, <span class="fail">{{.Counts.Fail}} fail</span>, <span class="error">{{.Counts.Error}} error</span>, <span class="skip">{{.Counts.Skip}} skip</span>.</p>
 <p class="decision"><strong>Decision: {{.Decision.Verdict}}.</strong> {{upper .Decision.Why}}.{{with .Decision.Rule}} <span class="meta">(rule <code>{{.}}</code>)</span>{{end}}</p>
-{{with .Baseline}}<p>Against baseline <code>{{.Path}}</code> ({{.Headline}}): <strong>{{.Summary.Headline}}</strong> — see <a href="delta/delta.html">delta/delta.html</a>.</p>{{end}}
+{{with .Scope}}<p id="scope">Path <strong>{{join .Paths ", "}}</strong>. Out of scope, not run: {{range $i, $g := .OutOfScope}}{{if $i}}; {{end}}<code>{{$g.Check}}</code> ({{join $g.Controls ", "}}{{with $g.Paths}}: path {{join . ", "}}{{end}}){{else}}nothing{{end}}.</p>
+{{end}}{{with .Baseline}}<p>Against baseline <code>{{.Path}}</code> ({{.Headline}}): <strong>{{.Summary.Headline}}</strong> — see <a href="delta/delta.html">delta/delta.html</a>.</p>{{end}}
 </header>
 
 {{if .Backlog}}<section id="findings-by-hop"><h2>Findings by severity and hop</h2>

@@ -33,6 +33,8 @@ type Input struct {
 	Tool     record.Tool
 	Device   *record.Device
 	Counts   record.Summary
+	// Scope is the paths the run selected and what it left out; nil without a path bundle.
+	Scope    *record.Scope
 	Started  time.Time
 	Finished time.Time
 	// CheckTimes are when each check ran (run.json volatile.checks), by check ID.
@@ -136,6 +138,13 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 	if run.Device != nil {
 		d := *run.Device
 		in.Device = &d
+	}
+	if run.Scope != nil {
+		sc := &record.Scope{Paths: slices.Clone(run.Scope.Paths)}
+		for _, g := range run.Scope.OutOfScope {
+			sc.OutOfScope = append(sc.OutOfScope, record.OutOfScope{Check: g.Check, Controls: slices.Clone(g.Controls), Paths: slices.Clone(g.Paths)})
+		}
+		in.Scope = sc
 	}
 	var changes map[string]delta.Row
 	if opts.Baseline != nil {

@@ -16,7 +16,11 @@ const summaryBacklogRows = 5
 func SummaryMarkdown(w io.Writer, in *Input) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", in.Headline)
-	fmt.Fprintf(&b, "Scenario `%s` · profile `%s` · checks %s", in.Scenario, in.Profile, strings.Join(in.Checks, ", "))
+	fmt.Fprintf(&b, "Scenario `%s`", in.Scenario)
+	if in.Scope != nil {
+		fmt.Fprintf(&b, " · path **%s**", strings.Join(in.Scope.Paths, ", "))
+	}
+	fmt.Fprintf(&b, " · profile `%s` · checks %s", in.Profile, strings.Join(in.Checks, ", "))
 	if in.Device != nil {
 		fmt.Fprintf(&b, " · device `%s` firmware %s", in.Device.UID, in.Device.Firmware)
 	}
@@ -26,6 +30,7 @@ func SummaryMarkdown(w io.Writer, in *Input) error {
 		accepted = fmt.Sprintf(" (%d accepted %s)", c.Waived, plural(c.Waived, "risk", "risks"))
 	}
 	fmt.Fprintf(&b, "\n\n%d controls: %d pass, %d fail%s, %d error, %d skip.\n\n", len(in.Controls), c.Pass, c.Fail, accepted, c.Error, c.Skip)
+	writeScope(&b, in)
 
 	fmt.Fprintf(&b, "## Decision: %s\n\n%s.\n\n", in.Decision.Verdict, upperFirst(in.Decision.Why))
 	if by := decidedBy(in.Decision); by != "" {
@@ -136,4 +141,36 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// writeScope names the paths a path run selected and lists what it left out, by check, with the
+// paths that cover it: a reader knows what was not audited and which bundle would audit it.
+func writeScope(b *strings.Builder, in *Input) {
+	sc := in.Scope
+	if sc == nil {
+		return
+	}
+	fmt.Fprintf(b, "## Scope: the %s %s\n\n", strings.Join(sc.Paths, " and "), plural(len(sc.Paths), "path", "paths"))
+	if len(sc.OutOfScope) == 0 {
+		b.WriteString("Every control of the catalog belongs to this run: nothing is out of scope.\n\n")
+		return
+	}
+	n := 0
+	for _, g := range sc.OutOfScope {
+		n += len(g.Controls)
+	}
+	fmt.Fprintf(b, "The run evaluates the %d controls of the selected %s. Out of scope, not run (%d controls):\n\n| Check | Controls | Path that runs them |\n|---|---|---|\n",
+		len(in.Controls), plural(len(sc.Paths), "path", "paths"), n)
+	for _, g := range sc.OutOfScope {
+		by := "—"
+		if len(g.Paths) > 0 {
+			var names []string
+			for _, p := range g.Paths {
+				names = append(names, "`path-"+p+"`")
+			}
+			by = strings.Join(names, ", ")
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", g.Check, strings.Join(g.Controls, ", "), by)
+	}
+	b.WriteString("\n")
 }

@@ -123,7 +123,7 @@ func emptyHint(v any) string {
 	case *Profile:
 		return "a profile names at least name and a broker listener (see RIG.md §3.3)"
 	case *Bundle:
-		return "a bundle names name and checks (see RIG.md §3.4)"
+		return "a bundle names name and checks or controls (see RIG.md §3.4)"
 	}
 	return "write the fields of the file (see RIG.md for the format)"
 }
@@ -278,8 +278,12 @@ func (d *doc) given(field string) bool {
 type Library struct {
 	Embedded fs.FS // layout: *.yaml, profiles/*.yaml, bundles/*.yaml, decisions/default.yaml
 	// Controls, Checks and Hops are the catalog's names that waivers and decision rules may use;
-	// empty: not checked against the catalog.
+	// empty: not checked against the catalog. Controls are in catalog order.
 	Controls, Checks, Hops []string
+	// Owners maps each control of the catalog to the check that evaluates it: a bundle's
+	// controls: are checked against it, and a plan runs the checks that own them. A bundle that
+	// names controls needs it.
+	Owners map[string]string
 }
 
 // read returns the bytes of a named definition: a path that exists on disk, or a name looked up
@@ -353,7 +357,15 @@ type Plan struct {
 	Profile  Profile
 	Bundles  []Bundle
 	Checks   []string // check IDs in run order, deduplicated
-	Waivers  []Waiver // the accepted risks of the scenario's waiver file (or rig run --waivers)
+	// Controls, when not nil, are the only controls of Checks the run evaluates (catalog order):
+	// a bundle named single controls (controls:). The others of those checks are not run and have
+	// no result. nil: every control of Checks.
+	Controls []string
+	// Paths are the paths the plan's path bundles select (Bundle.Path), in bundle order; Scope says
+	// what they leave out. Both empty without a path bundle.
+	Paths   []string
+	Scope   *Scope
+	Waivers []Waiver // the accepted risks of the scenario's waiver file (or rig run --waivers)
 	// Decision is the scenario's decision rules, then the defaults: the first that matches decides.
 	Decision []DecisionRule
 }
@@ -404,21 +416,7 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 		}
 		plan = &Plan{Scenario: sc, Profile: *pf}
 	}
-	known := map[string]bool{}
-	for _, c := range knownChecks {
-		known[c] = true
-	}
-	seen := map[string]bool{}
-	add := func(id string, where func() error) error {
-		if !known[id] {
-			return where()
-		}
-		if !seen[id] {
-			seen[id] = true
-			plan.Checks = append(plan.Checks, id)
-		}
-		return nil
-	}
+	sel := newSelection(plan)
 	for i, bn := range sc.Bundles {
 		b, bd, err := l.loadBundle(bn, dir)
 		if err != nil {
@@ -427,21 +425,19 @@ func (l Library) Load(nameOrPath, profileOverride string, knownChecks []string) 
 			}
 			return nil, err
 		}
-		plan.Bundles = append(plan.Bundles, *b)
-		for j, id := range b.Checks {
-			if err := add(id, func() error {
-				return unknownCheck(bd, fmt.Sprintf("checks[%d]", j), id, knownChecks)
-			}); err != nil {
-				return nil, err
-			}
+		if err := l.addBundle(sel, b, bd, knownChecks); err != nil {
+			return nil, err
 		}
 	}
 	for j, id := range sc.Checks {
-		if err := add(id, func() error {
-			return unknownCheck(d, fmt.Sprintf("checks[%d]", j), id, knownChecks)
-		}); err != nil {
-			return nil, err
+		if !slices.Contains(knownChecks, id) {
+			return nil, unknownCheck(d, fmt.Sprintf("checks[%d]", j), id, knownChecks)
 		}
+		sel.addCheck(id)
+		sel.whole[id] = true
+	}
+	if err := l.finish(sel); err != nil {
+		return nil, err
 	}
 	if len(plan.Checks) == 0 {
 		return nil, d.at("bundles", "the scenario runs no check: name at least one bundle or check")
@@ -510,8 +506,16 @@ func (b *Bundle) validate(d *doc) error {
 	if b.Name == "" {
 		return d.at("name", "missing: every bundle needs a name")
 	}
-	if len(b.Checks) == 0 {
-		return d.at("checks", "empty: a bundle names at least one check")
+	if len(b.Checks) == 0 && len(b.Controls) == 0 {
+		return d.at("checks", "empty: a bundle names at least one check (checks:) or control (controls:)")
+	}
+	for j, id := range b.Checks {
+		if slices.Index(b.Checks, id) < j {
+			return d.at(fmt.Sprintf("checks[%d]", j), "check %s is named twice (name each check once)", id)
+		}
+	}
+	if b.Path != "" {
+		return oneOf(d, "path", b.Path, Paths...)
 	}
 	return nil
 }

@@ -156,11 +156,18 @@ type IngestProfile struct {
 	MaxBody int64      `yaml:"max_body"` // bytes; 0 = the ingest default
 }
 
-// Bundle names the checks of an evidence bundle.
+// Bundle names what an evidence bundle runs: whole checks, single controls, or both. A path
+// bundle also names the path it selects (paths.go).
 type Bundle struct {
-	Name        string   `yaml:"name"`
-	Description string   `yaml:"description"`
-	Checks      []string `yaml:"checks"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Path is the path a path bundle selects, one of Paths ("" for a bundle named after what it
+	// runs): the run's summary and report name it and list the catalog's controls outside it.
+	Path   string   `yaml:"path"`
+	Checks []string `yaml:"checks"` // check IDs: every control of each runs
+	// Controls are control IDs: the checks that own them run, and only the named controls of a
+	// check named by no other bundle are evaluated.
+	Controls []string `yaml:"controls"`
 
 	Source string `yaml:"-"`
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,26 @@ type Targets struct {
 	// Management lists the gateway's management or debug URLs, probed without credentials.
 	Management  []string `yaml:"management"`
 	DeviceTrust string   `yaml:"device_trust"`
-	dir         string   // the scenario's folder: relative file names resolve against it
+	// Supplier names the supplier-side evidence of the gateway release (the supplier check).
+	Supplier *SupplierTarget `yaml:"supplier"`
+	dir      string          // the scenario's folder: relative file names resolve against it
+}
+
+// SupplierTarget names the supplier-side evidence of the gateway under audit: the vendor's
+// security.txt, the SBOM of the release, an offline vulnerability database, the declared
+// support period and the gateway binary that is deployed. Every field is optional; a control
+// whose input is not named is skipped with the reason.
+type SupplierTarget struct {
+	SecurityTxt string `yaml:"security_txt"` // URL of the vendor's RFC 9116 file
+	Trust       string `yaml:"trust"`        // PEM CA(s) the vendor URL is checked against when not a public one
+	VendorKey   string `yaml:"vendor_key"`   // the vendor's OpenPGP public key (armored), to check a signed security.txt
+	SBOM        string `yaml:"sbom"`         // the SBOM of the gateway release: CycloneDX JSON or SPDX JSON
+	VulnDB      string `yaml:"vulndb"`       // a folder of OSV JSON entries: an offline vulnerability database snapshot
+	Support     string `yaml:"support"`      // the support declaration: support end date and supported release lines (JSON)
+	GatewayBin  string `yaml:"gateway_bin"`  // the gateway binary that is deployed (a Go binary: its build information)
+	// Version is the deployed gateway version, when the binary's build information carries no
+	// release version (e.g. 1.4.2).
+	Version string `yaml:"version"`
 }
 
 // BrokerTarget names the MQTT endpoints under audit.
@@ -121,8 +141,8 @@ func (t *Targets) validate(d *doc, dir string) error {
 			return d.at(f, "%s is not an http or https URL", quoteURL(m))
 		}
 	}
-	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 {
-		return d.at("targets", "names no broker, ingest, device certificates or management endpoint: nothing to probe")
+	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 && t.Supplier == nil {
+		return d.at("targets", "names no broker, ingest, device certificates, management endpoint or supplier evidence: nothing to probe")
 	}
 	// file checks a named file exists; a regular one of at most limit bytes unless limit is 0
 	// (the device-certificate folder). what names its kind in the message.
@@ -208,6 +228,11 @@ func (t *Targets) validate(d *doc, dir string) error {
 	if err := pem("targets.device_trust", t.DeviceTrust); err != nil {
 		return err
 	}
+	if sp := t.Supplier; sp != nil {
+		if err := sp.validate(d, file, pem, t.Path); err != nil {
+			return err
+		}
+	}
 	if len(t.Probes) > 0 && t.Broker == nil {
 		return d.at("targets.probes", "probe identities without a broker to connect to")
 	}
@@ -278,3 +303,57 @@ func quoteURL(raw string) string {
 	}
 	return strconv.Quote(raw)
 }
+
+// validate checks the supplier evidence's shapes and that every named file and folder exists.
+func (sp *SupplierTarget) validate(d *doc, file func(field, name, what string, limit int64) error, pem func(field, name string) error, path func(string) string) error {
+	const f = "targets.supplier"
+	if *sp == (SupplierTarget{}) {
+		return d.at(f, "names no supplier evidence: name at least one of security_txt, sbom, vulndb, support, gateway_bin")
+	}
+	if sp.SecurityTxt != "" {
+		u, err := url.Parse(sp.SecurityTxt)
+		if err == nil {
+			if where := urlCredential(u); where != "" {
+				return d.at(f+".security_txt", "the URL carries a credential in %s: a security.txt is public, fetched without credentials: remove it", where)
+			}
+		}
+		// http is accepted here: SUP-SECURITY-TXT fetches it and fails it for not being HTTPS.
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return d.at(f+".security_txt", "%s is not an http or https URL (e.g. https://vendor.example/.well-known/security.txt)", quoteURL(sp.SecurityTxt))
+		}
+	}
+	if (sp.Trust != "" || sp.VendorKey != "") && sp.SecurityTxt == "" {
+		field := f + ".trust"
+		if sp.Trust == "" {
+			field = f + ".vendor_key"
+		}
+		return d.at(field, "only checks the vendor's security.txt: name it in %s.security_txt", f)
+	}
+	if sp.VulnDB != "" {
+		fi, err := os.Stat(path(sp.VulnDB))
+		switch {
+		case err != nil:
+			return d.at(f+".vulndb", "cannot read %s: %v", path(sp.VulnDB), err)
+		case !fi.IsDir():
+			return d.at(f+".vulndb", "%s is a file: name the folder of OSV JSON entries (the offline vulnerability database snapshot)", path(sp.VulnDB))
+		}
+	}
+	if sp.Version != "" && !semverLike.MatchString(sp.Version) {
+		return d.at(f+".version", "%q is not a release version such as 1.4.2 or v1.4.2", sp.Version)
+	}
+	for _, e := range []error{
+		pem(f+".trust", sp.Trust),
+		file(f+".vendor_key", sp.VendorKey, "OpenPGP public key", infile.MaxPEM),
+		file(f+".sbom", sp.SBOM, "SBOM", infile.MaxSBOM),
+		file(f+".support", sp.Support, "support declaration", infile.MaxSupport),
+		file(f+".gateway_bin", sp.GatewayBin, "gateway binary", infile.MaxBinary),
+	} {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// semverLike is a release version: MAJOR.MINOR.PATCH, an optional v, pre-release and build parts.
+var semverLike = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)

@@ -46,7 +46,7 @@ func TestTargetsRefused(t *testing.T) {
 		{"missing file", "  broker:\n    tls: 127.0.0.1:8883\n    trust: nowhere.pem\n", 6, "targets.broker.trust", "cannot read"},
 		{"bad address", "  broker:\n    tls: localhost\n", 5, "targets.broker.tls", "not host:port"},
 		{"bad url", "  ingest:\n    url: ftp://x/y\n", 5, "targets.ingest.url", "not an http or https URL"},
-		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates or management endpoint"},
+		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates, management endpoint or supplier evidence"},
 		{"token from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    token: {file: /dev/zero}\n", 6, "targets.ingest.token.file", "/dev/zero: is a character device, not a regular file: name the secret file itself"},
 		{"sample from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    sample: /dev/zero\n", 6, "targets.ingest.sample", "is a character device, not a regular file"},
 		{"trust is a folder", "  broker:\n    tls: 127.0.0.1:8883\n    trust: /\n", 6, "targets.broker.trust", "is a folder, not a regular file: name the PEM file itself"},
@@ -60,12 +60,29 @@ func TestTargetsRefused(t *testing.T) {
 		{"access token in ingest fragment", "  ingest:\n    url: http://127.0.0.1:1/x#access_token=PW-s3cret\n", 5, "targets.ingest.url", `fragment parameter "access_token"`},
 		{"password in management url", "  management: [\"http://admin:PW-s3cret@127.0.0.1:1/\"]\n", 4, "targets.management[0]", "probed without credentials"},
 		{"password in broker address", "  broker:\n    tls: user:PW-s3cret@127.0.0.1:8883\n", 5, "targets.broker.tls", "targets.probes[].password"},
+		// Supplier evidence: shapes and files, checked before anything runs.
+		{"supplier names nothing", "  supplier: {}\n", 4, "targets.supplier", "names no supplier evidence"},
+		{"supplier unknown key", "  supplier:\n    sboms: x.json\n", 5, "targets.supplier.sboms", "unknown field"},
+		{"security.txt not a URL", "  supplier:\n    security_txt: vendor.example/security.txt\n", 5, "targets.supplier.security_txt", "not an http or https URL"},
+		{"security.txt with a token", "  supplier:\n    security_txt: https://vendor.example/.well-known/security.txt?token=PW-s3cret\n", 5, "targets.supplier.security_txt", `query parameter "token"`},
+		{"trust without security.txt", "  supplier:\n    trust: ca.pem\n    sbom: sbom.json\n", 5, "targets.supplier.trust", "only checks the vendor's security.txt"},
+		{"missing sbom", "  supplier:\n    sbom: nowhere.json\n", 5, "targets.supplier.sbom", "cannot read"},
+		{"sbom from a device", "  supplier:\n    sbom: /dev/zero\n", 5, "targets.supplier.sbom", "is a character device, not a regular file: name the SBOM itself"},
+		{"vulndb is a file", "  supplier:\n    vulndb: sbom.json\n", 5, "targets.supplier.vulndb", "is a file: name the folder of OSV JSON entries"},
+		{"missing vulndb", "  supplier:\n    vulndb: osv/\n", 5, "targets.supplier.vulndb", "cannot read"},
+		{"gateway_bin is a folder", "  supplier:\n    gateway_bin: /\n", 5, "targets.supplier.gateway_bin", "is a folder, not a regular file"},
+		{"version not semver", "  supplier:\n    support: sbom.json\n    version: latest\n", 6, "targets.supplier.version", "not a release version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTree(t, targetsHead+tc.body, goodProfile)
 			big := filepath.Join(filepath.Dir(path), "big.token")
 			if err := os.WriteFile(big, make([]byte, 64<<10+1), 0o600); err != nil {
 				t.Fatal(err)
+			}
+			for _, name := range []string{"ca.pem", "sbom.json"} {
+				if err := os.WriteFile(filepath.Join(filepath.Dir(path), name), []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_, err := Library{}.Load(path, "", known)
 			var fe *FileError
@@ -84,5 +101,28 @@ func TestTargetsRefused(t *testing.T) {
 	path := writeTree(t, "name: ext\nprofile: p\nbundles: [b]\ntargets:\n  broker:\n    plain: 127.0.0.1:1\n", goodProfile)
 	if _, err := (Library{}).Load(path, "", known); err == nil || !strings.Contains(err.Error(), "remove the profile") {
 		t.Errorf("profile with targets: err = %v", err)
+	}
+}
+
+// TestSupplierTargetsLoad: every supplier input resolves beside the scenario.
+func TestSupplierTargetsLoad(t *testing.T) {
+	path := writeTree(t, targetsHead+"  supplier:\n    security_txt: https://vendor.example/.well-known/security.txt\n    trust: ca.pem\n    vendor_key: vendor.asc\n"+
+		"    sbom: gateway.cdx.json\n    vulndb: osv\n    support: support.json\n    gateway_bin: gateway\n    version: v1.4.2\n", goodProfile)
+	dir := filepath.Dir(path)
+	for _, name := range []string{"ca.pem", "vendor.asc", "gateway.cdx.json", "support.json", "gateway"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "osv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Library{}.Load(path, "", known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := plan.Scenario.Targets.Supplier
+	if sp == nil || sp.Version != "v1.4.2" || plan.Scenario.Targets.Path(sp.VulnDB) != filepath.Join(dir, "osv") {
+		t.Errorf("supplier targets %+v", sp)
 	}
 }

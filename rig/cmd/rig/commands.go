@@ -161,10 +161,11 @@ records a path's validated baseline and 'rig regress' reruns against it.
 // library resolves scenarios, profiles and bundles, and checks the control, check and hop names
 // that waivers and decision rules use against the catalog.
 func library() scenario.Library {
-	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: checks.Hops}
+	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: checks.Hops, Owners: map[string]string{}}
 	if cat, err := checks.Catalog(); err == nil { // an invalid catalog stops the run later (exit 4)
 		for _, c := range cat {
 			l.Controls = append(l.Controls, c.ID)
+			l.Owners[c.ID] = c.Check
 		}
 	}
 	return l
@@ -218,11 +219,25 @@ passes is reported as no longer needed. A malformed waiver file is exit 2 (file,
 other controls; --skip-control ID skips a control (repeatable). A skipped control is skip with
 the reason "skipped on the command line", and its own probe is not sent. An unknown ID is exit 2.
 
+Paths: --bundle path-gateway, path-mqtt, path-ingest, path-identity or path-observability
+('rig scenarios' lists them first) scopes the run to one path of the deployment: only the
+controls that belong to it are evaluated (the other controls of their checks are not run and
+have no result), and run.json (scope), summary.md and report.html name the path and list the
+controls left out, each with the path bundle that runs it. Several --bundle add up.
+
 SCENARIO is a name from 'rig scenarios' (embedded defaults) or a path to a scenario file; a
 profile or bundle it names is looked up beside it first (profiles/, bundles/), then in the
 embedded defaults. A scenario with a targets: section (a client's broker, ingest, probe
-identities, device certificates; see README.md) starts no reference stack and names no profile:
-the checks probe those endpoints, and controls whose inputs are not named are skipped.
+identities, device certificates, management URLs, supplier evidence; see README.md) starts no
+reference stack and names no profile: the checks probe those endpoints, and controls whose
+inputs are not named are skipped.
+
+Supplier evidence (check supplier, in path-gateway and audit-depth): the vendor's security.txt,
+the SBOM of the gateway release against the gateway binary's build information, the binary's
+modules against an offline OSV vulnerability database, and the declared support period. On the
+reference stack it reads the gateway binary (--gateway-bin, or gateway beside rig), the SBOM
+beside it (gateway.cdx.json, which make build writes) and the repository's small OSV fixture;
+the reference stack has no vendor site and declares no support period (those two are skipped).
 
 The device is the scenario's device.kind, or --device: emulated (the Go emulator on a pty pair),
 qemu (the C firmware, firmware/stm32/build/fw.elf from 'make firmware', in qemu-system-arm's
@@ -245,7 +260,8 @@ refused before anything runs.
   rig run telemetry-trust-exposed --out out/trust-exposed
   rig run audit-baseline --fail-on high --waivers waivers.yaml --out out/accepted
   rig run audit-baseline --out - --control TRANSPORT-PLAINTEXT | jq -r 'select(.status=="fail") | .control'
-  rig run audit-baseline --bundle audit-depth --skip-control GUARD-MGMT --out out/depth`,
+  rig run audit-baseline --bundle audit-depth --skip-control GUARD-MGMT --out out/depth
+  rig run audit-baseline --bundle path-mqtt --profile hardened --out out/mqtt   # one path of the deployment`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, done, err := logger(quiet)
@@ -288,7 +304,7 @@ refused before anything runs.
 				}
 			}
 			if len(bundles) > 0 {
-				if err := overrideBundles(plan, bundles); err != nil {
+				if err := library().ReplaceBundles(plan, bundles, checkIDs()); err != nil {
 					return &exitError{exitUsage, err}
 				}
 			}
@@ -380,7 +396,7 @@ refused before anything runs.
 	cmd.Flags().StringVar(&failOn, "fail-on", "none", "exit 1 when a finding has this severity or worse, or a control could not be evaluated: none, info, low, medium, high, critical")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing on stdout and only warnings and errors on stderr (no progress line)")
 	cmd.Flags().StringSliceVar(&formats, "format", []string{"all"}, "renderings to write, comma-separated: all, "+strings.Join(report.FormatNames(), ", "))
-	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios')")
+	cmd.Flags().StringSliceVar(&bundles, "bundle", nil, "evidence bundles to run instead of the scenario's bundles and checks (name or path; see 'rig scenarios'; path-NAME scopes the run to one path)")
 	cmd.Flags().StringVar(&baseline, "baseline", "", "run folder to compare with (it must pass 'rig verify', else exit 5): writes delta/ and exits 3 on any regression")
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, e.g. from openssl genpkey -algorithm ed25519) to sign the manifest")
 	cmd.Flags().StringVar(&device, "device", "", "device kind instead of the scenario's: "+strings.Join(scenario.DeviceKinds, ", "))
@@ -389,7 +405,7 @@ refused before anything runs.
 	cmd.Flags().StringArrayVar(&onlyControls, "control", nil, "run only this control (repeatable): the checks that own none are not run, their other controls are skipped")
 	cmd.Flags().StringArrayVar(&skipControls, "skip-control", nil, "skip this control (repeatable): its result is skip, \"skipped on the command line\", and its own probe is not sent")
 	cmd.Flags().StringVar(&waiversFile, "waivers", "", "waiver file of accepted risks (control, reason, owner, expires, target), instead of the scenario's waivers: file")
-	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process (default: gateway next to rig, as make build puts it)")
+	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process, and whose build information and SBOM (the .cdx.json beside it) the supplier check reads on the reference stack (default: gateway next to rig, as make build puts it)")
 	return cmd
 }
 
@@ -425,12 +441,15 @@ func selectControls(plan *scenario.Plan, only, skipped []string) (map[string]boo
 			if !slices.Contains(plan.Checks, owner[id]) {
 				return nil, fmt.Errorf("--control %s: its check %s is not among this run's checks (%s); add a bundle that runs it with --bundle", id, owner[id], strings.Join(plan.Checks, ", "))
 			}
+			if !plan.Evaluates(id, owner[id]) {
+				return nil, fmt.Errorf("--control %s: not among the controls this run's bundles select (%s); add a bundle that runs it with --bundle", id, strings.Join(plan.Controls, ", "))
+			}
 			keep[owner[id]] = true
 		}
 		plan.Checks = slices.DeleteFunc(plan.Checks, func(c string) bool { return !keep[c] })
 		for _, ch := range plan.Checks {
 			for _, id := range byCheck[ch] {
-				skip[id] = !slices.Contains(only, id)
+				skip[id] = !slices.Contains(only, id) && plan.Evaluates(id, ch)
 			}
 		}
 	}
@@ -603,10 +622,39 @@ func mdCell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "
 func newScenariosCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "scenarios",
-		Short: "List the embedded scenarios, profiles and bundles",
-		Args:  cobra.NoArgs,
+		Short: "List the paths, and the embedded scenarios, profiles and bundles",
+		Long: `List the paths a run can be scoped to first — gateway, mqtt, ingest, identity, observability,
+each an embedded bundle path-NAME that names the controls belonging to that path (a control may
+belong to several) — then the embedded scenarios, profiles and the other bundles.
+
+Run one path with --bundle, e.g. rig run audit-baseline --bundle path-mqtt: summary.md and
+report.html name the path and list the controls of the catalog the run left out.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
+			paths, err := library().PathBundles()
+			if err != nil {
+				return &exitError{exitRunError, err}
+			}
+			fmt.Fprintln(w, "paths (rig run SCENARIO --bundle path-NAME):")
+			lib := library()
+			isPath := map[string]bool{}
+			for _, b := range paths {
+				isPath[b.Name] = true
+				n := len(b.Controls)
+				for _, ch := range b.Checks {
+					for _, owner := range lib.Owners {
+						if owner == ch {
+							n++
+						}
+					}
+				}
+				what := b.Description
+				if _, after, ok := strings.Cut(what, " - "); ok {
+					what = after // "The MQTT path - broker transport, …": the name is on the line already
+				}
+				fmt.Fprintf(w, "  %-19s %2d controls: %s\n", b.Name, n, what)
+			}
 			for _, sub := range []struct{ dir, title string }{{".", "scenarios"}, {"profiles", "profiles"}, {"bundles", "bundles"}} {
 				entries, err := fs.ReadDir(scenarios.FS, sub.dir)
 				if err != nil {
@@ -614,8 +662,9 @@ func newScenariosCmd() *cobra.Command {
 				}
 				var names []string
 				for _, e := range entries {
-					if !e.IsDir() && strings.HasSuffix(e.Name(), ".yaml") {
-						names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+					name, ok := strings.CutSuffix(e.Name(), ".yaml")
+					if !e.IsDir() && ok && !isPath[name] {
+						names = append(names, name)
 					}
 				}
 				sort.Strings(names)
@@ -648,35 +697,6 @@ object.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print version, commit, commit date, build date, Go version, platform and schemas as JSON (the Debian package takes its version from it)")
 	return cmd
-}
-
-// overrideBundles replaces the plan's bundles and checks with the named bundles, looked up
-// beside the scenario file first, then in the embedded defaults.
-func overrideBundles(plan *scenario.Plan, names []string) error {
-	dir := ""
-	if !strings.HasPrefix(plan.Scenario.Source, "embedded:") {
-		dir = filepath.Dir(plan.Scenario.Source)
-	}
-	plan.Bundles, plan.Checks = nil, nil
-	seen := map[string]bool{}
-	for _, n := range names {
-		bdir := dir
-		if scenario.IsPath(n) {
-			bdir = "" // a path on the command line is relative to the working folder
-		}
-		b, err := library().LoadBundle(n, bdir, checkIDs()) // an unknown check is named on its line
-		if err != nil {
-			return fmt.Errorf("--bundle %s: %w", n, err)
-		}
-		plan.Bundles = append(plan.Bundles, *b)
-		for _, id := range b.Checks {
-			if !seen[id] {
-				seen[id] = true
-				plan.Checks = append(plan.Checks, id)
-			}
-		}
-	}
-	return nil
 }
 
 // verifiedRun reads the run record at path (a run folder, or the run.json inside one) and

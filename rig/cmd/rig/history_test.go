@@ -84,6 +84,15 @@ func TestHistoryOverRealRuns(t *testing.T) {
 	}
 	if want := []int{11, 0, 1, 0, 0}; !reflect.DeepEqual(findings, want) {
 		t.Errorf("findings %v, want %v", findings, want)
+		for _, name := range []string{"r1-exposed", "r2-hardened", "r3-regressed", "r4-hardened", "r5-weak-key"} {
+			if run, err := record.ReadRun(runs[name]); err == nil {
+				for _, r := range run.Results {
+					if r.Status == record.StatusFail {
+						t.Logf("%s: %s fail: %s", name, r.Control, r.Reason)
+					}
+				}
+			}
+		}
 	}
 	if h.Runs[0].BySeverity.High != 9 || h.Runs[0].BySeverity.Medium != 2 {
 		t.Errorf("R1 by severity %+v, want 9 high, 2 medium", h.Runs[0].BySeverity)
