@@ -280,8 +280,8 @@ func (r *Relay) chunkFromDevice(chunk []byte) {
 		switch frame.Type {
 		case protocol.TypeResponse:
 			if rsp, err := protocol.ParseResponse(frame.Body); err == nil && r.sess.Owns(rsp.ReqSeq) {
+				r.count(func(s *Stats) { s.RigResponses++ }) // counted before the waiting command wakes
 				r.sess.Deliver(rsp)
-				r.count(func(s *Stats) { s.RigResponses++ })
 				return // the rig's answer: the gateway never asked
 			}
 		case protocol.TypeTelemetry:
