@@ -148,7 +148,7 @@ func Compute(st Store, devs []Device, faults []checks.FaultRecord) (*checks.Acco
 					}
 					continue // sent after the count: no window's business
 				}
-				if have[s] || !tapped && c.Source != "uart" && !d.tapMissed(c.Boot, s) {
+				if have[s] || !tapped && c.Source != "uart" && !d.tapMissed(c.Boot) {
 					a.StoredDuplicates++
 				}
 				have[s] = true
@@ -243,9 +243,9 @@ func Compute(st Store, devs []Device, faults []checks.FaultRecord) (*checks.Acco
 	return acc, nil
 }
 
-// tapMissed reports whether the relay cannot vouch for seq of boot either way (beyond what it
-// keeps): such a row is not called a duplicate.
-func (d Device) tapMissed(boot, seq uint32) bool {
+// tapMissed reports whether the relay read nothing of boot, so it cannot vouch for its rows
+// either way: such a row is not called a duplicate.
+func (d Device) tapMissed(boot uint32) bool {
 	return d.Tap.Count(boot) == 0
 }
 

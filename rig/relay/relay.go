@@ -345,13 +345,9 @@ func (r *Relay) fromGateway(ctx context.Context) error {
 			if ctx.Err() != nil || isTimeout(err) {
 				continue
 			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || isEIO(err) {
 				// A pty reads EOF/EIO while no one holds its tty open (a gateway process between
 				// a crash and its restart): wait for the next one.
-				sleep(ctx, 10*time.Millisecond)
-				continue
-			}
-			if isEIO(err) {
 				sleep(ctx, 10*time.Millisecond)
 				continue
 			}
