@@ -41,7 +41,12 @@ func TestTelemetryTrustVerdicts(t *testing.T) {
 		reason map[string]string
 	}{
 		{name: "clean", edit: func(*TrustReport) {},
-			want: map[string]record.Status{ctlTrustLoss: record.StatusPass, ctlTrustDuplicates: record.StatusPass, ctlTrustLatency: record.StatusPass, ctlTrustRecovery: record.StatusPass}},
+			want: map[string]record.Status{ctlTrustLoss: record.StatusPass, ctlTrustDuplicates: record.StatusPass, ctlTrustValues: record.StatusPass, ctlTrustLatency: record.StatusPass, ctlTrustRecovery: record.StatusPass}},
+		{name: "altered reading", edit: func(r *TrustReport) {
+			r.Totals.Altered = 1
+			r.Altered = []Alteration{{Device: "d", Boot: 1, Seq: 7, Sent: Reading{TempCentiC: 2150, SupplyMv: 3300}, Stored: Reading{TempCentiC: 7150, SupplyMv: 3300}}}
+		}, want: map[string]record.Status{ctlTrustValues: record.StatusFail, ctlTrustLoss: record.StatusPass},
+			reason: map[string]string{ctlTrustValues: "device d boot 1 seq 7: sent temp 2150 cC"}},
 		{name: "loss during an outage", edit: func(r *TrustReport) {
 			r.Totals.Lost, r.Totals.Delivered = 150, 348
 			r.Totals.LostDuring = map[string]uint64{"broker-down@1s": 150}
@@ -53,9 +58,9 @@ func TestTelemetryTrustVerdicts(t *testing.T) {
 		{name: "slow recovery", edit: func(r *TrustReport) { r.Faults[0].RecoveryMs = f64(9000) }, want: map[string]record.Status{ctlTrustRecovery: record.StatusFail}},
 		{name: "injection failed", edit: func(r *TrustReport) { r.Faults[0].Error = "boom" }, want: map[string]record.Status{ctlTrustRecovery: record.StatusError}},
 		{name: "nothing sent", edit: func(r *TrustReport) { r.Totals = TrustAccount{}; r.Latency = LatencyStats{} },
-			want: map[string]record.Status{ctlTrustLoss: record.StatusError, ctlTrustDuplicates: record.StatusError, ctlTrustLatency: record.StatusError}},
+			want: map[string]record.Status{ctlTrustLoss: record.StatusError, ctlTrustDuplicates: record.StatusError, ctlTrustValues: record.StatusError, ctlTrustLatency: record.StatusError}},
 		{name: "run failed", runner: fakeTrust{err: errors.New("no broker")},
-			want: map[string]record.Status{ctlTrustLoss: record.StatusError, ctlTrustRecovery: record.StatusError}},
+			want: map[string]record.Status{ctlTrustLoss: record.StatusError, ctlTrustValues: record.StatusError, ctlTrustRecovery: record.StatusError}},
 		{name: "no runner", runner: nil,
 			want: map[string]record.Status{ctlTrustLoss: record.StatusSkip, ctlTrustLatency: record.StatusSkip}},
 	} {
