@@ -314,7 +314,10 @@ func (b *Bridge) deliver(batch []telemetry.Record) {
 			return
 		}
 		if b.ctx.Err() != nil {
-			return // shutting down: the request was cancelled, not refused
+			// Shutting down: the request was cancelled, not refused; the batch is abandoned and
+			// counted as such, like a batch whose backoff the shutdown cut short.
+			b.abandoned.Add(uint64(len(batch)))
+			return
 		}
 		failures++
 		b.retries.Add(1)
