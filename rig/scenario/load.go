@@ -590,6 +590,9 @@ func (s *Scenario) validate(d *doc) error {
 	if err := durationIn(d, "limits.drain_timeout", &lm.DrainTimeout, 10*time.Second, 100*time.Millisecond, 10*time.Minute); err != nil {
 		return err
 	}
+	if err := durationIn(d, "limits.alert_within", &lm.AlertWithin, 5*time.Second, 100*time.Millisecond, 10*time.Minute); err != nil {
+		return err
+	}
 	tm := &s.Timing
 	if err := durationIn(d, "timing.warmup", &tm.Warmup, 500*time.Millisecond, 0, 10*time.Minute); err != nil {
 		return err
@@ -691,7 +694,7 @@ func (p *Profile) validate(d *doc) error {
 	if in.MaxBody < 0 || in.MaxBody > 64<<20 {
 		return d.at("ingest.max_body", "%d is outside 0..67108864", in.MaxBody)
 	}
-	return nil
+	return p.Observability.validate(d)
 }
 
 // durationIn defaults *v to def when unset and checks it lies in [lo, hi].

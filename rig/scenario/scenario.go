@@ -91,6 +91,9 @@ type Limits struct {
 	ProbeTimeout  Duration `yaml:"probe_timeout"`
 	OversizeBytes int      `yaml:"oversize_bytes"`
 	DrainTimeout  Duration `yaml:"drain_timeout"`
+	// AlertWithin bounds how long a silent device may go before its gap alert is raised
+	// (OBS-GAP-ALERT): the deployment's promise, judged by the check.
+	AlertWithin Duration `yaml:"alert_within"`
 }
 
 // Timing bounds the run itself.
@@ -106,6 +109,8 @@ type Profile struct {
 	Broker      BrokerProfile  `yaml:"broker"`
 	Gateway     GatewayProfile `yaml:"gateway"`
 	Ingest      IngestProfile  `yaml:"ingest"`
+	// Observability: security-event logs, metrics, gap alert, clock skew (observability.go).
+	Observability ObservabilityProfile `yaml:"observability"`
 
 	Source string `yaml:"-"`
 }
