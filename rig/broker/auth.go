@@ -7,10 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/pathrig/rig/rig/secevent"
 )
 
 // guard is the authentication and ACL hook. mochi refuses every CONNECT and every topic when no
@@ -25,6 +28,8 @@ type guard struct {
 	prefix        string
 	maxPacketSize uint32
 	counters      *counters
+	events        *secevent.Log // events.go
+	credLog       *slog.Logger  // events.go
 }
 
 func newGuard(cfg Config, c *counters) *guard {
@@ -35,6 +40,8 @@ func newGuard(cfg Config, c *counters) *guard {
 		prefix:        cfg.TopicPrefix,
 		maxPacketSize: cfg.MaxPacketSize,
 		counters:      c,
+		events:        cfg.Events,
+		credLog:       cfg.CredentialLog,
 	}
 	if len(cfg.Users) > 0 {
 		g.users = make(map[string][32]byte, len(cfg.Users))
@@ -65,6 +72,7 @@ func (g *guard) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packe
 // passwords, certificate-only authentication, anonymous access.
 func (g *guard) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	ok, reason := g.authenticate(cl, pk)
+	g.connectEvent(cl, pk, ok, reason)
 	if !ok {
 		g.counters.authFailures.Add(1)
 		// Never log the password; the username is an identity, not a secret.
@@ -136,6 +144,7 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		op = "publish"
 	}
 	g.Log.Info("mqtt acl denied", "client", cl.ID, "identity", id, "op", op, "topic", topic)
+	g.aclEvent(cl, id, op, topic)
 	return false
 }
 

@@ -34,6 +34,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 
+	"github.com/pathrig/rig/rig/secevent"
 	"github.com/pathrig/rig/rig/telemetry"
 )
 
@@ -85,6 +86,11 @@ type Config struct {
 	ConnectTimeout   time.Duration    // accept → CONNECT; 0 = DefaultConnectTimeout
 	Now              func() time.Time // clock for certificate records; time.Now if nil
 	Log              *slog.Logger     // nil = discard
+	// Events receives the broker's security events (events.go); nil records none.
+	Events *secevent.Log
+	// CredentialLog, when set, is a debug log that writes the username and password of every
+	// CONNECT: the finding the exposed profile reproduces. Nil in every hardened profile.
+	CredentialLog *slog.Logger
 }
 
 // Broker is a running reference broker.
