@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pathrig/rig/rig/secevent"
 	"github.com/pathrig/rig/rig/telemetry"
 )
 
@@ -63,6 +64,11 @@ type Config struct {
 	MaxBatch  int         // records per request; default 1000 → 400 beyond
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Events receives the ingest's security events (events.go); nil records none.
+	Events *secevent.Log
+	// ClockSkewBound, when set, reports a gateway clock further off the ingest's than this
+	// (events.go); 0 = no detection.
+	ClockSkewBound time.Duration
 }
 
 // Server is a running ingest.
@@ -82,6 +88,8 @@ type Server struct {
 	mu       sync.Mutex
 	rejected map[string]uint64
 	requests uint64 // accepted POSTs
+
+	obs observer // events.go
 }
 
 // Start opens the store, binds Addr and serves until Close or until ctx ends.
@@ -233,6 +241,7 @@ func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusBadRequest, reason, err.Error())
 		return
 	}
+	s.observeSkew(recs, s.cfg.Now())
 	accepted, dups, err := s.store.Put(recs, s.cfg.Now())
 	if err != nil {
 		s.log.Error("store failed", "error", err, "records", len(recs))
@@ -307,6 +316,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reas
 	s.mu.Lock()
 	s.rejected[reason]++
 	s.mu.Unlock()
+	s.refusedEvent(r, status, reason)
 	// Method, path and remote only: headers (Authorization) and bodies stay out of the log.
 	s.log.Debug("request rejected", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
 		"status", status, "reason", reason, "detail", msg)
