@@ -23,6 +23,7 @@ import (
 
 	"github.com/pathrig/rig/firmware/protocol"
 	"github.com/pathrig/rig/rig/link"
+	"github.com/pathrig/rig/rig/secevent"
 	"github.com/pathrig/rig/rig/telemetry"
 )
 
@@ -81,6 +82,11 @@ type Config struct {
 	// the tests that prove the rig's accounting catches altered values. Nil in every real gateway
 	// (the binary has no way to set it).
 	AlterForTest func(boot, seq uint32, t protocol.Telemetry) protocol.Telemetry
+	// Events receives the gateway's security events (events.go); nil records none.
+	Events *secevent.Log
+	// GapAlert raises an alert when the device sends no valid frame for this long (events.go);
+	// 0 = none.
+	GapAlert time.Duration
 }
 
 // Backoff is an exponential backoff with jitter: attempt n waits min(Max, Min·2ⁿ) scaled by a
@@ -184,6 +190,8 @@ type Gateway struct {
 	spoolHook  func([]spooled) error
 
 	writeMu sync.Mutex // one command on the wire at a time
+
+	obs observer // events.go; guarded by mu
 }
 
 // replayWindow is what a REPLAY RESPONSE announced: count frames of boot, the seqs before the
@@ -370,6 +378,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		readErr = g.read(ctx, port, queue)
 		cancel()
 	})
+	wg.Go(func() { g.watchSilence(ctx) })
 	if g.spool != nil {
 		wg.Go(func() { g.publishSpool(ctx, g.spool) })
 		wg.Go(func() { g.replayAfterStart(ctx, startMarks) })
@@ -415,9 +424,11 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 		reason := protocol.Reason(err)
 		g.stats.BadFrames[reason]++
 		g.log.Debug("bad frame skipped", "reason", reason, "err", err)
+		g.badFrameLocked(reason, err)
 		return
 	}
 	g.stats.FramesOK++
+	g.frameSeenLocked()
 	if f.Type != protocol.TypeCommand {
 		g.noteBootLocked(f.Boot)
 	}
