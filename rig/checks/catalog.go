@@ -37,17 +37,18 @@ var knownReferences = func() map[string]bool {
 			m[prefix+id] = true
 		}
 	}
-	add("ETSI EN 303 645 ", "5.1-5", "5.2-1", "5.2-3", "5.3-13", "5.4-2", "5.4-4", "5.5-1", "5.5-4", "5.5-5", "5.5-8", "5.6-1", "5.6-2", "5.9", "5.13-1")
-	add("EU CRA Annex I Part I ", "(2)(b)", "(2)(d)", "(2)(e)", "(2)(h)", "(2)(i)", "(2)(j)")
+	add("ETSI EN 303 645 ", "5.1-5", "5.2-1", "5.2-3", "5.3-13", "5.4-2", "5.4-4", "5.5-1", "5.5-4", "5.5-5", "5.5-8", "5.6-1", "5.6-2", "5.9", "5.10-1", "5.13-1")
+	add("EU CRA Annex I Part I ", "(2)(b)", "(2)(d)", "(2)(e)", "(2)(h)", "(2)(i)", "(2)(j)", "(2)(l)")
 	// Part II: vulnerability handling (1) components and SBOM, (2) remediation, (5) coordinated
 	// disclosure policy, (6) a contact address for reports; Article 13(8): the support period.
 	add("EU CRA Annex I Part II ", "(1)", "(2)", "(5)", "(6)")
 	add("EU CRA ", "Article 13(8)")
-	add("IEC 62443-4-2 CR ", "1.2", "1.5", "1.8", "1.9", "1.11", "2.1", "3.1", "3.5", "4.1", "4.3", "7.1", "7.2", "7.7")
+	add("IEC 62443-4-2 CR ", "1.2", "1.5", "1.8", "1.9", "1.11", "2.1", "3.1", "3.5", "4.1", "4.3", "6.2", "7.1", "7.2", "7.7", "2.8", "2.9", "2.10", "2.11")
 	// IEC 62443-4-1 practices: SM-9 externally provided components, DM-1 receiving, DM-4
 	// addressing and DM-5 disclosing security-related issues.
 	add("IEC 62443-4-1 ", "SM-9", "DM-1", "DM-4", "DM-5")
 	add("OWASP IoT Top 10 2018 ", "I1", "I2", "I3", "I7", "I8", "I9")
+	add("OWASP ", "Logging Cheat Sheet")
 	return m
 }()
 

@@ -26,6 +26,8 @@ func TestCatalog(t *testing.T) {
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
 		ctlTrustLoss: record.SeverityHigh, ctlTrustDuplicates: record.SeverityMedium, ctlTrustValues: record.SeverityHigh, ctlTrustLatency: record.SeverityMedium, ctlTrustRecovery: record.SeverityMedium,
 		ctlSupSecurityTxt: record.SeverityMedium, ctlSupSBOM: record.SeverityMedium, ctlSupVuln: record.SeverityHigh, ctlSupSupport: record.SeverityHigh,
+		ctlObsAuth: record.SeverityMedium, ctlObsACL: record.SeverityMedium, ctlObsIngest: record.SeverityMedium, ctlObsUART: record.SeverityLow,
+		ctlObsMetrics: record.SeverityMedium, ctlObsGap: record.SeverityMedium, ctlObsClock: record.SeverityLow, ctlObsSecrets: record.SeverityHigh,
 	}
 	if len(cat) != len(want) {
 		t.Errorf("catalog has %d controls, want %d", len(cat), len(want))

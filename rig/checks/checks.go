@@ -79,6 +79,10 @@ type Env struct {
 	Trust TrustRunner
 	// UART is the device's serial line for the malformed-frame probe; nil when the run has none.
 	UART UART
+	// Device silences the device for the gap-alert probe, Clock skews the gateway's clock for
+	// the clock probe (observability_types.go); nil when the run cannot.
+	Device DeviceControl
+	Clock  GatewayClock
 	// Intrusive allows probes that load the target (publish floods); only when the scenario opts
 	// in with `intrusive: true`.
 	Intrusive bool
@@ -136,6 +140,7 @@ type Limits struct {
 	ProbeTimeout  time.Duration // one connection, handshake or request
 	OversizeBytes int           // payload size of the maximum-packet-size probe
 	DrainTimeout  time.Duration // how long runtime health waits for telemetry to reach the store
+	AlertWithin   time.Duration // how long a silent device may go before its gap alert (OBS-GAP-ALERT)
 }
 
 // Targets are the endpoints and credentials a scenario names. An empty field means "not named":
@@ -153,6 +158,8 @@ type Targets struct {
 	Management []string
 	// Supplier names the supplier-side evidence of the gateway release (supplier.go).
 	Supplier Supplier
+	// Observability names the path's security logs, metrics and alerts (observability_types.go).
+	Observability Observability
 }
 
 // Broker names the MQTT endpoints under audit.

@@ -20,6 +20,7 @@ const (
 	DefaultProbeTimeout  = 3 * time.Second
 	DefaultOversizeBytes = 256 << 10
 	DefaultDrainTimeout  = 10 * time.Second
+	DefaultAlertWithin   = 5 * time.Second
 )
 
 // WithDefaults returns l with every zero field set to its default.
@@ -33,12 +34,15 @@ func (l Limits) WithDefaults() Limits {
 	if l.DrainTimeout <= 0 {
 		l.DrainTimeout = DefaultDrainTimeout
 	}
+	if l.AlertWithin <= 0 {
+		l.AlertWithin = DefaultAlertWithin
+	}
 	return l
 }
 
 // registry lists the checks in the order a bundle naming all of them runs them.
 func registry() []Check {
-	return []Check{transportCheck(), tlsDepthCheck(), brokerCertCheck(), certPolicyCheck(), ingestAuthCheck(), ingestMatrixCheck(), guardrailsCheck(), guardDepthCheck(), deviceCertsCheck(), trustCheck(), supplierCheck()}
+	return []Check{transportCheck(), tlsDepthCheck(), brokerCertCheck(), certPolicyCheck(), ingestAuthCheck(), ingestMatrixCheck(), guardrailsCheck(), guardDepthCheck(), deviceCertsCheck(), trustCheck(), supplierCheck(), observabilityCheck()}
 }
 
 // All returns every registered check, in registry order. Each call returns fresh values.
