@@ -362,10 +362,10 @@ func (o *obsRun) metricsAuth(ctx context.Context) Outcome {
 	creds := obsprobe.Credentials{User: obs.MetricsUser, Password: obs.MetricsPassword, Token: obs.MetricsToken}
 	client := obsHTTPClient(env)
 	type row struct {
-		Anonymous     obsprobe.Response `json:"anonymous"`
+		Anonymous     obsprobe.Response  `json:"anonymous"`
 		Authenticated *obsprobe.Response `json:"authenticated,omitempty"`
-		Families      int               `json:"metric_families"`
-		Error         string            `json:"error,omitempty"`
+		Families      int                `json:"metric_families"`
+		Error         string             `json:"error,omitempty"`
 	}
 	var rows []row
 	var open, errs, unproven, served []string

@@ -144,11 +144,11 @@ func Parse(data []byte, source string) Log {
 // not yet resolved, whose remote address (host:port) the probe knows as its own local address.
 // The timestamp is Unix seconds, or an ISO 8601 time with log_timestamp_format %Y-%m-%dT%H:%M:%S.
 var (
-	mqStamp      = regexp.MustCompile(`^(\d{9,11}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)[^ ]*: (.*)$`)
-	mqNewConn    = regexp.MustCompile(`^New connection from (\S+) on port \d+\.$`)
-	mqConnected  = regexp.MustCompile(`^New client connected from (\S+) as (\S+) \(.*?(?:u'([^']*)')?\)\.$`)
-	mqNotAuth    = regexp.MustCompile(`^Client (\S+) (?:disconnected, )?(?:.*?)(not authori[sz]ed|bad username or password)`)
-	mqDenied     = regexp.MustCompile(`^Denied (PUBLISH|SUBSCRIBE) from (\S+) \(.*?'([^']*)'`)
+	mqStamp     = regexp.MustCompile(`^(\d{9,11}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)[^ ]*: (.*)$`)
+	mqNewConn   = regexp.MustCompile(`^New connection from (\S+) on port \d+\.$`)
+	mqConnected = regexp.MustCompile(`^New client connected from (\S+) as (\S+) \(.*?(?:u'([^']*)')?\)\.$`)
+	mqNotAuth   = regexp.MustCompile(`^Client (\S+) (?:disconnected, )?(?:.*?)(not authori[sz]ed|bad username or password)`)
+	mqDenied    = regexp.MustCompile(`^Denied (PUBLISH|SUBSCRIBE) from (\S+) \(.*?'([^']*)'`)
 )
 
 type mosquitto struct {
