@@ -512,7 +512,7 @@ func (o *obsRun) gapAlert(ctx context.Context) Outcome {
 	case resumeErr != nil:
 		return ev.outcome(record.StatusError, res, "the device could not be made to send again after the silence: %v", resumeErr)
 	case alert != nil:
-		return ev.outcome(record.StatusPass, res, "the device's silence raised alert %s (active since %s) within %s of its last frame (bound %s)", orDash(alert.Name), alert.Since.UTC().Format(time.RFC3339), took.Round(10*time.Millisecond), within)
+		return ev.outcome(record.StatusPass, res, "the device's silence raised alert %s (active since %s) within %s of being silenced (bound %s)", orDash(alert.Name), alert.Since.UTC().Format(time.RFC3339), took.Round(10*time.Millisecond), within)
 	case event != nil:
 		return ev.outcome(record.StatusPass, res, "the device's silence raised a %s event in the gateway log within %s (bound %s): %s", event.Kind, took.Round(10*time.Millisecond), within, event.Detail)
 	case obs.Alerts != "" && alertErrs == polls && log == nil:

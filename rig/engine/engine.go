@@ -144,7 +144,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		targets.Supplier = ownSupplier(opts.GatewayBin, log)
 		env = &checks.Env{
 			Targets: targets, Evidence: ev, Log: log, Limits: limits,
-			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive,
+			Telemetry: st, UART: st, Device: st, Clock: st, Intrusive: plan.Scenario.Intrusive,
 		}
 		if tr != nil {
 			env.Trust = tr

@@ -62,7 +62,7 @@ func (s *Server) observeSkew(recs []telemetry.Record, now time.Time) {
 			}
 			s.cfg.Events.Record(secevent.Event{Kind: secevent.ClockSkew, Outcome: secevent.Alert, Identity: dev,
 				Detail: fmt.Sprintf("the gateway clock of device %s is %s %s the ingest's (bound %s)", dev, d.Abs().Round(time.Millisecond), dir, bound)})
-			s.log.Warn("gateway clock skew beyond the bound", "device", dev, "skew", d, "bound", bound)
+			s.log.Info("gateway clock skew beyond the bound", "device", dev, "skew", d, "bound", bound)
 		}
 		o.skewed[dev] = beyond
 	}

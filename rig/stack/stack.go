@@ -107,6 +107,8 @@ type Stack struct {
 	exitsMu      sync.Mutex
 	gatewayExits []string // gateway processes that ended without being killed or stopped
 
+	obs observability // observability.go
+
 	cancel context.CancelFunc
 	closed bool
 }
@@ -136,6 +138,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.credentials(specs); err != nil {
 		return nil, err
 	}
+	if err := s.openObservability(); err != nil {
+		return nil, err
+	}
 	if err := s.startBroker(ctx); err != nil {
 		return nil, err
 	}
@@ -148,6 +153,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}
 	if err := s.startUnits(ctx, specs); err != nil {
+		return nil, err
+	}
+	if err := s.startMetrics(); err != nil {
 		return nil, err
 	}
 	if err := s.makeTargets(); err != nil {
@@ -238,6 +246,7 @@ func (s *Stack) startBroker(ctx context.Context) error {
 	if b.Plaintext {
 		bc.PlainAddr = "127.0.0.1:0"
 	}
+	s.observeBroker(&bc)
 	if b.TLS.Enabled {
 		bc.TLSAddr = "127.0.0.1:0"
 		var err error
@@ -295,6 +304,7 @@ func (s *Stack) startIngest() error {
 		s.addSecret(s.token)
 		ic.Tokens = []string{s.token}
 	}
+	s.observeIngest(&ic)
 	in, err := ingest.Start(s.ctx, ic)
 	if err != nil {
 		return err
@@ -353,6 +363,7 @@ func (s *Stack) makeTargets() error {
 	s.targets = checks.Targets{
 		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
 		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
+		Observability: s.obsTargets(),
 	}
 	for i, id := range probeIDs {
 		c := s.clientCerts[id].Cert
@@ -590,6 +601,7 @@ func (s *Stack) Close() error {
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close())
 	}
+	s.closeObservability()
 	s.cancel()
 	return errors.Join(errs...)
 }

@@ -184,6 +184,7 @@ func (u *Unit) gatewayConfig() gateway.Config {
 		c.SpoolPath = filepath.Join(s.cfg.WorkDir, "spool-"+u.ID+".db")
 		c.SpoolMax = g.SpoolMax
 	}
+	s.observeGateway(&c)
 	if s.cfg.GatewayHook != nil {
 		s.cfg.GatewayHook(&c)
 	}
