@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,9 +135,24 @@ func eventVerdict(ev *evidenceSet, what, logName string, l obsprobe.Log, e *sece
 		return ev.outcome(record.StatusFail, obs, "%s was not recorded in %s within %s (%d lines read after the injection, %d security events, format %s)",
 			what, logName, within, l.Lines, len(l.Events), l.Format)
 	}
-	obs["event_time"], obs["event_source"], obs["event_identity"], obs["event_outcome"] = e.Time.UTC().Format(time.RFC3339Nano), e.Source, e.Identity, e.Outcome
-	return ev.outcome(record.StatusPass, obs, "%s was recorded in %s: %s by %s from %s at %s, outcome %s",
-		what, logName, e.Kind, orDash(e.Identity), orDash(e.Remote), e.Time.UTC().Format(time.RFC3339), e.Outcome)
+	// Times, addresses and marker names change every run: they stay in log.json, out of the
+	// result, so that two runs compare.
+	obs["event_source"], obs["event_outcome"] = e.Source, e.Outcome
+	return ev.outcome(record.StatusPass, obs, "%s was recorded in %s: a %s event of the %s with its time, %s and outcome %s (log.json)",
+		what, logName, e.Kind, e.Source, who(e), e.Outcome)
+}
+
+// who says what an event names of its subject.
+func who(e *secevent.Event) string {
+	switch {
+	case e.Identity != "" && e.Remote != "":
+		return "identity, address"
+	case e.Identity != "":
+		return "identity"
+	case e.Remote != "":
+		return "address"
+	}
+	return "no identity"
 }
 
 func orDash(s string) string {
@@ -191,17 +209,17 @@ func (o *obsRun) authEvents(ctx context.Context) Outcome {
 	if err != nil {
 		inj["error"] = err.Error()
 		ev.json("injection.json", inj)
-		return ev.outcome(record.StatusError, map[string]any{"endpoint": addr}, "the failed login could not be injected: nothing answered in MQTT at %s (%v)", addr, err)
+		return ev.outcome(record.StatusError, nil, "the failed login could not be injected: nothing answered in MQTT at %s (%v)", addr, err)
 	}
 	s.Close()
 	inj["local_address"], inj["connack_return_code"] = s.Local, s.ReturnCode
 	ev.json("injection.json", inj)
-	res := map[string]any{"endpoint": addr, "marker": marker, "connack": int(s.ReturnCode), "within_ms": within.Milliseconds()}
+	res := map[string]any{"connack": int(s.ReturnCode), "within_ms": within.Milliseconds()}
 	if s.ReturnCode == 0 {
-		return ev.outcome(record.StatusFail, res, "the broker accepted a CONNECT with a wrong password for the marker identity %s: it authenticates nothing, so no failed login is ever recorded (see GUARD-ANON)", marker)
+		return ev.outcome(record.StatusFail, res, "the broker accepted a CONNECT with a wrong password for a marker identity (injection.json): it authenticates nothing, so no failed login is ever recorded (see GUARD-ANON)")
 	}
 	l, e, err := log.await(ctx, within, obsprobe.Want{Kind: secevent.AuthFailure, Identity: marker, Remote: s.Local, Since: since, Slack: time.Second})
-	return eventVerdict(ev, fmt.Sprintf("the refused login of %s (CONNACK %d)", marker, s.ReturnCode), "the broker log", l, e, err, within, res)
+	return eventVerdict(ev, fmt.Sprintf("the refused login of a marker identity (CONNACK %d)", s.ReturnCode), "the broker log", l, e, err, within, res)
 }
 
 // aclEvents has a probe identity subscribe to # and publish to another device's topic, and
@@ -233,25 +251,25 @@ func (o *obsRun) aclEvents(ctx context.Context) Outcome {
 	since := time.Now()
 	s, err := obsprobe.Dial(ctx, addr, o.brokerTLS(useTLS), env.Limits.ProbeTimeout, clientID, id.Username, id.Password)
 	if err != nil {
-		return ev.outcome(record.StatusError, map[string]any{"endpoint": addr}, "nothing answered in MQTT at %s: %v", addr, err)
+		return ev.outcome(record.StatusError, nil, "nothing answered in MQTT at %s: %v", addr, err)
 	}
 	defer s.Close()
 	if s.ReturnCode != 0 {
-		return ev.outcome(record.StatusError, map[string]any{"endpoint": addr, "connack": int(s.ReturnCode)}, "the probe identity %s was refused (CONNACK %d): no ACL decision can be injected", id.Name, s.ReturnCode)
+		return ev.outcome(record.StatusError, map[string]any{"connack": int(s.ReturnCode)}, "the probe identity %s was refused (CONNACK %d): no ACL decision can be injected", id.Name, s.ReturnCode)
 	}
 	code, err := s.Subscribe("#")
 	inj := map[string]any{"endpoint": addr, "identity": id.Name, "client_id": clientID, "local_address": s.Local, "subscribe": "#", "suback": code, "started": since.UTC()}
 	if err != nil {
 		inj["error"] = err.Error()
 		ev.json("injection.json", inj)
-		return ev.outcome(record.StatusError, map[string]any{"endpoint": addr}, "no SUBACK for #: %v", err)
+		return ev.outcome(record.StatusError, nil, "no SUBACK for #: %v", err)
 	}
 	if len(env.Targets.Probes) > 1 && env.Targets.Probes[1].Topic != "" {
 		inj["publish"] = env.Targets.Probes[1].Topic
 		_ = s.Publish(env.Targets.Probes[1].Topic, []byte("rig-obs acl probe"))
 	}
 	ev.json("injection.json", inj)
-	res := map[string]any{"endpoint": addr, "suback": int(code), "within_ms": within.Milliseconds()}
+	res := map[string]any{"suback": int(code), "within_ms": within.Milliseconds()}
 	if code != 0x80 {
 		return ev.outcome(record.StatusFail, res, "the broker granted # to %s (SUBACK %#x): its ACL refuses nothing, so no denial is ever recorded (see GUARD-SUB-WILDCARD)", id.Name, code)
 	}
@@ -299,17 +317,17 @@ func (o *obsRun) ingestEvents(ctx context.Context) Outcome {
 	if err != nil {
 		inj["error"] = err.Error()
 		ev.json("injection.json", inj)
-		return ev.outcome(record.StatusError, map[string]any{"url": env.Targets.Ingest.URL}, "the ingest did not answer: %v", err)
+		return ev.outcome(record.StatusError, nil, "the ingest did not answer: %v", err)
 	}
 	resp.Body.Close()
 	inj["status"], inj["local_address"] = resp.StatusCode, local
 	ev.json("injection.json", inj)
-	res := map[string]any{"url": env.Targets.Ingest.URL, "status": resp.StatusCode, "within_ms": within.Milliseconds()}
+	res := map[string]any{"status": resp.StatusCode, "within_ms": within.Milliseconds()}
 	if resp.StatusCode < 400 {
 		return ev.outcome(record.StatusFail, res, "the ingest accepted (%d) a request with an invalid token and a body that is not a record: nothing was refused to record", resp.StatusCode)
 	}
 	l, e, err := log.await(ctx, within, obsprobe.Want{Kind: secevent.IngestRefused, Remote: local, Since: since, Slack: time.Second})
-	return eventVerdict(ev, fmt.Sprintf("the refused request (%d) from %s", resp.StatusCode, local), "the ingest log", l, e, err, within, res)
+	return eventVerdict(ev, fmt.Sprintf("the refused request (%d)", resp.StatusCode), "the ingest log", l, e, err, within, res)
 }
 
 // uartEvents writes one malformed frame on the device's UART and looks for it in the gateway's
@@ -377,19 +395,19 @@ func (o *obsRun) metricsAuth(ctx context.Context) Outcome {
 		if err != nil {
 			r.Error = err.Error()
 			rows = append(rows, r)
-			errs = append(errs, fmt.Sprintf("%s: %v", u, err))
+			errs = append(errs, fmt.Sprintf("%s: %v", endpointName(u), err))
 			continue
 		}
 		if anon.Status < 300 {
 			if m, perr := obsprobe.ParseMetrics(anon.Body); perr == nil {
 				r.Families = len(m.Families)
 			}
-			open = append(open, fmt.Sprintf("%s (%d, %d metric families to anyone)", u, anon.Status, r.Families))
+			open = append(open, fmt.Sprintf("%s (%d, %d metric families to anyone)", endpointName(u), anon.Status, r.Families))
 			rows = append(rows, r)
 			continue
 		}
 		if creds.None() {
-			unproven = append(unproven, u)
+			unproven = append(unproven, endpointName(u))
 			rows = append(rows, r)
 			continue
 		}
@@ -400,16 +418,16 @@ func (o *obsRun) metricsAuth(ctx context.Context) Outcome {
 		switch {
 		case err != nil:
 			r.Error = err.Error()
-			errs = append(errs, fmt.Sprintf("%s with credentials: %v", u, err))
+			errs = append(errs, fmt.Sprintf("%s with credentials: %v", endpointName(u), err))
 		case auth.Status != http.StatusOK:
-			errs = append(errs, fmt.Sprintf("%s refused the named credential too (%d): check targets.observability's credential", u, auth.Status))
+			errs = append(errs, fmt.Sprintf("%s refused the named credential too (%d): check targets.observability's credential", endpointName(u), auth.Status))
 		default:
 			m, perr := obsprobe.ParseMetrics(auth.Body)
 			if perr != nil {
-				errs = append(errs, fmt.Sprintf("%s with credentials: %v", u, perr))
+				errs = append(errs, fmt.Sprintf("%s with credentials: %v", endpointName(u), perr))
 			} else {
 				r.Families = len(m.Families)
-				served = append(served, fmt.Sprintf("%s (anonymous %d, authenticated 200 with %d metric families)", u, anon.Status, r.Families))
+				served = append(served, fmt.Sprintf("%s (anonymous %d, authenticated 200 with %d metric families)", endpointName(u), anon.Status, r.Families))
 			}
 		}
 		rows = append(rows, r)
@@ -425,6 +443,15 @@ func (o *obsRun) metricsAuth(ctx context.Context) Outcome {
 		return skip("%s refused an anonymous request, but no metrics credential is named (targets.observability.metrics_token or metrics_user/metrics_password) to show it serves metrics to its readers", strings.Join(unproven, ", "))
 	}
 	return ev.outcome(record.StatusPass, res, "every metrics endpoint refuses an anonymous request and serves metrics with the credential: %s", strings.Join(served, "; "))
+}
+
+// endpointName is how a result names a URL: its path, since hosts and ports of the reference
+// path change every run (requests.json keeps the whole URL).
+func endpointName(u string) string {
+	if p, err := url.Parse(u); err == nil && p.Path != "" {
+		return p.Path
+	}
+	return u
 }
 
 func obsHTTPClient(env *Env) *http.Client {
@@ -507,18 +534,18 @@ func (o *obsRun) gapAlert(ctx context.Context) Outcome {
 		rec["resume_error"] = resumeErr.Error()
 	}
 	ev.json("silence.json", rec)
-	res := map[string]any{"device": dev, "bound_ms": within.Milliseconds(), "alert_raised": alert != nil || event != nil}
+	res := map[string]any{"bound_ms": within.Milliseconds(), "alert_raised": alert != nil || event != nil}
 	switch {
 	case resumeErr != nil:
 		return ev.outcome(record.StatusError, res, "the device could not be made to send again after the silence: %v", resumeErr)
 	case alert != nil:
-		return ev.outcome(record.StatusPass, res, "the device's silence raised alert %s (active since %s) within %s of being silenced (bound %s)", orDash(alert.Name), alert.Since.UTC().Format(time.RFC3339), took.Round(10*time.Millisecond), within)
+		return ev.outcome(record.StatusPass, res, "the device's silence raised alert %s naming it within the scenario's bound of %s (silence.json)", orDash(alert.Name), within)
 	case event != nil:
-		return ev.outcome(record.StatusPass, res, "the device's silence raised a %s event in the gateway log within %s (bound %s): %s", event.Kind, took.Round(10*time.Millisecond), within, event.Detail)
+		return ev.outcome(record.StatusPass, res, "the device's silence raised a %s event in the gateway log within the scenario's bound of %s (silence.json)", event.Kind, within)
 	case obs.Alerts != "" && alertErrs == polls && log == nil:
-		return ev.outcome(record.StatusError, res, "the alerts endpoint %s could not be read (%s)", obs.Alerts, lastAlertErr)
+		return ev.outcome(record.StatusError, res, "the alerts endpoint %s could not be read (%s)", endpointName(obs.Alerts), lastAlertErr)
 	}
-	return ev.outcome(record.StatusFail, res, "device %s was silent for %s and no alert named it (alerts endpoint and gateway log read %d times)", dev, within, polls)
+	return ev.outcome(record.StatusFail, res, "the device was silent for the scenario's bound of %s and no alert or device-silent event named it (silence.json)", within)
 }
 
 // clock skews the gateway's clock past any sane bound and looks for a clock-skew event in the
@@ -579,7 +606,7 @@ func (o *obsRun) clock(ctx context.Context) Outcome {
 	if found == nil {
 		return ev.outcome(record.StatusFail, res, "the gateway's clock was put %s ahead and no clock-skew event was recorded within %s", skew, within)
 	}
-	return ev.outcome(record.StatusPass, res, "the gateway's clock was put %s ahead and the %s recorded it within %s: %s", skew, where, took.Round(10*time.Millisecond), found.Detail)
+	return ev.outcome(record.StatusPass, res, "the gateway's clock was put %s ahead and the %s recorded a clock-skew event within the bound of %s (skew.json)", skew, where, within)
 }
 
 // secrets reads every named log, every metrics endpoint (with its credential) and the broker's
@@ -647,21 +674,25 @@ func (o *obsRun) secrets(ctx context.Context) Outcome {
 	var sources []source
 	var leaks []obsprobe.Leak
 	read := 0
-	logs := append([]string{obs.BrokerLog, obs.GatewayLog, obs.IngestLog}, obs.OtherLogs...)
+	type named struct{ label, path string }
+	logs := []named{{"the broker log", obs.BrokerLog}, {"the gateway log", obs.GatewayLog}, {"the ingest log", obs.IngestLog}}
+	for _, p := range obs.OtherLogs {
+		logs = append(logs, named{"log " + filepath.Base(p), p})
+	}
 	done := map[string]bool{}
-	for _, p := range logs {
-		if p == "" || done[p] {
+	for _, n := range logs {
+		if n.path == "" || done[n.path] {
 			continue
 		}
-		done[p] = true
-		l, err := obsprobe.Read(p, 0, obsprobe.MaxLogRead, "")
+		done[n.path] = true
+		l, err := obsprobe.Read(n.path, 0, obsprobe.MaxLogRead, "")
 		if err != nil {
-			sources = append(sources, source{Where: p, Error: err.Error()})
+			sources = append(sources, source{Where: n.path, Error: err.Error()})
 			continue
 		}
 		read++
-		sources = append(sources, source{Where: p, Bytes: len(l.Raw)})
-		leaks = append(leaks, obsprobe.Search(p, l.Raw, secrets)...)
+		sources = append(sources, source{Where: n.path, Bytes: len(l.Raw)})
+		leaks = append(leaks, obsprobe.Search(n.label, l.Raw, secrets)...)
 	}
 	creds := obsprobe.Credentials{User: obs.MetricsUser, Password: obs.MetricsPassword, Token: obs.MetricsToken}
 	client := obsHTTPClient(env)
@@ -682,7 +713,7 @@ func (o *obsRun) secrets(ctx context.Context) Outcome {
 		}
 		read++
 		sources = append(sources, source{Where: u, Bytes: len(r.Body)})
-		leaks = append(leaks, obsprobe.Search(u, r.Body, secrets)...)
+		leaks = append(leaks, obsprobe.Search("endpoint "+endpointName(u), r.Body, secrets)...)
 	}
 	for _, m := range sys {
 		leaks = append(leaks, obsprobe.Search("$SYS topic "+m.Topic, append([]byte(m.Topic+"\n"), m.Payload...), secrets)...)
@@ -702,11 +733,13 @@ func (o *obsRun) secrets(ctx context.Context) Outcome {
 	case len(leaks) > 0:
 		var where []string
 		for _, l := range leaks {
-			where = append(where, fmt.Sprintf("%s (%s) in %s line %d", l.Secret, l.Encoding, l.Where, l.Line))
+			where = append(where, fmt.Sprintf("%s (%s) in %s", l.Secret, l.Encoding, l.Where))
 		}
+		slices.Sort(where)
+		where = slices.Compact(where)
 		return ev.outcome(record.StatusFail, res, "credentials the probes used are readable: %s", strings.Join(where, "; "))
 	case read == 0:
 		return ev.outcome(record.StatusError, res, "no log, metrics endpoint or $SYS topic could be read to search: %+v", sources)
 	}
-	return ev.outcome(record.StatusPass, res, "none of %d credentials the probes used appears in any encoding in %d sources read (logs, metrics, alerts; $SYS %s)", len(secrets), read, sysState)
+	return ev.outcome(record.StatusPass, res, "none of %d credentials the probes used appears in any encoding in %d sources read (logs, metrics, alerts; $SYS %s; search.json)", len(secrets), read, sysState)
 }

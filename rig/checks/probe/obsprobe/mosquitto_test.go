@@ -60,27 +60,3 @@ func StartMosquitto(t *testing.T, mosq, dir, logPath string, logFile bool) strin
 	t.Fatalf("mosquitto not listening on %s", addr)
 	return ""
 }
-
-// RefusedConnect sends an MQTT 3.1.1 CONNECT with username and password, reads the CONNACK and
-// returns the local address the broker saw.
-func RefusedConnect(t *testing.T, addr, id, password string) string {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	str := func(s string) []byte { return append([]byte{byte(len(s) >> 8), byte(len(s))}, s...) }
-	vh := append(str("MQTT"), 4, 0xC2, 0, 30)
-	body := append(append(append(vh, str(id)...), str(id)...), str(password)...)
-	pkt := append([]byte{0x10, byte(len(body))}, body...)
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write(pkt); err != nil {
-		t.Fatal(err)
-	}
-	ack := make([]byte, 4)
-	if _, err := c.Read(ack); err != nil || ack[0] != 0x20 || ack[3] == 0 {
-		t.Fatalf("CONNACK % x (%v), want a refusal", ack, err)
-	}
-	return c.LocalAddr().String()
-}

@@ -267,7 +267,12 @@ func TestMosquittoLogRealPeer(t *testing.T) {
 				t.Fatal(err)
 			}
 			since := time.Now()
-			local := RefusedConnect(t, addr, "probe-marker-1", "wrong-password-1")
+			s, err := Dial(context.Background(), addr, nil, 2*time.Second, "probe-marker-1", "probe-marker-1", "wrong-password-1")
+			if err != nil || s.ReturnCode == 0 {
+				t.Fatalf("CONNECT with a wrong password: %v, return code %d; want a refusal", err, s.ReturnCode)
+			}
+			s.Close()
+			local := s.Local
 			var got Log
 			deadline := time.Now().Add(3 * time.Second)
 			for {
