@@ -12,7 +12,7 @@ import (
 	"github.com/pathrig/rig/scenarios"
 )
 
-var known = []string{"transport", "broker-cert", "ingest-auth", "guardrails"}
+var known = []string{"transport", "broker-cert", "ingest-auth", "guardrails", "observability"}
 
 func TestEmbeddedDefaultsLoad(t *testing.T) {
 	lib := Library{Embedded: scenarios.FS}
