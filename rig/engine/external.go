@@ -146,6 +146,20 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 			return out, nil, err
 		}
 	}
+	if o := t.Observability; o != nil {
+		ob := checks.Observability{BrokerLog: t.Path(o.BrokerLog), GatewayLog: t.Path(o.GatewayLog), IngestLog: t.Path(o.IngestLog),
+			Metrics: o.Metrics, MetricsUser: o.MetricsUser, Alerts: o.Alerts}
+		for _, l := range o.OtherLogs {
+			ob.OtherLogs = append(ob.OtherLogs, t.Path(l))
+		}
+		if ob.MetricsToken, err = secret("targets.observability.metrics_token", o.MetricsToken); err != nil {
+			return out, nil, err
+		}
+		if ob.MetricsPassword, err = secret("targets.observability.metrics_password", o.MetricsPassword); err != nil {
+			return out, nil, err
+		}
+		out.Observability = ob
+	}
 	return out, secrets, nil
 }
 

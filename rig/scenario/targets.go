@@ -33,7 +33,9 @@ type Targets struct {
 	DeviceTrust string   `yaml:"device_trust"`
 	// Supplier names the supplier-side evidence of the gateway release (the supplier check).
 	Supplier *SupplierTarget `yaml:"supplier"`
-	dir      string          // the scenario's folder: relative file names resolve against it
+	// Observability names the path's security logs, metrics and alerts (targets_obs.go).
+	Observability *ObservabilityTarget `yaml:"observability"`
+	dir           string               // the scenario's folder: relative file names resolve against it
 }
 
 // SupplierTarget names the supplier-side evidence of the gateway under audit: the vendor's
@@ -141,8 +143,8 @@ func (t *Targets) validate(d *doc, dir string) error {
 			return d.at(f, "%s is not an http or https URL", quoteURL(m))
 		}
 	}
-	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 && t.Supplier == nil {
-		return d.at("targets", "names no broker, ingest, device certificates, management endpoint or supplier evidence: nothing to probe")
+	if t.Broker == nil && t.Ingest == nil && t.DeviceCerts == "" && len(t.Management) == 0 && t.Supplier == nil && t.Observability == nil {
+		return d.at("targets", "names no broker, ingest, device certificates, management endpoint, supplier evidence or observability: nothing to probe")
 	}
 	// file checks a named file exists; a regular one of at most limit bytes unless limit is 0
 	// (the device-certificate folder). what names its kind in the message.
@@ -230,6 +232,11 @@ func (t *Targets) validate(d *doc, dir string) error {
 	}
 	if sp := t.Supplier; sp != nil {
 		if err := sp.validate(d, file, pem, t.Path); err != nil {
+			return err
+		}
+	}
+	if o := t.Observability; o != nil {
+		if err := o.validate(d, t.Path, secret); err != nil {
 			return err
 		}
 	}

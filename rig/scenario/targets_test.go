@@ -46,7 +46,7 @@ func TestTargetsRefused(t *testing.T) {
 		{"missing file", "  broker:\n    tls: 127.0.0.1:8883\n    trust: nowhere.pem\n", 6, "targets.broker.trust", "cannot read"},
 		{"bad address", "  broker:\n    tls: localhost\n", 5, "targets.broker.tls", "not host:port"},
 		{"bad url", "  ingest:\n    url: ftp://x/y\n", 5, "targets.ingest.url", "not an http or https URL"},
-		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates, management endpoint or supplier evidence"},
+		{"nothing named", "  probes: []\n", 4, "targets", "names no broker, ingest, device certificates, management endpoint, supplier evidence or observability"},
 		{"token from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    token: {file: /dev/zero}\n", 6, "targets.ingest.token.file", "/dev/zero: is a character device, not a regular file: name the secret file itself"},
 		{"sample from a device", "  ingest:\n    url: http://127.0.0.1:1/x\n    sample: /dev/zero\n", 6, "targets.ingest.sample", "is a character device, not a regular file"},
 		{"trust is a folder", "  broker:\n    tls: 127.0.0.1:8883\n    trust: /\n", 6, "targets.broker.trust", "is a folder, not a regular file: name the PEM file itself"},
@@ -72,6 +72,15 @@ func TestTargetsRefused(t *testing.T) {
 		{"missing vulndb", "  supplier:\n    vulndb: osv/\n", 5, "targets.supplier.vulndb", "cannot read"},
 		{"gateway_bin is a folder", "  supplier:\n    gateway_bin: /\n", 5, "targets.supplier.gateway_bin", "is a folder, not a regular file"},
 		{"version not semver", "  supplier:\n    support: sbom.json\n    version: latest\n", 6, "targets.supplier.version", "not a release version"},
+		// Observability: logs that exist, URLs without credentials, one kind of metrics credential.
+		{"observability names nothing", "  observability: {}\n", 4, "targets.observability", "names no log, metrics or alerts endpoint"},
+		{"missing broker log", "  observability:\n    broker_log: mosquitto.log\n", 5, "targets.observability.broker_log", "does not exist"},
+		{"broker log is a folder", "  observability:\n    broker_log: /\n", 5, "targets.observability.broker_log", "not a regular file"},
+		{"password in metrics url", "  observability:\n    metrics: [\"http://u:PW-s3cret@127.0.0.1:1/metrics\"]\n", 5, "targets.observability.metrics[0]", "metrics_user/metrics_password"},
+		{"alerts not a URL", "  observability:\n    alerts: alertmanager:9093\n", 5, "targets.observability.alerts", "not an http or https URL"},
+		{"inline metrics token", "  observability:\n    metrics: [\"http://127.0.0.1:1/metrics\"]\n    metrics_token: PW-s3cret\n", 6, "targets.observability.metrics_token", "inline secrets are refused"},
+		{"user without password", "  observability:\n    metrics: [\"http://127.0.0.1:1/metrics\"]\n    metrics_user: prom\n", 6, "targets.observability.metrics_user", "go together"},
+		{"token and basic", "  observability:\n    metrics: [\"http://127.0.0.1:1/metrics\"]\n    metrics_user: prom\n    metrics_password: {file: ca.pem}\n    metrics_token: {file: ca.pem}\n", 8, "targets.observability.metrics_token", "not both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeTree(t, targetsHead+tc.body, goodProfile)
