@@ -35,6 +35,9 @@ func (g *guard) connectEvent(cl *mqtt.Client, pk packets.Packet, ok bool, reason
 
 // aclEvent records a publish or subscription the ACL refused.
 func (g *guard) aclEvent(cl *mqtt.Client, id, op, topic string) {
+	if g.events == nil {
+		return
+	}
 	g.events.Record(secevent.Event{Kind: secevent.ACLDeny, Outcome: secevent.Refused, Identity: id, Remote: cl.Net.Remote,
 		Detail: fmt.Sprintf("%s %s (client id %q)", op, topic, cl.ID)})
 }

@@ -28,6 +28,9 @@ type observer struct {
 
 // refusedEvent records a refused request.
 func (s *Server) refusedEvent(r *http.Request, status int, reason string) {
+	if s.cfg.Events == nil {
+		return
+	}
 	s.cfg.Events.Record(secevent.Event{Kind: secevent.IngestRefused, Outcome: secevent.Refused, Remote: r.RemoteAddr,
 		Detail: fmt.Sprintf("%s %s: %d %s", r.Method, r.URL.Path, status, reason)})
 }
