@@ -94,7 +94,7 @@ func (g *Gateway) watchSilence(ctx context.Context) {
 			dev := g.deviceNameLocked()
 			g.obs.detail = fmt.Sprintf("no frame from device %s for %s (bound %s)", dev, quiet.Round(time.Millisecond), gap)
 			g.cfg.Events.Record(secevent.Event{Kind: secevent.DeviceSilent, Outcome: secevent.Alert, Identity: dev, Remote: g.portName(), Detail: g.obs.detail})
-			g.log.Warn("device silent; gap alert raised", "device", dev, "quiet", quiet, "bound", gap)
+			g.log.Info("device silent; gap alert raised", "device", dev, "quiet", quiet, "bound", gap)
 		}
 		g.mu.Unlock()
 	}

@@ -102,7 +102,7 @@ func (s *Stack) serviceLog(svc string, base *slog.Logger) *slog.Logger {
 	if f == nil {
 		return base
 	}
-	return slog.New(slog.NewMultiHandler(base.Handler(), slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))).With("component", svc)
+	return slog.New(slog.NewMultiHandler(base.Handler(), slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo})))
 }
 
 // observeBroker adds the profile's logs to the broker's configuration.
