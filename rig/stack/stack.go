@@ -361,8 +361,8 @@ func (s *Stack) makeTargets() error {
 		}
 	}
 	s.targets = checks.Targets{
-		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
-		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
+		Broker:        checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
+		Ingest:        checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
 		Observability: s.obsTargets(),
 	}
 	for i, id := range probeIDs {
