@@ -361,10 +361,10 @@ func (s *Stack) makeTargets() error {
 		}
 	}
 	s.targets = checks.Targets{
-		Broker:        checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
-		Ingest:        checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
-		Observability: s.obsTargets(),
+		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
+		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
 	}
+	s.targets.Observability = s.obsTargets()
 	for i, id := range probeIDs {
 		c := s.clientCerts[id].Cert
 		s.targets.Probes = append(s.targets.Probes, checks.Identity{
