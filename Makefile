@@ -99,7 +99,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
 	$(GO) test -run '^$$' -fuzz '^FuzzSupport$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
 
-# The release (RIG.md §2.5): for each of DIST_ARCHES (linux; arm64 is the Raspberry Pi 5, amd64 a
+# The release (docs/bench.md#deploying-to-the-pi-the-debian-package): for each of DIST_ARCHES (linux; arm64 is the Raspberry Pi 5, amd64 a
 # CI host) the static binaries (CGO_ENABLED=0) rig, gateway and the hardware smoketest compiled as
 # a test binary, then tools/dist (its own Go module: nfpm and cyclonedx-gomod stay out of the rig's
 # module graph) writes a Debian package per architecture, a CycloneDX SBOM of each binary and

@@ -604,8 +604,8 @@ func newChecksCmd() *cobra.Command {
 	return cmd
 }
 
-// catalogMarkdown is the controls table of `rig checks --markdown`, which RIG.md §4 holds
-// verbatim (TestControlsTableInRIG). Each row carries an anchor, control-<id in lower case>,
+// catalogMarkdown is the controls table of `rig checks --markdown`, which docs/controls.md holds
+// verbatim (TestControlsTableInDocs). Each row carries an anchor, control-<id in lower case>,
 // that the SARIF rules' helpUri points at.
 func catalogMarkdown(cat []checks.Control) string {
 	var b strings.Builder
