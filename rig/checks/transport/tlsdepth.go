@@ -1,4 +1,4 @@
-package checks
+package transport
 
 import (
 	"context"
@@ -7,7 +7,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pathrig/rig/rig/checks/tlsscan"
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/probe"
+	"github.com/pathrig/rig/rig/checks/probe/mqttprobe"
+	"github.com/pathrig/rig/rig/checks/probe/tlsprobe"
+	"github.com/pathrig/rig/rig/checks/probe/tlsscan"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -21,18 +25,18 @@ const (
 // handshake, whether a client certificate is required. It is its own check, outside the
 // audit-baseline bundle, so that the reference stack's demo story stays about the controls its
 // profiles set.
-func tlsDepthCheck() Check {
-	return Check{
+func tlsDepthCheck() check.Check {
+	return check.Check{
 		ID:       "tls-depth",
 		Title:    "Broker TLS depth",
 		Controls: []string{ctlCiphers, ctlTLSMQTT, ctlClientAuth},
 		// The key-exchange floors are those of testssl.sh and Mozilla's intermediate configuration.
-		Thresholds: map[string][]string{ctlCiphers: {thMaxProbes, thMinDHBits, thMinECDHBits, thExportGradeDHBits}},
-		Run: func(ctx context.Context, env *Env) map[string]Outcome {
-			return map[string]Outcome{
-				ctlCiphers:    probe(env, ctlCiphers, func() Outcome { return probeCiphers(ctx, env) }),
-				ctlTLSMQTT:    probe(env, ctlTLSMQTT, func() Outcome { return probeTLSMQTT(ctx, env) }),
-				ctlClientAuth: probe(env, ctlClientAuth, func() Outcome { return probeClientAuth(ctx, env) }),
+		Thresholds: map[string][]string{ctlCiphers: {check.ThMaxProbes, check.ThMinDHBits, check.ThMinECDHBits, check.ThExportGradeDHBits}},
+		Run: func(ctx context.Context, env *check.Env) map[string]check.Outcome {
+			return map[string]check.Outcome{
+				ctlCiphers:    check.Probe(env, ctlCiphers, func() check.Outcome { return probeCiphers(ctx, env) }),
+				ctlTLSMQTT:    check.Probe(env, ctlTLSMQTT, func() check.Outcome { return probeTLSMQTT(ctx, env) }),
+				ctlClientAuth: check.Probe(env, ctlClientAuth, func() check.Outcome { return probeClientAuth(ctx, env) }),
 			}
 		},
 	}
@@ -94,27 +98,26 @@ func kexWeakness(s tlsscan.AcceptedSuite, f kexFloor) (class, detail string, uns
 	return "", "", false
 }
 
-// worse returns the graver of two severities ("" counts as none).
-func worse(a, b record.Severity) record.Severity {
-	if a == "" || b.Rank() > a.Rank() {
-		return b
-	}
-	return a
+// kexFloor is what TRANSPORT-CIPHERS accepts of an ephemeral key exchange, in bits.
+type kexFloor struct{ dh, ecdh, exportDH int }
+
+func kexFloorOf(env *check.Env) kexFloor {
+	return kexFloor{dh: env.Threshold(ctlCiphers, check.ThMinDHBits), ecdh: env.Threshold(ctlCiphers, check.ThMinECDHBits), exportDH: env.Threshold(ctlCiphers, check.ThExportGradeDHBits)}
 }
 
 // probeCiphers finds the accepted versions, then enumerates the suites of each.
-func probeCiphers(ctx context.Context, env *Env) Outcome {
+func probeCiphers(ctx context.Context, env *check.Env) check.Outcome {
 	addr := env.Targets.Broker.TLS
 	if addr == "" {
-		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
+		return check.Skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
 	}
-	ev := newEvidence(env, ctlCiphers)
+	ev := check.NewEvidence(env, ctlCiphers)
 	sc := newScanner(env, ctlCiphers, addr)
 	floor := kexFloorOf(env)
 	vres, err := sc.Versions(ctx, tlsscan.Versions)
 	if err != nil {
-		ev.json("versions.json", vres)
-		return ev.outcome(record.StatusError, nil, "could not scan the protocol versions of %s: %v (check the address in the targets and that the broker runs)", addr, err)
+		ev.JSON("versions.json", vres)
+		return ev.Outcome(record.StatusError, nil, "could not scan the protocol versions of %s: %v (check the address in the targets and that the broker runs)", addr, err)
 	}
 	var all []tlsscan.SuiteResult
 	var weak []suiteFinding
@@ -152,17 +155,17 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 			}
 			if sev := weaknessSeverity(s.Weakness); sev != "" {
 				weak = append(weak, suiteFinding{Version: v.Name, Suite: s.Name, Weakness: s.Weakness, KeyExchange: seen})
-				worst = worse(worst, sev)
+				worst = check.Worse(worst, sev)
 			}
 			if kexClass != "" {
 				weak = append(weak, suiteFinding{Version: v.Name, Suite: s.Name, Weakness: kexClass, KeyExchange: kexDetail})
-				worst = worse(worst, weaknessSeverity(kexClass))
+				worst = check.Worse(worst, weaknessSeverity(kexClass))
 			}
 		}
 		slices.Sort(names)
 		accepted[v.Name] = names
 	}
-	ev.json("suites.json", all)
+	ev.JSON("suites.json", all)
 	keyExchanges := map[string]any{}
 	suiteFacts, kexFacts := []string{}, []string{}
 	for v, ks := range kexSeen {
@@ -177,8 +180,8 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 			suiteFacts = append(suiteFacts, v+" "+n)
 		}
 	}
-	ev.fact("tls.suites", suiteFacts)
-	ev.fact("tls.key_exchange", kexFacts)
+	ev.Fact("tls.suites", suiteFacts)
+	ev.Fact("tls.key_exchange", kexFacts)
 	obs := map[string]any{"accepted": accepted, "forward_secret_aead": fsAEAD, "key_exchange": keyExchanges}
 	weakObs := make([]any, 0, len(weak))
 	for _, w := range weak {
@@ -191,7 +194,7 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 	obs["weak"] = weakObs
 	switch {
 	case len(accepted) == 0:
-		return ev.outcome(record.StatusError, obs, "no protocol version handshakes with %s: no suite to judge (is it a TLS listener?)", addr)
+		return ev.Outcome(record.StatusError, obs, "no protocol version handshakes with %s: no suite to judge (is it a TLS listener?)", addr)
 	case len(weak) > 0:
 		var lines []string
 		for _, w := range weak {
@@ -201,23 +204,23 @@ func probeCiphers(ctx context.Context, env *Env) Outcome {
 			}
 			lines = append(lines, fmt.Sprintf("%s under %s (%s)", w.Suite, w.Version, what))
 		}
-		o := ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts weak cipher suites: %s", strings.Join(lines, "; "))
+		o := ev.Outcome(record.StatusFail, obs, "the TLS endpoint accepts weak cipher suites: %s", strings.Join(lines, "; "))
 		o.Severity = worst
 		return o
 	case len(incomplete) > 0:
-		return ev.outcome(record.StatusError, obs, "the suite enumeration did not complete (%s): a weak suite may have gone unseen", strings.Join(incomplete, "; "))
+		return ev.Outcome(record.StatusError, obs, "the suite enumeration did not complete (%s): a weak suite may have gone unseen", strings.Join(incomplete, "; "))
 	case len(unseen) > 0:
-		return ev.outcome(record.StatusError, obs, "the server's key-exchange parameters were not seen for %s: the strength of their DH group or ECDH curve cannot be judged", strings.Join(unseen, "; "))
+		return ev.Outcome(record.StatusError, obs, "the server's key-exchange parameters were not seen for %s: the strength of their DH group or ECDH curve cannot be judged", strings.Join(unseen, "; "))
 	case fsAEAD == 0:
-		o := ev.outcome(record.StatusFail, obs, "the TLS endpoint accepts no forward-secret AEAD suite: every session is CBC-mode or without forward secrecy")
+		o := ev.Outcome(record.StatusFail, obs, "the TLS endpoint accepts no forward-secret AEAD suite: every session is CBC-mode or without forward secrecy")
 		o.Severity = record.SeverityMedium
 		return o
 	}
-	return ev.outcome(record.StatusPass, obs, "no weak suite or key exchange accepted; %d forward-secret AEAD suite(s) accepted", fsAEAD)
+	return ev.Outcome(record.StatusPass, obs, "no weak suite or key exchange accepted; %d forward-secret AEAD suite(s) accepted", fsAEAD)
 }
 
 // clientCertIdentity is the first probe identity with a client certificate, if any.
-func clientCertIdentity(env *Env) *Identity {
+func clientCertIdentity(env *check.Env) *check.Identity {
 	for i := range env.Targets.Probes {
 		if env.Targets.Probes[i].Cert != nil {
 			return &env.Targets.Probes[i]
@@ -228,55 +231,55 @@ func clientCertIdentity(env *Env) *Identity {
 
 // probeTLSMQTT completes a handshake, with a probe identity's client certificate when one is
 // named, and sends an MQTT CONNECT inside the session.
-func probeTLSMQTT(ctx context.Context, env *Env) Outcome {
+func probeTLSMQTT(ctx context.Context, env *check.Env) check.Outcome {
 	b := env.Targets.Broker
 	if b.TLS == "" {
-		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
+		return check.Skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
 	}
-	ev := newEvidence(env, ctlTLSMQTT)
-	conf := probeTLSConfig(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
+	ev := check.NewEvidence(env, ctlTLSMQTT)
+	conf := tlsprobe.Config(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
 	id := clientCertIdentity(env)
 	clientID := ""
 	if id != nil {
 		conf.Certificates = []tls.Certificate{*id.Cert}
 		clientID = id.ClientID
 	}
-	x := exchangeConnectAs(ctx, b.TLS, conf, env.Limits.ProbeTimeout, clientID)
-	ev.json("connect.json", x)
+	x := mqttprobe.ConnectAs(ctx, b.TLS, conf, env.Limits.ProbeTimeout, clientID)
+	ev.JSON("connect.json", x)
 	obs := map[string]any{"answer": x.Answer, "stage": x.Stage, "client_certificate": id != nil}
-	ev.fact("mqtt.tls.answer", x.Answer)
+	ev.Fact("mqtt.tls.answer", x.Answer)
 	if x.ReturnCode != nil {
-		ev.fact("mqtt.tls.connack", int(*x.ReturnCode))
+		ev.Fact("mqtt.tls.connack", int(*x.ReturnCode))
 	}
 	// A refusal of the client (an alert, or the close that raced it after a certificate request)
 	// says nothing about what listens behind the handshake.
 	refusal := ""
 	switch {
-	case x.Answer == answerTLSAlert:
+	case x.Answer == probe.AnswerTLSAlert:
 		refusal = fmt.Sprintf("alert %q", x.Alert)
-	case x.refusedAfterCertRequest():
+	case x.RefusedAfterCertRequest():
 		refusal = fmt.Sprintf("a close without CONNACK at %s right after it requested a client certificate", x.Stage)
 	}
 	switch {
-	case x.Answer == answerConnack:
+	case x.Answer == probe.AnswerConnack:
 		obs["connack_return_code"] = int(*x.ReturnCode)
-		return ev.outcome(record.StatusPass, obs, "the TLS endpoint answered CONNECT with CONNACK %d (%s) over %s", *x.ReturnCode, x.Meaning, x.TLSVersion)
-	case x.Stage == "dial" || x.Answer == answerInterrupted:
-		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
+		return ev.Outcome(record.StatusPass, obs, "the TLS endpoint answered CONNECT with CONNACK %d (%s) over %s", *x.ReturnCode, x.Meaning, x.TLSVersion)
+	case x.Stage == "dial" || x.Answer == probe.AnswerInterrupted:
+		return ev.Outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
 	case refusal != "" && id == nil:
-		return skip("the TLS endpoint refused the session (%s) and no probe identity with a client certificate is named in the targets (probes[].cert): cannot reach the MQTT layer", refusal)
+		return check.Skip("the TLS endpoint refused the session (%s) and no probe identity with a client certificate is named in the targets (probes[].cert): cannot reach the MQTT layer", refusal)
 	case refusal != "":
-		return ev.outcome(record.StatusError, obs, "the TLS endpoint refused the session (%s) although probe identity %q offered its certificate (sent: %v; check the identity's certificate and its CA)", refusal, id.Name, x.CertSent)
+		return ev.Outcome(record.StatusError, obs, "the TLS endpoint refused the session (%s) although probe identity %q offered its certificate (sent: %v; check the identity's certificate and its CA)", refusal, id.Name, x.CertSent)
 	case x.Stage == "tls-handshake":
-		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): cannot reach the MQTT layer", b.TLS, x.Answer, x.Error)
-	case x.Answer == answerNotMQTT || x.Answer == answerMalformed:
-		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint answered CONNECT with bytes that are not a CONNACK (%s): not an MQTT listener", x.ReceivedHex)
-	case x.Answer == answerSilent:
-		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint sent nothing within %s in answer to CONNECT: not an MQTT listener (raise the probe timeout if the broker is slow)", env.Limits.ProbeTimeout)
-	case x.Answer == answerClosed:
-		return ev.outcome(record.StatusFail, obs, "after the TLS handshake the endpoint closed the connection on CONNECT without a CONNACK: not an MQTT listener")
+		return ev.Outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): cannot reach the MQTT layer", b.TLS, x.Answer, x.Error)
+	case x.Answer == probe.AnswerNotMQTT || x.Answer == probe.AnswerMalformed:
+		return ev.Outcome(record.StatusFail, obs, "after the TLS handshake the endpoint answered CONNECT with bytes that are not a CONNACK (%s): not an MQTT listener", x.ReceivedHex)
+	case x.Answer == probe.AnswerSilent:
+		return ev.Outcome(record.StatusFail, obs, "after the TLS handshake the endpoint sent nothing within %s in answer to CONNECT: not an MQTT listener (raise the probe timeout if the broker is slow)", env.Limits.ProbeTimeout)
+	case x.Answer == probe.AnswerClosed:
+		return ev.Outcome(record.StatusFail, obs, "after the TLS handshake the endpoint closed the connection on CONNECT without a CONNACK: not an MQTT listener")
 	}
-	return ev.outcome(record.StatusError, obs, "could not tell whether the TLS endpoint speaks MQTT: %s at %s: %s", x.Answer, x.Stage, x.Error)
+	return ev.Outcome(record.StatusError, obs, "could not tell whether the TLS endpoint speaks MQTT: %s at %s: %s", x.Answer, x.Stage, x.Error)
 }
 
 // Client-authentication postures.
@@ -289,13 +292,13 @@ const (
 // probeClientAuth handshakes without a client certificate, noting whether one is requested, and
 // sends a CONNECT to see whether the server goes on without it (TLS 1.3 servers refuse only after
 // the client's Finished, at the first read).
-func probeClientAuth(ctx context.Context, env *Env) Outcome {
+func probeClientAuth(ctx context.Context, env *check.Env) check.Outcome {
 	b := env.Targets.Broker
 	if b.TLS == "" {
-		return skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
+		return check.Skip("no MQTT TLS endpoint named in the targets (broker tls); nothing to probe")
 	}
-	ev := newEvidence(env, ctlClientAuth)
-	conf := probeTLSConfig(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
+	ev := check.NewEvidence(env, ctlClientAuth)
+	conf := tlsprobe.Config(b.TLS, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
 	var acceptable []string
 	conf.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		for _, n := range cri.AcceptableCAs {
@@ -303,32 +306,32 @@ func probeClientAuth(ctx context.Context, env *Env) Outcome {
 		}
 		return &tls.Certificate{}, nil // none: that is the probe
 	}
-	x := exchangeConnect(ctx, b.TLS, conf, env.Limits.ProbeTimeout)
+	x := mqttprobe.Connect(ctx, b.TLS, conf, env.Limits.ProbeTimeout)
 	requested := x.CertRequested
 	obs := map[string]any{"requested": requested, "answer": x.Answer}
-	ev.json("client-auth.json", map[string]any{"certificate_requested": requested, "acceptable_ca_names": len(acceptable), "exchange": x})
-	refusedByAlert := x.Answer == answerTLSAlert || x.refusedAfterCertRequest()
+	ev.JSON("client-auth.json", map[string]any{"certificate_requested": requested, "acceptable_ca_names": len(acceptable), "exchange": x})
+	refusedByAlert := x.Answer == probe.AnswerTLSAlert || x.RefusedAfterCertRequest()
 	switch {
-	case x.Stage == "dial" || x.Answer == answerInterrupted:
-		return ev.outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
+	case x.Stage == "dial" || x.Answer == probe.AnswerInterrupted:
+		return ev.Outcome(record.StatusError, obs, "could not reach the TLS endpoint %s: %s (check the address in the targets)", b.TLS, x.Error)
 	case x.Stage == "tls-handshake" && !refusedByAlert:
-		return ev.outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): client authentication could not be judged", b.TLS, x.Answer, x.Error)
+		return ev.Outcome(record.StatusError, obs, "the TLS handshake with %s failed (%s: %s): client authentication could not be judged", b.TLS, x.Answer, x.Error)
 	case requested && refusedByAlert:
 		obs["posture"] = postureRequired
-		ev.fact("tls.client_auth", postureRequired)
+		ev.Fact("tls.client_auth", postureRequired)
 		refusal := fmt.Sprintf("alert %q at %s", x.Alert, x.Stage)
 		if x.Alert == "" {
 			refusal = "connection closed at " + x.Stage + " without a CONNACK"
 		}
-		return ev.outcome(record.StatusPass, obs, "the endpoint requests a client certificate and refuses a client without one (%s)", refusal)
+		return ev.Outcome(record.StatusPass, obs, "the endpoint requests a client certificate and refuses a client without one (%s)", refusal)
 	case refusedByAlert:
-		return ev.outcome(record.StatusError, obs, "the endpoint refused the session with alert %q without requesting a client certificate: client authentication could not be judged", x.Alert)
+		return ev.Outcome(record.StatusError, obs, "the endpoint refused the session with alert %q without requesting a client certificate: client authentication could not be judged", x.Alert)
 	case requested:
 		obs["posture"] = postureOptional
-		ev.fact("tls.client_auth", postureOptional)
-		return ev.outcome(record.StatusFail, obs, "the endpoint requests a client certificate but goes on without one (%s after CONNECT): client certificates are optional", x.Answer)
+		ev.Fact("tls.client_auth", postureOptional)
+		return ev.Outcome(record.StatusFail, obs, "the endpoint requests a client certificate but goes on without one (%s after CONNECT): client certificates are optional", x.Answer)
 	}
 	obs["posture"] = postureNone
-	ev.fact("tls.client_auth", postureNone)
-	return ev.outcome(record.StatusFail, obs, "the endpoint never requests a client certificate: any client reaches the MQTT layer (%s after CONNECT)", x.Answer)
+	ev.Fact("tls.client_auth", postureNone)
+	return ev.Outcome(record.StatusFail, obs, "the endpoint never requests a client certificate: any client reaches the MQTT layer (%s after CONNECT)", x.Answer)
 }

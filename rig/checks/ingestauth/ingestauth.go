@@ -1,19 +1,18 @@
-package checks
+// Package ingestauth holds the ingest checks: ingest-auth (no credential, a wrong token) and
+// ingest-matrix (oversize body, another tenant's token, an expired token, plaintext HTTP), each
+// judged against a valid request that shows the ingest works.
+package ingestauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/pathrig/rig/rig/evidence"
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/probe"
+	"github.com/pathrig/rig/rig/checks/probe/httpprobe"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -22,43 +21,16 @@ const (
 	ctlIngestWrongCred = "INGEST-WRONGCRED"
 )
 
-func ingestAuthCheck() Check {
-	return Check{
+// Checks returns the family's checks in registry order.
+func Checks() []check.Check { return []check.Check{ingestAuthCheck(), ingestMatrixCheck()} }
+
+func ingestAuthCheck() check.Check {
+	return check.Check{
 		ID:       "ingest-auth",
 		Title:    "Ingest authentication",
 		Controls: []string{ctlIngestUnauth, ctlIngestWrongCred},
 		Run:      runIngestAuth,
 	}
-}
-
-// maxEvidenceBody bounds how much of a response body the evidence keeps and the probe reads.
-const maxEvidenceBody = 4 << 10
-
-// httpExchange is one request and its response as written to the evidence. The Authorization
-// header is never copied from the request: it is written as a description of the credential.
-type httpExchange struct {
-	Credential string    `json:"credential"` // none, valid token, wrong token
-	Started    time.Time `json:"started"`
-	DurationMs float64   `json:"duration_ms"`
-	Request    struct {
-		Method  string            `json:"method"`
-		URL     string            `json:"url"`
-		Headers map[string]string `json:"headers"`
-		Body    string            `json:"body"`
-	} `json:"request"`
-	Response *httpResponse `json:"response,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	// BodyCutShort: the server stopped reading the request body (it closed the connection while
-	// the probe was writing); its answer, if any, was still read.
-	BodyCutShort string `json:"body_cut_short,omitempty"`
-}
-
-type httpResponse struct {
-	Status    int               `json:"status"`
-	Proto     string            `json:"proto"`
-	Headers   map[string]string `json:"headers"`
-	Body      string            `json:"body"`
-	Truncated bool              `json:"body_truncated,omitempty"`
 }
 
 // The three requests of the status matrix. The Sample body is sent unchanged each time: the
@@ -70,23 +42,23 @@ const (
 	credWrong = "wrong token"
 )
 
-func runIngestAuth(ctx context.Context, env *Env) map[string]Outcome {
+func runIngestAuth(ctx context.Context, env *check.Env) map[string]check.Outcome {
 	in := env.Targets.Ingest
 	if in.URL == "" {
 		r := "no ingest URL named in the targets (ingest url); nothing to probe"
-		return map[string]Outcome{ctlIngestUnauth: skip("%s", r), ctlIngestWrongCred: skip("%s", r)}
+		return map[string]check.Outcome{ctlIngestUnauth: check.Skip("%s", r), ctlIngestWrongCred: check.Skip("%s", r)}
 	}
 	if len(in.Sample) == 0 {
 		r := "no sample request body named in the targets (ingest sample): a refusal of an empty body would prove nothing"
-		return map[string]Outcome{
+		return map[string]check.Outcome{
 			ctlIngestUnauth:    {Status: record.StatusError, Reason: r},
 			ctlIngestWrongCred: {Status: record.StatusError, Reason: r},
 		}
 	}
-	client := probeHTTPClient(in, env.Limits.ProbeTimeout)
+	client := httpprobe.Client(in.Trust, env.Limits.ProbeTimeout)
 	defer client.CloseIdleConnections()
 
-	var valid *httpExchange
+	var valid *httpprobe.Exchange
 	if in.Token != "" {
 		x := postSample(ctx, client, in, credValid, in.Token, env.Limits.ProbeTimeout)
 		valid = &x
@@ -94,23 +66,22 @@ func runIngestAuth(ctx context.Context, env *Env) map[string]Outcome {
 	none := postSample(ctx, client, in, credNone, "", env.Limits.ProbeTimeout)
 	wrong := postSample(ctx, client, in, credWrong, wrongToken(in.Token), env.Limits.ProbeTimeout)
 
-	for _, x := range []*httpExchange{valid, &none, &wrong} {
+	for _, x := range []*httpprobe.Exchange{valid, &none, &wrong} {
 		if x != nil {
-			env.Log.Debug("ingest request", "credential", x.Credential, "url", in.URL, "status", statusOf(x), "error", x.Error)
+			env.Log.Debug("ingest request", "credential", x.Credential, "url", in.URL, "status", httpprobe.Status(x), "error", x.Error)
 		}
 	}
-	evU := newEvidence(env, ctlIngestUnauth)
-	evW := newEvidence(env, ctlIngestWrongCred)
+	evU := check.NewEvidence(env, ctlIngestUnauth)
+	evW := check.NewEvidence(env, ctlIngestWrongCred)
 	if valid != nil {
 		// The valid-token baseline backs both controls.
-		evU.json("request-valid-token.json", valid)
-		evW.ref(evU.paths...)
-		evW.err = evU.err
+		evU.JSON("request-valid-token.json", valid)
+		evW.Inherit(evU)
 	}
-	evU.json("request-no-credential.json", none)
-	evW.json("request-wrong-token.json", wrong)
+	evU.JSON("request-no-credential.json", none)
+	evW.JSON("request-wrong-token.json", wrong)
 
-	return map[string]Outcome{
+	return map[string]check.Outcome{
 		ctlIngestUnauth:    judgeIngest(evU, valid, &none, map[int]bool{http.StatusUnauthorized: true}, "without a credential"),
 		ctlIngestWrongCred: judgeIngest(evW, valid, &wrong, map[int]bool{http.StatusUnauthorized: true, http.StatusForbidden: true}, "with a wrong bearer token"),
 	}
@@ -126,7 +97,7 @@ func runIngestAuth(ctx context.Context, env *Env) map[string]Outcome {
 // copy: 32 random hex digits.
 func wrongToken(valid string) string {
 	if valid == "" {
-		return randomHex(16)
+		return probe.RandomHex(16)
 	}
 	if parts := strings.Split(valid, "."); len(parts) == 3 && strings.HasPrefix(parts[0], "eyJ") && parts[2] != "" {
 		return parts[0] + "." + parts[1] + "." + mutateRun(parts[2])
@@ -147,7 +118,7 @@ func wrongToken(valid string) string {
 		}
 	}
 	if string(out) == valid { // no letter or digit at all
-		return randomHex(16)
+		return probe.RandomHex(16)
 	}
 	return string(out)
 }
@@ -268,11 +239,11 @@ const (
 // ingestAnswer classifies the answer to the sample request. Only refused and accepted show an
 // ingest at work; no answer and broken are a target nobody could use, about which a refusal or
 // an acceptance of a probe proves nothing.
-func ingestAnswer(x *httpExchange) string {
+func ingestAnswer(x *httpprobe.Exchange) string {
 	switch {
 	case x.Response == nil:
 		return ingestNoAnswer
-	case is2xx(x.Response.Status):
+	case httpprobe.Is2xx(x.Response.Status):
 		return ingestAccepted
 	case x.Response.Status == http.StatusUnauthorized || x.Response.Status == http.StatusForbidden:
 		return ingestRefused
@@ -283,135 +254,63 @@ func ingestAnswer(x *httpExchange) string {
 // judgeIngest decides one control from its probe and the valid-token baseline. An accepted probe
 // is a finding whatever the baseline says; a refusal only counts once a valid request is known to
 // work, otherwise a broken request would pass for a guarded endpoint.
-func judgeIngest(ev *evidenceSet, valid, probe *httpExchange, want map[int]bool, what string) Outcome {
+func judgeIngest(ev *check.EvidenceSet, valid, probe *httpprobe.Exchange, want map[int]bool, what string) check.Outcome {
 	obs := map[string]any{}
 	baseline := 0
 	if valid != nil && valid.Response != nil {
 		baseline = valid.Response.Status
 		obs["valid_token_status"] = baseline
-		ev.fact(credentialFact(valid.Credential), baseline)
+		ev.Fact(credentialFact(valid.Credential), baseline)
 		serverFact(ev, valid)
 	}
 	if probe.Response == nil {
-		return ev.outcome(record.StatusError, obs, "the request %s got no response: %s (check the ingest URL and that the ingest runs)", what, probe.Error)
+		return ev.Outcome(record.StatusError, obs, "the request %s got no response: %s (check the ingest URL and that the ingest runs)", what, probe.Error)
 	}
 	got := probe.Response.Status
 	obs["probe_status"] = got
-	ev.fact(credentialFact(probe.Credential), got)
+	ev.Fact(credentialFact(probe.Credential), got)
 	serverFact(ev, probe)
-	if is2xx(got) {
-		return ev.outcome(record.StatusFail, obs, "the ingest accepted a request %s with %d %s", what, got, http.StatusText(got))
+	if httpprobe.Is2xx(got) {
+		return ev.Outcome(record.StatusFail, obs, "the ingest accepted a request %s with %d %s", what, got, http.StatusText(got))
 	}
 	switch {
 	case valid == nil:
-		return ev.outcome(record.StatusError, obs, "the request %s got %d, but no valid token is named in the targets (ingest token), so a working request could not be established and the refusal proves nothing", what, got)
+		return ev.Outcome(record.StatusError, obs, "the request %s got %d, but no valid token is named in the targets (ingest token), so a working request could not be established and the refusal proves nothing", what, got)
 	case valid.Response == nil:
-		return ev.outcome(record.StatusError, obs, "could not establish a working request: the valid-token request got no response (%s)", valid.Error)
-	case !is2xx(baseline):
-		return ev.outcome(record.StatusError, obs, "could not establish a working request: the valid-token request got %d %s (check the token and the sample body)", baseline, http.StatusText(baseline))
+		return ev.Outcome(record.StatusError, obs, "could not establish a working request: the valid-token request got no response (%s)", valid.Error)
+	case !httpprobe.Is2xx(baseline):
+		return ev.Outcome(record.StatusError, obs, "could not establish a working request: the valid-token request got %d %s (check the token and the sample body)", baseline, http.StatusText(baseline))
 	case want[got]:
-		return ev.outcome(record.StatusPass, obs, "the request %s got %d while the valid token got %d", what, got, baseline)
+		return ev.Outcome(record.StatusPass, obs, "the request %s got %d while the valid token got %d", what, got, baseline)
 	case got == http.StatusForbidden:
 		// 403 is still a refusal: a finding of low weight, not a pass, since clients are told
 		// "forbidden" where they should be asked to authenticate.
-		o := ev.outcome(record.StatusFail, obs, "the request %s got 403 instead of 401 (a missing credential should be answered 401 with WWW-Authenticate)", what)
+		o := ev.Outcome(record.StatusFail, obs, "the request %s got 403 instead of 401 (a missing credential should be answered 401 with WWW-Authenticate)", what)
 		o.Severity = record.SeverityLow
 		return o
 	}
-	return ev.outcome(record.StatusError, obs, "the request %s got %d %s, which is neither a refusal nor an acceptance", what, got, http.StatusText(got))
-}
-
-func statusOf(x *httpExchange) int {
-	if x.Response == nil {
-		return 0
-	}
-	return x.Response.Status
-}
-
-func is2xx(code int) bool { return code >= 200 && code < 300 }
-
-// probeHTTPClient talks to the named ingest only: no proxy from the environment, no redirects
-// followed (a redirect could lead anywhere), one timeout per request.
-func probeHTTPClient(in Ingest, timeout time.Duration) *http.Client {
-	tr := &http.Transport{
-		Proxy:                 nil,
-		TLSClientConfig:       &tls.Config{RootCAs: in.Trust, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
-		DisableKeepAlives:     true,
-		ForceAttemptHTTP2:     false,
-	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return ev.Outcome(record.StatusError, obs, "the request %s got %d %s, which is neither a refusal nor an acceptance", what, got, http.StatusText(got))
 }
 
 // postSample POSTs the sample body with the given credential and records the exchange.
-func postSample(ctx context.Context, client *http.Client, in Ingest, cred, token string, timeout time.Duration) httpExchange {
-	return postSampleWith(ctx, client, in, cred, token, timeout, nil)
+func postSample(ctx context.Context, client *http.Client, in check.Ingest, cred, token string, timeout time.Duration) httpprobe.Exchange {
+	return httpprobe.Post(ctx, client, in.URL, in.Sample, cred, token, timeout, nil)
 }
 
-// postSampleWith is postSample with extra request headers.
-func postSampleWith(ctx context.Context, client *http.Client, in Ingest, cred, token string, timeout time.Duration, extra http.Header) (x httpExchange) {
-	x = httpExchange{Credential: cred, Started: time.Now().UTC()}
-	defer func() { x.DurationMs = msSince(x.Started) }()
-	ctx, cancel := probeContext(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.URL, bytes.NewReader(in.Sample))
-	x.Request.Method, x.Request.URL, x.Request.Body = http.MethodPost, in.URL, string(in.Sample)
-	if err != nil {
-		x.Error = fmt.Sprintf("build request: %v (check the ingest URL)", err)
-		return x
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "rig-checks/ingest-auth")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range extra {
-		req.Header[k] = v
-	}
-	x.Request.Headers = flatHeaders(req.Header)
-	resp, err := client.Do(req)
-	if err != nil {
-		x.Error = err.Error()
-		return x
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxEvidenceBody+1))
-	if err != nil && !errors.Is(err, io.EOF) {
-		x.Error = fmt.Sprintf("read response body: %v", err)
-	}
-	x.Response = &httpResponse{Status: resp.StatusCode, Proto: resp.Proto, Headers: flatHeaders(resp.Header)}
-	if len(body) > maxEvidenceBody {
-		body, x.Response.Truncated = body[:maxEvidenceBody], true
-	}
-	x.Response.Body = string(body)
-	return x
+// credentialFact is the fact name of the ingest's answer to one credential of the status matrix.
+func credentialFact(credential string) string {
+	return "http.status." + strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(credential))
 }
 
-// flatHeaders copies headers for the evidence, with any credential-bearing header replaced: the
-// probe never writes a token itself, redaction by the store is the second line.
-func flatHeaders(h http.Header) map[string]string {
-	out := map[string]string{}
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
+// serverFact records the ingest's Server header, which names its software (and often its
+// version) when the ingest sends one.
+func serverFact(ev *check.EvidenceSet, x *httpprobe.Exchange) {
+	if x == nil || x.Response == nil {
+		return
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := strings.Join(h[k], ", ")
-		switch http.CanonicalHeaderKey(k) {
-		case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie":
-			if scheme, _, ok := strings.Cut(v, " "); ok {
-				v = scheme + " " + evidence.Redacted
-			} else {
-				v = evidence.Redacted
-			}
+	for k, v := range x.Response.Headers {
+		if strings.EqualFold(k, "Server") && v != "" {
+			ev.Fact("http.server", v)
 		}
-		out[k] = v
 	}
-	return out
 }

@@ -1,4 +1,4 @@
-package checks
+package guardrails
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/probe"
+	"github.com/pathrig/rig/rig/checks/probe/httpprobe"
+	"github.com/pathrig/rig/rig/checks/probe/tlsprobe"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -31,18 +35,18 @@ type mgmtAnswer struct {
 
 // probeMgmt asks every named management URL, and the usual debug paths beside it, without any
 // credential. A 2xx is an open management or debug surface.
-func probeMgmt(ctx context.Context, env *Env) Outcome {
+func probeMgmt(ctx context.Context, env *check.Env) check.Outcome {
 	named := env.Targets.Management
 	if len(named) == 0 {
-		return skip("no management or debug endpoint named in the targets (management); the rig's reference gateway serves none")
+		return check.Skip("no management or debug endpoint named in the targets (management); the rig's reference gateway serves none")
 	}
 	if len(named) > maxMgmtURLs {
 		named = named[:maxMgmtURLs]
 	}
-	ev := newEvidence(env, ctlGuardMgmt)
+	ev := check.NewEvidence(env, ctlGuardMgmt)
 	client := &http.Client{
 		Timeout:       env.Limits.ProbeTimeout,
-		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: probeTLSConfig("", "", 0x0301, 0x0304, nil)},
+		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tlsprobe.Config("", "", 0x0301, 0x0304, nil)},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
@@ -65,7 +69,7 @@ func probeMgmt(ctx context.Context, env *Env) Outcome {
 	reached := 0
 	for _, a := range asked {
 		ans := mgmtAnswer{URL: a}
-		pctx, cancel := probeContext(ctx, env.Limits.ProbeTimeout)
+		pctx, cancel := probe.Context(ctx, env.Limits.ProbeTimeout)
 		req, _ := http.NewRequestWithContext(pctx, http.MethodGet, a, nil)
 		req.Header.Set("User-Agent", "rig-checks/guardrails-depth")
 		resp, err := client.Do(req)
@@ -80,22 +84,22 @@ func probeMgmt(ctx context.Context, env *Env) Outcome {
 			_ = resp.Body.Close()
 			ans.Status = resp.StatusCode
 			reached++
-			if is2xx(resp.StatusCode) {
+			if httpprobe.Is2xx(resp.StatusCode) {
 				open = append(open, fmt.Sprintf("%s (%d)", a, resp.StatusCode))
 			}
 		}
 		cancel()
 		answers = append(answers, ans)
 	}
-	ev.json("requests.json", map[string]any{"asked_at": time.Now().UTC(), "answers": answers})
+	ev.JSON("requests.json", map[string]any{"asked_at": time.Now().UTC(), "answers": answers})
 	obs := map[string]any{"asked": len(asked), "open": len(open)}
 	switch {
 	case len(open) > 0:
-		return ev.outcome(record.StatusFail, obs, "management or debug endpoints answer without any credential: %s", strings.Join(open, ", "))
+		return ev.Outcome(record.StatusFail, obs, "management or debug endpoints answer without any credential: %s", strings.Join(open, ", "))
 	case len(unsure) > 0:
-		return ev.outcome(record.StatusError, obs, "could not get an answer from %s: cannot tell whether they are open", strings.Join(unsure, ", "))
+		return ev.Outcome(record.StatusError, obs, "could not get an answer from %s: cannot tell whether they are open", strings.Join(unsure, ", "))
 	}
-	return ev.outcome(record.StatusPass, obs, "none of %d management and debug URLs answers without a credential (%d answered 401/403/404 or similar, the rest refused the connection)", len(asked), reached)
+	return ev.Outcome(record.StatusPass, obs, "none of %d management and debug URLs answers without a credential (%d answered 401/403/404 or similar, the rest refused the connection)", len(asked), reached)
 }
 
 func debugURLs(u *url.URL) []string {

@@ -1,21 +1,26 @@
-package checks
+// Package brokercert holds the broker certificate checks: broker-cert (chain to the deployment's
+// trust anchor, SAN, expiry, key strength) and cert-policy (signature hash, lifetime), judged
+// offline from the chain the broker presents.
+package brokercert
 
 import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/md5"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/certjudge"
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/probe/tlsprobe"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -26,14 +31,17 @@ const (
 	ctlCertKey    = "CERT-KEY"
 )
 
-func brokerCertCheck() Check {
-	return Check{
+// Checks returns the family's checks in registry order.
+func Checks() []check.Check { return []check.Check{brokerCertCheck(), certPolicyCheck()} }
+
+func brokerCertCheck() check.Check {
+	return check.Check{
 		ID:       "broker-cert",
 		Title:    "Broker certificate identity",
 		Controls: []string{ctlCertChain, ctlCertSAN, ctlCertExpiry, ctlCertKey},
 		Thresholds: map[string][]string{
-			ctlCertExpiry: {thExpiryWarnDays, thExpiryHighDays},
-			ctlCertKey:    {thMinRSABits, thMinECBits},
+			ctlCertExpiry: {check.ThExpiryWarnDays, check.ThExpiryHighDays},
+			ctlCertKey:    {check.ThMinRSABits, check.ThMinECBits},
 		},
 		Run: runBrokerCert,
 	}
@@ -64,47 +72,46 @@ type leafInfo struct {
 
 // runBrokerCert fetches the broker's chain with one handshake (SNI = the name devices use) and
 // judges it offline: the chain and the name with x509, the dates against now, the key by size.
-func runBrokerCert(ctx context.Context, env *Env) map[string]Outcome {
+func runBrokerCert(ctx context.Context, env *check.Env) map[string]check.Outcome {
 	b := env.Targets.Broker
 	all := []string{ctlCertChain, ctlCertSAN, ctlCertExpiry, ctlCertKey}
-	outs := map[string]Outcome{}
+	outs := map[string]check.Outcome{}
 	if b.TLS == "" {
 		for _, c := range all {
-			outs[c] = skip("no MQTT TLS endpoint named in the targets (broker tls); no certificate to inspect")
+			outs[c] = check.Skip("no MQTT TLS endpoint named in the targets (broker tls); no certificate to inspect")
 		}
 		return outs
 	}
 	// Versions down to SSL 3.0 (see fetchChain) so that a legacy-only broker still shows its
 	// certificate; which versions it accepts is TRANSPORT-TLS-LEGACY's business.
 	h := fetchChain(ctx, env)
-	env.Log.Debug("certificate fetch", "endpoint", b.TLS, "answer", h.Answer, "certificates", len(h.certs), "error", h.Error)
-	if len(h.certs) == 0 {
-		ev := newEvidence(env, ctlCertChain)
-		ev.json("handshake.json", h)
+	env.Log.Debug("certificate fetch", "endpoint", b.TLS, "answer", h.Answer, "certificates", len(h.Certs), "error", h.Error)
+	if len(h.Certs) == 0 {
+		ev := check.NewEvidence(env, ctlCertChain)
+		ev.JSON("handshake.json", h)
 		for _, c := range all {
-			o := ev.outcome(record.StatusError, map[string]any{"answer": h.Answer}, "could not obtain the broker certificate from %s: %s (check the address in the targets and that it is a TLS listener)", b.TLS, h.Error)
+			o := ev.Outcome(record.StatusError, map[string]any{"answer": h.Answer}, "could not obtain the broker certificate from %s: %s (check the address in the targets and that it is a TLS listener)", b.TLS, h.Error)
 			outs[c] = o
 		}
 		return outs
 	}
 	now := time.Now()
-	leaf := h.certs[0]
+	leaf := h.Certs[0]
 	info := describeLeaf(h, leaf, b.ServerName, now)
 
 	// One copy of the chain and the leaf summary backs all four controls.
-	shared := newEvidence(env, ctlCertChain)
-	shared.raw("chain.pem", chainPEM(h.certs))
-	shared.json("leaf.json", info)
+	shared := check.NewEvidence(env, ctlCertChain)
+	shared.Raw("chain.pem", chainPEM(h.Certs))
+	shared.JSON("leaf.json", info)
 
 	for _, c := range all {
-		ev := newEvidence(env, c)
-		ev.ref(shared.paths...)
-		ev.err = shared.err
+		ev := check.NewEvidence(env, c)
+		ev.Inherit(shared)
 		leafFacts(ev, c, leaf)
-		var o Outcome
+		var o check.Outcome
 		switch c {
 		case ctlCertChain:
-			o = judgeChain(ev, h.certs, b.Trust, b.Anchors, now)
+			o = judgeChain(ev, h.Certs, b.Trust, b.Anchors, now)
 		case ctlCertSAN:
 			o = judgeSAN(ev, leaf, b.ServerName)
 		case ctlCertExpiry:
@@ -117,12 +124,12 @@ func runBrokerCert(ctx context.Context, env *Env) map[string]Outcome {
 	return outs
 }
 
-func describeLeaf(h handshake, leaf *x509.Certificate, serverName string, now time.Time) leafInfo {
-	alg, bits := keyStrength(leaf.PublicKey)
+func describeLeaf(h tlsprobe.Result, leaf *x509.Certificate, serverName string, now time.Time) leafInfo {
+	alg, bits := certjudge.KeyStrength(leaf.PublicKey)
 	info := leafInfo{
-		Endpoint: h.Endpoint, ServerName: serverName, Negotiated: h.Negotiated, Presented: len(h.certs),
-		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), SelfSigned: isSelfSigned(leaf),
-		Serial: leaf.SerialNumber.Text(16), DNSNames: strSlice(leaf.DNSNames), IPAddresses: []string{},
+		Endpoint: h.Endpoint, ServerName: serverName, Negotiated: h.Negotiated, Presented: len(h.Certs),
+		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(), SelfSigned: certjudge.IsSelfSigned(leaf),
+		Serial: leaf.SerialNumber.Text(16), DNSNames: check.StrSlice(leaf.DNSNames), IPAddresses: []string{},
 		NotBefore: leaf.NotBefore.UTC(), NotAfter: leaf.NotAfter.UTC(), CheckedAt: now.UTC(),
 		DaysLeft:     float64(int(leaf.NotAfter.Sub(now).Hours()/24*10)) / 10,
 		KeyAlgorithm: alg, KeyBits: bits, Signature: leaf.SignatureAlgorithm.String(),
@@ -142,20 +149,14 @@ func chainPEM(certs []*x509.Certificate) []byte {
 	return buf.Bytes()
 }
 
-// isSelfSigned reports whether c is signed by its own key. CheckSignatureFrom would refuse a
-// self-signed leaf that is not marked as a CA, which is exactly the careless kind.
-func isSelfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
-}
-
 // judgeChain verifies the presented chain against the trust anchor for server authentication.
 // Dates belong to CERT-EXPIRY: when the only fault is an expired (or not yet valid) certificate,
 // the chain is verified again at the middle of the leaf's validity, so one expired certificate is
 // one finding, not two. The signature algorithm belongs to CERT-SIGNATURE: a chain crypto/x509
 // refuses for a SHA-1 or MD5 signature is checked again by signature (see chainBySignature).
-func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool, anchors []*x509.Certificate, now time.Time) Outcome {
+func judgeChain(ev *check.EvidenceSet, certs []*x509.Certificate, trust *x509.CertPool, anchors []*x509.Certificate, now time.Time) check.Outcome {
 	if trust == nil {
-		return skip("no trust anchor named in the targets (broker trust); cannot tell whom the chain should lead to")
+		return check.Skip("no trust anchor named in the targets (broker trust); cannot tell whom the chain should lead to")
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
@@ -176,10 +177,10 @@ func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool
 		}
 		_, err = leaf.Verify(opts)
 	}
-	obs := map[string]any{"presented": len(certs), "self_signed": isSelfSigned(leaf)}
+	obs := map[string]any{"presented": len(certs), "self_signed": certjudge.IsSelfSigned(leaf)}
 	if err == nil {
 		obs["chains"] = true
-		return ev.outcome(record.StatusPass, obs, "the presented chain verifies against the trust anchor for server authentication (verified at %s)", at)
+		return ev.Outcome(record.StatusPass, obs, "the presented chain verifies against the trust anchor for server authentication (verified at %s)", at)
 	}
 	if refused := refusedSignatures(certs); len(refused) > 0 {
 		// crypto/x509 stops at the first refused signature, so err says nothing about where the
@@ -188,15 +189,15 @@ func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool
 		if chain := chainBySignature(leaf, certs[1:], anchors, opts); chain != nil {
 			obs["chains"] = true
 			obs["verified_by"] = "signature"
-			return ev.outcome(record.StatusPass, obs, "the presented chain leads to the trust anchor for server authentication, checked signature by signature (verified at %s): crypto/x509 refuses its %s signature, which CERT-SIGNATURE reports", at, strings.Join(refused, ", "))
+			return ev.Outcome(record.StatusPass, obs, "the presented chain leads to the trust anchor for server authentication, checked signature by signature (verified at %s): crypto/x509 refuses its %s signature, which CERT-SIGNATURE reports", at, strings.Join(refused, ", "))
 		}
 		if len(anchors) == 0 {
-			return ev.outcome(record.StatusError, obs, "the chain holds a %s signature, which crypto/x509 refuses to verify, and the trust anchor's certificates were not handed to the check, so whether it leads to the deployment CA cannot be told (CERT-SIGNATURE reports the algorithm)", strings.Join(refused, ", "))
+			return ev.Outcome(record.StatusError, obs, "the chain holds a %s signature, which crypto/x509 refuses to verify, and the trust anchor's certificates were not handed to the check, so whether it leads to the deployment CA cannot be told (CERT-SIGNATURE reports the algorithm)", strings.Join(refused, ", "))
 		}
 	}
 	obs["chains"] = false
 	obs["error"] = err.Error()
-	return ev.outcome(record.StatusFail, obs, "the broker certificate does not chain to the deployment's trust anchor: %v", err)
+	return ev.Outcome(record.StatusFail, obs, "the broker certificate does not chain to the deployment's trust anchor: %v", err)
 }
 
 // refusedSignatures names the signature algorithms in the presented chain that crypto/x509
@@ -204,7 +205,7 @@ func judgeChain(ev *evidenceSet, certs []*x509.Certificate, trust *x509.CertPool
 func refusedSignatures(certs []*x509.Certificate) []string {
 	var out []string
 	for _, c := range certs {
-		if refusedByVerifier(c.SignatureAlgorithm) && !isSelfSigned(c) && !slices.Contains(out, c.SignatureAlgorithm.String()) {
+		if refusedByVerifier(c.SignatureAlgorithm) && !certjudge.IsSelfSigned(c) && !slices.Contains(out, c.SignatureAlgorithm.String()) {
 			out = append(out, c.SignatureAlgorithm.String())
 		}
 	}
@@ -317,9 +318,9 @@ func allowsServerAuth(c *x509.Certificate) bool {
 
 // judgeSAN checks the server name against the SAN only: Go's VerifyHostname ignores the common
 // name and compares an IP server name against IP SAN entries as addresses.
-func judgeSAN(ev *evidenceSet, leaf *x509.Certificate, serverName string) Outcome {
+func judgeSAN(ev *check.EvidenceSet, leaf *x509.Certificate, serverName string) check.Outcome {
 	if serverName == "" {
-		return skip("no server name named in the targets (broker server_name); cannot tell which name the SAN must cover")
+		return check.Skip("no server name named in the targets (broker server_name); cannot tell which name the SAN must cover")
 	}
 	ips := []string{}
 	for _, ip := range leaf.IPAddresses {
@@ -327,7 +328,7 @@ func judgeSAN(ev *evidenceSet, leaf *x509.Certificate, serverName string) Outcom
 	}
 	obs := map[string]any{
 		"server_name":  serverName,
-		"dns_names":    strSlice(slices.Clone(leaf.DNSNames)),
+		"dns_names":    check.StrSlice(slices.Clone(leaf.DNSNames)),
 		"ip_addresses": ips,
 		"common_name":  leaf.Subject.CommonName,
 	}
@@ -340,81 +341,70 @@ func judgeSAN(ev *evidenceSet, leaf *x509.Certificate, serverName string) Outcom
 		if cn := leaf.Subject.CommonName; cn != "" && strings.EqualFold(strings.TrimSuffix(cn, "."), strings.TrimSuffix(serverName, ".")) {
 			why += "; only the common name matches, which clients ignore"
 		}
-		return ev.outcome(record.StatusFail, obs, "the broker certificate does not cover %q: %s", serverName, why)
+		return ev.Outcome(record.StatusFail, obs, "the broker certificate does not cover %q: %s", serverName, why)
 	}
 	obs["covered"] = true
-	return ev.outcome(record.StatusPass, obs, "the broker certificate's SAN covers %q", serverName)
+	return ev.Outcome(record.StatusPass, obs, "the broker certificate's SAN covers %q", serverName)
 }
 
-// expiryWindow classifies a validity window at now against a renewal window; the severity is
-// empty when it passes.
-func expiryWindow(notBefore, notAfter, now time.Time, r renewal) (window string, sev record.Severity) {
-	left := notAfter.Sub(now)
-	switch {
-	case !now.Before(notAfter):
-		return "expired", record.SeverityCritical
-	case now.Before(notBefore):
-		return "not yet valid", record.SeverityHigh
-	case left < days(r.highDays):
-		return fmt.Sprintf("expires within %d days", r.highDays), record.SeverityHigh
-	case left < days(r.warnDays):
-		return fmt.Sprintf("expires within %d days", r.warnDays), record.SeverityMedium
-	}
-	return fmt.Sprintf("valid for %d days or more", r.warnDays), ""
-}
-
-func judgeExpiry(ev *evidenceSet, leaf *x509.Certificate, now time.Time) Outcome {
-	window, sev := expiryWindow(leaf.NotBefore, leaf.NotAfter, now, renewalOf(ev.env, ev.control))
+func judgeExpiry(ev *check.EvidenceSet, leaf *x509.Certificate, now time.Time) check.Outcome {
+	window, sev := certjudge.ExpiryWindow(leaf.NotBefore, leaf.NotAfter, now, certjudge.RenewalOf(ev.Env(), ev.Control()))
 	// The window, not the date or the days left: observed values must not change from one run to
 	// the next while the verdict stays the same. leaf.json holds the dates.
 	obs := map[string]any{"window": window}
 	if sev == "" {
-		return ev.outcome(record.StatusPass, obs, "broker certificate validity: %s", window)
+		return ev.Outcome(record.StatusPass, obs, "broker certificate validity: %s", window)
 	}
-	o := ev.outcome(record.StatusFail, obs, "broker certificate validity: %s (the dates are in the evidence, leaf.json)", window)
+	o := ev.Outcome(record.StatusFail, obs, "broker certificate validity: %s (the dates are in the evidence, leaf.json)", window)
 	o.Severity = sev
 	return o
 }
 
-// keyStrength names a public key's algorithm and size in bits.
-func keyStrength(pub any) (string, int) {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return "RSA", k.N.BitLen()
-	case *ecdsa.PublicKey:
-		return "ECDSA", k.Curve.Params().BitSize
-	case ed25519.PublicKey:
-		return "Ed25519", 256
-	}
-	return fmt.Sprintf("%T", pub), 0
-}
-
-// weakKey says why a key is below the floor, or "" when it is strong enough.
-func weakKey(alg string, bits int, f keyFloor) string {
-	switch alg {
-	case "RSA":
-		if bits < f.rsa {
-			return fmt.Sprintf("RSA key of %d bits (want at least %d)", bits, f.rsa)
-		}
-	case "ECDSA":
-		if bits < f.ec {
-			return fmt.Sprintf("EC key of %d bits (want at least %d)", bits, f.ec)
-		}
-	case "Ed25519":
-	default:
-		return fmt.Sprintf("unrecognised key type %s", alg)
-	}
-	return ""
-}
-
-func judgeKey(ev *evidenceSet, leaf *x509.Certificate) Outcome {
-	alg, bits := keyStrength(leaf.PublicKey)
+func judgeKey(ev *check.EvidenceSet, leaf *x509.Certificate) check.Outcome {
+	alg, bits := certjudge.KeyStrength(leaf.PublicKey)
 	obs := map[string]any{"algorithm": alg, "bits": bits}
 	if bits == 0 {
-		return ev.outcome(record.StatusError, obs, "cannot judge the strength of a %s key (a key type the rig does not know)", alg)
+		return ev.Outcome(record.StatusError, obs, "cannot judge the strength of a %s key (a key type the rig does not know)", alg)
 	}
-	if why := weakKey(alg, bits, keyFloorOf(ev.env, ev.control)); why != "" {
-		return ev.outcome(record.StatusFail, obs, "the broker certificate has a weak key: %s", why)
+	if why := certjudge.WeakKey(alg, bits, certjudge.KeyFloorOf(ev.Env(), ev.Control())); why != "" {
+		return ev.Outcome(record.StatusFail, obs, "the broker certificate has a weak key: %s", why)
 	}
-	return ev.outcome(record.StatusPass, obs, "the broker certificate has a %d-bit %s key", bits, alg)
+	return ev.Outcome(record.StatusPass, obs, "the broker certificate has a %d-bit %s key", bits, alg)
+}
+
+const (
+	factCertFingerprint = "cert.fingerprint"
+	factCertSerial      = "cert.serial"
+	factCertIssuer      = "cert.issuer"
+	factCertSubject     = "cert.subject"
+	factCertSelfSigned  = "cert.self_signed"
+	factCertSignature   = "cert.signature"
+	factCertSAN         = "cert.san"
+	factCertKey         = "cert.key"
+)
+
+// leafFacts records, for one broker-cert or cert-policy control, the facts of the presented leaf
+// that control judges.
+func leafFacts(ev *check.EvidenceSet, control string, leaf *x509.Certificate) {
+	switch control {
+	case ctlCertChain:
+		sum := sha256.Sum256(leaf.Raw)
+		ev.Fact(factCertFingerprint, "sha256:"+hex.EncodeToString(sum[:]))
+		ev.Fact(factCertSerial, leaf.SerialNumber.Text(16))
+		ev.Fact(factCertIssuer, leaf.Issuer.String())
+		ev.Fact(factCertSubject, leaf.Subject.String())
+		ev.Fact(factCertSelfSigned, certjudge.IsSelfSigned(leaf))
+		ev.Fact(factCertSignature, leaf.SignatureAlgorithm.String())
+	case ctlCertSAN:
+		san := []string{}
+		for _, n := range leaf.DNSNames {
+			san = append(san, "DNS:"+strings.ToLower(n))
+		}
+		for _, ip := range leaf.IPAddresses {
+			san = append(san, "IP:"+ip.String())
+		}
+		ev.Fact(factCertSAN, san)
+	case ctlCertKey:
+		ev.Fact(factCertKey, certjudge.KeyFact(leaf.PublicKey))
+	}
 }

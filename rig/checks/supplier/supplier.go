@@ -1,4 +1,7 @@
-package checks
+// Package supplier holds the supplier check: the supplier-side evidence of the gateway release
+// (the vendor's security.txt, the SBOM against the binary, the binary's modules against an
+// offline vulnerability database, the declared support period). The parsers are in supply.
+package supplier
 
 import (
 	"context"
@@ -18,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/probe"
 	"github.com/pathrig/rig/rig/checks/supply"
 	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/record"
@@ -37,39 +42,14 @@ const (
 	maxVulnBytes = 2 << 30
 )
 
-// Supplier names the supplier-side evidence of the gateway release. An empty field is "not
-// named": the controls that need it are skipped with the reason.
-type Supplier struct {
-	SecurityTxt string         // URL of the vendor's RFC 9116 security.txt
-	Trust       *x509.CertPool // CA(s) the vendor URL is checked against; nil: the system roots
-	VendorKey   []byte         // the vendor's OpenPGP public key; nil: a signature is not checked
-	SBOM        []byte         // the SBOM of the gateway release
-	SBOMName    string         // the file it came from
-	// SBOMOrigin says how the SBOM was made when the rig knows it (on the reference path, the one
-	// make build writes beside the gateway binary); quoted in the observed facts.
-	SBOMOrigin string
-	// SBOMErr is why an SBOM that is there could not be read (SUP-SBOM is then an error).
-	SBOMErr    error
-	VulnDB     fs.FS  // the OSV entries of the offline vulnerability database snapshot
-	VulnDBName string // where they are (a folder, or the rig's embedded fixture)
-	// VulnDBNote says what the database is when it is not a real snapshot (the repository's
-	// fixture on the reference path); quoted in the observed facts.
-	VulnDBNote  string
-	Support     []byte // the support declaration (supply.Support's JSON)
-	SupportName string
-	GatewayBin  string // the deployed gateway binary (a Go binary)
-	// Version is the deployed gateway version when the binary's build information carries no
-	// release version.
-	Version string
-	// Reference is set on the rig's own path: skip reasons then say how to name the inputs there.
-	Reference bool
-}
-
 // supplierCheck judges the supplier-side evidence of the gateway release: the vendor's
 // disclosure intake (RFC 9116), the SBOM against what the binary says it holds, the binary's
 // modules against an offline vulnerability database, and the declared support period.
-func supplierCheck() Check {
-	return Check{
+// Checks returns the family's checks in registry order.
+func Checks() []check.Check { return []check.Check{supplierCheck()} }
+
+func supplierCheck() check.Check {
+	return check.Check{
 		ID:       "supplier",
 		Title:    "Supplier-side evidence of the gateway release",
 		Controls: []string{ctlSupSecurityTxt, ctlSupSBOM, ctlSupVuln, ctlSupSupport},
@@ -77,77 +57,77 @@ func supplierCheck() Check {
 	}
 }
 
-func runSupplier(ctx context.Context, env *Env) map[string]Outcome {
+func runSupplier(ctx context.Context, env *check.Env) map[string]check.Outcome {
 	sp := env.Targets.Supplier
-	outs := map[string]Outcome{}
-	outs[ctlSupSecurityTxt] = probe(env, ctlSupSecurityTxt, func() Outcome { return judgeSecurityTxt(ctx, env, sp) })
+	outs := map[string]check.Outcome{}
+	outs[ctlSupSecurityTxt] = check.Probe(env, ctlSupSecurityTxt, func() check.Outcome { return judgeSecurityTxt(ctx, env, sp) })
 
 	// The binary's build information backs the other three controls: read it once.
 	var build *supply.Build
 	var buildErr error
 	var buildEv []string
-	need := !env.skipped(ctlSupSBOM) || !env.skipped(ctlSupVuln) || !env.skipped(ctlSupSupport)
+	need := !env.Skipped(ctlSupSBOM) || !env.Skipped(ctlSupVuln) || !env.Skipped(ctlSupSupport)
 	if need && sp.GatewayBin != "" {
 		build, buildErr = readBuild(sp.GatewayBin)
 		if build != nil {
-			ev := newEvidence(env, ctlSupSBOM)
-			ev.json("buildinfo.json", map[string]any{"binary": sp.GatewayBin, "go": build.GoVersion, "main": build.Main, "modules": build.Modules, "ldflags_version": build.LdflagsVersion})
-			buildEv = ev.paths
-			if ev.err != nil {
-				buildErr = fmt.Errorf("its evidence could not be written (check the run folder's disk and permissions): %w", ev.err)
+			ev := check.NewEvidence(env, ctlSupSBOM)
+			ev.JSON("buildinfo.json", map[string]any{"binary": sp.GatewayBin, "go": build.GoVersion, "main": build.Main, "modules": build.Modules, "ldflags_version": build.LdflagsVersion})
+			buildEv = ev.Paths()
+			if ev.Err() != nil {
+				buildErr = fmt.Errorf("its evidence could not be written (check the run folder's disk and permissions): %w", ev.Err())
 			}
 		}
 	}
-	noBinary := func() Outcome {
+	noBinary := func() check.Outcome {
 		if sp.Reference {
-			return skip("no gateway binary: make build puts bin/gateway beside rig, or name one with --gateway-bin")
+			return check.Skip("no gateway binary: make build puts bin/gateway beside rig, or name one with --gateway-bin")
 		}
-		return skip("no gateway binary named in the targets (supplier.gateway_bin)")
+		return check.Skip("no gateway binary named in the targets (supplier.gateway_bin)")
 	}
 	// withBuild runs judge once the binary's build information is at hand.
-	withBuild := func(judge func() Outcome) Outcome {
+	withBuild := func(judge func() check.Outcome) check.Outcome {
 		switch {
 		case sp.GatewayBin == "":
 			return noBinary()
 		case buildErr != nil:
-			return Outcome{Status: record.StatusError, Reason: fmt.Sprintf("cannot read the Go build information of %s: %v (the control compares what the binary says it holds; name the gateway binary itself)", sp.GatewayBin, buildErr), Evidence: buildEv}
+			return check.Outcome{Status: record.StatusError, Reason: fmt.Sprintf("cannot read the Go build information of %s: %v (the control compares what the binary says it holds; name the gateway binary itself)", sp.GatewayBin, buildErr), Evidence: buildEv}
 		}
 		o := judge()
 		o.Evidence = append(slices.Clone(buildEv), o.Evidence...)
 		return o
 	}
-	outs[ctlSupSBOM] = probe(env, ctlSupSBOM, func() Outcome {
+	outs[ctlSupSBOM] = check.Probe(env, ctlSupSBOM, func() check.Outcome {
 		if sp.SBOMErr != nil {
-			return Outcome{Status: record.StatusError, Reason: fmt.Sprintf("the SBOM %s cannot be read: %v", sp.SBOMName, sp.SBOMErr)}
+			return check.Outcome{Status: record.StatusError, Reason: fmt.Sprintf("the SBOM %s cannot be read: %v", sp.SBOMName, sp.SBOMErr)}
 		}
 		if len(sp.SBOM) == 0 {
 			if sp.Reference && sp.GatewayBin != "" {
-				return skip("no SBOM beside the gateway binary (%s.cdx.json; make build writes bin/gateway.cdx.json beside bin/gateway)", sp.GatewayBin)
+				return check.Skip("no SBOM beside the gateway binary (%s.cdx.json; make build writes bin/gateway.cdx.json beside bin/gateway)", sp.GatewayBin)
 			}
 			if sp.Reference {
-				return skip("no SBOM beside the gateway binary (make build writes bin/gateway.cdx.json beside bin/gateway)")
+				return check.Skip("no SBOM beside the gateway binary (make build writes bin/gateway.cdx.json beside bin/gateway)")
 			}
-			return skip("no SBOM named in the targets (supplier.sbom)")
+			return check.Skip("no SBOM named in the targets (supplier.sbom)")
 		}
-		return withBuild(func() Outcome { return judgeSBOM(env, sp, build) })
+		return withBuild(func() check.Outcome { return judgeSBOM(env, sp, build) })
 	})
-	outs[ctlSupVuln] = probe(env, ctlSupVuln, func() Outcome {
+	outs[ctlSupVuln] = check.Probe(env, ctlSupVuln, func() check.Outcome {
 		if sp.VulnDB == nil {
-			return skip("no vulnerability database snapshot named in the targets (supplier.vulndb: a folder of OSV JSON entries)")
+			return check.Skip("no vulnerability database snapshot named in the targets (supplier.vulndb: a folder of OSV JSON entries)")
 		}
-		return withBuild(func() Outcome { return judgeVuln(ctx, env, sp, build) })
+		return withBuild(func() check.Outcome { return judgeVuln(ctx, env, sp, build) })
 	})
-	outs[ctlSupSupport] = probe(env, ctlSupSupport, func() Outcome {
+	outs[ctlSupSupport] = check.Probe(env, ctlSupSupport, func() check.Outcome {
 		if len(sp.Support) == 0 {
 			if sp.Reference {
-				return skip("the reference stack declares no support period: name the vendor's support declaration in targets.supplier.support")
+				return check.Skip("the reference stack declares no support period: name the vendor's support declaration in targets.supplier.support")
 			}
-			return skip("no support declaration named in the targets (supplier.support)")
+			return check.Skip("no support declaration named in the targets (supplier.support)")
 		}
 		if sp.Version != "" && sp.GatewayBin == "" {
 			return judgeSupport(env, sp, nil) // the deployed version is named: no binary needed
 		}
-		return withBuild(func() Outcome { return judgeSupport(env, sp, build) })
+		return withBuild(func() check.Outcome { return judgeSupport(env, sp, build) })
 	})
 	return outs
 }
@@ -175,14 +155,14 @@ type securityTxtFetch struct {
 	FetchedAt   string   `json:"fetched_at"`
 }
 
-func judgeSecurityTxt(ctx context.Context, env *Env, sp Supplier) Outcome {
+func judgeSecurityTxt(ctx context.Context, env *check.Env, sp check.Supplier) check.Outcome {
 	if sp.SecurityTxt == "" {
 		if sp.Reference {
-			return skip("the reference stack has no vendor web site: name the vendor's security.txt in targets.supplier.security_txt")
+			return check.Skip("the reference stack has no vendor web site: name the vendor's security.txt in targets.supplier.security_txt")
 		}
-		return skip("no vendor security.txt URL named in the targets (supplier.security_txt)")
+		return check.Skip("no vendor security.txt URL named in the targets (supplier.security_txt)")
 	}
-	ev := newEvidence(env, ctlSupSecurityTxt)
+	ev := check.NewEvidence(env, ctlSupSecurityTxt)
 	f := securityTxtFetch{URL: sp.SecurityTxt, FetchedAt: time.Now().UTC().Format(time.RFC3339)}
 	client := &http.Client{
 		Timeout:   env.Limits.ProbeTimeout,
@@ -196,34 +176,34 @@ func judgeSecurityTxt(ctx context.Context, env *Env, sp Supplier) Outcome {
 		},
 	}
 	defer client.CloseIdleConnections()
-	pctx, cancel := probeContext(ctx, env.Limits.ProbeTimeout)
+	pctx, cancel := probe.Context(ctx, env.Limits.ProbeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(pctx, http.MethodGet, sp.SecurityTxt, nil)
 	if err != nil {
-		return Outcome{Status: record.StatusError, Reason: fmt.Sprintf("cannot build a request for %s: %v", sp.SecurityTxt, err)}
+		return check.Outcome{Status: record.StatusError, Reason: fmt.Sprintf("cannot build a request for %s: %v", sp.SecurityTxt, err)}
 	}
 	req.Header.Set("User-Agent", "rig-checks/supplier")
 	resp, err := client.Do(req)
 	if err != nil {
 		f.Error = err.Error()
-		ev.json("fetch.json", f)
+		ev.JSON("fetch.json", f)
 		var uerr x509.UnknownAuthorityError
 		var herr x509.HostnameError
 		var cerr x509.CertificateInvalidError
 		if errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr) {
-			return ev.outcome(record.StatusError, nil, "the vendor's TLS certificate at %s does not verify (%v): cannot tell whose file would be served; when the vendor uses a private CA, name it in targets.supplier.trust", sp.SecurityTxt, err)
+			return ev.Outcome(record.StatusError, nil, "the vendor's TLS certificate at %s does not verify (%v): cannot tell whose file would be served; when the vendor uses a private CA, name it in targets.supplier.trust", sp.SecurityTxt, err)
 		}
-		return ev.outcome(record.StatusError, nil, "nothing answered at %s: %v (check the URL; a security.txt nobody can fetch cannot be judged)", sp.SecurityTxt, err)
+		return ev.Outcome(record.StatusError, nil, "nothing answered at %s: %v (check the URL; a security.txt nobody can fetch cannot be judged)", sp.SecurityTxt, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, supply.MaxSecurityTxt+1))
 	f.FinalURL, f.Status, f.ContentType, f.Bytes = resp.Request.URL.String(), resp.StatusCode, resp.Header.Get("Content-Type"), len(body)
 	if err != nil {
 		f.Error = err.Error()
-		ev.json("fetch.json", f)
-		return ev.outcome(record.StatusError, nil, "the answer from %s broke off: %v", sp.SecurityTxt, err)
+		ev.JSON("fetch.json", f)
+		return ev.Outcome(record.StatusError, nil, "the answer from %s broke off: %v", sp.SecurityTxt, err)
 	}
-	ev.json("fetch.json", f)
+	ev.JSON("fetch.json", f)
 	plain := strings.EqualFold(req.URL.Scheme, "http") || strings.EqualFold(resp.Request.URL.Scheme, "http")
 	for _, r := range f.Redirects {
 		if u, err := url.Parse(r); err == nil && u.Scheme == "http" {
@@ -233,16 +213,16 @@ func judgeSecurityTxt(ctx context.Context, env *Env, sp Supplier) Outcome {
 	obs := map[string]any{"url": sp.SecurityTxt, "status": resp.StatusCode, "https": !plain}
 	switch {
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return ev.outcome(record.StatusFail, obs, "no security.txt at %s (HTTP %d): the vendor publishes no disclosure contact and policy there", sp.SecurityTxt, resp.StatusCode)
+		return ev.Outcome(record.StatusFail, obs, "no security.txt at %s (HTTP %d): the vendor publishes no disclosure contact and policy there", sp.SecurityTxt, resp.StatusCode)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return ev.outcome(record.StatusFail, obs, "the security.txt at %s is not public (HTTP %d)", sp.SecurityTxt, resp.StatusCode)
+		return ev.Outcome(record.StatusFail, obs, "the security.txt at %s is not public (HTTP %d)", sp.SecurityTxt, resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
-		return ev.outcome(record.StatusError, obs, "%s answered HTTP %d: cannot read the file", sp.SecurityTxt, resp.StatusCode)
+		return ev.Outcome(record.StatusError, obs, "%s answered HTTP %d: cannot read the file", sp.SecurityTxt, resp.StatusCode)
 	}
-	ev.raw("security.txt", body)
+	ev.Raw("security.txt", body)
 	st, err := supply.ParseSecurityTxt(body)
 	if err != nil {
-		return ev.outcome(record.StatusFail, obs, "the file at %s is not a security.txt: %v", sp.SecurityTxt, err)
+		return ev.Outcome(record.StatusFail, obs, "the file at %s is not a security.txt: %v", sp.SecurityTxt, err)
 	}
 	now := time.Now()
 	var failed []string
@@ -250,11 +230,11 @@ func judgeSecurityTxt(ctx context.Context, env *Env, sp Supplier) Outcome {
 		failed = append(failed, "served over plain HTTP (RFC 9116 §3: https only), so anyone on the way can change the contact")
 	}
 	contacts, policies := st.Contacts(), st.Policies()
-	obs["contact"] = strSlice(contacts)
-	obs["policy"] = strSlice(policies)
+	obs["contact"] = check.StrSlice(contacts)
+	obs["policy"] = check.StrSlice(policies)
 	obs["signed"] = st.Signed
 	if len(st.Problems) > 0 {
-		obs["rfc9116_problems"] = strSlice(st.Problems)
+		obs["rfc9116_problems"] = check.StrSlice(st.Problems)
 	}
 	if ct := f.ContentType; ct != "" && !strings.HasPrefix(strings.ToLower(ct), "text/plain") {
 		obs["content_type"] = ct + " (RFC 9116 §3 wants text/plain; charset=utf-8)"
@@ -295,9 +275,9 @@ func judgeSecurityTxt(ctx context.Context, env *Env, sp Supplier) Outcome {
 		}
 	}
 	if len(failed) > 0 {
-		return ev.outcome(record.StatusFail, obs, "the security.txt at %s falls short: %s", sp.SecurityTxt, strings.Join(failed, "; "))
+		return ev.Outcome(record.StatusFail, obs, "the security.txt at %s falls short: %s", sp.SecurityTxt, strings.Join(failed, "; "))
 	}
-	return ev.outcome(record.StatusPass, obs, "%s is served over HTTPS with %d contact(s), a policy at %s, expiring %s; %s", sp.SecurityTxt, len(contacts), policies[0], st.Expires.UTC().Format(time.DateOnly), obs["signature"])
+	return ev.Outcome(record.StatusPass, obs, "%s is served over HTTPS with %d contact(s), a policy at %s, expiring %s; %s", sp.SecurityTxt, len(contacts), policies[0], st.Expires.UTC().Format(time.DateOnly), obs["signature"])
 }
 
 // --- SUP-SBOM ---
@@ -309,8 +289,8 @@ type sbomRow struct {
 	Verdict string `json:"verdict"` // listed, missing, other-version
 }
 
-func judgeSBOM(env *Env, sp Supplier, build *supply.Build) Outcome {
-	ev := newEvidence(env, ctlSupSBOM)
+func judgeSBOM(env *check.Env, sp check.Supplier, build *supply.Build) check.Outcome {
+	ev := check.NewEvidence(env, ctlSupSBOM)
 	sum := sha256.Sum256(sp.SBOM)
 	obs := map[string]any{"sbom": sp.SBOMName, "sbom_sha256": hex.EncodeToString(sum[:]), "binary": sp.GatewayBin}
 	if sp.SBOMOrigin != "" {
@@ -318,12 +298,12 @@ func judgeSBOM(env *Env, sp Supplier, build *supply.Build) Outcome {
 	}
 	doc, err := supply.ParseSBOM(sp.SBOM)
 	if err != nil {
-		return ev.outcome(record.StatusFail, obs, "the SBOM %s does not parse as CycloneDX or SPDX JSON: %v", sp.SBOMName, err)
+		return ev.Outcome(record.StatusFail, obs, "the SBOM %s does not parse as CycloneDX or SPDX JSON: %v", sp.SBOMName, err)
 	}
 	obs["format"] = doc.Format + " " + doc.SpecVersion
 	obs["components"] = len(doc.Components)
 	if len(doc.Tools) > 0 {
-		obs["sbom_tools"] = strSlice(doc.Tools)
+		obs["sbom_tools"] = check.StrSlice(doc.Tools)
 	}
 	listed := map[string][]string{} // module path (lower case) → versions the SBOM lists
 	for _, c := range append(slices.Clone(doc.Components), subject(doc)...) {
@@ -364,7 +344,7 @@ func judgeSBOM(env *Env, sp Supplier, build *supply.Build) Outcome {
 		!slices.ContainsFunc(stated, func(v string) bool { return sameVersion(v, build.Main.Version) }):
 		other = append(other, fmt.Sprintf("%s, the main module (binary %s, SBOM %s)", build.Main.Path, build.Main.Version, strings.Join(stated, ", ")))
 	}
-	ev.json("modules.json", map[string]any{"binary_main": build.Main, "rows": rows})
+	ev.JSON("modules.json", map[string]any{"binary_main": build.Main, "rows": rows})
 	obs["modules"] = len(build.Modules)
 	obs["missing"] = len(missing)
 	obs["other_version"] = len(other)
@@ -376,9 +356,9 @@ func judgeSBOM(env *Env, sp Supplier, build *supply.Build) Outcome {
 		if len(other) > 0 {
 			parts = append(parts, fmt.Sprintf("%d listed with another version: %s", len(other), cut(other, 8)))
 		}
-		return ev.outcome(record.StatusFail, obs, "the SBOM %s does not describe the binary %s: %s", sp.SBOMName, sp.GatewayBin, strings.Join(parts, "; "))
+		return ev.Outcome(record.StatusFail, obs, "the SBOM %s does not describe the binary %s: %s", sp.SBOMName, sp.GatewayBin, strings.Join(parts, "; "))
 	}
-	return ev.outcome(record.StatusPass, obs, "the SBOM %s (%s %s) lists the main module and all %d modules the binary's build information names, with the same versions", sp.SBOMName, doc.Format, doc.SpecVersion, len(build.Modules))
+	return ev.Outcome(record.StatusPass, obs, "the SBOM %s (%s %s) lists the main module and all %d modules the binary's build information names, with the same versions", sp.SBOMName, doc.Format, doc.SpecVersion, len(build.Modules))
 }
 
 func subject(doc *supply.SBOM) []supply.Component {
@@ -411,8 +391,8 @@ type vulnFinding struct {
 	File     string   `json:"file"`
 }
 
-func judgeVuln(ctx context.Context, env *Env, sp Supplier, build *supply.Build) Outcome {
-	ev := newEvidence(env, ctlSupVuln)
+func judgeVuln(ctx context.Context, env *check.Env, sp check.Supplier, build *supply.Build) check.Outcome {
+	ev := check.NewEvidence(env, ctlSupVuln)
 	obs := map[string]any{"vulndb": sp.VulnDBName, "binary": sp.GatewayBin, "network": "none: the database is a local snapshot"}
 	if sp.VulnDBNote != "" {
 		obs["vulndb_note"] = sp.VulnDBNote
@@ -512,18 +492,18 @@ func judgeVuln(ctx context.Context, env *Env, sp Supplier, build *supply.Build) 
 		db["newest_modified"] = newest.UTC().Format(time.RFC3339)
 		obs["newest_entry"] = newest.UTC().Format(time.DateOnly)
 	}
-	ev.json("vulndb.json", db)
-	ev.json("advisories.json", map[string]any{"modules_checked": len(mods), "not_checked": unreadable, "findings": findings})
+	ev.JSON("vulndb.json", db)
+	ev.JSON("advisories.json", map[string]any{"modules_checked": len(mods), "not_checked": unreadable, "findings": findings})
 	obs["entries"], obs["modules_checked"], obs["advisories"] = entries, len(mods), len(findings)
 	if len(broken) > 0 {
 		obs["unreadable_entries"] = len(broken) // listed in vulndb.json; with findings they do not change the verdict
 	}
 	if len(unreadable) > 0 {
-		obs["not_checked"] = strSlice(unreadable)
+		obs["not_checked"] = check.StrSlice(unreadable)
 	}
 	switch {
 	case walkErr != nil:
-		return ev.outcome(record.StatusError, obs, "cannot read the vulnerability database %s: %v", sp.VulnDBName, walkErr)
+		return ev.Outcome(record.StatusError, obs, "cannot read the vulnerability database %s: %v", sp.VulnDBName, walkErr)
 	case len(findings) > 0:
 		var parts []string
 		for _, f := range findings {
@@ -533,13 +513,13 @@ func judgeVuln(ctx context.Context, env *Env, sp Supplier, build *supply.Build) 
 			}
 			parts = append(parts, fmt.Sprintf("%s in %s@%s (%s)", f.Advisory, f.Module, f.Version, fix))
 		}
-		return ev.outcome(record.StatusFail, obs, "%d known %s affect the gateway's modules: %s", len(findings), plural(len(findings), "advisory", "advisories"), cut(parts, 10))
+		return ev.Outcome(record.StatusFail, obs, "%d known %s affect the gateway's modules: %s", len(findings), plural(len(findings), "advisory", "advisories"), cut(parts, 10))
 	case len(broken) > 0:
-		return ev.outcome(record.StatusError, obs, "%d entries of %s could not be read or judged, so an advisory may be missed: %s", len(broken), sp.VulnDBName, cut(broken, 3))
+		return ev.Outcome(record.StatusError, obs, "%d entries of %s could not be read or judged, so an advisory may be missed: %s", len(broken), sp.VulnDBName, cut(broken, 3))
 	case entries == 0:
-		return ev.outcome(record.StatusError, obs, "the vulnerability database %s holds no OSV entry: an empty database proves nothing", sp.VulnDBName)
+		return ev.Outcome(record.StatusError, obs, "the vulnerability database %s holds no OSV entry: an empty database proves nothing", sp.VulnDBName)
 	}
-	return ev.outcome(record.StatusPass, obs, "none of %d OSV entries of %s affects the %d modules of the gateway binary (module-level match, offline; newest entry %s)", entries, sp.VulnDBName, len(mods), obs["newest_entry"])
+	return ev.Outcome(record.StatusPass, obs, "none of %d OSV entries of %s affects the %d modules of the gateway binary (module-level match, offline; newest entry %s)", entries, sp.VulnDBName, len(mods), obs["newest_entry"])
 }
 
 func plural(n int, one, many string) string {
@@ -551,21 +531,21 @@ func plural(n int, one, many string) string {
 
 // --- SUP-SUPPORT ---
 
-func judgeSupport(env *Env, sp Supplier, build *supply.Build) Outcome {
-	ev := newEvidence(env, ctlSupSupport)
-	ev.raw("support.json", sp.Support)
+func judgeSupport(env *check.Env, sp check.Supplier, build *supply.Build) check.Outcome {
+	ev := check.NewEvidence(env, ctlSupSupport)
+	ev.Raw("support.json", sp.Support)
 	obs := map[string]any{"support": sp.SupportName}
 	if sp.GatewayBin != "" {
 		obs["binary"] = sp.GatewayBin
 	}
 	s, err := supply.ParseSupport(sp.Support)
 	if err != nil {
-		o := ev.outcome(record.StatusFail, obs, "the support declaration %s does not parse: %v", sp.SupportName, err)
+		o := ev.Outcome(record.StatusFail, obs, "the support declaration %s does not parse: %v", sp.SupportName, err)
 		o.Severity = record.SeverityMedium
 		return o
 	}
 	if len(s.Missing) > 0 {
-		o := ev.outcome(record.StatusFail, obs, "the support declaration %s does not declare %s: the support period and supported release lines must be published", sp.SupportName, strings.Join(s.Missing, " and "))
+		o := ev.Outcome(record.StatusFail, obs, "the support declaration %s does not declare %s: the support period and supported release lines must be published", sp.SupportName, strings.Join(s.Missing, " and "))
 		o.Severity = record.SeverityMedium
 		return o
 	}
@@ -574,7 +554,7 @@ func judgeSupport(env *Env, sp Supplier, build *supply.Build) Outcome {
 		lines = append(lines, l.Line)
 	}
 	obs["support_end"] = s.SupportEnd.Format(time.DateOnly)
-	obs["supported_lines"] = strSlice(lines)
+	obs["supported_lines"] = check.StrSlice(lines)
 	// The deployed version: named in the targets, else the binary's main module version, else
 	// the version its build set with -ldflags -X main.version.
 	version, from := sp.Version, "targets.supplier.version"
@@ -590,25 +570,25 @@ func judgeSupport(env *Env, sp Supplier, build *supply.Build) Outcome {
 	v, ok := supply.ParseVersion(version)
 	switch {
 	case version == "" || version == "(devel)":
-		return ev.outcome(record.StatusError, obs, "the gateway binary carries no release version (main module %s, no -X main.version): name the deployed version in targets.supplier.version", version)
+		return ev.Outcome(record.StatusError, obs, "the gateway binary carries no release version (main module %s, no -X main.version): name the deployed version in targets.supplier.version", version)
 	case !ok:
-		return ev.outcome(record.StatusError, obs, "the deployed version %q (%s) is not a semantic version: name it in targets.supplier.version", version, from)
+		return ev.Outcome(record.StatusError, obs, "the deployed version %q (%s) is not a semantic version: name it in targets.supplier.version", version, from)
 	}
 	now := time.Now()
 	if supply.Passed(s.SupportEnd, now) {
-		return ev.outcome(record.StatusFail, obs, "the declared support period ended on %s: the deployed %s gets no security updates", s.SupportEnd.Format(time.DateOnly), version)
+		return ev.Outcome(record.StatusFail, obs, "the declared support period ended on %s: the deployed %s gets no security updates", s.SupportEnd.Format(time.DateOnly), version)
 	}
 	if !v.Release() {
-		return ev.outcome(record.StatusFail, obs, "the deployed %s (%s) is a pre-release or development build, not a release of a supported line (%s)", version, from, strings.Join(lines, ", "))
+		return ev.Outcome(record.StatusFail, obs, "the deployed %s (%s) is a pre-release or development build, not a release of a supported line (%s)", version, from, strings.Join(lines, ", "))
 	}
 	l, ok := s.LineOf(v)
 	if !ok {
-		return ev.outcome(record.StatusFail, obs, "the deployed %s is in none of the supported lines (%s): it gets no security updates", version, strings.Join(lines, ", "))
+		return ev.Outcome(record.StatusFail, obs, "the deployed %s is in none of the supported lines (%s): it gets no security updates", version, strings.Join(lines, ", "))
 	}
 	end := s.Ends(l)
 	obs["line"], obs["line_end"] = l.Line, end.Format(time.DateOnly)
 	if supply.Passed(end, now) {
-		return ev.outcome(record.StatusFail, obs, "the deployed %s is in line %s, whose support ended on %s", version, l.Line, end.Format(time.DateOnly))
+		return ev.Outcome(record.StatusFail, obs, "the deployed %s is in line %s, whose support ended on %s", version, l.Line, end.Format(time.DateOnly))
 	}
-	return ev.outcome(record.StatusPass, obs, "the deployed %s is in the supported line %s, supported until %s (support period of the product until %s)", version, l.Line, end.Format(time.DateOnly), s.SupportEnd.Format(time.DateOnly))
+	return ev.Outcome(record.StatusPass, obs, "the deployed %s is in the supported line %s, supported until %s (support period of the product until %s)", version, l.Line, end.Format(time.DateOnly), s.SupportEnd.Format(time.DateOnly))
 }

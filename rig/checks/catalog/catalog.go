@@ -1,4 +1,7 @@
-package checks
+// Package catalog owns the control definitions as data: the embedded catalog.yaml, its strict
+// loading and validation against the checks that declare the controls and thresholds they
+// evaluate, and the generated controls reference (docs/controls-reference.md).
+package catalog
 
 import (
 	_ "embed"
@@ -18,11 +21,44 @@ import (
 	"github.com/pathrig/rig/rig/record"
 )
 
+// Control is the definition of one control, loaded from the embedded catalog.
+type Control struct {
+	ID           string          `yaml:"id" json:"id"`
+	Check        string          `yaml:"check" json:"check"`
+	Title        string          `yaml:"title" json:"title"`
+	Verifies     string          `yaml:"verifies" json:"verifies"`
+	Pass         string          `yaml:"pass" json:"pass"`
+	Severity     record.Severity `yaml:"severity" json:"severity"`
+	Remediation  string          `yaml:"remediation" json:"remediation"`
+	Verification string          `yaml:"verification" json:"verification"`
+	References   []string        `yaml:"references" json:"references"`
+	// Hop is where a failure is fixed: device, gateway, broker, ingest, or path when the fix
+	// truly spans hops. Effort is its usual size: S (a configuration change, hours), M
+	// (reissued credentials or a change in one service, days) or L (across hops or the fleet,
+	// a sprint). The backlog reads both from here.
+	Hop    string `yaml:"hop" json:"hop"`
+	Effort string `yaml:"effort" json:"effort"`
+	// Thresholds are the numbers the control's verdict depends on (e.g. expiry_warn_days: 60),
+	// read by its check through Env; the catalog's texts quote them as {name}.
+	Thresholds map[string]int `yaml:"thresholds" json:"thresholds,omitempty"`
+}
+
+// Declared is what a check declares to the catalog: the controls it evaluates, in catalog order,
+// and per control the thresholds it reads. The catalog must define exactly these.
+type Declared struct {
+	ID         string
+	Controls   []string
+	Thresholds map[string][]string
+}
+
 //go:embed catalog.yaml
 var catalogYAML []byte
 
-// catalogName names the embedded file in errors, so a bad edit points at file and line.
-const catalogName = "rig/checks/catalog.yaml"
+// Name names the embedded file in errors, so a bad edit points at file and line.
+const Name = "rig/checks/catalog/catalog.yaml"
+
+// YAML returns the embedded catalog file.
+func YAML() []byte { return slices.Clone(catalogYAML) }
 
 type catalogFile struct {
 	Controls []Control `yaml:"controls"`
@@ -66,65 +102,52 @@ var thresholdName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 // placeholder is a threshold quoted in a catalog text: {expiry_warn_days}.
 var placeholder = regexp.MustCompile(`\{([a-z][a-z0-9_]*)\}`)
 
-// loadCatalog parses the embedded catalog once. It is set in init: the checks it validates read
-// their thresholds through it, a cycle a package-level initializer may not have.
-var loadCatalog func() ([]Control, error)
+// embedded is the embedded catalog, parsed and its fields validated once, without the checks'
+// declarations: Lookup serves an Env made by hand (a test calling a probe directly). The
+// evaluator validates the catalog against every registered check with Parse.
+var embedded = sync.OnceValues(func() ([]Control, error) {
+	return parse(Name, catalogYAML, nil, false)
+})
 
-func init() {
-	loadCatalog = sync.OnceValues(func() ([]Control, error) {
-		return parseCatalog(catalogName, catalogYAML, registry())
-	})
-}
-
-// Catalog returns the control definitions of the embedded catalog in file order. The catalog is
-// validated completely on first use; an invalid catalog is a build defect, reported here with the
-// file, line and field.
-func Catalog() ([]Control, error) {
-	controls, err := loadCatalog()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Control, len(controls))
-	for i, c := range controls {
-		out[i] = c.clone()
-	}
-	return out, nil
-}
-
-// clone copies a definition with its slices and map, so a caller cannot edit the catalog.
-func (c Control) clone() Control {
+// Clone copies a definition with its slices and map, so a caller cannot edit the catalog.
+func (c Control) Clone() Control {
 	c.References = slices.Clone(c.References)
 	c.Thresholds = maps.Clone(c.Thresholds)
 	return c
 }
 
-// embeddedControl returns one definition of the embedded catalog.
-func embeddedControl(id string) (Control, bool) {
-	controls, err := loadCatalog()
+// Lookup returns one definition of the embedded catalog.
+func Lookup(id string) (Control, bool) {
+	controls, err := embedded()
 	if err != nil {
 		return Control{}, false
 	}
 	for _, c := range controls {
 		if c.ID == id {
-			return c.clone(), true
+			return c.Clone(), true
 		}
 	}
 	return Control{}, false
 }
 
-// parseCatalog decodes data strictly and validates every control against the checks that must
-// evaluate them: each control names a registered check, and each registered check's Controls are
+// Parse decodes data strictly and validates every control against the checks that must
+// evaluate them: each control names a declared check, and each declared check's Controls are
 // exactly the catalog's controls for it.
-func parseCatalog(name string, data []byte, checks []Check) ([]Control, error) {
+func Parse(name string, data []byte, checks []Declared) ([]Control, error) {
+	return parse(name, data, checks, true)
+}
+
+// parse is Parse; with cross false the controls are not compared with any check's declaration.
+func parse(name string, data []byte, checks []Declared, cross bool) ([]Control, error) {
 	var f catalogFile
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("checks: catalog %s: %s (fix the file; positions are [line:column]; unknown and duplicate keys are refused)", name, yaml.FormatError(err, false, false))
+		return nil, fmt.Errorf("catalog: %s: %s (fix the file; positions are [line:column]; unknown and duplicate keys are refused)", name, yaml.FormatError(err, false, false))
 	}
 	if len(f.Controls) == 0 {
-		return nil, fmt.Errorf("checks: catalog %s: no controls (want a top-level `controls:` list)", name)
+		return nil, fmt.Errorf("catalog: %s: no controls (want a top-level `controls:` list)", name)
 	}
 	lines := controlLines(data)
-	byCheck := map[string]Check{}
+	byCheck := map[string]Declared{}
 	for _, c := range checks {
 		byCheck[c.ID] = c
 	}
@@ -137,7 +160,7 @@ func parseCatalog(name string, data []byte, checks []Check) ([]Control, error) {
 			where = fmt.Sprintf("%s:%d: controls[%d]", name, lines[i], i)
 		}
 		bad := func(field, format string, args ...any) {
-			errs = append(errs, fmt.Errorf("checks: catalog %s (id %q) field %s: %s", where, c.ID, field, fmt.Sprintf(format, args...)))
+			errs = append(errs, fmt.Errorf("catalog: %s (id %q) field %s: %s", where, c.ID, field, fmt.Sprintf(format, args...)))
 		}
 		switch {
 		case !controlID.MatchString(c.ID):
@@ -146,7 +169,7 @@ func parseCatalog(name string, data []byte, checks []Check) ([]Control, error) {
 			bad("id", "duplicate control ID (IDs are stable keys of results and deltas)")
 		}
 		seen[c.ID] = true
-		if _, ok := byCheck[c.Check]; !ok {
+		if _, ok := byCheck[c.Check]; cross && !ok {
 			bad("check", "unknown check %q (registered: %s)", c.Check, strings.Join(checkIDs(checks), ", "))
 		}
 		for _, f := range [][2]string{{"title", c.Title}, {"verifies", c.Verifies}, {"pass", c.Pass}, {"remediation", c.Remediation}, {"verification", c.Verification}} {
@@ -219,7 +242,7 @@ func parseCatalog(name string, data []byte, checks []Check) ([]Control, error) {
 	for _, ch := range checks {
 		got, want := perCheck[ch.ID], ch.Controls
 		if !slices.Equal(got, want) {
-			errs = append(errs, fmt.Errorf("checks: catalog %s: check %q evaluates %v but the catalog lists %v for it (keep both in the same order)", name, ch.ID, want, got))
+			errs = append(errs, fmt.Errorf("catalog: %s: check %q evaluates %v but the catalog lists %v for it (keep both in the same order)", name, ch.ID, want, got))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -258,7 +281,7 @@ func controlLines(data []byte) []int {
 	return nil
 }
 
-func checkIDs(checks []Check) []string {
+func checkIDs(checks []Declared) []string {
 	ids := make([]string, len(checks))
 	for i, c := range checks {
 		ids[i] = c.ID
@@ -266,5 +289,3 @@ func checkIDs(checks []Check) []string {
 	return ids
 }
 
-// validSeverity reports whether s is a severity the record knows.
-func validSeverity(s record.Severity) bool { return s.Rank() >= 0 }

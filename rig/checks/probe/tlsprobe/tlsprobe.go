@@ -1,4 +1,6 @@
-package checks
+// Package tlsprobe runs TLS handshakes with crypto/tls against a broker under audit and records
+// them for the evidence. Versions and suites crypto/tls cannot offer are tlsscan's.
+package tlsprobe
 
 import (
 	"context"
@@ -6,12 +8,14 @@ import (
 	"crypto/x509"
 	"net"
 	"time"
+
+	"github.com/pathrig/rig/rig/checks/probe"
 )
 
-// allCipherSuites is every suite crypto/tls implements, insecure ones included: a version probe
+// AllCipherSuites is every suite crypto/tls implements, insecure ones included: a version probe
 // must not see a legacy-only server refuse it for want of a suite it would have accepted from an
 // old client.
-var allCipherSuites = func() []uint16 {
+var AllCipherSuites = func() []uint16 {
 	var ids []uint16
 	for _, s := range tls.CipherSuites() {
 		ids = append(ids, s.ID)
@@ -22,19 +26,19 @@ var allCipherSuites = func() []uint16 {
 	return ids
 }()
 
-// probeTLSConfig is the client side of every broker TLS probe. InsecureSkipVerify is deliberate:
+// Config is the client side of every broker TLS probe. InsecureSkipVerify is deliberate:
 // these probes ask which versions the server speaks, what it presents, or what it lets a client do
 // once connected; whether its identity is right is judged, with x509.Verify against the
 // deployment's trust anchor, by the CERT-* controls. The broker certificate seen is captured by
 // VerifyConnection as soon as the server sends it, before a client-certificate refusal can end the
 // handshake.
-func probeTLSConfig(addr, serverName string, minV, maxV uint16, seen *tls.ConnectionState) *tls.Config {
+func Config(addr, serverName string, minV, maxV uint16, seen *tls.ConnectionState) *tls.Config {
 	return &tls.Config{
-		ServerName:         sniName(addr, serverName),
+		ServerName:         SNIName(addr, serverName),
 		InsecureSkipVerify: true,
 		MinVersion:         minV,
 		MaxVersion:         maxV,
-		CipherSuites:       allCipherSuites,
+		CipherSuites:       AllCipherSuites,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if seen != nil {
 				*seen = cs
@@ -44,9 +48,9 @@ func probeTLSConfig(addr, serverName string, minV, maxV uint16, seen *tls.Connec
 	}
 }
 
-// sniName is the SNI a device would send: the named server name, else the host of addr when it
+// SNIName is the SNI a device would send: the named server name, else the host of addr when it
 // is a name (SNI cannot carry an IP address).
-func sniName(addr, serverName string) string {
+func SNIName(addr, serverName string) string {
 	if serverName != "" {
 		return serverName
 	}
@@ -57,8 +61,8 @@ func sniName(addr, serverName string) string {
 	return host
 }
 
-// handshake is one TLS handshake attempt as written to the evidence.
-type handshake struct {
+// Result is one TLS handshake attempt as written to the evidence.
+type Result struct {
 	Endpoint   string    `json:"endpoint"`
 	ServerName string    `json:"server_name,omitempty"`
 	Offered    string    `json:"offered"`
@@ -67,38 +71,39 @@ type handshake struct {
 	// Accepted: the server answered with its certificate under the offered version. A server that
 	// then refuses the client for want of a client certificate has still accepted the version.
 	Accepted   bool   `json:"accepted"`
-	Answer     string `json:"answer"` // handshake-complete, certificate-then-refused, or an answer* kind
+	Answer     string `json:"answer"` // handshake-complete, certificate-then-refused, or a probe.Answer* kind
 	Negotiated string `json:"negotiated,omitempty"`
 	Cipher     string `json:"cipher_suite,omitempty"`
 	Alert      string `json:"tls_alert,omitempty"`
 	Error      string `json:"error,omitempty"`
 
-	certs []*x509.Certificate
+	// Certs are the certificates the server presented (also when it then refused the client).
+	Certs []*x509.Certificate `json:"-"`
 }
 
-// tlsHandshake dials addr and runs one client handshake offering versions minV..maxV.
-func tlsHandshake(ctx context.Context, addr, serverName string, minV, maxV uint16, timeout time.Duration) (h handshake) {
-	h = handshake{Endpoint: addr, ServerName: sniName(addr, serverName), Offered: versionRange(minV, maxV), Started: time.Now().UTC()}
-	defer func() { h.DurationMs = msSince(h.Started) }()
-	ctx, cancel := probeContext(ctx, timeout)
+// Handshake dials addr and runs one client handshake offering versions minV..maxV.
+func Handshake(ctx context.Context, addr, serverName string, minV, maxV uint16, timeout time.Duration) (h Result) {
+	h = Result{Endpoint: addr, ServerName: SNIName(addr, serverName), Offered: versionRange(minV, maxV), Started: time.Now().UTC()}
+	defer func() { h.DurationMs = probe.MsSince(h.Started) }()
+	ctx, cancel := probe.Context(ctx, timeout)
 	defer cancel()
 
-	conn, answer, err := dial(ctx, addr, timeout)
+	conn, answer, err := probe.Dial(ctx, addr, timeout)
 	if err != nil {
 		h.Answer, h.Error = answer, err.Error()
 		return h
 	}
 	defer conn.Close()
 	var seen tls.ConnectionState
-	tc := tls.Client(conn, probeTLSConfig(addr, serverName, minV, maxV, &seen))
+	tc := tls.Client(conn, Config(addr, serverName, minV, maxV, &seen))
 	err = tc.HandshakeContext(ctx)
 	if seen.Version != 0 {
 		h.Accepted = true
 		h.Negotiated = tls.VersionName(seen.Version)
-		h.certs = seen.PeerCertificates
+		h.Certs = seen.PeerCertificates
 	}
 	if err != nil {
-		h.Answer, h.Alert, h.Error = classifyIOError(ctx, err, answerTLSFailed)
+		h.Answer, h.Alert, h.Error = probe.ClassifyIOError(ctx, err, probe.AnswerTLSFailed)
 		if h.Accepted {
 			h.Answer = "certificate-then-refused"
 		}

@@ -1,4 +1,8 @@
-package checks
+// Package devicecerts holds the device-certificate hygiene check (device-certs): the fleet's
+// certificates, from the scenario's inventory and as presented to the broker, against the device
+// CA, renewal window, key floor, signature hash, client-auth usage, uniqueness and binding to the
+// client id.
+package devicecerts
 
 import (
 	"context"
@@ -14,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/certjudge"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -27,24 +33,9 @@ const (
 	ctlDevBinding   = "DEVCERT-BINDING"
 )
 
-// DeviceCert is one device certificate of the fleet inventory and where it was seen.
-type DeviceCert struct {
-	Source   string // "inventory:<file>" or "presented:<listener>"
-	ClientID string // the MQTT client id that presented it (presented certificates only)
-	Cert     *x509.Certificate
-}
-
-// Fleet is what the device-certificate hygiene check judges. Empty fields are not named.
-type Fleet struct {
-	Inventory []DeviceCert        // certificates from the scenario's inventory folder
-	Presented func() []DeviceCert // certificates clients presented to the broker in mTLS, read when the check runs
-	Trust     *x509.CertPool      // the device CA(s)
-	UID       string              // the device identity read over UART (lower-case hex)
-}
-
 // LoadInventory reads every PEM certificate under dir (files ending .pem or .crt).
-func LoadInventory(dir string) ([]DeviceCert, error) {
-	var out []DeviceCert
+func LoadInventory(dir string) ([]check.DeviceCert, error) {
+	var out []check.DeviceCert
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -70,7 +61,7 @@ func LoadInventory(dir string) ([]DeviceCert, error) {
 			if err != nil {
 				return fmt.Errorf("device inventory %s: certificate %d: %w", p, n, err)
 			}
-			out = append(out, DeviceCert{Source: "inventory:" + rel, Cert: c})
+			out = append(out, check.DeviceCert{Source: "inventory:" + rel, Cert: c})
 		}
 		return nil
 	})
@@ -80,14 +71,17 @@ func LoadInventory(dir string) ([]DeviceCert, error) {
 	return out, nil
 }
 
-func deviceCertsCheck() Check {
-	return Check{
+// Checks returns the family's checks in registry order.
+func Checks() []check.Check { return []check.Check{deviceCertsCheck()} }
+
+func deviceCertsCheck() check.Check {
+	return check.Check{
 		ID:       "device-certs",
 		Title:    "Device certificate hygiene",
 		Controls: []string{ctlDevChain, ctlDevExpiry, ctlDevKey, ctlDevSignature, ctlDevEKU, ctlDevUnique, ctlDevBinding},
 		Thresholds: map[string][]string{
-			ctlDevExpiry: {thExpiryWarnDays, thExpiryHighDays},
-			ctlDevKey:    {thMinRSABits, thMinECBits},
+			ctlDevExpiry: {check.ThExpiryWarnDays, check.ThExpiryHighDays},
+			ctlDevKey:    {check.ThMinRSABits, check.ThMinECBits},
 		},
 		Run: runDeviceCerts,
 	}
@@ -127,24 +121,24 @@ func keyID(c *x509.Certificate) string {
 	return hex.EncodeToString(s[:])
 }
 
-func runDeviceCerts(ctx context.Context, env *Env) map[string]Outcome {
+func runDeviceCerts(ctx context.Context, env *check.Env) map[string]check.Outcome {
 	f := env.Targets.Fleet
 	all := deviceCertsCheck().Controls
 	certs := slices.Clone(f.Inventory)
 	if f.Presented != nil {
 		certs = append(certs, f.Presented()...)
 	}
-	outs := map[string]Outcome{}
+	outs := map[string]check.Outcome{}
 	if len(certs) == 0 {
 		for _, c := range all {
-			outs[c] = skip("no device certificate named or seen (targets device_certs folder, or certificates presented to the reference broker in mTLS)")
+			outs[c] = check.Skip("no device certificate named or seen (targets device_certs folder, or certificates presented to the reference broker in mTLS)")
 		}
 		return outs
 	}
 	now := time.Now()
 	// Distinct certificates by fingerprint; the same certificate seen twice is one certificate.
 	byFP := map[[32]byte]int{}
-	var uniq []DeviceCert
+	var uniq []check.DeviceCert
 	rows := []devRow{}
 	for _, d := range certs {
 		fp := sha256.Sum256(d.Cert.Raw)
@@ -152,25 +146,24 @@ func runDeviceCerts(ctx context.Context, env *Env) map[string]Outcome {
 			byFP[fp] = len(uniq)
 			uniq = append(uniq, d)
 		}
-		alg, bits := keyStrength(d.Cert.PublicKey)
+		alg, bits := certjudge.KeyStrength(d.Cert.PublicKey)
 		rows = append(rows, devRow{Source: d.Source, ClientID: d.ClientID, Subject: d.Cert.Subject.String(), Issuer: d.Cert.Issuer.String(),
 			Serial: d.Cert.SerialNumber.Text(16), Fingerprint: hex.EncodeToString(fp[:]), KeyID: keyID(d.Cert),
 			NotBefore: d.Cert.NotBefore.UTC(), NotAfter: d.Cert.NotAfter.UTC(), Key: fmt.Sprintf("%s-%d", alg, bits),
 			Signature: d.Cert.SignatureAlgorithm.String(), EKU: ekuNames(d.Cert)})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Source+rows[i].ClientID < rows[j].Source+rows[j].ClientID })
-	shared := newEvidence(env, ctlDevChain)
-	shared.json("fleet.json", rows)
-	label := func(d DeviceCert) string {
+	shared := check.NewEvidence(env, ctlDevChain)
+	shared.JSON("fleet.json", rows)
+	label := func(d check.DeviceCert) string {
 		if d.ClientID != "" {
 			return fmt.Sprintf("%s (%s, client %s)", d.Cert.Subject.CommonName, d.Source, d.ClientID)
 		}
 		return fmt.Sprintf("%s (%s)", d.Cert.Subject.CommonName, d.Source)
 	}
-	per := func(ctl string, bad func(DeviceCert) string, what string) Outcome {
-		ev := newEvidence(env, ctl)
-		ev.ref(shared.paths...)
-		ev.err = shared.err
+	per := func(ctl string, bad func(check.DeviceCert) string, what string) check.Outcome {
+		ev := check.NewEvidence(env, ctl)
+		ev.Inherit(shared)
 		var findings []string
 		for _, d := range uniq {
 			if why := bad(d); why != "" {
@@ -179,14 +172,14 @@ func runDeviceCerts(ctx context.Context, env *Env) map[string]Outcome {
 		}
 		obs := map[string]any{"certificates": len(uniq), "failing": len(findings)}
 		if len(findings) > 0 {
-			return ev.outcome(record.StatusFail, obs, "%d of %d device certificates %s: %s", len(findings), len(uniq), what, strings.Join(findings, "; "))
+			return ev.Outcome(record.StatusFail, obs, "%d of %d device certificates %s: %s", len(findings), len(uniq), what, strings.Join(findings, "; "))
 		}
-		return ev.outcome(record.StatusPass, obs, "all %d device certificates pass", len(uniq))
+		return ev.Outcome(record.StatusPass, obs, "all %d device certificates pass", len(uniq))
 	}
 	if f.Trust == nil {
-		outs[ctlDevChain] = skip("no device CA named in the targets (device_trust); cannot tell whom device certificates should chain to")
+		outs[ctlDevChain] = check.Skip("no device CA named in the targets (device_trust); cannot tell whom device certificates should chain to")
 	} else {
-		outs[ctlDevChain] = per(ctlDevChain, func(d DeviceCert) string {
+		outs[ctlDevChain] = per(ctlDevChain, func(d check.DeviceCert) string {
 			at := now
 			if now.After(d.Cert.NotAfter) || now.Before(d.Cert.NotBefore) {
 				at = d.Cert.NotBefore.Add(d.Cert.NotAfter.Sub(d.Cert.NotBefore) / 2) // dates are DEVCERT-EXPIRY's
@@ -198,30 +191,30 @@ func runDeviceCerts(ctx context.Context, env *Env) map[string]Outcome {
 		}, "do not chain to the device CA")
 	}
 	worst := record.Severity("")
-	window, floor := renewalOf(env, ctlDevExpiry), keyFloorOf(env, ctlDevKey)
-	exp := per(ctlDevExpiry, func(d DeviceCert) string {
-		w, sev := expiryWindow(d.Cert.NotBefore, d.Cert.NotAfter, now, window)
+	window, floor := certjudge.RenewalOf(env, ctlDevExpiry), certjudge.KeyFloorOf(env, ctlDevKey)
+	exp := per(ctlDevExpiry, func(d check.DeviceCert) string {
+		w, sev := certjudge.ExpiryWindow(d.Cert.NotBefore, d.Cert.NotAfter, now, window)
 		if sev == "" {
 			return ""
 		}
-		worst = worse(worst, sev)
+		worst = check.Worse(worst, sev)
 		return w
 	}, "are expired, not yet valid or due for renewal")
 	if exp.Status == record.StatusFail {
 		exp.Severity = worst
 	}
 	outs[ctlDevExpiry] = exp
-	outs[ctlDevKey] = per(ctlDevKey, func(d DeviceCert) string {
-		alg, bits := keyStrength(d.Cert.PublicKey)
-		return weakKey(alg, bits, floor)
+	outs[ctlDevKey] = per(ctlDevKey, func(d check.DeviceCert) string {
+		alg, bits := certjudge.KeyStrength(d.Cert.PublicKey)
+		return certjudge.WeakKey(alg, bits, floor)
 	}, "have weak keys")
-	outs[ctlDevSignature] = per(ctlDevSignature, func(d DeviceCert) string {
-		if weakSignature(d.Cert.SignatureAlgorithm) {
+	outs[ctlDevSignature] = per(ctlDevSignature, func(d check.DeviceCert) string {
+		if certjudge.WeakSignature(d.Cert.SignatureAlgorithm) {
 			return d.Cert.SignatureAlgorithm.String()
 		}
 		return ""
 	}, "are signed with a broken hash")
-	outs[ctlDevEKU] = per(ctlDevEKU, func(d DeviceCert) string {
+	outs[ctlDevEKU] = per(ctlDevEKU, func(d check.DeviceCert) string {
 		if slices.Contains(d.Cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) || slices.Contains(d.Cert.ExtKeyUsage, x509.ExtKeyUsageAny) {
 			return ""
 		}
@@ -234,10 +227,9 @@ func runDeviceCerts(ctx context.Context, env *Env) map[string]Outcome {
 
 // judgeUnique finds certificates of different devices that share a key, a serial (per issuer)
 // or a subject.
-func judgeUnique(env *Env, shared *evidenceSet, uniq []DeviceCert) Outcome {
-	ev := newEvidence(env, ctlDevUnique)
-	ev.ref(shared.paths...)
-	ev.err = shared.err
+func judgeUnique(env *check.Env, shared *check.EvidenceSet, uniq []check.DeviceCert) check.Outcome {
+	ev := check.NewEvidence(env, ctlDevUnique)
+	ev.Inherit(shared)
 	groups := map[string][]string{}
 	for _, d := range uniq {
 		groups["public key "+keyID(d.Cert)[:16]] = append(groups["public key "+keyID(d.Cert)[:16]], d.Cert.Subject.CommonName)
@@ -255,26 +247,25 @@ func judgeUnique(env *Env, shared *evidenceSet, uniq []DeviceCert) Outcome {
 	sort.Strings(dup)
 	obs := map[string]any{"certificates": len(uniq), "shared_keys": kinds["public"], "shared_serials": kinds["serial"], "shared_subjects": kinds["subject"]}
 	if len(dup) > 0 {
-		return ev.outcome(record.StatusFail, obs, "device certificates are not unique: %s (one leaked key or clone impersonates the whole fleet)", strings.Join(dup, "; "))
+		return ev.Outcome(record.StatusFail, obs, "device certificates are not unique: %s (one leaked key or clone impersonates the whole fleet)", strings.Join(dup, "; "))
 	}
-	return ev.outcome(record.StatusPass, obs, "%d device certificates, no shared key, serial or subject", len(uniq))
+	return ev.Outcome(record.StatusPass, obs, "%d device certificates, no shared key, serial or subject", len(uniq))
 }
 
 // judgeBinding checks, for every certificate a client presented, that its subject names the MQTT
 // client id it connected with, and that the device read over UART presented its own.
-func judgeBinding(env *Env, shared *evidenceSet, certs []DeviceCert, uid string) Outcome {
-	var presented []DeviceCert
+func judgeBinding(env *check.Env, shared *check.EvidenceSet, certs []check.DeviceCert, uid string) check.Outcome {
+	var presented []check.DeviceCert
 	for _, d := range certs {
 		if d.ClientID != "" {
 			presented = append(presented, d)
 		}
 	}
 	if len(presented) == 0 {
-		return skip("no certificate presented by an MQTT client was seen (only the reference broker records them): subject and client id cannot be compared")
+		return check.Skip("no certificate presented by an MQTT client was seen (only the reference broker records them): subject and client id cannot be compared")
 	}
-	ev := newEvidence(env, ctlDevBinding)
-	ev.ref(shared.paths...)
-	ev.err = shared.err
+	ev := check.NewEvidence(env, ctlDevBinding)
+	ev.Inherit(shared)
 	var bad []string
 	deviceSeen := false
 	for _, d := range presented {
@@ -294,7 +285,7 @@ func judgeBinding(env *Env, shared *evidenceSet, certs []DeviceCert, uid string)
 		}
 	}
 	if len(bad) > 0 {
-		return ev.outcome(record.StatusFail, obs, "certificate subjects are not bound to client identities: %s", strings.Join(bad, "; "))
+		return ev.Outcome(record.StatusFail, obs, "certificate subjects are not bound to client identities: %s", strings.Join(bad, "; "))
 	}
-	return ev.outcome(record.StatusPass, obs, "every presented certificate names the client id it connected with%s", map[bool]string{true: ", the device's UID among them", false: ""}[uid != ""])
+	return ev.Outcome(record.StatusPass, obs, "every presented certificate names the client id it connected with%s", map[bool]string{true: ", the device's UID among them", false: ""}[uid != ""])
 }

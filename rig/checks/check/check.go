@@ -1,7 +1,9 @@
-// Package checks owns the control catalog and the checks that evaluate it against live endpoints.
-// A check probes the targets it is given; it never reads the hardening profile that configured
-// them, so the same checks audit a stack the rig did not start.
-package checks
+// Package check is the contract a check family codes against: a Check and the Outcome per
+// control it returns, the Env it is given (Targets, Limits, evidence store, logger, the
+// device-side interfaces), and the helpers every family uses (Probe, Skip, NewEvidence,
+// Env.Threshold). A check probes the targets it is given; it never reads the hardening profile
+// that configured them, so the same checks audit a stack the rig did not start.
+package check
 
 import (
 	"context"
@@ -11,31 +13,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/catalog"
+	"github.com/pathrig/rig/rig/checks/probe/uartprobe"
 	"github.com/pathrig/rig/rig/evidence"
 	"github.com/pathrig/rig/rig/record"
 )
-
-// Control is the definition of one control, loaded from the embedded catalog.
-type Control struct {
-	ID           string          `yaml:"id" json:"id"`
-	Check        string          `yaml:"check" json:"check"`
-	Title        string          `yaml:"title" json:"title"`
-	Verifies     string          `yaml:"verifies" json:"verifies"`
-	Pass         string          `yaml:"pass" json:"pass"`
-	Severity     record.Severity `yaml:"severity" json:"severity"`
-	Remediation  string          `yaml:"remediation" json:"remediation"`
-	Verification string          `yaml:"verification" json:"verification"`
-	References   []string        `yaml:"references" json:"references"`
-	// Hop is where a failure is fixed: device, gateway, broker, ingest, or path when the fix
-	// truly spans hops. Effort is its usual size: S (a configuration change, hours), M
-	// (reissued credentials or a change in one service, days) or L (across hops or the fleet,
-	// a sprint). The backlog reads both from here.
-	Hop    string `yaml:"hop" json:"hop"`
-	Effort string `yaml:"effort" json:"effort"`
-	// Thresholds are the numbers the control's verdict depends on (e.g. expiry_warn_days: 60),
-	// read by its check through Env; the catalog's texts quote them as {name}.
-	Thresholds map[string]int `yaml:"thresholds" json:"thresholds,omitempty"`
-}
 
 // Outcome is what a check observed for one of its controls.
 type Outcome struct {
@@ -92,43 +74,65 @@ type Env struct {
 	// OnCheck, when set, is told when each check that ran started and finished.
 	OnCheck func(check string, started, finished time.Time)
 
-	// defs are the catalog's definitions of the run, set by Evaluate: thresholds come from here.
-	defs map[string]Control
+	// Defs are the catalog's definitions of the run, set by the evaluator: thresholds come from
+	// here.
+	Defs map[string]catalog.Control
 }
 
-// threshold returns the catalog threshold key of control: the one place a check reads a number
+// Threshold returns the catalog threshold key of control: the one place a check reads a number
 // its verdict depends on. The catalog is validated at load to define every threshold a check
 // declares (Check.Thresholds), so a missing one is a rig defect; the panic becomes an error
-// outcome of the check (runCheck).
-func (e *Env) threshold(control, key string) int {
-	def, ok := e.defs[control]
+// outcome of the check (the evaluator recovers it).
+func (e *Env) Threshold(control, key string) int {
+	def, ok := e.Defs[control]
 	if !ok {
-		def, ok = embeddedControl(control) // an Env made by hand (a test calling a probe directly)
+		def, ok = catalog.Lookup(control) // an Env made by hand (a test calling a probe directly)
 	}
 	v, found := def.Thresholds[key]
 	if !ok || !found {
-		panic(fmt.Sprintf("checks: control %s has no threshold %q in the catalog (declare it in Check.Thresholds and define it in %s)", control, key, catalogName))
+		panic(fmt.Sprintf("checks: control %s has no threshold %q in the catalog (declare it in Check.Thresholds and define it in %s)", control, key, catalog.Name))
 	}
 	return v
 }
 
-// skipped reports whether control was skipped on the command line or is outside the run's
+// Skipped reports whether control was skipped on the command line or is outside the run's
 // selection: either way its own probe is not sent.
-func (e *Env) skipped(control string) bool { return e.Skip[control] || e.outOfScope(control) }
+func (e *Env) Skipped(control string) bool { return e.Skip[control] || e.OutOfScope(control) }
 
-// outOfScope reports whether control is outside the controls the run's bundles select.
-func (e *Env) outOfScope(control string) bool { return e.Only != nil && !e.Only[control] }
+// OutOfScope reports whether control is outside the controls the run's bundles select.
+func (e *Env) OutOfScope(control string) bool { return e.Only != nil && !e.Only[control] }
 
 // SkippedReason is the reason of a control skipped on the command line.
 const SkippedReason = "skipped on the command line"
 
-// probe runs one independent probe of control, unless the control was skipped on the command
-// line: then nothing is sent.
-func probe(env *Env, control string, run func() Outcome) Outcome {
-	if env.skipped(control) {
+// Probe runs one independent probe of control, unless the control was skipped on the command
+// line or is outside the run's selection: then nothing is sent.
+func Probe(env *Env, control string, run func() Outcome) Outcome {
+	if env.Skipped(control) {
 		return Outcome{Status: record.StatusSkip, Reason: SkippedReason}
 	}
 	return run()
+}
+
+// Defaults for a zero Limits field.
+const (
+	DefaultProbeTimeout  = 3 * time.Second
+	DefaultOversizeBytes = 256 << 10
+	DefaultDrainTimeout  = 10 * time.Second
+)
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	if l.ProbeTimeout <= 0 {
+		l.ProbeTimeout = DefaultProbeTimeout
+	}
+	if l.OversizeBytes <= 0 {
+		l.OversizeBytes = DefaultOversizeBytes
+	}
+	if l.DrainTimeout <= 0 {
+		l.DrainTimeout = DefaultDrainTimeout
+	}
+	return l
 }
 
 // Limits bound every probe.
@@ -151,7 +155,7 @@ type Targets struct {
 	// Management lists URLs of the gateway's management or debug interfaces, probed without
 	// credentials.
 	Management []string
-	// Supplier names the supplier-side evidence of the gateway release (supplier.go).
+	// Supplier names the supplier-side evidence of the gateway release (targets.go).
 	Supplier Supplier
 }
 
@@ -196,4 +200,22 @@ type Telemetry interface {
 	// Account reads the devices' counters over the UART (telemetry keeps flowing), waits up to
 	// drain for the store to hold every frame sent in the run's window, and returns the balance.
 	Account(ctx context.Context, drain time.Duration) (*Accounting, error)
+}
+
+// ErrNoUART is what UART.Inject returns when the run's device has no line the rig can write on
+// (a real board or QEMU): the control is then skipped with the reason.
+var ErrNoUART = uartprobe.ErrNoUART
+
+// UART gives the malformed-frame probe the device's serial line and the gateway's frame counters
+// (the same methods as uartprobe.Line). Only the rig's own stack has one: the emulated device's
+// side of the pty pair.
+type UART interface {
+	// Inject writes b onto the line from the device's side in one write, between the device's
+	// own frames.
+	Inject(ctx context.Context, b []byte) error
+	// Frames returns the gateway's count of valid frames and of rejected ones.
+	Frames() (ok, bad uint64)
+	// Ping has the gateway send a PING command to the device and wait for its RESPONSE: a valid
+	// frame the device sends on demand, whether or not telemetry is running.
+	Ping(ctx context.Context) error
 }
