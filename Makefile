@@ -77,9 +77,9 @@ bench:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
-	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
-	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/tlsscan
-	$(GO) test -run '^$$' -fuzz '^FuzzServerKeyExchange$$' -fuzztime $(FUZZTIME) ./rig/checks/tlsscan
+	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/mqttprobe
+	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
+	$(GO) test -run '^$$' -fuzz '^FuzzServerKeyExchange$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzRelayChunks$$' -fuzztime $(FUZZTIME) ./rig/relay
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzCReceiverAgrees$$' -fuzztime $(FUZZTIME) ./firmware/stm32/cproto

@@ -288,4 +288,3 @@ func checkIDs(checks []Declared) []string {
 	}
 	return ids
 }
-

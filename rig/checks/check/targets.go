@@ -47,4 +47,3 @@ type Supplier struct {
 	// Reference is set on the rig's own path: skip reasons then say how to name the inputs there.
 	Reference bool
 }
-

@@ -1,4 +1,4 @@
-package checks
+package transport
 
 import (
 	"context"
@@ -7,70 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pathrig/rig/rig/checks/tlsscan"
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
+	"github.com/pathrig/rig/rig/checks/probe/tlsscan"
 	"github.com/pathrig/rig/rig/record"
 )
-
-// TestTLSDepthMochi runs the tls-depth check against the mochi brokers of the exposed and
-// hardened shapes (crypto/tls servers). The Debian peers (mosquitto, openssl s_server) are in
-// realpeers_test.go.
-func TestTLSDepthMochi(t *testing.T) {
-	tests := []struct {
-		name    string
-		broker  string
-		probes  bool
-		want    map[string]record.Status
-		posture string
-	}{
-		{"exposed", "exposed", false, map[string]record.Status{ctlCiphers: record.StatusPass, ctlTLSMQTT: record.StatusPass, ctlClientAuth: record.StatusFail}, postureNone},
-		{"hardened with a probe certificate", "hardened", true, map[string]record.Status{ctlCiphers: record.StatusPass, ctlTLSMQTT: record.StatusPass, ctlClientAuth: record.StatusPass}, postureRequired},
-		{"hardened without a probe certificate", "hardened", false, map[string]record.Status{ctlCiphers: record.StatusPass, ctlTLSMQTT: record.StatusSkip, ctlClientAuth: record.StatusPass}, postureRequired},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			targets := Targets{Broker: startBroker(t, tc.broker)}
-			if tc.probes {
-				targets.Probes = []Identity{probeIdentityA(t)}
-			}
-			env, dir := newEnv(t, targets, nil)
-			results, err := Evaluate(context.Background(), env, []string{"tls-depth"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := byControl(t, results)
-			for id, w := range tc.want {
-				if got[id].Status != w {
-					t.Errorf("%s: status %s, want %s (reason: %s)", id, got[id].Status, w, got[id].Reason)
-				}
-			}
-			if p := got[ctlClientAuth].Observed["posture"]; p != tc.posture {
-				t.Errorf("posture = %v, want %s", p, tc.posture)
-			}
-			acc, _ := got[ctlCiphers].Observed["accepted"].(map[string]any)
-			if tc.broker == "exposed" && acc["TLS 1.0"] == nil {
-				t.Errorf("exposed: want suites listed under TLS 1.0, got %v", acc)
-			}
-			if tc.broker == "hardened" && (acc["TLS 1.0"] != nil || acc["TLS 1.3"] == nil) {
-				t.Errorf("hardened: want TLS 1.2/1.3 suites only, got %v", acc)
-			}
-			assertEvidence(t, dir, results)
-		})
-	}
-}
-
-// TestWorse: a failure carries the worst class found, whatever the order.
-func TestWorse(t *testing.T) {
-	worst := record.Severity("")
-	for _, w := range []string{"3des", "null-encryption", "rc4"} {
-		worst = worse(worst, weaknessSeverity(w))
-	}
-	if worst != record.SeverityCritical {
-		t.Errorf("worst = %s, want critical", worst)
-	}
-	if got := worse(record.SeverityHigh, record.SeverityMedium); got != record.SeverityHigh {
-		t.Errorf("worse(high, medium) = %s", got)
-	}
-}
 
 // dropAfterCertRequest is a TLS 1.3 server that asks for a client certificate, completes the
 // handshake without one and then resets the connection without a word: what a client sees from
@@ -78,7 +19,7 @@ func TestWorse(t *testing.T) {
 // the client's CONNECT, arriving after the close, provokes.
 func dropAfterCertRequest(t *testing.T) string {
 	t.Helper()
-	conf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{pki(t).good}, ClientAuth: tls.RequestClientCert}
+	conf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{checktest.TestPKI(t).Good}, ClientAuth: tls.RequestClientCert}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,13 +55,13 @@ func TestTLSMQTTClientCertRequired(t *testing.T) {
 	}{
 		{"server that asks for a certificate and resets", dropAfterCertRequest, 5, record.StatusSkip},
 		{"mosquitto requiring client certificates", func(t *testing.T) string {
-			return startMosquitto(t, newOpenSSLPKI(t), "hardened").tls
+			return checktest.StartMosquitto(t, checktest.NewOpenSSLPKI(t), "hardened").TLS
 		}, 20, record.StatusSkip},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tc.addr(t)
-			env, _ := newEnv(t, Targets{Broker: Broker{TLS: addr, ServerName: testServerName}}, nil)
+			env, _ := checktest.NewEnv(t, check.Targets{Broker: check.Broker{TLS: addr, ServerName: checktest.ServerName}}, nil)
 			env.Limits = env.Limits.WithDefaults()
 			seen := map[record.Status]int{}
 			for i := 0; i < tc.runs; i++ {
@@ -173,7 +114,7 @@ func TestKexWeakness(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			class, detail, unseen := kexWeakness(tc.suite, kexFloorOf(&Env{}))
+			class, detail, unseen := kexWeakness(tc.suite, kexFloorOf(&check.Env{}))
 			if class != tc.class || unseen != tc.unseen {
 				t.Errorf("got class %q unseen %v (%s), want %q unseen %v", class, unseen, detail, tc.class, tc.unseen)
 			}
@@ -181,5 +122,19 @@ func TestKexWeakness(t *testing.T) {
 				t.Errorf("severity %s, want %s", got, tc.severity)
 			}
 		})
+	}
+}
+
+// TestWorse: a failure carries the worst class found, whatever the order.
+func TestWorse(t *testing.T) {
+	worst := record.Severity("")
+	for _, w := range []string{"3des", "null-encryption", "rc4"} {
+		worst = check.Worse(worst, weaknessSeverity(w))
+	}
+	if worst != record.SeverityCritical {
+		t.Errorf("worst = %s, want critical", worst)
+	}
+	if got := check.Worse(record.SeverityHigh, record.SeverityMedium); got != record.SeverityHigh {
+		t.Errorf("Worse(high, medium) = %s", got)
 	}
 }

@@ -1,4 +1,4 @@
-package checks
+package transport_test
 
 import (
 	"encoding/binary"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -66,14 +68,14 @@ func sslv3Server(t *testing.T) string {
 }
 
 func TestSSLv3Only(t *testing.T) {
-	results := evaluatePeers(t, Targets{Broker: Broker{TLS: sslv3Server(t)}}, "transport", "tls-depth")
-	got := byControl(t, results)
-	if r := got[ctlTLSLegacy]; r.Status != record.StatusFail || r.Severity != record.SeverityHigh {
-		t.Errorf("%s: %s %s (%s), want fail high (SSL 3.0 accepted)", ctlTLSLegacy, r.Status, r.Severity, r.Reason)
+	results := evaluatePeers(t, check.Targets{Broker: check.Broker{TLS: sslv3Server(t)}}, "transport", "tls-depth")
+	got := checktest.ByControl(t, results)
+	if r := got["TRANSPORT-TLS-LEGACY"]; r.Status != record.StatusFail || r.Severity != record.SeverityHigh {
+		t.Errorf("%s: %s %s (%s), want fail high (SSL 3.0 accepted)", "TRANSPORT-TLS-LEGACY", r.Status, r.Severity, r.Reason)
 	}
-	r := got[ctlCiphers]
+	r := got["TRANSPORT-CIPHERS"]
 	if r.Status != record.StatusFail || r.Severity != record.SeverityMedium {
-		t.Errorf("%s: %s %s (%s), want fail medium (3DES)", ctlCiphers, r.Status, r.Severity, r.Reason)
+		t.Errorf("%s: %s %s (%s), want fail medium (3DES)", "TRANSPORT-CIPHERS", r.Status, r.Severity, r.Reason)
 	}
 	if acc, _ := r.Observed["accepted"].(map[string]any); !slices.Equal(acc["SSLv3"].([]string), []string{"TLS_RSA_WITH_3DES_EDE_CBC_SHA"}) {
 		t.Errorf("accepted suites = %v", acc)

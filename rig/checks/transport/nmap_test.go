@@ -1,4 +1,4 @@
-package checks
+package transport_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -17,10 +19,10 @@ import (
 // versions with their suites, in rig's version names ("TLS 1.2").
 func nmapVersions(t *testing.T, addr string) map[string][]string {
 	t.Helper()
-	nmap := needBinary(t, "nmap", "nmap")
+	nmap := checktest.NeedBinary(t, "nmap", "nmap")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, nmap, "-n", "-Pn", "-p", port(addr), "--script", "ssl-enum-ciphers", "-oX", "-", "127.0.0.1").CombinedOutput()
+	out, err := exec.CommandContext(ctx, nmap, "-n", "-Pn", "-p", checktest.Port(addr), "--script", "ssl-enum-ciphers", "-oX", "-", "127.0.0.1").CombinedOutput()
 	if err != nil {
 		t.Fatalf("nmap: %v\n%s", err, out)
 	}
@@ -59,35 +61,35 @@ func parseNmapEnum(xml string) map[string][]string {
 // enumerates are the ones nmap lists (nmap names TLS 1.3 suites its own way, so those are
 // compared by count).
 func TestNmapAgreement(t *testing.T) {
-	needBinary(t, "nmap", "nmap")
-	p := newOpenSSLPKI(t)
+	checktest.NeedBinary(t, "nmap", "nmap")
+	p := checktest.NewOpenSSLPKI(t)
 	type target struct {
 		name string
 		addr func(t *testing.T) string
 	}
 	targets := []target{
-		{"mosquitto exposed", func(t *testing.T) string { return startMosquitto(t, p, "exposed").tls }},
-		{"mosquitto hardened", func(t *testing.T) string { return startMosquitto(t, p, "hardened").tls }},
+		{"mosquitto exposed", func(t *testing.T) string { return checktest.StartMosquitto(t, p, "exposed").TLS }},
+		{"mosquitto hardened", func(t *testing.T) string { return checktest.StartMosquitto(t, p, "hardened").TLS }},
 		{"s_server TLS 1.0", func(t *testing.T) string {
-			return startSServer(t, p, "good", "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
+			return checktest.StartSServer(t, p, "good", "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0")
 		}},
 		{"s_server TLS 1.1", func(t *testing.T) string {
-			return startSServer(t, p, "good", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+			return checktest.StartSServer(t, p, "good", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
 		}},
 		{"s_server NULL and anonymous", func(t *testing.T) string {
-			return startSServer(t, p, "rsa1024", "-cipher", "ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+			return checktest.StartSServer(t, p, "rsa1024", "-cipher", "ALL:COMPLEMENTOFALL:@SECLEVEL=0")
 		}},
-		{"s_server default", func(t *testing.T) string { return startSServer(t, p, "good") }},
-		{"mochi exposed", func(t *testing.T) string { return startBroker(t, "exposed").TLS }},
-		{"mochi hardened", func(t *testing.T) string { return startBroker(t, "hardened").TLS }},
+		{"s_server default", func(t *testing.T) string { return checktest.StartSServer(t, p, "good") }},
+		{"mochi exposed", func(t *testing.T) string { return checktest.StartBroker(t, "exposed").TLS }},
+		{"mochi hardened", func(t *testing.T) string { return checktest.StartBroker(t, "hardened").TLS }},
 	}
 	for _, tc := range targets {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // nmap spends most of its time waiting
 			addr := tc.addr(t)
-			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr}}, "transport", "tls-depth")
-			got := byControl(t, results)
-			legacy, ciphers := got[ctlTLSLegacy], got[ctlCiphers]
+			results := evaluatePeers(t, check.Targets{Broker: check.Broker{TLS: addr}}, "transport", "tls-depth")
+			got := checktest.ByControl(t, results)
+			legacy, ciphers := got["TRANSPORT-TLS-LEGACY"], got["TRANSPORT-CIPHERS"]
 			if legacy.Status == record.StatusError || ciphers.Status == record.StatusError {
 				t.Fatalf("rig could not scan: %s / %s", legacy.Reason, ciphers.Reason)
 			}
@@ -159,7 +161,7 @@ var (
 // version, and fails the test unless the server agrees to it.
 func confirmWithSClient(t *testing.T, addr, version, suite string) {
 	t.Helper()
-	openssl := needBinary(t, "openssl", "openssl")
+	openssl := checktest.NeedBinary(t, "openssl", "openssl")
 	opensslNamesOnce.Do(func() {
 		opensslNames = map[string]string{}
 		out, err := exec.Command(openssl, "ciphers", "-stdname", "ALL:COMPLEMENTOFALL:@SECLEVEL=0").Output()

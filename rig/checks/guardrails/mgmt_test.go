@@ -1,10 +1,12 @@
-package checks
+package guardrails_test
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -29,19 +31,19 @@ func TestManagementEndpoints(t *testing.T) {
 	tests := []struct {
 		name string
 		urls []string
-		want want
+		want checktest.Want
 	}{
-		{"debug vars open", []string{open.URL + "/admin"}, fail(record.SeverityHigh)},
-		{"admin behind basic auth, nothing else", []string{guarded.URL + "/admin"}, pass},
-		{"closed port", []string{"http://" + closedPort(t) + "/admin"}, pass},
-		{"nothing named", nil, skipped},
+		{"debug vars open", []string{open.URL + "/admin"}, checktest.Fail(record.SeverityHigh)},
+		{"admin behind basic auth, nothing else", []string{guarded.URL + "/admin"}, checktest.Pass},
+		{"closed port", []string{"http://" + checktest.ClosedPort(t) + "/admin"}, checktest.Pass},
+		{"nothing named", nil, checktest.Skipped},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			results := evaluatePeers(t, Targets{Management: tc.urls}, "guardrails-depth")
-			r := byControl(t, results)[ctlGuardMgmt]
-			if r.Status != tc.want.status || (tc.want.severity != "" && r.Severity != tc.want.severity) {
-				t.Errorf("%s: %s %s (%s), want %s", ctlGuardMgmt, r.Status, r.Severity, r.Reason, tc.want.status)
+			results := evaluatePeers(t, check.Targets{Management: tc.urls}, "guardrails-depth")
+			r := checktest.ByControl(t, results)["GUARD-MGMT"]
+			if r.Status != tc.want.Status || (tc.want.Severity != "" && r.Severity != tc.want.Severity) {
+				t.Errorf("%s: %s %s (%s), want %s", "GUARD-MGMT", r.Status, r.Severity, r.Reason, tc.want.Status)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package checks
+package supplier_test
 
 import (
 	"bytes"
@@ -22,7 +22,10 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
 	"github.com/pathrig/rig/rig/checks/supply"
+	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -112,19 +115,19 @@ func spdx(b *supply.Build) []byte {
 	return out
 }
 
-func supplierResults(t *testing.T, sp Supplier) map[string]record.Result {
+func supplierResults(t *testing.T, sp check.Supplier) map[string]record.Result {
 	t.Helper()
-	return byControl(t, evaluatePeers(t, Targets{Supplier: sp}, "supplier"))
+	return checktest.ByControl(t, evaluatePeers(t, check.Targets{Supplier: sp}, "supplier"))
 }
 
-func assertControl(t *testing.T, results map[string]record.Result, control string, w want, reason string) record.Result {
+func assertControl(t *testing.T, results map[string]record.Result, control string, w checktest.Want, reason string) record.Result {
 	t.Helper()
 	r, ok := results[control]
 	if !ok {
 		t.Fatalf("%s: no result", control)
 	}
-	if r.Status != w.status || (w.severity != "" && r.Severity != w.severity) {
-		t.Errorf("%s: %s %s (%s), want %s %s", control, r.Status, r.Severity, r.Reason, w.status, w.severity)
+	if r.Status != w.Status || (w.Severity != "" && r.Severity != w.Severity) {
+		t.Errorf("%s: %s %s (%s), want %s %s", control, r.Status, r.Severity, r.Reason, w.Status, w.Severity)
 	}
 	if reason != "" && !strings.Contains(r.Reason, reason) {
 		t.Errorf("%s: reason %q, want it to say %q", control, r.Reason, reason)
@@ -136,12 +139,12 @@ func assertControl(t *testing.T, results map[string]record.Result, control strin
 // security.txt URL on it and the CA pool to trust.
 func vendorSite(t *testing.T, handler http.Handler) (string, *x509.CertPool) {
 	t.Helper()
-	p := pki(t)
+	p := checktest.TestPKI(t)
 	srv := httptest.NewUnstartedServer(handler)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.good}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.Good}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return srv.URL + "/.well-known/security.txt", p.pool
+	return srv.URL + "/.well-known/security.txt", p.Pool
 }
 
 func serve(body string) http.Handler {
@@ -216,26 +219,26 @@ func TestSupplierSecurityTxt(t *testing.T) {
 		body   string
 		key    []byte
 		plain  bool // serve over plain HTTP
-		want   want
+		want   checktest.Want
 		reason string
 		sig    string // in observed.signature
 	}{
-		{"valid", valid, nil, false, pass, "served over HTTPS", "not signed"},
-		{"expired", securityTxt(now.Add(-24*time.Hour), contact, policy), nil, false, fail(record.SeverityMedium), "expired on", ""},
-		{"missing contact", securityTxt(now.Add(90*24*time.Hour), policy), nil, false, fail(record.SeverityMedium), "no Contact", ""},
-		{"http contact only", securityTxt(now.Add(90*24*time.Hour), "Contact: http://vendor.example/report", policy), nil, false, fail(record.SeverityMedium), "no Contact", ""},
-		{"missing expires", securityTxt(time.Time{}, contact, policy), nil, false, fail(record.SeverityMedium), "no Expires", ""},
-		{"expires twice", securityTxt(now.Add(90*24*time.Hour), contact, policy, "Expires: 2099-01-01T00:00:00Z"), nil, false, fail(record.SeverityMedium), "Expires appears 2 times", ""},
-		{"missing policy", securityTxt(now.Add(90*24*time.Hour), contact), nil, false, fail(record.SeverityMedium), "no Policy", ""},
-		{"plain http", valid, nil, true, fail(record.SeverityMedium), "served over plain HTTP", ""},
-		{"signed, key named", signed, pub, false, pass, "signature valid", "signed, signature valid"},
-		{"signed, no key named", signed, nil, false, pass, "signature not checked", "signed, signature not checked"},
-		{"signed, altered after signing", tampered, pub, false, fail(record.SeverityMedium), "does not verify", "signed, signature invalid"},
-		{"signed by another key", byOther, pub, false, fail(record.SeverityMedium), "does not verify", "signed, signature invalid"},
+		{"valid", valid, nil, false, checktest.Pass, "served over HTTPS", "not signed"},
+		{"expired", securityTxt(now.Add(-24*time.Hour), contact, policy), nil, false, checktest.Fail(record.SeverityMedium), "expired on", ""},
+		{"missing contact", securityTxt(now.Add(90*24*time.Hour), policy), nil, false, checktest.Fail(record.SeverityMedium), "no Contact", ""},
+		{"http contact only", securityTxt(now.Add(90*24*time.Hour), "Contact: http://vendor.example/report", policy), nil, false, checktest.Fail(record.SeverityMedium), "no Contact", ""},
+		{"missing expires", securityTxt(time.Time{}, contact, policy), nil, false, checktest.Fail(record.SeverityMedium), "no Expires", ""},
+		{"expires twice", securityTxt(now.Add(90*24*time.Hour), contact, policy, "Expires: 2099-01-01T00:00:00Z"), nil, false, checktest.Fail(record.SeverityMedium), "Expires appears 2 times", ""},
+		{"missing policy", securityTxt(now.Add(90*24*time.Hour), contact), nil, false, checktest.Fail(record.SeverityMedium), "no Policy", ""},
+		{"plain http", valid, nil, true, checktest.Fail(record.SeverityMedium), "served over plain HTTP", ""},
+		{"signed, key named", signed, pub, false, checktest.Pass, "signature valid", "signed, signature valid"},
+		{"signed, no key named", signed, nil, false, checktest.Pass, "signature not checked", "signed, signature not checked"},
+		{"signed, altered after signing", tampered, pub, false, checktest.Fail(record.SeverityMedium), "does not verify", "signed, signature invalid"},
+		{"signed by another key", byOther, pub, false, checktest.Fail(record.SeverityMedium), "does not verify", "signed, signature invalid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := Supplier{VendorKey: tc.key}
+			sp := check.Supplier{VendorKey: tc.key}
 			if tc.plain {
 				srv := httptest.NewServer(serve(tc.body))
 				t.Cleanup(srv.Close)
@@ -244,7 +247,7 @@ func TestSupplierSecurityTxt(t *testing.T) {
 				u, ca := vendorSite(t, serve(tc.body))
 				sp.SecurityTxt, sp.Trust = u, ca
 			}
-			r := assertControl(t, supplierResults(t, sp), ctlSupSecurityTxt, tc.want, tc.reason)
+			r := assertControl(t, supplierResults(t, sp), "SUP-SECURITY-TXT", tc.want, tc.reason)
 			if tc.sig != "" && !strings.HasPrefix(fmt.Sprint(r.Observed["signature"]), tc.sig) {
 				t.Errorf("observed signature %q, want %q", r.Observed["signature"], tc.sig)
 			}
@@ -258,25 +261,25 @@ func TestSupplierSecurityTxt(t *testing.T) {
 		plain := httptest.NewServer(serve(valid))
 		t.Cleanup(plain.Close)
 		u, ca := vendorSite(t, http.RedirectHandler(plain.URL+"/.well-known/security.txt", http.StatusFound))
-		assertControl(t, supplierResults(t, Supplier{SecurityTxt: u, Trust: ca}), ctlSupSecurityTxt, fail(record.SeverityMedium), "plain HTTP")
+		assertControl(t, supplierResults(t, check.Supplier{SecurityTxt: u, Trust: ca}), "SUP-SECURITY-TXT", checktest.Fail(record.SeverityMedium), "plain HTTP")
 	})
 	t.Run("not published", func(t *testing.T) {
 		u, ca := vendorSite(t, http.NotFoundHandler())
-		assertControl(t, supplierResults(t, Supplier{SecurityTxt: u, Trust: ca}), ctlSupSecurityTxt, fail(record.SeverityMedium), "404")
+		assertControl(t, supplierResults(t, check.Supplier{SecurityTxt: u, Trust: ca}), "SUP-SECURITY-TXT", checktest.Fail(record.SeverityMedium), "404")
 	})
 	t.Run("server error", func(t *testing.T) {
 		u, ca := vendorSite(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusBadGateway) }))
-		assertControl(t, supplierResults(t, Supplier{SecurityTxt: u, Trust: ca}), ctlSupSecurityTxt, errored, "502")
+		assertControl(t, supplierResults(t, check.Supplier{SecurityTxt: u, Trust: ca}), "SUP-SECURITY-TXT", checktest.Errored, "502")
 	})
 	t.Run("certificate of a CA not trusted", func(t *testing.T) {
 		u, _ := vendorSite(t, serve(valid))
-		assertControl(t, supplierResults(t, Supplier{SecurityTxt: u}), ctlSupSecurityTxt, errored, "targets.supplier.trust")
+		assertControl(t, supplierResults(t, check.Supplier{SecurityTxt: u}), "SUP-SECURITY-TXT", checktest.Errored, "targets.supplier.trust")
 	})
 	t.Run("nothing listening", func(t *testing.T) {
-		assertControl(t, supplierResults(t, Supplier{SecurityTxt: "https://" + closedPort(t) + "/.well-known/security.txt"}), ctlSupSecurityTxt, errored, "nothing answered")
+		assertControl(t, supplierResults(t, check.Supplier{SecurityTxt: "https://" + checktest.ClosedPort(t) + "/.well-known/security.txt"}), "SUP-SECURITY-TXT", checktest.Errored, "nothing answered")
 	})
 	t.Run("not named", func(t *testing.T) {
-		assertControl(t, supplierResults(t, Supplier{}), ctlSupSecurityTxt, skipped, "supplier.security_txt")
+		assertControl(t, supplierResults(t, check.Supplier{}), "SUP-SECURITY-TXT", checktest.Skipped, "supplier.security_txt")
 	})
 }
 
@@ -298,27 +301,27 @@ func TestSupplierSBOM(t *testing.T) {
 		name   string
 		bin    string
 		sbom   []byte
-		want   want
+		want   checktest.Want
 		reason string
 	}{
-		{"the SBOM make build writes", bin, made, pass, "with the same versions"},
-		{"CycloneDX that matches", bin, cycloneDX(b, nil), pass, "with the same versions"},
-		{"SPDX that matches", bin, spdx(b), pass, "SPDX"},
-		{"a module missing", bin, cycloneDX(b, func(cs []map[string]any) []map[string]any { return cs[1:] }), fail(record.SeverityMedium), victim.Path + "@" + victim.Version},
+		{"the SBOM make build writes", bin, made, checktest.Pass, "with the same versions"},
+		{"CycloneDX that matches", bin, cycloneDX(b, nil), checktest.Pass, "with the same versions"},
+		{"SPDX that matches", bin, spdx(b), checktest.Pass, "SPDX"},
+		{"a module missing", bin, cycloneDX(b, func(cs []map[string]any) []map[string]any { return cs[1:] }), checktest.Fail(record.SeverityMedium), victim.Path + "@" + victim.Version},
 		{"another version", bin, cycloneDX(b, func(cs []map[string]any) []map[string]any {
 			cs[0]["version"], cs[0]["purl"] = "v0.0.1", "pkg:golang/"+victim.Path+"@v0.0.1"
 			return cs
-		}), fail(record.SeverityMedium), "SBOM v0.0.1"},
-		{"not an SBOM", bin, []byte(`{"name": "gateway", "modules": []}`), fail(record.SeverityMedium), "does not parse"},
-		{"not JSON", bin, []byte("gateway 1.0 with paho"), fail(record.SeverityMedium), "does not parse"},
-		{"no SBOM named", bin, nil, skipped, "supplier.sbom"},
-		{"no binary named", "", cycloneDX(b, nil), skipped, "supplier.gateway_bin"},
-		{"not a Go binary", notGo, cycloneDX(b, nil), errored, "build information"},
+		}), checktest.Fail(record.SeverityMedium), "SBOM v0.0.1"},
+		{"not an SBOM", bin, []byte(`{"name": "gateway", "modules": []}`), checktest.Fail(record.SeverityMedium), "does not parse"},
+		{"not JSON", bin, []byte("gateway 1.0 with paho"), checktest.Fail(record.SeverityMedium), "does not parse"},
+		{"no SBOM named", bin, nil, checktest.Skipped, "supplier.sbom"},
+		{"no binary named", "", cycloneDX(b, nil), checktest.Skipped, "supplier.gateway_bin"},
+		{"not a Go binary", notGo, cycloneDX(b, nil), checktest.Errored, "build information"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := assertControl(t, supplierResults(t, Supplier{GatewayBin: tc.bin, SBOM: tc.sbom, SBOMName: "gateway.cdx.json"}), ctlSupSBOM, tc.want, tc.reason)
-			if tc.want.status == record.StatusPass && r.Observed["modules"] != len(b.Modules) {
+			r := assertControl(t, supplierResults(t, check.Supplier{GatewayBin: tc.bin, SBOM: tc.sbom, SBOMName: "gateway.cdx.json"}), "SUP-SBOM", tc.want, tc.reason)
+			if tc.want.Status == record.StatusPass && r.Observed["modules"] != len(b.Modules) {
 				t.Errorf("observed modules %v, want %d", r.Observed["modules"], len(b.Modules))
 			}
 		})
@@ -353,7 +356,7 @@ func TestSupplierVuln(t *testing.T) {
 	tests := []struct {
 		name   string
 		db     fstest.MapFS
-		want   want
+		want   checktest.Want
 		reason string
 	}{
 		{"an advisory for a module the gateway uses", db(map[string]string{
@@ -361,30 +364,30 @@ func TestSupplierVuln(t *testing.T) {
 			"GO-TEST-0002.json":        osvEntry("GO-TEST-0002", "example.com/unused", "0", ""),
 			"index/modules.json":       `[{"path": "github.com/eclipse/paho.mqtt.golang"}]`,
 			"nested/GO-TEST-0003.json": osvEntry("GO-TEST-0003", yaml.Path, next, ""),
-		}), fail(record.SeverityHigh), "GO-TEST-0001 in " + yaml.Path + "@" + yaml.Version + " (fixed in " + next + ")"},
+		}), checktest.Fail(record.SeverityHigh), "GO-TEST-0001 in " + yaml.Path + "@" + yaml.Version + " (fixed in " + next + ")"},
 		{"no advisory for the gateway's versions", db(map[string]string{
 			"GO-TEST-0001.json": osvEntry("GO-TEST-0001", yaml.Path, "0", "0.0.1"),
 			"GO-TEST-0002.json": osvEntry("GO-TEST-0002", "example.com/unused", "0", ""),
 			"GO-TEST-0003.json": osvEntry("GO-TEST-0003", supply.StdLib, "0", "1.0.0"),
-		}), pass, "none of 3 OSV entries"},
+		}), checktest.Pass, "none of 3 OSV entries"},
 		{"withdrawn advisory", db(map[string]string{
 			"GO-TEST-0001.json": strings.Replace(osvEntry("GO-TEST-0001", yaml.Path, "0", ""), `"summary"`, `"withdrawn": "2025-02-01T00:00:00Z", "summary"`, 1),
-		}), pass, "none of 1 OSV entries"},
+		}), checktest.Pass, "none of 1 OSV entries"},
 		{"the standard library", db(map[string]string{
 			"GO-TEST-0004.json": osvEntry("GO-TEST-0004", supply.StdLib, "0", "999.0.0"),
-		}), fail(record.SeverityHigh), "in stdlib@"},
-		{"empty snapshot", db(map[string]string{"README.md": "no entries"}), errored, "holds no OSV entry"},
+		}), checktest.Fail(record.SeverityHigh), "in stdlib@"},
+		{"empty snapshot", db(map[string]string{"README.md": "no entries"}), checktest.Errored, "holds no OSV entry"},
 		{"a broken entry", db(map[string]string{
 			"GO-TEST-0001.json": osvEntry("GO-TEST-0001", "example.com/unused", "0", ""),
 			"GO-TEST-0009.json": `{"id": "GO-TEST-0009", "affected": "everything"}`,
-		}), errored, "GO-TEST-0009.json"},
+		}), checktest.Errored, "GO-TEST-0009.json"},
 		{"a range that is not semver", db(map[string]string{
 			"GO-TEST-0001.json": osvEntry("GO-TEST-0001", yaml.Path, "0", "not-a-version"),
-		}), errored, "not a semantic version"},
+		}), checktest.Errored, "not a semantic version"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assertControl(t, supplierResults(t, Supplier{GatewayBin: bin, VulnDB: tc.db, VulnDBName: "testdb"}), ctlSupVuln, tc.want, tc.reason)
+			assertControl(t, supplierResults(t, check.Supplier{GatewayBin: bin, VulnDB: tc.db, VulnDBName: "testdb"}), "SUP-VULN", tc.want, tc.reason)
 		})
 	}
 	t.Run("a folder on disk", func(t *testing.T) {
@@ -392,10 +395,10 @@ func TestSupplierVuln(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "GO-TEST-0001.json"), []byte(osvEntry("GO-TEST-0001", yaml.Path, "0", next)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		assertControl(t, supplierResults(t, Supplier{GatewayBin: bin, VulnDB: os.DirFS(dir), VulnDBName: dir}), ctlSupVuln, fail(record.SeverityHigh), "GO-TEST-0001")
+		assertControl(t, supplierResults(t, check.Supplier{GatewayBin: bin, VulnDB: os.DirFS(dir), VulnDBName: dir}), "SUP-VULN", checktest.Fail(record.SeverityHigh), "GO-TEST-0001")
 	})
 	t.Run("no snapshot named", func(t *testing.T) {
-		assertControl(t, supplierResults(t, Supplier{GatewayBin: bin}), ctlSupVuln, skipped, "supplier.vulndb")
+		assertControl(t, supplierResults(t, check.Supplier{GatewayBin: bin}), "SUP-VULN", checktest.Skipped, "supplier.vulndb")
 	})
 }
 
@@ -412,38 +415,48 @@ func TestSupplierSupport(t *testing.T) {
 		name    string
 		support []byte
 		version string
-		want    want
+		want    checktest.Want
 		reason  string
 	}{
-		{"in a supported line", decl(future, `{"line": "1.4"}`, `{"line": "1.5"}`), "1.4.2", pass, "supported line 1.4"},
-		{"in a line named by major", decl(future, `{"line": "2"}`), "v2.7.0", pass, "supported line 2"},
-		{"in no supported line", decl(future, `{"line": "1.5"}`, `{"line": "1.6.x"}`), "1.4.2", fail(record.SeverityHigh), "in none of the supported lines (1.5, 1.6.x)"},
-		{"its line ended", decl(future, `{"line": "1.4", "until": "`+past+`"}`), "1.4.2", fail(record.SeverityHigh), "whose support ended"},
-		{"the support period ended", decl(past, `{"line": "1.4"}`), "1.4.2", fail(record.SeverityHigh), "support period ended"},
-		{"a pre-release", decl(future, `{"line": "1.4"}`), "1.4.2-rc.1", fail(record.SeverityHigh), "pre-release"},
-		{"no support end", []byte(`{"supported_lines": [{"line": "1.4"}]}`), "1.4.2", fail(record.SeverityMedium), "does not declare support_end"},
-		{"no lines", []byte(`{"support_end": "` + future + `"}`), "1.4.2", fail(record.SeverityMedium), "supported_lines"},
-		{"not the format", []byte(`{"end": "2030"}`), "1.4.2", fail(record.SeverityMedium), "does not parse"},
-		{"no release version", decl(future, `{"line": "1.4"}`), "", errored, "targets.supplier.version"},
+		{"in a supported line", decl(future, `{"line": "1.4"}`, `{"line": "1.5"}`), "1.4.2", checktest.Pass, "supported line 1.4"},
+		{"in a line named by major", decl(future, `{"line": "2"}`), "v2.7.0", checktest.Pass, "supported line 2"},
+		{"in no supported line", decl(future, `{"line": "1.5"}`, `{"line": "1.6.x"}`), "1.4.2", checktest.Fail(record.SeverityHigh), "in none of the supported lines (1.5, 1.6.x)"},
+		{"its line ended", decl(future, `{"line": "1.4", "until": "`+past+`"}`), "1.4.2", checktest.Fail(record.SeverityHigh), "whose support ended"},
+		{"the support period ended", decl(past, `{"line": "1.4"}`), "1.4.2", checktest.Fail(record.SeverityHigh), "support period ended"},
+		{"a pre-release", decl(future, `{"line": "1.4"}`), "1.4.2-rc.1", checktest.Fail(record.SeverityHigh), "pre-release"},
+		{"no support end", []byte(`{"supported_lines": [{"line": "1.4"}]}`), "1.4.2", checktest.Fail(record.SeverityMedium), "does not declare support_end"},
+		{"no lines", []byte(`{"support_end": "` + future + `"}`), "1.4.2", checktest.Fail(record.SeverityMedium), "supported_lines"},
+		{"not the format", []byte(`{"end": "2030"}`), "1.4.2", checktest.Fail(record.SeverityMedium), "does not parse"},
+		{"no release version", decl(future, `{"line": "1.4"}`), "", checktest.Errored, "targets.supplier.version"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assertControl(t, supplierResults(t, Supplier{GatewayBin: bin, Support: tc.support, SupportName: "support.json", Version: tc.version}), ctlSupSupport, tc.want, tc.reason)
+			assertControl(t, supplierResults(t, check.Supplier{GatewayBin: bin, Support: tc.support, SupportName: "support.json", Version: tc.version}), "SUP-SUPPORT", tc.want, tc.reason)
 		})
 	}
 	t.Run("not named", func(t *testing.T) {
-		assertControl(t, supplierResults(t, Supplier{GatewayBin: bin}), ctlSupSupport, skipped, "supplier.support")
+		assertControl(t, supplierResults(t, check.Supplier{GatewayBin: bin}), "SUP-SUPPORT", checktest.Skipped, "supplier.support")
 	})
 	t.Run("version named, no binary", func(t *testing.T) {
-		assertControl(t, supplierResults(t, Supplier{Support: decl(future, `{"line": "1.4"}`), SupportName: "support.json", Version: "1.4.2"}), ctlSupSupport, pass, "supported line 1.4")
+		assertControl(t, supplierResults(t, check.Supplier{Support: decl(future, `{"line": "1.4"}`), SupportName: "support.json", Version: "1.4.2"}), "SUP-SUPPORT", checktest.Pass, "supported line 1.4")
 	})
 	t.Run("neither version nor binary", func(t *testing.T) {
-		assertControl(t, supplierResults(t, Supplier{Support: decl(future, `{"line": "1.4"}`), SupportName: "support.json"}), ctlSupSupport, skipped, "supplier.gateway_bin")
+		assertControl(t, supplierResults(t, check.Supplier{Support: decl(future, `{"line": "1.4"}`), SupportName: "support.json"}), "SUP-SUPPORT", checktest.Skipped, "supplier.gateway_bin")
 	})
 	t.Run("the reference path", func(t *testing.T) {
-		res := supplierResults(t, Supplier{Reference: true})
-		assertControl(t, res, ctlSupSupport, skipped, "declares no support period")
-		assertControl(t, res, ctlSupSBOM, skipped, "no SBOM beside the gateway binary")
-		assertControl(t, res, ctlSupSecurityTxt, skipped, "no vendor web site")
+		res := supplierResults(t, check.Supplier{Reference: true})
+		assertControl(t, res, "SUP-SUPPORT", checktest.Skipped, "declares no support period")
+		assertControl(t, res, "SUP-SBOM", checktest.Skipped, "no SBOM beside the gateway binary")
+		assertControl(t, res, "SUP-SECURITY-TXT", checktest.Skipped, "no vendor web site")
 	})
+}
+
+// readBuild reads the build information of a Go binary as the check does.
+func readBuild(bin string) (*supply.Build, error) {
+	f, size, err := infile.Open(bin, "gateway binary", infile.MaxBinary)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return supply.ReadBuild(io.NewSectionReader(f, 0, size))
 }
