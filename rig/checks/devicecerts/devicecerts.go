@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"github.com/pathrig/rig/rig/infile"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,9 +34,15 @@ const (
 	ctlDevBinding   = "DEVCERT-BINDING"
 )
 
-// LoadInventory reads every PEM certificate under dir (files ending .pem or .crt).
+// MaxInventoryFiles bounds the certificate files LoadInventory reads: a fleet of 100,000 devices
+// with one file each, far above what an audit names, far below what would exhaust memory.
+const MaxInventoryFiles = 100_000
+
+// LoadInventory reads every PEM certificate under dir (files ending .pem or .crt), each a
+// regular file of at most infile.MaxPEM bytes and at most MaxInventoryFiles of them.
 func LoadInventory(dir string) ([]check.DeviceCert, error) {
 	var out []check.DeviceCert
+	files := 0
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -43,7 +50,10 @@ func LoadInventory(dir string) ([]check.DeviceCert, error) {
 		if d.IsDir() || !(strings.HasSuffix(p, ".pem") || strings.HasSuffix(p, ".crt")) {
 			return nil
 		}
-		data, err := os.ReadFile(p)
+		if files++; files > MaxInventoryFiles {
+			return fmt.Errorf("more than %d certificate files (name the folder of one fleet)", MaxInventoryFiles)
+		}
+		data, err := infile.Read(p, "device certificate", infile.MaxPEM)
 		if err != nil {
 			return err
 		}
