@@ -21,7 +21,7 @@ import (
 
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/broker"
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/ingest"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/secevent"
@@ -287,9 +287,9 @@ func (c pathCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // obsTargets is what the checks are told of the path's logs, metrics and alerts.
-func (s *Stack) obsTargets() checks.Observability {
+func (s *Stack) obsTargets() check.Observability {
 	o := &s.obs
-	t := checks.Observability{BrokerLog: o.named["broker"], GatewayLog: o.named["gateway"], IngestLog: o.named["ingest"],
+	t := check.Observability{BrokerLog: o.named["broker"], GatewayLog: o.named["gateway"], IngestLog: o.named["ingest"],
 		OtherLogs: append([]string(nil), o.others...)}
 	if o.url != "" {
 		t.Metrics = []string{o.url + PathMetrics}
@@ -349,7 +349,7 @@ func (s *Stack) DeviceName() string {
 // true time until restore. A gateway process keeps its own clock.
 func (s *Stack) SkewGateway(offset time.Duration) (func(), error) {
 	if s.processGateway() {
-		return nil, fmt.Errorf("%w: the gateway runs as a process with its own clock", checks.ErrNoSkew)
+		return nil, fmt.Errorf("%w: the gateway runs as a process with its own clock", check.ErrNoSkew)
 	}
 	s.obs.skew.Store(int64(offset))
 	return func() { s.obs.skew.Store(0) }, nil

@@ -51,7 +51,8 @@ func TestPathRunCLI(t *testing.T) {
 		got = append(got, r.Control)
 	}
 	slices.Sort(got)
-	if want := []string{"GUARD-HEALTH", "GUARD-MGMT", "TRUST-LATENCY", "TRUST-LOSS"}; !slices.Equal(got, want) {
+	if want := []string{"GUARD-HEALTH", "GUARD-MGMT", "OBS-ACL-EVENTS", "OBS-AUTH-EVENTS", "OBS-CLOCK", "OBS-GAP-ALERT", "OBS-INGEST-EVENTS",
+		"OBS-LOG-SECRETS", "OBS-METRICS-AUTH", "OBS-UART-EVENTS", "TRUST-LATENCY", "TRUST-LOSS"}; !slices.Equal(got, want) {
 		t.Errorf("results %v, want the observability path's controls %v", got, want)
 	}
 	if run.Scope == nil || !slices.Equal(run.Scope.Paths, []string{"observability"}) || run.Bundles[0] != "path-observability" {
