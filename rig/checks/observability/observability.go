@@ -132,7 +132,7 @@ func (l eventLog) await(ctx context.Context, within time.Duration, wants ...obsp
 // what OBS-LOG-SECRETS looks for), only the events and counts.
 func logSummary(l obsprobe.Log, matched *secevent.Event) map[string]any {
 	return map[string]any{"path": l.Path, "from_offset": l.From, "bytes_read": l.Bytes, "lines": l.Lines, "format": l.Format,
-		"unparsed_lines": l.Unparsed, "events_read": len(l.Events), "matched": matched}
+		"unparsed_lines": l.Unparsed, "events_read": len(l.Events), "events": l.Events[:min(len(l.Events), 50)], "matched": matched}
 }
 
 // eventVerdict turns a wait into the verdict of an event control.

@@ -161,7 +161,8 @@ func TestObservabilityAuthEventsMosquitto(t *testing.T) {
 				want = record.StatusPass
 			}
 			if len(results) != 1 || results[0].Status != want {
-				t.Fatalf("results = %+v, want %s for OBS-AUTH-EVENTS", results, want)
+				b, _ := os.ReadFile(logPath)
+				t.Fatalf("results = %+v, want %s for OBS-AUTH-EVENTS; the broker's log:\n%s", results, want, b)
 			}
 			t.Logf("%s: %s", results[0].Status, results[0].Reason)
 		})
