@@ -33,7 +33,9 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/pathrig/rig/rig/secevent"
 	"github.com/pathrig/rig/rig/telemetry"
 )
 
@@ -75,6 +77,16 @@ type Config struct {
 	// `pattern readwrite <prefix>/%c/#`); everything else ($SYS, `#`, other devices, shared
 	// subscriptions) is refused. The identity is the username, or the client id when no username was sent.
 	DeviceACL bool
+	// WebSocketAddr opens an MQTT-over-WebSocket listener ("" = none) under the same hooks as the
+	// others; with WebSocketTLS it is wss:// (cloned; e.g. the TLS listener's configuration).
+	WebSocketAddr string
+	WebSocketTLS  *tls.Config
+	// Identity binds client ids to identities, locks out repeated failed logins and holds Last
+	// Wills to the ACL (identity.go).
+	Identity IdentityConfig
+	// Events receives the broker's security events (refused logins, lockouts, refused takeovers,
+	// ACL denials); nil = none.
+	Events *secevent.Log
 	// MaxPacketSize is the profile's packet limit; 0 = none, but the broker never reads a packet
 	// over HardMaxPacketSize (nor a larger MaxPacketSize).
 	MaxPacketSize uint32
@@ -92,6 +104,7 @@ type Broker struct {
 	srv       *mqtt.Server
 	plain     *listener
 	tls       *listener
+	ws        *wsListener
 	guard     *guard
 	certs     *certRecorder
 	counters  *counters
@@ -159,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 
 	b := &Broker{srv: srv, counters: &counters{}, log: log, cfg: cfg}
 	b.guard = newGuard(cfg, b.counters)
+	b.guard.srv = srv
 	b.certs = &certRecorder{now: cfg.Now, seen: map[certKey]*certEntry{}}
 	for _, h := range []mqtt.Hook{b.guard, b.certs} {
 		if err := srv.AddHook(h, nil); err != nil {
@@ -184,13 +198,18 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 		b.tls = newListener("tls", ln, cfg.TLS.Clone(), cfg.ConnectTimeout, caps.MaximumPacketSize, b.counters, log)
 	}
-	for _, l := range []*listener{b.plain, b.tls} {
-		if l == nil {
-			continue
+	if cfg.WebSocketAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", cfg.WebSocketAddr)
+		if err != nil {
+			b.closeListeners()
+			return nil, fmt.Errorf("broker: listen %s (MQTT over WebSocket): %w (pick a free port or 127.0.0.1:0)", cfg.WebSocketAddr, err)
 		}
+		b.ws = newWSListener("ws", ln, cfg.WebSocketTLS.Clone(), cfg.ConnectTimeout, caps.MaximumPacketSize, b.counters, log)
+	}
+	for _, l := range b.listeners() {
 		if err := srv.AddListener(l); err != nil {
 			b.closeListeners()
-			return nil, fmt.Errorf("broker: add listener %s: %w", l.id, err)
+			return nil, fmt.Errorf("broker: add listener %s: %w", l.ID(), err)
 		}
 	}
 	if err := srv.Serve(); err != nil {
@@ -198,15 +217,22 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
 	b.stopCtx = context.AfterFunc(ctx, func() { _ = b.Close() })
-	log.Info("broker started", "plain", b.PlainAddr(), "tls", b.TLSAddr(),
+	log.Info("broker started", "plain", b.PlainAddr(), "tls", b.TLSAddr(), "websocket", b.WebSocketURL(),
 		"anonymous", cfg.AllowAnonymous, "users", len(cfg.Users), "cert_identity", cfg.CertIdentity,
-		"device_acl", cfg.DeviceACL, "max_packet_size", cfg.MaxPacketSize)
+		"device_acl", cfg.DeviceACL, "max_packet_size", cfg.MaxPacketSize,
+		"client_id_bound", cfg.Identity.BoundClientID, "lockout_attempts", cfg.Identity.LockoutAttempts, "will_acl", cfg.Identity.WillACL)
 	return b, nil
 }
 
 func (cfg *Config) validate() error {
-	if cfg.PlainAddr == "" && cfg.TLSAddr == "" {
-		return errors.New("broker: no listener configured (set PlainAddr and/or TLSAddr, e.g. 127.0.0.1:0)")
+	if cfg.PlainAddr == "" && cfg.TLSAddr == "" && cfg.WebSocketAddr == "" {
+		return errors.New("broker: no listener configured (set PlainAddr, TLSAddr and/or WebSocketAddr, e.g. 127.0.0.1:0)")
+	}
+	if cfg.WebSocketTLS != nil && cfg.WebSocketTLS.ClientAuth >= tls.VerifyClientCertIfGiven && cfg.WebSocketTLS.ClientCAs == nil {
+		return fmt.Errorf("broker: WebSocket listener %s verifies client certificates but ClientCAs is nil (set ClientCAs to the device CA pool)", cfg.WebSocketAddr)
+	}
+	if err := cfg.Identity.validate(); err != nil {
+		return err
 	}
 	if cfg.TLSAddr != "" {
 		if cfg.TLS == nil {
@@ -249,6 +275,29 @@ func (b *Broker) TLSAddr() string {
 	return b.tls.Address()
 }
 
+// WebSocketURL returns the ws:// or wss:// URL of the WebSocket listener, "" if none.
+func (b *Broker) WebSocketURL() string {
+	if b.ws == nil {
+		return ""
+	}
+	return b.ws.URL()
+}
+
+// listeners are the broker's bound listeners.
+func (b *Broker) listeners() []listeners.Listener {
+	var out []listeners.Listener
+	if b.plain != nil {
+		out = append(out, b.plain)
+	}
+	if b.tls != nil {
+		out = append(out, b.tls)
+	}
+	if b.ws != nil {
+		out = append(out, b.ws)
+	}
+	return out
+}
+
 // Server returns the mochi server, for inline subscriptions (Options.InlineClient is set).
 func (b *Broker) Server() *mqtt.Server { return b.srv }
 
@@ -286,9 +335,7 @@ func (b *Broker) Close() error {
 
 // closeListeners releases bound sockets when Start fails half way.
 func (b *Broker) closeListeners() {
-	for _, l := range []*listener{b.plain, b.tls} {
-		if l != nil {
-			l.Close(func(string) {})
-		}
+	for _, l := range b.listeners() {
+		l.Close(func(string) {})
 	}
 }

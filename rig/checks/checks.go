@@ -166,6 +166,9 @@ type Broker struct {
 	// signature, and leaves the algorithm to CERT-SIGNATURE instead of reporting a chain that
 	// does not lead to the deployment CA.
 	Anchors []*x509.Certificate
+	// WebSocket lists MQTT-over-WebSocket listeners (ws:// or wss:// URLs) held to the TLS
+	// listener's authentication and ACL by the identity check.
+	WebSocket []string
 }
 
 // Identity is a device identity the rig may connect with.

@@ -245,6 +245,7 @@ func (s *Stack) startBroker(ctx context.Context) error {
 			return err
 		}
 	}
+	identityConfig(&bc, b)
 	s.brokerCfg = bc
 	br, err := broker.Start(context.WithoutCancel(ctx), bc)
 	if err != nil {
@@ -351,7 +352,7 @@ func (s *Stack) makeTargets() error {
 		}
 	}
 	s.targets = checks.Targets{
-		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
+		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}, WebSocket: webSocketTargets(s.broker)},
 		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
 	}
 	for i, id := range probeIDs {
