@@ -214,20 +214,21 @@ func subscriber(ctx context.Context, ep Endpoint, owner Identity, timeout time.D
 	return s, ""
 }
 
-// control publishes a control message from the owner to its own topic and reports whether it came
-// back: the positive evidence that the subscription delivers.
-func control(s *Client, owner Identity, t *Trace) bool {
+// control publishes a control message from the owner to its own topic and waits for it to come
+// back. It is the positive evidence that the subscription delivers, and the barrier of every
+// sequence: a broker queues what it sends one client in order (mochi's outbound queue, Mosquitto's
+// per-client list), so whatever it routed to the owner before it handled the control message has
+// arrived once the control message has. (A PINGRESP is no such barrier: mochi writes it directly,
+// past the queue.)
+func control(ctx context.Context, s *Client, owner Identity, t *Trace) bool {
 	payload := []byte(RandomID("rig identity probe control message (not telemetry) "))
 	start := time.Now()
 	if _, err := s.Publish(owner.Topic, payload, 0, false); err != nil {
 		t.add("owner publishes a control message", start, "error", err.Error())
 		return false
 	}
-	if alive, _ := ping(s, t, "owner pings"); !alive {
-		return false
-	}
-	_, ok := s.Has(payload)
-	t.add("control message delivered to the owner", start, fmt.Sprint(ok), "")
+	ok, err := s.Wait(ctx, s.timeout, payload)
+	t.add("control message back to the owner", start, fmt.Sprint(ok), errString(err))
 	return ok
 }
 
@@ -255,7 +256,7 @@ func RetainACL(ctx context.Context, ep Endpoint, writer, owner Identity, timeout
 		_, _ = ping(w, &r.Trace, "writer pings (the broker has handled the publish)")
 	}
 	w.Disconnect()
-	r.SubscriberReady = control(s, owner, &r.Trace)
+	r.SubscriberReady = control(ctx, s, owner, &r.Trace)
 	if _, ok := s.Has(canary); ok {
 		r.Delivered = true
 	}
@@ -272,8 +273,8 @@ func RetainACL(ctx context.Context, ep Endpoint, writer, owner Identity, timeout
 	}
 	r.add("owner subscribes again", start, "granted", "")
 	n := len(s.Received())
-	if alive, _ := ping(s, &r.Trace, "owner pings (retained messages arrive before PINGRESP)"); !alive {
-		r.Error = "the owner's connection ended while looking for a retained message"
+	if !control(ctx, s, owner, &r.Trace) { // retained messages are queued on the subscription, before it
+		r.Error = "the owner's control message did not come back after it subscribed again: cannot tell whether a retained message was held"
 		return r
 	}
 	for _, m := range s.Received()[n:] {
@@ -318,7 +319,7 @@ func WillACL(ctx context.Context, ep Endpoint, writer, owner Identity, wait, tim
 		return r
 	}
 	defer s.Disconnect()
-	r.SubscriberReady = control(s, owner, &r.Trace)
+	r.SubscriberReady = control(ctx, s, owner, &r.Trace)
 	canary := []byte(RandomID("rig identity probe will canary (not telemetry) "))
 	start := time.Now()
 	w, ca := Connect(ctx, ep, ConnectOpts{Version: 4, ClientID: writer.ClientID, Username: writer.Username, Password: writer.Password, Cert: writer.Cert,
@@ -344,7 +345,10 @@ func WillACL(ctx context.Context, ep Endpoint, writer, owner Identity, wait, tim
 		r.Error = fmt.Sprintf("the owner's connection failed while waiting for the will: %v", err)
 		return r
 	}
-	r.Delivered = got
+	if !got && !control(ctx, s, owner, &r.Trace) {
+		r.SubscriberReady = false
+	}
+	_, r.Delivered = s.Has(canary)
 	return r
 }
 
