@@ -81,6 +81,10 @@ func Door(ctx context.Context, ep, observe Endpoint, version byte, id, other Ide
 	}
 	r.ObserverReady = control(ctx, s, other, &r.Trace) // after the canary, if it was routed
 	_, got := s.Has(canary)
+	if !r.ObserverReady && !got {
+		r.Error = fmt.Sprintf("identity %q's own control message on %s did not come back: a missing delivery shows nothing", other.Name, other.Topic)
+		return r
+	}
 	r.Seen.PublishOther = &got
 	return r
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pathrig/rig/rig/broker"
 	"github.com/pathrig/rig/rig/pki"
+	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/telemetry"
 )
 
@@ -181,4 +182,38 @@ func profileName(hardened bool) string {
 		return "hardened"
 	}
 	return "exposed"
+}
+
+// TestVerdictsOnReferenceBroker takes every identity verdict from the reference broker in its
+// exposed and hardened states: the exposed one fails each control that applies (the MQTT 5
+// comparison has nothing to compare with while 3.1.1 enforces nothing), the hardened one passes.
+func TestVerdictsOnReferenceBroker(t *testing.T) {
+	tests := []struct {
+		hardened bool
+		want     map[string]record.Status
+	}{
+		{false, map[string]record.Status{"takeover": record.StatusFail, "lockout": record.StatusFail, "retain": record.StatusFail, "will": record.StatusFail, "mqtt5": record.StatusSkip, "websocket": record.StatusFail}},
+		{true, map[string]record.Status{"takeover": record.StatusPass, "lockout": record.StatusPass, "retain": record.StatusPass, "will": record.StatusPass, "mqtt5": record.StatusPass, "websocket": record.StatusPass}},
+	}
+	for _, tc := range tests {
+		t.Run(profileName(tc.hardened), func(t *testing.T) {
+			rp := startRef(t, tc.hardened)
+			ctx := t.Context()
+			got := map[string]Verdict{
+				"takeover":  TakeoverVerdict(Takeover(ctx, rp.tls, rp.a, rp.bIdent, timeout)),
+				"lockout":   LockoutVerdict(Lockout(ctx, rp.tls, rp.bIdent, 3, rp.lockWindow, timeout)),
+				"retain":    RetainVerdict(RetainACL(ctx, rp.tls, rp.a, rp.bIdent, timeout)),
+				"will":      WillVerdict(WillACL(ctx, rp.tls, rp.a, rp.bIdent, 300*time.Millisecond, timeout), "300ms"),
+				"mqtt5":     MQTT5Verdict(Door(ctx, rp.tls, rp.tls, 4, rp.a, rp.bIdent, timeout), Door(ctx, rp.tls, rp.tls, 5, rp.a, rp.bIdent, timeout)),
+				"websocket": WebSocketVerdict(rp.ws.URL, Door(ctx, rp.ws, rp.tls, 4, rp.a, rp.bIdent, timeout)),
+			}
+			for name, want := range tc.want {
+				if v := got[name]; v.Status != want {
+					t.Errorf("%s: %s (%s), want %s", name, v.Status, v.Reason, want)
+				} else {
+					t.Logf("%s: %s: %s", name, v.Status, v.Reason)
+				}
+			}
+		})
+	}
 }
