@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"github.com/pathrig/rig/rig/checks/identity"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +27,8 @@ func TestCatalog(t *testing.T) {
 		ctlGuardAnon: record.SeverityHigh, ctlGuardWildcard: record.SeverityHigh, ctlGuardMaxPacket: record.SeverityMedium, ctlGuardHealth: record.SeverityHigh,
 		ctlTrustLoss: record.SeverityHigh, ctlTrustDuplicates: record.SeverityMedium, ctlTrustValues: record.SeverityHigh, ctlTrustLatency: record.SeverityMedium, ctlTrustRecovery: record.SeverityMedium,
 		ctlSupSecurityTxt: record.SeverityMedium, ctlSupSBOM: record.SeverityMedium, ctlSupVuln: record.SeverityHigh, ctlSupSupport: record.SeverityHigh,
+		identity.CtlTakeover: record.SeverityHigh, identity.CtlLockout: record.SeverityMedium, identity.CtlRetainACL: record.SeverityHigh,
+		identity.CtlWillACL: record.SeverityHigh, identity.CtlMQTT5: record.SeverityHigh, identity.CtlWebSocket: record.SeverityHigh,
 	}
 	if len(cat) != len(want) {
 		t.Errorf("catalog has %d controls, want %d", len(cat), len(want))

@@ -136,6 +136,11 @@ type Limits struct {
 	ProbeTimeout  time.Duration // one connection, handshake or request
 	OversizeBytes int           // payload size of the maximum-packet-size probe
 	DrainTimeout  time.Duration // how long runtime health waits for telemetry to reach the store
+	// The identity check's bounds (a scenario's identity: block): failed logins sent before the
+	// right password, the lockout window the policy promises, how long a Last Will is waited for.
+	LockoutAttempts int
+	LockoutWindow   time.Duration
+	WillWait        time.Duration
 }
 
 // Targets are the endpoints and credentials a scenario names. An empty field means "not named":

@@ -38,7 +38,7 @@ func (l Limits) WithDefaults() Limits {
 
 // registry lists the checks in the order a bundle naming all of them runs them.
 func registry() []Check {
-	return []Check{transportCheck(), tlsDepthCheck(), brokerCertCheck(), certPolicyCheck(), ingestAuthCheck(), ingestMatrixCheck(), guardrailsCheck(), guardDepthCheck(), deviceCertsCheck(), trustCheck(), supplierCheck()}
+	return []Check{transportCheck(), tlsDepthCheck(), brokerCertCheck(), certPolicyCheck(), ingestAuthCheck(), ingestMatrixCheck(), guardrailsCheck(), guardDepthCheck(), deviceCertsCheck(), trustCheck(), supplierCheck(), identityCheck()}
 }
 
 // All returns every registered check, in registry order. Each call returns fresh values.

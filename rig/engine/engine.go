@@ -105,7 +105,8 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	defer os.RemoveAll(work)
 
 	lim := plan.Scenario.Limits
-	limits := checks.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D()}
+	limits := checks.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D(),
+		LockoutAttempts: plan.Scenario.Identity.LockoutAttempts, LockoutWindow: plan.Scenario.Identity.LockoutWindow.D(), WillWait: plan.Scenario.Identity.WillWait.D()}
 	var env *checks.Env
 	var st *stack.Stack
 	var tr *trustRecorder

@@ -266,7 +266,7 @@ func TestMosquittoWebSocketBypass(t *testing.T) {
 		t.Fatalf("mosquitto's TLS listener: error %q, anonymous %s, wrong password %s; want both refused", base.Error, base.Seen.Anonymous.Answer, base.Seen.WrongPassword.Answer)
 	}
 	ws := Door(t.Context(), Endpoint{Label: "ws", URL: url}, tlsEP, 4, a, b, timeout)
-	v := WebSocketVerdict(url, ws)
+	v := WebSocketVerdict("WebSocket listener", url, ws)
 	if v.Status != record.StatusFail || !ws.Seen.AnonymousIn() {
 		t.Fatalf("IDENT-WEBSOCKET = %s (%s), want fail with anonymous admitted", v.Status, v.Reason)
 	}

@@ -205,7 +205,7 @@ func TestVerdictsOnReferenceBroker(t *testing.T) {
 				"retain":    RetainVerdict(RetainACL(ctx, rp.tls, rp.a, rp.bIdent, timeout)),
 				"will":      WillVerdict(WillACL(ctx, rp.tls, rp.a, rp.bIdent, 300*time.Millisecond, timeout), "300ms"),
 				"mqtt5":     MQTT5Verdict(Door(ctx, rp.tls, rp.tls, 4, rp.a, rp.bIdent, timeout), Door(ctx, rp.tls, rp.tls, 5, rp.a, rp.bIdent, timeout)),
-				"websocket": WebSocketVerdict(rp.ws.URL, Door(ctx, rp.ws, rp.tls, 4, rp.a, rp.bIdent, timeout)),
+				"websocket": WebSocketVerdict("WebSocket listener", rp.ws.URL, Door(ctx, rp.ws, rp.tls, 4, rp.a, rp.bIdent, timeout)),
 			}
 			for name, want := range tc.want {
 				if v := got[name]; v.Status != want {

@@ -167,14 +167,17 @@ func MQTT5Verdict(v3, v5 DoorResult) Verdict {
 }
 
 // WebSocketVerdict holds one WebSocket listener to the rules: anonymous and wrong-password
-// CONNECTs refused, another device's topic out of reach, and TLS under it.
-func WebSocketVerdict(url string, ws DoorResult) Verdict {
-	obs := map[string]any{"url": url, "seen": doorSeen(ws)}
+// CONNECTs refused, another device's topic out of reach, and TLS under it. name labels it in the
+// reason ("WebSocket listener 1 (wss)"): the URL, whose port changes from run to run on the
+// reference stack, stays in the evidence.
+func WebSocketVerdict(name, url string, ws DoorResult) Verdict {
+	scheme := strings.SplitN(url, "://", 2)[0]
+	obs := map[string]any{"scheme": scheme, "seen": doorSeen(ws)}
 	facts := map[string]any{}
-	key := "mqtt.websocket." + strings.SplitN(url, "://", 2)[0]
+	key := "mqtt.websocket." + scheme
 	// What got through is a finding even when the identity's own session failed afterwards.
 	if ws.Error != "" && !ws.Seen.AnonymousIn() && !ws.Seen.WrongIn() {
-		return verdict(record.StatusError, obs, nil, "WebSocket listener %s: %s", url, ws.Error)
+		return verdict(record.StatusError, obs, nil, "%s: %s", name, ws.Error)
 	}
 	var bad []string
 	if ws.Seen.AnonymousIn() {
@@ -186,18 +189,18 @@ func WebSocketVerdict(url string, ws DoorResult) Verdict {
 	if ws.Seen.OtherIn() {
 		bad = append(bad, "it delivers an identity's publish on another device's topic")
 	}
-	if strings.HasPrefix(url, "ws://") {
+	if scheme == "ws" {
 		bad = append(bad, "it is plain ws:// (credentials and telemetry in clear)")
 	}
 	if len(bad) > 0 {
 		facts[key] = "bypass"
-		return verdict(record.StatusFail, obs, facts, "WebSocket listener %s does not hold the broker's rules: %s", url, strings.Join(bad, "; "))
+		return verdict(record.StatusFail, obs, facts, "%s does not hold the broker's rules: %s", name, strings.Join(bad, "; "))
 	}
 	if ws.Seen.PublishOther == nil {
-		return verdict(record.StatusError, obs, nil, "WebSocket listener %s refused anonymous and wrong-password clients, but the ACL could not be shown (the observer's control message did not come back)", url)
+		return verdict(record.StatusError, obs, nil, "%s refused anonymous and wrong-password clients, but the ACL could not be shown (the observer's control message did not come back)", name)
 	}
 	facts[key] = "enforced"
-	return verdict(record.StatusPass, obs, facts, "WebSocket listener %s runs over TLS, refuses anonymous (%s) and wrong-password (%s) clients and keeps another device's topic out of reach", url, ws.Seen.Anonymous.Answer, ws.Seen.WrongPassword.Answer)
+	return verdict(record.StatusPass, obs, facts, "%s runs over TLS, refuses anonymous (%s) and wrong-password (%s) clients and keeps another device's topic out of reach", name, ws.Seen.Anonymous.Answer, ws.Seen.WrongPassword.Answer)
 }
 
 func deliveredWord(b *bool) string {
