@@ -53,11 +53,13 @@ func (b *BrokerProfile) validateIdentity(d *doc) error {
 		return err
 	}
 	if lo := id.Lockout; lo != nil {
+		for _, k := range []string{"attempts", "window"} {
+			if !d.given("broker.identity.lockout." + k) {
+				return d.at("broker.identity.lockout", "names no %s: a lockout needs attempts (failed logins that lock) and window (how long failures count and the lock lasts), e.g. {attempts: 5, window: 30s}", k)
+			}
+		}
 		if lo.Attempts < 1 || lo.Attempts > maxLockoutAttempts {
 			return d.at("broker.identity.lockout.attempts", "%d is outside 1..%d (remove lockout: for none)", lo.Attempts, maxLockoutAttempts)
-		}
-		if lo.Window == 0 {
-			return d.at("broker.identity.lockout.window", "missing: how long failed logins count and the lock lasts (e.g. 30s)")
 		}
 		if lo.Window.D() < 100*time.Millisecond || lo.Window.D() > maxLockoutWindow {
 			return d.at("broker.identity.lockout.window", "%s is outside 100ms..%s", lo.Window.D(), maxLockoutWindow)
