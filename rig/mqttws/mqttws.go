@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -30,6 +31,9 @@ const MaxMessage = 1 << 20
 type Conn struct {
 	ws *websocket.Conn
 	r  io.Reader
+	// wmu serialises writes: gorilla/websocket allows one writer at a time, and mochi writes a
+	// client's packets from more than one goroutine (its write loop, a takeover, shutdown).
+	wmu sync.Mutex
 	// tls is the state of the TLS session under the WebSocket, when there is one.
 	tls *tls.ConnectionState
 }
@@ -71,6 +75,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // Write sends p as one binary message.
 func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}
@@ -83,10 +89,14 @@ func (c *Conn) Close() error { return c.ws.NetConn().Close() }
 func (c *Conn) LocalAddr() net.Addr  { return c.ws.LocalAddr() }
 func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
 func (c *Conn) SetDeadline(t time.Time) error {
-	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
+	return errors.Join(c.ws.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
-func (c *Conn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.ws.SetWriteDeadline(t)
+}
 
 // ConnectionState returns the TLS session under the WebSocket (zero without TLS), so that the
 // broker's hooks read a client certificate the same way for mqtts and wss.
