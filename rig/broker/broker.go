@@ -18,6 +18,12 @@
 //   - mochi allocates the remaining length a fixed header declares before reading the body (up
 //     to 256 MiB from 5 bytes). Our listeners hand it whole packets only (packetConn), and a
 //     profile without a packet limit still gets HardMaxPacketSize.
+//   - a CONNECT with a client id already connected ends the old session before the new one gets
+//     its CONNACK (inheritClientSession), unless a hook refused the CONNECT first: binding client
+//     ids to identities in OnConnectAuthenticate (Identity.BoundClientID) prevents a takeover;
+//   - a Last Will is published without asking OnACLCheck (sendLWT), while a retained PUBLISH is
+//     checked before it is stored: Identity.WillACL refuses a CONNECT whose will the ACL denies;
+//   - PINGRESP is written directly, past the client's outbound queue of PUBLISHes.
 package broker
 
 import (

@@ -54,7 +54,7 @@ func identityInput(env *Env) identity.Input {
 	conf := func(addr string) *tls.Config {
 		// The identity probes judge who may connect as whom, not the broker's certificate (the
 		// CERT controls do): they verify nothing, as the other MQTT probes.
-		return probeTLSConfig(addr, b.ServerName, tls.VersionTLS12, tls.VersionTLS13, nil)
+		return probeTLSConfig(addr, b.ServerName, tls.VersionTLS10, tls.VersionTLS13, nil)
 	}
 	in := identity.Input{
 		LockoutAttempts: env.Limits.LockoutAttempts,
