@@ -41,10 +41,10 @@ type DoorResult struct {
 func Door(ctx context.Context, ep, observe Endpoint, version byte, id, other Identity, timeout time.Duration) DoorResult {
 	r := DoorResult{Endpoint: ep.String(), Version: version}
 	start := time.Now()
-	_, r.Seen.Anonymous = connectQuiet(ctx, ep, ConnectOpts{Version: version}, timeout)
+	r.Seen.Anonymous = connectQuiet(ctx, ep, ConnectOpts{Version: version}, timeout)
 	r.Trace.connect("anonymous CONNECT", start, r.Seen.Anonymous)
 	start = time.Now()
-	_, r.Seen.WrongPassword = connectQuiet(ctx, ep, ConnectOpts{Version: version, ClientID: id.ClientID, Username: id.Username, Password: RandomID("rig-wrong-password-"), Cert: id.Cert}, timeout)
+	r.Seen.WrongPassword = connectQuiet(ctx, ep, ConnectOpts{Version: version, ClientID: id.ClientID, Username: id.Username, Password: RandomID("rig-wrong-password-"), Cert: id.Cert}, timeout)
 	r.Trace.connect("identity "+id.Name+" with a wrong password", start, r.Seen.WrongPassword)
 	c, ca := connectAs(ctx, ep, id, version, timeout, &r.Trace, "identity "+id.Name+" with its credentials")
 	r.Seen.Identity = ca
@@ -90,12 +90,10 @@ func Door(ctx context.Context, ep, observe Endpoint, version byte, id, other Ide
 }
 
 // connectQuiet connects and, when accepted, disconnects at once.
-func connectQuiet(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Duration) (*Client, Connack) {
+func connectQuiet(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Duration) Connack {
 	c, ca := Connect(ctx, ep, o, timeout)
-	if c != nil {
-		c.Disconnect()
-	}
-	return nil, ca
+	c.Disconnect() // nil-safe
+	return ca
 }
 
 func versionName(v byte) string {
