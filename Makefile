@@ -8,7 +8,7 @@ BUILD_DATE ?= $(shell date -u -d "@$${SOURCE_DATE_EPOCH:-$$(date +%s)}" +%Y-%m-%
 DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE) -X main.buildDate=$(BUILD_DATE)
 
-.PHONY: build demo test test-fleet test-race soak bench fuzz firmware clean baseline regress dist
+.PHONY: build demo test test-fleet test-race soak bench fuzz firmware clean baseline regress dist docs
 
 build:
 	@mkdir -p bin
@@ -72,14 +72,19 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./tools/bench
 
+# Regenerate the generated documentation: docs/controls-reference.md from the control catalog
+# (rig/checks/catalog/catalog.yaml). A test fails while the committed file differs.
+docs:
+	$(GO) test -count=1 -run '^TestControlsReference$$' ./rig/checks/catalog -update
+
 # Run each fuzz target for FUZZTIME (go test -fuzz takes one target at a time). Their seed corpora
 # under testdata/fuzz also run as plain tests in `make test`.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
-	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks
-	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/tlsscan
-	$(GO) test -run '^$$' -fuzz '^FuzzServerKeyExchange$$' -fuzztime $(FUZZTIME) ./rig/checks/tlsscan
+	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/mqttprobe
+	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
+	$(GO) test -run '^$$' -fuzz '^FuzzServerKeyExchange$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzRelayChunks$$' -fuzztime $(FUZZTIME) ./rig/relay
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzCReceiverAgrees$$' -fuzztime $(FUZZTIME) ./firmware/stm32/cproto
@@ -99,7 +104,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVersion$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
 	$(GO) test -run '^$$' -fuzz '^FuzzSupport$$' -fuzztime $(FUZZTIME) ./rig/checks/supply
 
-# The release (RIG.md §2.5): for each of DIST_ARCHES (linux; arm64 is the Raspberry Pi 5, amd64 a
+# The release (docs/bench.md#deploying-to-the-pi-the-debian-package): for each of DIST_ARCHES (linux; arm64 is the Raspberry Pi 5, amd64 a
 # CI host) the static binaries (CGO_ENABLED=0) rig, gateway and the hardware smoketest compiled as
 # a test binary, then tools/dist (its own Go module: nfpm and cyclonedx-gomod stay out of the rig's
 # module graph) writes a Debian package per architecture, a CycloneDX SBOM of each binary and

@@ -353,12 +353,12 @@ func TestSpoolMark(t *testing.T) {
 		t.Fatal("a new spool has a mark")
 	}
 	m := mark{}.advance("dev", 4, 10)
-	if err := sp.append([]spooled{{topic: "t", payload: []byte("a"), boot: 4, seq: 10}}, &m); err != nil {
+	if err := sp.append("dev", []spooled{{topic: "t", payload: []byte("a"), boot: 4, seq: 10}}, &m); err != nil {
 		t.Fatal(err)
 	}
 	sp.failAppend = func([]spooled) error { return errKilled }
 	next := m.advance("dev", 4, 11)
-	if err := sp.append([]spooled{{topic: "t", payload: []byte("b"), boot: 4, seq: 11}}, &next); !errors.Is(err, errKilled) {
+	if err := sp.append("dev", []spooled{{topic: "t", payload: []byte("b"), boot: 4, seq: 11}}, &next); !errors.Is(err, errKilled) {
 		t.Fatalf("append with a failing hook: %v", err)
 	}
 	sp.close()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"path/filepath"
 	"sync"
@@ -63,7 +64,7 @@ func TestSpoolSurvivesRestartWithoutBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := sp.oldest(int(first.Spooled) + 1)
+	recs, err := sp.oldest(testUID.String(), nil, int(first.Spooled)+1)
 	sp.close()
 	if err != nil || len(recs) != int(first.Spooled) {
 		t.Fatalf("spool holds %d records (%v), the first run spooled %d", len(recs), err, first.Spooled)
@@ -96,7 +97,9 @@ func TestSpoolSurvivesRestartWithoutBroker(t *testing.T) {
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
-	second := run(addr, func(g *Gateway) bool { s := g.Stats(); return s.SpoolDepth == 0 && s.Published > 0 })
+	// The spool publishes oldest first, so the first run's records are the first acknowledged
+	// (with the device still sending, the group commit rarely sees the spool empty).
+	second := run(addr, func(g *Gateway) bool { return g.Stats().Published >= first.Spooled })
 	// The broker acknowledged every publish; its deliveries to the subscriber may still be on
 	// their way: wait for them (bounded) rather than race them.
 	waitFor(t, "the subscriber's deliveries", 10*time.Second, func() bool {
@@ -146,22 +149,110 @@ func TestSpoolBoundedEvictsOldest(t *testing.T) {
 	}
 	defer sp.close()
 	for i := range 15 {
-		if err := sp.append([]spooled{{topic: "t", payload: []byte{byte(i)}}}, nil); err != nil {
+		if err := sp.append("", []spooled{{topic: "t", payload: []byte{byte(i)}}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	depth, evicted := sp.stats()
-	got, err := sp.oldest(100)
+	got, err := sp.oldest("", nil, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if depth != 10 || evicted != 5 || len(got) != 10 || got[0].payload[0] != 5 || got[9].payload[0] != 14 || got[0].topic != "t" {
 		t.Fatalf("depth %d evicted %d, %d records from %v to %v; want 10, 5, payloads 5..14", depth, evicted, len(got), got[0].payload, got[len(got)-1].payload)
 	}
-	if err := sp.remove([][]byte{got[0].key, got[1].key}); err != nil {
+	if err := sp.remove("", [][]byte{got[0].key, got[1].key}); err != nil {
 		t.Fatal(err)
 	}
 	if d, _ := sp.stats(); d != 8 {
 		t.Fatalf("depth after removing 2: %d, want 8", d)
 	}
+}
+
+// TestSpoolGroupCommit: the committer commits once N records wait or once the oldest waited T,
+// whichever comes first, and reports nothing committed before; gateways of one process sharing
+// the file share its committer, each device's records in its own outbox.
+func TestSpoolGroupCommit(t *testing.T) {
+	rec := func(seq uint32) []spooled {
+		return []spooled{{topic: "t", payload: []byte{byte(seq)}, boot: 1, seq: seq}}
+	}
+	for _, tc := range []struct {
+		name     string
+		frames   int
+		interval time.Duration
+		// first goes alone; second follows after a pause
+		wantFirstBefore bool // the first request committed before the second came
+	}{
+		{name: "by count: waits for N records", frames: 2, interval: time.Hour, wantFirstBefore: false},
+		{name: "by time: commits after T", frames: 1000, interval: 20 * time.Millisecond, wantFirstBefore: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			a, err := acquireSpool(path, spoolOptions{max: 100, frames: tc.frames, interval: tc.interval})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := acquireSpool(path, spoolOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a != b {
+				t.Fatal("two gateways of one process on one path got two spools (bbolt locks the file: the second would fail)")
+			}
+			first, second := make(chan error, 1), make(chan error, 1)
+			if err := a.submit(&commitReq{device: "dev-a", items: rec(1), done: func(err error) { first <- err }}); err != nil {
+				t.Fatal(err)
+			}
+			var before bool
+			select {
+			case err := <-first:
+				if err != nil {
+					t.Fatal(err)
+				}
+				before = true
+			case <-time.After(500 * time.Millisecond):
+			}
+			if err := b.submit(&commitReq{device: "dev-b", items: rec(2), done: func(err error) { second <- err }}); err != nil {
+				t.Fatal(err)
+			}
+			if before != tc.wantFirstBefore {
+				t.Fatalf("first request committed before the second came: %v, want %v", before, tc.wantFirstBefore)
+			}
+			for i, c := range []chan error{first, second}[boolInt(before):] {
+				select {
+				case err := <-c:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("request %d never committed", i)
+				}
+			}
+			if err := b.close(); err != nil {
+				t.Fatal(err)
+			}
+			for dev, want := range map[string]byte{"dev-a": 1, "dev-b": 2} {
+				got, err := a.oldest(dev, nil, 10)
+				if err != nil || len(got) != 1 || got[0].payload[0] != want {
+					t.Fatalf("outbox of %s: %+v (%v), want one record %d", dev, got, err, want)
+				}
+				if d, _ := a.deviceStats(dev); d != 1 {
+					t.Fatalf("depth of %s: %d, want 1", dev, d)
+				}
+			}
+			if err := a.close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.submit(&commitReq{device: "dev-a", items: rec(3), done: func(error) {}}); !errors.Is(err, errClosed) {
+				t.Fatalf("submit after the last close: %v, want %v", err, errClosed)
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

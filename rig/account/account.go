@@ -13,7 +13,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/dut"
 	"github.com/pathrig/rig/rig/ingest"
 	"github.com/pathrig/rig/rig/link"
@@ -87,8 +87,8 @@ func damaged(ds []link.Damage) map[key]bool {
 // Compute balances every device and boot of the window. faults, when given, are the run's fault
 // timeline: lost frames are attributed to the fault window they fell in, and each fault's
 // recovery (its end to the first frame read after it reaching the store) is filled in.
-func Compute(st Store, devs []Device, faults []checks.FaultRecord) (*checks.Accounting, error) {
-	acc := &checks.Accounting{}
+func Compute(st Store, devs []Device, faults []check.FaultRecord) (*check.Accounting, error) {
+	acc := &check.Accounting{}
 	tot := &acc.Totals
 	tot.LostDuring = map[string]uint64{}
 	var lat []time.Duration
@@ -122,7 +122,7 @@ func Compute(st Store, devs []Device, faults []checks.FaultRecord) (*checks.Acco
 			if err != nil {
 				return nil, err
 			}
-			a := checks.TrustAccount{Device: d.UID, Boot: c.Boot, From: uint64(c.From), Source: c.Source, ResetCause: c.ResetCause}
+			a := check.TrustAccount{Device: d.UID, Boot: c.Boot, From: uint64(c.From), Source: c.Source, ResetCause: c.ResetCause}
 			if c.To > c.From {
 				a.Sent = uint64(c.To - c.From)
 			}
@@ -156,15 +156,15 @@ func Compute(st Store, devs []Device, faults []checks.FaultRecord) (*checks.Acco
 					a.Reordered++
 				}
 				seen, maxSeq = true, max(maxSeq, s)
-				got := checks.Reading{TempCentiC: r.Record.TempCentiC, SupplyMv: r.Record.SupplyMv, DeviceTimeMs: r.Record.DeviceTimeMs}
+				got := check.Reading{TempCentiC: r.Record.TempCentiC, SupplyMv: r.Record.SupplyMv, DeviceTimeMs: r.Record.DeviceTimeMs}
 				read := r.Record.GatewayTime
 				if tapped {
 					read = sent.At
-					want := checks.Reading{TempCentiC: sent.TempCentiC, SupplyMv: sent.SupplyMv, DeviceTimeMs: sent.DeviceTimeMs}
+					want := check.Reading{TempCentiC: sent.TempCentiC, SupplyMv: sent.SupplyMv, DeviceTimeMs: sent.DeviceTimeMs}
 					if got != want {
 						a.Altered++
 						if len(acc.Altered) < maxListed {
-							acc.Altered = append(acc.Altered, checks.Alteration{Device: d.UID, Boot: c.Boot, Seq: s, Sent: want, Stored: got})
+							acc.Altered = append(acc.Altered, check.Alteration{Device: d.UID, Boot: c.Boot, Seq: s, Sent: want, Stored: got})
 						}
 					}
 				}
@@ -172,7 +172,7 @@ func Compute(st Store, devs []Device, faults []checks.FaultRecord) (*checks.Acco
 				all = append(all, arrival{read, r.ReceivedAt})
 			}
 			a.Delivered = uint64(len(have))
-			flow := checks.TrustFlow{Device: d.UID, Boot: c.Boot, Stored: make([]time.Time, 0, len(recs)), Sent: make([]time.Time, 0, a.Sent)}
+			flow := check.TrustFlow{Device: d.UID, Boot: c.Boot, Stored: make([]time.Time, 0, len(recs)), Sent: make([]time.Time, 0, a.Sent)}
 			for _, r := range recs {
 				if r.Record.Seq >= c.From && r.Record.Seq < c.To {
 					flow.Stored = append(flow.Stored, r.ReceivedAt)
@@ -275,7 +275,7 @@ func estimate(bySeq []ingest.Stored, seq uint32) time.Time {
 }
 
 // window names the fault whose window (start to end plus a second) contains t, "none" if none.
-func window(t time.Time, faults []checks.FaultRecord) string {
+func window(t time.Time, faults []check.FaultRecord) string {
 	if t.IsZero() {
 		return "unknown"
 	}
@@ -287,14 +287,14 @@ func window(t time.Time, faults []checks.FaultRecord) string {
 	return "none"
 }
 
-func percentiles(d []time.Duration) checks.LatencyStats {
+func percentiles(d []time.Duration) check.LatencyStats {
 	if len(d) == 0 {
-		return checks.LatencyStats{}
+		return check.LatencyStats{}
 	}
 	slices.Sort(d)
 	at := func(q float64) float64 {
 		i := int(q * float64(len(d)-1))
 		return float64(d[i].Microseconds()) / 1000
 	}
-	return checks.LatencyStats{Samples: len(d), P50Ms: at(0.50), P95Ms: at(0.95), P99Ms: at(0.99), MaxMs: at(1)}
+	return check.LatencyStats{Samples: len(d), P50Ms: at(0.50), P95Ms: at(0.95), P99Ms: at(0.99), MaxMs: at(1)}
 }

@@ -90,7 +90,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("bench: %w", err) // a device, a folder or far too large: names the file and the limit
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w (name an existing bench file; RIG.md §2.4 has an example, rig/bench/testdata/pi5-stm32.yaml)", err)
+		return nil, fmt.Errorf("bench: %w (name an existing bench file; docs/bench.md#bench-file has an example, rig/bench/testdata/pi5-stm32.yaml)", err)
 	}
 	return Parse(path, data)
 }

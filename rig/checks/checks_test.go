@@ -1,26 +1,19 @@
 package checks
 
 import (
-	"bytes"
 	"context"
-	"io/fs"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
 	"github.com/pathrig/rig/rig/record"
 )
 
 var auditBaseline = []string{"transport", "broker-cert", "ingest-auth", "guardrails"}
-
-type want struct {
-	status   record.Status
-	severity record.Severity // checked when not empty
-}
 
 // TestAuditBaseline runs the four checks against live peers configured like the exposed and the
 // hardened profile and expects the story of BRIEF.md §1: every control fails on the first and
@@ -30,64 +23,64 @@ func TestAuditBaseline(t *testing.T) {
 		name    string
 		broker  string
 		token   string // ingest stub's required token, "" for none
-		tel     func() *fakeTelemetry
-		want    map[string]want
+		tel     func() *checktest.FakeTelemetry
+		want    map[string]checktest.Want
 		observe map[string]map[string]any // observed values that must match exactly
 	}{
 		{
-			name: "exposed", broker: "exposed", token: "", tel: lossyTelemetry,
-			want: map[string]want{
-				ctlPlaintext:       {record.StatusFail, record.SeverityHigh},
-				ctlTLSLegacy:       {record.StatusFail, record.SeverityMedium},
-				ctlCertChain:       {record.StatusFail, record.SeverityHigh},
-				ctlCertSAN:         {record.StatusFail, record.SeverityHigh},
-				ctlCertExpiry:      {record.StatusFail, record.SeverityHigh}, // 10 days left
-				ctlCertKey:         {record.StatusFail, record.SeverityHigh},
-				ctlIngestUnauth:    {record.StatusFail, record.SeverityHigh},
-				ctlIngestWrongCred: {record.StatusFail, record.SeverityHigh},
-				ctlGuardAnon:       {record.StatusFail, record.SeverityHigh},
-				ctlGuardWildcard:   {record.StatusFail, record.SeverityHigh},
-				ctlGuardMaxPacket:  {record.StatusFail, record.SeverityMedium},
-				ctlGuardHealth:     {record.StatusFail, record.SeverityHigh},
+			name: "exposed", broker: "exposed", token: "", tel: checktest.LossyTelemetry,
+			want: map[string]checktest.Want{
+				"TRANSPORT-PLAINTEXT":  {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"TRANSPORT-TLS-LEGACY": {Status: record.StatusFail, Severity: record.SeverityMedium},
+				"CERT-CHAIN":           {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"CERT-SAN":             {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"CERT-EXPIRY":          {Status: record.StatusFail, Severity: record.SeverityHigh}, // 10 days left
+				"CERT-KEY":             {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"INGEST-UNAUTH":        {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"INGEST-WRONGCRED":     {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"GUARD-ANON":           {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"GUARD-SUB-WILDCARD":   {Status: record.StatusFail, Severity: record.SeverityHigh},
+				"GUARD-MAX-PACKET":     {Status: record.StatusFail, Severity: record.SeverityMedium},
+				"GUARD-HEALTH":         {Status: record.StatusFail, Severity: record.SeverityHigh},
 			},
 			observe: map[string]map[string]any{
-				ctlPlaintext:   {"answer": "connack", "connack_return_code": 0, "connack_meaning": "connection accepted"},
-				ctlCertExpiry:  {"window": "expires within 30 days"},
-				ctlCertKey:     {"algorithm": "RSA", "bits": 1024},
-				ctlGuardHealth: {"device_boots": 1, "lost": uint64(23), "unexpected": uint64(0)},
+				"TRANSPORT-PLAINTEXT": {"answer": "connack", "connack_return_code": 0, "connack_meaning": "connection accepted"},
+				"CERT-EXPIRY":         {"window": "expires within 30 days"},
+				"CERT-KEY":            {"algorithm": "RSA", "bits": 1024},
+				"GUARD-HEALTH":        {"device_boots": 1, "lost": uint64(23), "unexpected": uint64(0)},
 			},
 		},
 		{
-			name: "hardened", broker: "hardened", token: testToken, tel: healthyTelemetry,
-			want: map[string]want{
-				ctlPlaintext:       {status: record.StatusPass},
-				ctlTLSLegacy:       {status: record.StatusPass},
-				ctlCertChain:       {status: record.StatusPass},
-				ctlCertSAN:         {status: record.StatusPass},
-				ctlCertExpiry:      {status: record.StatusPass, severity: record.SeverityCritical},
-				ctlCertKey:         {status: record.StatusPass},
-				ctlIngestUnauth:    {status: record.StatusPass},
-				ctlIngestWrongCred: {status: record.StatusPass},
-				ctlGuardAnon:       {status: record.StatusPass},
-				ctlGuardWildcard:   {status: record.StatusPass},
-				ctlGuardMaxPacket:  {status: record.StatusPass},
-				ctlGuardHealth:     {status: record.StatusPass},
+			name: "hardened", broker: "hardened", token: checktest.Token, tel: checktest.HealthyTelemetry,
+			want: map[string]checktest.Want{
+				"TRANSPORT-PLAINTEXT":  {Status: record.StatusPass},
+				"TRANSPORT-TLS-LEGACY": {Status: record.StatusPass},
+				"CERT-CHAIN":           {Status: record.StatusPass},
+				"CERT-SAN":             {Status: record.StatusPass},
+				"CERT-EXPIRY":          {Status: record.StatusPass, Severity: record.SeverityCritical},
+				"CERT-KEY":             {Status: record.StatusPass},
+				"INGEST-UNAUTH":        {Status: record.StatusPass},
+				"INGEST-WRONGCRED":     {Status: record.StatusPass},
+				"GUARD-ANON":           {Status: record.StatusPass},
+				"GUARD-SUB-WILDCARD":   {Status: record.StatusPass},
+				"GUARD-MAX-PACKET":     {Status: record.StatusPass},
+				"GUARD-HEALTH":         {Status: record.StatusPass},
 			},
 			observe: map[string]map[string]any{
-				ctlPlaintext:      {"answer": "tcp-refused"},
-				ctlCertExpiry:     {"window": "valid for 60 days or more"},
-				ctlCertKey:        {"algorithm": "ECDSA", "bits": 256},
-				ctlIngestUnauth:   {"probe_status": 401, "valid_token_status": 202},
-				ctlGuardWildcard:  {"endpoint": "tls", "identity": "probe-a", "suback": "0x80"},
-				ctlGuardMaxPacket: {"endpoint": "tls", "identity": "probe-a", "oversize_bytes": 64 << 10, "small_puback": true, "oversize": "connection closed"},
+				"TRANSPORT-PLAINTEXT": {"answer": "tcp-refused"},
+				"CERT-EXPIRY":         {"window": "valid for 60 days or more"},
+				"CERT-KEY":            {"algorithm": "ECDSA", "bits": 256},
+				"INGEST-UNAUTH":       {"probe_status": 401, "valid_token_status": 202},
+				"GUARD-SUB-WILDCARD":  {"endpoint": "tls", "identity": "probe-a", "suback": "0x80"},
+				"GUARD-MAX-PACKET":    {"endpoint": "tls", "identity": "probe-a", "oversize_bytes": 64 << 10, "small_puback": true, "oversize": "connection closed"},
 			},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in := startIngest(t, tc.token)
-			targets := Targets{Broker: startBroker(t, tc.broker), Probes: []Identity{probeIdentityA(t)}, Ingest: in}
-			env, dir := newEnv(t, targets, tc.tel())
+			in := checktest.StartIngest(t, tc.token)
+			targets := check.Targets{Broker: checktest.StartBroker(t, tc.broker), Probes: []check.Identity{checktest.ProbeIdentityA(t)}, Ingest: in}
+			env, dir := checktest.NewEnv(t, targets, tc.tel())
 			start := time.Now()
 			results, err := Evaluate(context.Background(), env, auditBaseline)
 			elapsed := time.Since(start)
@@ -98,7 +91,7 @@ func TestAuditBaseline(t *testing.T) {
 			if elapsed > 5*time.Second {
 				t.Errorf("audit baseline took %s on loopback, want a second or two", elapsed)
 			}
-			got := byControl(t, results)
+			got := checktest.ByControl(t, results)
 			if len(got) != len(tc.want) {
 				t.Errorf("got %d results, want %d", len(got), len(tc.want))
 			}
@@ -108,11 +101,11 @@ func TestAuditBaseline(t *testing.T) {
 					t.Errorf("%s: no result", id)
 					continue
 				}
-				if r.Status != w.status {
-					t.Errorf("%s: status %s, want %s (reason: %s)", id, r.Status, w.status, r.Reason)
+				if r.Status != w.Status {
+					t.Errorf("%s: status %s, want %s (reason: %s)", id, r.Status, w.Status, r.Reason)
 				}
-				if w.severity != "" && r.Severity != w.severity {
-					t.Errorf("%s: severity %s, want %s", id, r.Severity, w.severity)
+				if w.Severity != "" && r.Severity != w.Severity {
+					t.Errorf("%s: severity %s, want %s", id, r.Severity, w.Severity)
 				}
 				if r.Title == "" || r.Reason == "" {
 					t.Errorf("%s: title %q reason %q, want both set", id, r.Title, r.Reason)
@@ -130,33 +123,33 @@ func TestAuditBaseline(t *testing.T) {
 					}
 				}
 			}
-			assertEvidence(t, dir, results)
+			checktest.AssertEvidence(t, dir, results)
 			if tc.name == "exposed" {
-				legacy := got[ctlTLSLegacy].Observed["legacy_accepted"]
+				legacy := got["TRANSPORT-TLS-LEGACY"].Observed["legacy_accepted"]
 				if !slices.Equal(legacy.([]string), []string{"TLS 1.0", "TLS 1.1"}) {
 					t.Errorf("legacy_accepted = %v, want TLS 1.0 and TLS 1.1", legacy)
 				}
 			} else {
-				alerts, _ := got[ctlTLSLegacy].Observed["alerts"].(map[string]any)
+				alerts, _ := got["TRANSPORT-TLS-LEGACY"].Observed["alerts"].(map[string]any)
 				if alerts["TLS 1.0"] == nil || alerts["TLS 1.1"] == nil {
 					t.Errorf("hardened: want the server's alert recorded for TLS 1.0 and 1.1, got %v", alerts)
 				}
-				tlsAnon := got[ctlGuardAnon].Observed["endpoints"].(map[string]any)["tls"].(map[string]any)
+				tlsAnon := got["GUARD-ANON"].Observed["endpoints"].(map[string]any)["tls"].(map[string]any)
 				if tlsAnon["verdict"] != "refused" || tlsAnon["tls_alert"] == nil {
 					t.Errorf("hardened anonymous TLS probe: %v, want refused with the alert", tlsAnon)
 				}
 			}
-			assertDeterministic(t, results)
+			checktest.AssertDeterministic(t, results)
 		})
 	}
 }
 
 // TestAuditBaselineRepeatable runs the hardened audit twice: the observed values must not change.
 func TestAuditBaselineRepeatable(t *testing.T) {
-	targets := Targets{Broker: startBroker(t, "hardened"), Probes: []Identity{probeIdentityA(t)}, Ingest: startIngest(t, testToken)}
+	targets := check.Targets{Broker: checktest.StartBroker(t, "hardened"), Probes: []check.Identity{checktest.ProbeIdentityA(t)}, Ingest: checktest.StartIngest(t, checktest.Token)}
 	var runs [2][]record.Result
 	for i := range runs {
-		env, _ := newEnv(t, targets, healthyTelemetry())
+		env, _ := checktest.NewEnv(t, targets, checktest.HealthyTelemetry())
 		r, err := Evaluate(context.Background(), env, auditBaseline)
 		if err != nil {
 			t.Fatal(err)
@@ -174,49 +167,49 @@ func TestAuditBaselineRepeatable(t *testing.T) {
 // TestNotNamed: a target the scenario does not name skips the controls that need it, with the
 // reason, and never passes them.
 func TestNotNamed(t *testing.T) {
-	p := pki(t)
+	p := checktest.TestPKI(t)
 	tests := []struct {
 		name    string
-		targets Targets
+		targets check.Targets
 		want    map[string]record.Status
 	}{
 		{
 			name:    "nothing named",
-			targets: Targets{},
+			targets: check.Targets{},
 			want: map[string]record.Status{
-				ctlPlaintext: record.StatusSkip, ctlTLSLegacy: record.StatusSkip,
-				ctlCertChain: record.StatusSkip, ctlCertSAN: record.StatusSkip, ctlCertExpiry: record.StatusSkip, ctlCertKey: record.StatusSkip,
-				ctlIngestUnauth: record.StatusSkip, ctlIngestWrongCred: record.StatusSkip,
-				ctlGuardAnon: record.StatusSkip, ctlGuardWildcard: record.StatusSkip, ctlGuardMaxPacket: record.StatusSkip,
-				ctlGuardHealth: record.StatusPass,
+				"TRANSPORT-PLAINTEXT": record.StatusSkip, "TRANSPORT-TLS-LEGACY": record.StatusSkip,
+				"CERT-CHAIN": record.StatusSkip, "CERT-SAN": record.StatusSkip, "CERT-EXPIRY": record.StatusSkip, "CERT-KEY": record.StatusSkip,
+				"INGEST-UNAUTH": record.StatusSkip, "INGEST-WRONGCRED": record.StatusSkip,
+				"GUARD-ANON": record.StatusSkip, "GUARD-SUB-WILDCARD": record.StatusSkip, "GUARD-MAX-PACKET": record.StatusSkip,
+				"GUARD-HEALTH": record.StatusPass,
 			},
 		},
 		{
 			name:    "no trust anchor, no server name, no probe identity",
-			targets: Targets{Broker: Broker{TLS: startBroker(t, "hardened").TLS}},
+			targets: check.Targets{Broker: check.Broker{TLS: checktest.StartBroker(t, "hardened").TLS}},
 			want: map[string]record.Status{
-				ctlPlaintext: record.StatusSkip, ctlTLSLegacy: record.StatusPass,
-				ctlCertChain: record.StatusSkip, ctlCertSAN: record.StatusSkip, ctlCertExpiry: record.StatusPass, ctlCertKey: record.StatusPass,
-				ctlGuardAnon: record.StatusPass, ctlGuardWildcard: record.StatusSkip, ctlGuardMaxPacket: record.StatusSkip,
+				"TRANSPORT-PLAINTEXT": record.StatusSkip, "TRANSPORT-TLS-LEGACY": record.StatusPass,
+				"CERT-CHAIN": record.StatusSkip, "CERT-SAN": record.StatusSkip, "CERT-EXPIRY": record.StatusPass, "CERT-KEY": record.StatusPass,
+				"GUARD-ANON": record.StatusPass, "GUARD-SUB-WILDCARD": record.StatusSkip, "GUARD-MAX-PACKET": record.StatusSkip,
 			},
 		},
 		{
 			name: "probe identity without a topic",
-			targets: Targets{
-				Broker: Broker{TLS: startBroker(t, "hardened").TLS, ServerName: testServerName, Trust: p.pool},
-				Probes: []Identity{func() Identity { id := probeIdentityA(t); id.Topic = ""; return id }()},
+			targets: check.Targets{
+				Broker: check.Broker{TLS: checktest.StartBroker(t, "hardened").TLS, ServerName: checktest.ServerName, Trust: p.Pool},
+				Probes: []check.Identity{func() check.Identity { id := checktest.ProbeIdentityA(t); id.Topic = ""; return id }()},
 			},
-			want: map[string]record.Status{ctlGuardWildcard: record.StatusPass, ctlGuardMaxPacket: record.StatusSkip},
+			want: map[string]record.Status{"GUARD-SUB-WILDCARD": record.StatusPass, "GUARD-MAX-PACKET": record.StatusSkip},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, _ := newEnv(t, tc.targets, healthyTelemetry())
+			env, _ := checktest.NewEnv(t, tc.targets, checktest.HealthyTelemetry())
 			results, err := Evaluate(context.Background(), env, auditBaseline)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := byControl(t, results)
+			got := checktest.ByControl(t, results)
 			for id, w := range tc.want {
 				if got[id].Status != w {
 					t.Errorf("%s: status %s, want %s (reason: %s)", id, got[id].Status, w, got[id].Reason)
@@ -232,13 +225,13 @@ func TestNotNamed(t *testing.T) {
 // TestUnreachable: named endpoints where nothing listens are errors, except for the plaintext
 // control, for which a refused connection is exactly the pass criterion.
 func TestUnreachable(t *testing.T) {
-	p := pki(t)
-	targets := Targets{
-		Broker: Broker{Plain: closedPort(t), TLS: closedPort(t), ServerName: testServerName, Trust: p.pool},
-		Probes: []Identity{probeIdentityA(t)},
-		Ingest: Ingest{URL: "http://" + closedPort(t) + "/v1/telemetry", Token: testToken, Sample: sampleBody},
+	p := checktest.TestPKI(t)
+	targets := check.Targets{
+		Broker: check.Broker{Plain: checktest.ClosedPort(t), TLS: checktest.ClosedPort(t), ServerName: checktest.ServerName, Trust: p.Pool},
+		Probes: []check.Identity{checktest.ProbeIdentityA(t)},
+		Ingest: check.Ingest{URL: "http://" + checktest.ClosedPort(t) + "/v1/telemetry", Token: checktest.Token, Sample: checktest.SampleBody},
 	}
-	env, dir := newEnv(t, targets, nil)
+	env, dir := checktest.NewEnv(t, targets, nil)
 	start := time.Now()
 	results, err := Evaluate(context.Background(), env, auditBaseline)
 	if err != nil {
@@ -248,7 +241,7 @@ func TestUnreachable(t *testing.T) {
 	// Everything is an error, the plaintext control included: a refused plaintext port proves
 	// nothing while the broker itself cannot be reached. Runtime health has no device to read
 	// here: skipped with the reason.
-	want := map[string]record.Status{ctlGuardHealth: record.StatusSkip}
+	want := map[string]record.Status{"GUARD-HEALTH": record.StatusSkip}
 	for _, r := range results {
 		w, ok := want[r.Control]
 		if !ok {
@@ -258,33 +251,33 @@ func TestUnreachable(t *testing.T) {
 			t.Errorf("%s: status %s, want %s (reason: %s)", r.Control, r.Status, w, r.Reason)
 		}
 	}
-	assertEvidence(t, dir, results)
+	checktest.AssertEvidence(t, dir, results)
 }
 
 // TestOddPeers points controls at endpoints that are up but not what the targets claim.
 func TestOddPeers(t *testing.T) {
-	exposed := startBroker(t, "exposed")
+	exposed := checktest.StartBroker(t, "exposed")
 	silent := silentServer(t)
 	tests := []struct {
 		name    string
-		broker  Broker
+		broker  check.Broker
 		control string
 		want    record.Status
 	}{
-		{"plaintext control at a TLS listener", Broker{Plain: exposed.TLS}, ctlPlaintext, record.StatusPass},
-		{"plaintext control at a silent listener", Broker{Plain: silent}, ctlPlaintext, record.StatusError},
-		{"TLS control at a plaintext MQTT listener", Broker{TLS: exposed.Plain}, ctlTLSLegacy, record.StatusError},
-		{"anonymous probe at a silent listener", Broker{Plain: silent}, ctlGuardAnon, record.StatusError},
+		{"plaintext control at a TLS listener", check.Broker{Plain: exposed.TLS}, "TRANSPORT-PLAINTEXT", record.StatusPass},
+		{"plaintext control at a silent listener", check.Broker{Plain: silent}, "TRANSPORT-PLAINTEXT", record.StatusError},
+		{"TLS control at a plaintext MQTT listener", check.Broker{TLS: exposed.Plain}, "TRANSPORT-TLS-LEGACY", record.StatusError},
+		{"anonymous probe at a silent listener", check.Broker{Plain: silent}, "GUARD-ANON", record.StatusError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, _ := newEnv(t, Targets{Broker: tc.broker}, healthyTelemetry())
+			env, _ := checktest.NewEnv(t, check.Targets{Broker: tc.broker}, checktest.HealthyTelemetry())
 			env.Limits.ProbeTimeout = 300 * time.Millisecond
 			results, err := Evaluate(context.Background(), env, []string{"transport", "guardrails"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := byControl(t, results)[tc.control]
+			r := checktest.ByControl(t, results)[tc.control]
 			if r.Status != tc.want {
 				t.Errorf("%s: status %s, want %s (reason: %s)", tc.control, r.Status, tc.want, r.Reason)
 			}
@@ -333,27 +326,27 @@ func TestIngestMatrix(t *testing.T) {
 		wantUnauth record.Status
 		wantWrong  record.Status
 	}{
-		{"guarded", testToken, testToken, record.StatusPass, record.StatusPass},
-		{"open", "", testToken, record.StatusFail, record.StatusFail},
+		{"guarded", checktest.Token, checktest.Token, record.StatusPass, record.StatusPass},
+		{"open", "", checktest.Token, record.StatusFail, record.StatusFail},
 		{"open, no token named", "", "", record.StatusFail, record.StatusFail},
-		{"guarded, no token named", testToken, "", record.StatusError, record.StatusError},
-		{"guarded, stale token named", testToken, "tok-stale-0000000000", record.StatusError, record.StatusError},
+		{"guarded, no token named", checktest.Token, "", record.StatusError, record.StatusError},
+		{"guarded, stale token named", checktest.Token, "tok-stale-0000000000", record.StatusError, record.StatusError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in := startIngest(t, tc.token)
+			in := checktest.StartIngest(t, tc.token)
 			in.Token = tc.named
-			env, dir := newEnv(t, Targets{Ingest: in}, nil)
+			env, dir := checktest.NewEnv(t, check.Targets{Ingest: in}, nil)
 			results, err := Evaluate(context.Background(), env, []string{"ingest-auth"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := byControl(t, results)
-			if got[ctlIngestUnauth].Status != tc.wantUnauth || got[ctlIngestWrongCred].Status != tc.wantWrong {
-				t.Errorf("unauth %s (%s), wrong %s (%s); want %s, %s", got[ctlIngestUnauth].Status, got[ctlIngestUnauth].Reason,
-					got[ctlIngestWrongCred].Status, got[ctlIngestWrongCred].Reason, tc.wantUnauth, tc.wantWrong)
+			got := checktest.ByControl(t, results)
+			if got["INGEST-UNAUTH"].Status != tc.wantUnauth || got["INGEST-WRONGCRED"].Status != tc.wantWrong {
+				t.Errorf("unauth %s (%s), wrong %s (%s); want %s, %s", got["INGEST-UNAUTH"].Status, got["INGEST-UNAUTH"].Reason,
+					got["INGEST-WRONGCRED"].Status, got["INGEST-WRONGCRED"].Reason, tc.wantUnauth, tc.wantWrong)
 			}
-			assertEvidence(t, dir, results)
+			checktest.AssertEvidence(t, dir, results)
 		})
 	}
 }
@@ -362,95 +355,37 @@ func TestIngestMatrix(t *testing.T) {
 func TestGuardHealth(t *testing.T) {
 	tests := []struct {
 		name string
-		tel  Telemetry
+		tel  check.Telemetry
 		want record.Status
 	}{
-		{"balanced", healthyTelemetry(), record.StatusPass},
-		{"lost", lossyTelemetry(), record.StatusFail},
-		{"stored more than sent", &fakeTelemetry{acc: accounting(TrustAccount{Device: "d", Boot: 1, Sent: 5, Delivered: 5, StoredDuplicates: 1})}, record.StatusFail},
-		{"altered reading", &fakeTelemetry{acc: func() Accounting {
-			a := accounting(TrustAccount{Device: "d", Boot: 1, Sent: 5, Delivered: 5, Altered: 1})
-			a.Altered = []Alteration{{Device: "d", Boot: 1, Seq: 3, Sent: Reading{TempCentiC: 2150}, Stored: Reading{TempCentiC: 7150}}}
+		{"balanced", checktest.HealthyTelemetry(), record.StatusPass},
+		{"lost", checktest.LossyTelemetry(), record.StatusFail},
+		{"stored more than sent", &checktest.FakeTelemetry{Acc: checktest.Accounting(check.TrustAccount{Device: "d", Boot: 1, Sent: 5, Delivered: 5, StoredDuplicates: 1})}, record.StatusFail},
+		{"altered reading", &checktest.FakeTelemetry{Acc: func() check.Accounting {
+			a := checktest.Accounting(check.TrustAccount{Device: "d", Boot: 1, Sent: 5, Delivered: 5, Altered: 1})
+			a.Altered = []check.Alteration{{Device: "d", Boot: 1, Seq: 3, Sent: check.Reading{TempCentiC: 2150}, Stored: check.Reading{TempCentiC: 7150}}}
 			return a
 		}()}, record.StatusFail},
-		{"sent nothing", &fakeTelemetry{acc: accounting(TrustAccount{Device: "d", Boot: 1})}, record.StatusError},
-		{"no devices", &fakeTelemetry{}, record.StatusError},
-		{"account fails", &fakeTelemetry{err: context.DeadlineExceeded}, record.StatusError},
+		{"sent nothing", &checktest.FakeTelemetry{Acc: checktest.Accounting(check.TrustAccount{Device: "d", Boot: 1})}, record.StatusError},
+		{"no devices", &checktest.FakeTelemetry{}, record.StatusError},
+		{"account fails", &checktest.FakeTelemetry{Err: context.DeadlineExceeded}, record.StatusError},
 		{"no telemetry", nil, record.StatusSkip},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, _ := newEnv(t, Targets{}, tc.tel)
+			env, _ := checktest.NewEnv(t, check.Targets{}, tc.tel)
 			env.Limits.DrainTimeout = 0 // the default applies
 			results, err := Evaluate(context.Background(), env, []string{"guardrails"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := byControl(t, results)[ctlGuardHealth]
+			r := checktest.ByControl(t, results)["GUARD-HEALTH"]
 			if r.Status != tc.want {
 				t.Errorf("status %s, want %s (reason: %s)", r.Status, tc.want, r.Reason)
 			}
-			if f, ok := tc.tel.(*fakeTelemetry); ok && f.drain != DefaultDrainTimeout {
-				t.Errorf("Account got drain %s, want the default %s", f.drain, DefaultDrainTimeout)
+			if f, ok := tc.tel.(*checktest.FakeTelemetry); ok && f.Drain != check.DefaultDrainTimeout {
+				t.Errorf("Account got drain %s, want the default %s", f.Drain, check.DefaultDrainTimeout)
 			}
 		})
-	}
-}
-
-func byControl(t *testing.T, results []record.Result) map[string]record.Result {
-	t.Helper()
-	m := map[string]record.Result{}
-	for _, r := range results {
-		if _, dup := m[r.Control]; dup {
-			t.Errorf("control %s reported twice", r.Control)
-		}
-		m[r.Control] = r
-	}
-	return m
-}
-
-// assertEvidence checks that every referenced evidence file exists and that no file in the run
-// folder holds a secret.
-func assertEvidence(t *testing.T, dir string, results []record.Result) {
-	t.Helper()
-	for _, r := range results {
-		for _, p := range r.Evidence {
-			if strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
-				t.Errorf("%s: evidence path %q is not relative to the run folder", r.Control, p)
-			}
-			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p))); err != nil {
-				t.Errorf("%s: evidence %s: %v", r.Control, p, err)
-			}
-		}
-	}
-	secrets := []string{testToken, testPassword, "PRIVATE KEY"}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for _, s := range secrets {
-			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("evidence file %s contains secret %q", path, s)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// assertDeterministic checks that observed values carry no loopback port and no date.
-func assertDeterministic(t *testing.T, results []record.Result) {
-	t.Helper()
-	for _, r := range results {
-		b := jsonOf(t, r.Observed)
-		if strings.Contains(b, "127.0.0.1:") || strings.Contains(b, time.Now().UTC().Format("2006-01-02")) {
-			t.Errorf("%s: observed values hold an address or a date: %s", r.Control, b)
-		}
 	}
 }

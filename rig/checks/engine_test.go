@@ -2,25 +2,18 @@ package checks
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/pathrig/rig/rig/checks/catalog"
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
 	"github.com/pathrig/rig/rig/record"
 )
 
-func jsonOf(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("observed values are not JSON-friendly: %v", err)
-	}
-	return string(b)
-}
-
-func sameJSON(t *testing.T, a, b any) bool { return jsonOf(t, a) == jsonOf(t, b) }
+func sameJSON(t *testing.T, a, b any) bool { return checktest.JSONOf(t, a) == checktest.JSONOf(t, b) }
 
 // TestEvaluateRefuses: bad check lists are refused before any probe runs or any file is written.
 func TestEvaluateRefuses(t *testing.T) {
@@ -35,7 +28,7 @@ func TestEvaluateRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, dir := newEnv(t, Targets{Broker: Broker{Plain: closedPort(t)}}, nil)
+			env, dir := checktest.NewEnv(t, check.Targets{Broker: check.Broker{Plain: checktest.ClosedPort(t)}}, nil)
 			results, err := Evaluate(context.Background(), env, tc.ids)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
@@ -49,26 +42,26 @@ func TestEvaluateRefuses(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Evaluate(context.Background(), &Env{}, []string{"transport"}); err == nil {
+	if _, err := Evaluate(context.Background(), &check.Env{}, []string{"transport"}); err == nil {
 		t.Error("Evaluate without an evidence store: want an error")
 	}
 }
 
 // TestEvaluateDefects: what a broken check does becomes an error result, not a crash or a pass.
 func TestEvaluateDefects(t *testing.T) {
-	catalog := []Control{
+	catalog := []catalog.Control{
 		{ID: "T-ONE", Check: "t", Title: "one", Severity: record.SeverityMedium},
 		{ID: "T-TWO", Check: "t", Title: "two", Severity: record.SeverityMedium},
 	}
 	tests := []struct {
 		name string
-		run  func(context.Context, *Env) map[string]Outcome
+		run  func(context.Context, *check.Env) map[string]check.Outcome
 		want map[string]record.Result // Status, Severity and a Reason fragment
 	}{
 		{
 			name: "missing outcome",
-			run: func(context.Context, *Env) map[string]Outcome {
-				return map[string]Outcome{"T-ONE": {Status: record.StatusPass, Reason: "fine"}}
+			run: func(context.Context, *check.Env) map[string]check.Outcome {
+				return map[string]check.Outcome{"T-ONE": {Status: record.StatusPass, Reason: "fine"}}
 			},
 			want: map[string]record.Result{
 				"T-ONE": {Status: record.StatusPass, Severity: record.SeverityMedium, Reason: "fine"},
@@ -77,7 +70,7 @@ func TestEvaluateDefects(t *testing.T) {
 		},
 		{
 			name: "panic",
-			run:  func(context.Context, *Env) map[string]Outcome { panic("probe exploded") },
+			run:  func(context.Context, *check.Env) map[string]check.Outcome { panic("probe exploded") },
 			want: map[string]record.Result{
 				"T-ONE": {Status: record.StatusError, Severity: record.SeverityMedium, Reason: "panicked: probe exploded"},
 				"T-TWO": {Status: record.StatusError, Severity: record.SeverityMedium, Reason: "panicked: probe exploded"},
@@ -85,8 +78,8 @@ func TestEvaluateDefects(t *testing.T) {
 		},
 		{
 			name: "severity override on fail only, unknown status and severity refused",
-			run: func(context.Context, *Env) map[string]Outcome {
-				return map[string]Outcome{
+			run: func(context.Context, *check.Env) map[string]check.Outcome {
+				return map[string]check.Outcome{
 					"T-ONE": {Status: record.StatusFail, Reason: "bad", Severity: record.SeverityCritical},
 					"T-TWO": {Status: "maybe", Reason: "?"},
 				}
@@ -98,8 +91,8 @@ func TestEvaluateDefects(t *testing.T) {
 		},
 		{
 			name: "bad severity override",
-			run: func(context.Context, *Env) map[string]Outcome {
-				return map[string]Outcome{
+			run: func(context.Context, *check.Env) map[string]check.Outcome {
+				return map[string]check.Outcome{
 					"T-ONE": {Status: record.StatusFail, Reason: "bad", Severity: "dire"},
 					"T-TWO": {Status: record.StatusPass, Reason: "ok", Severity: record.SeverityLow},
 				}
@@ -112,13 +105,13 @@ func TestEvaluateDefects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, _ := newEnv(t, Targets{}, nil)
-			checks := []Check{{ID: "t", Title: "test", Controls: []string{"T-ONE", "T-TWO"}, Run: tc.run}}
+			env, _ := checktest.NewEnv(t, check.Targets{}, nil)
+			checks := []check.Check{{ID: "t", Title: "test", Controls: []string{"T-ONE", "T-TWO"}, Run: tc.run}}
 			results, err := evaluate(context.Background(), env, []string{"t"}, checks, catalog)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := byControl(t, results)
+			got := checktest.ByControl(t, results)
 			for id, w := range tc.want {
 				g := got[id]
 				if g.Status != w.Status || g.Severity != w.Severity || !strings.Contains(g.Reason, w.Reason) {
@@ -136,7 +129,7 @@ func TestEvaluateDefects(t *testing.T) {
 func TestEvaluateCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	env, _ := newEnv(t, Targets{}, nil)
+	env, _ := checktest.NewEnv(t, check.Targets{}, nil)
 	results, err := Evaluate(ctx, env, []string{"transport"})
 	if err == nil {
 		t.Error("want the context's error")
@@ -153,7 +146,7 @@ func TestAllMatchesCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defined := map[string]Control{}
+	defined := map[string]catalog.Control{}
 	for _, c := range cat {
 		defined[c.ID] = c
 	}

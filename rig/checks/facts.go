@@ -1,15 +1,7 @@
 package checks
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"fmt"
 	"slices"
-	"strings"
 )
 
 // Facts are what a control saw of the path's configuration, in a form two runs compare value by
@@ -36,17 +28,12 @@ import (
 //	mqtt.suback.wildcard, mqtt.suback.sys   GUARD-SUB-WILDCARD, GUARD-SUB-SYS: the SUBACK code
 //	mqtt.oversize                           GUARD-MAX-PACKET: what the broker did with the oversize publish
 //	broker.version                          GUARD-SUB-SYS: $SYS/broker/version, when the broker lets it be read
-const (
-	factCertFingerprint = "cert.fingerprint"
-	factCertSerial      = "cert.serial"
-	factCertIssuer      = "cert.issuer"
-	factCertSubject     = "cert.subject"
-	factCertSelfSigned  = "cert.self_signed"
-	factCertSignature   = "cert.signature"
-	factCertSAN         = "cert.san"
-	factCertKey         = "cert.key"
-)
-
+//	mqtt.client_id_takeover                 IDENT-TAKEOVER: refused, reassigned, taken
+//	mqtt.lockout                            IDENT-LOCKOUT: locks, none, no-password-check
+//	mqtt.retain_acl, mqtt.will_acl          IDENT-RETAIN-ACL, IDENT-WILL-ACL: enforced, refused-at-connect, stored, delivered
+//	mqtt.v5                                 IDENT-MQTT5: same-rules, bypass, unsupported
+//	mqtt.websocket.ws, mqtt.websocket.wss   IDENT-WEBSOCKET: enforced, bypass
+//
 // normalizeFacts returns a copy of facts with every list sorted (lists of strings only) and nil
 // values dropped, so that the same configuration always records the same value; nil when empty.
 func normalizeFacts(facts map[string]any) map[string]any {
@@ -73,75 +60,4 @@ func normalizeFacts(facts map[string]any) map[string]any {
 		return nil
 	}
 	return out
-}
-
-// keyFact names a public key by type and size, the way CERT-KEY and drift compare it: "RSA 2048",
-// "ECDSA P-256", "Ed25519".
-func keyFact(pub any) string {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name
-	case ed25519.PublicKey:
-		return "Ed25519"
-	}
-	return fmt.Sprintf("%T", pub)
-}
-
-// leafFacts records, for one broker-cert or cert-policy control, the facts of the presented leaf
-// that control judges.
-func leafFacts(ev *evidenceSet, control string, leaf *x509.Certificate) {
-	switch control {
-	case ctlCertChain:
-		sum := sha256.Sum256(leaf.Raw)
-		ev.fact(factCertFingerprint, "sha256:"+hex.EncodeToString(sum[:]))
-		ev.fact(factCertSerial, leaf.SerialNumber.Text(16))
-		ev.fact(factCertIssuer, leaf.Issuer.String())
-		ev.fact(factCertSubject, leaf.Subject.String())
-		ev.fact(factCertSelfSigned, isSelfSigned(leaf))
-		ev.fact(factCertSignature, leaf.SignatureAlgorithm.String())
-	case ctlCertSAN:
-		san := []string{}
-		for _, n := range leaf.DNSNames {
-			san = append(san, "DNS:"+strings.ToLower(n))
-		}
-		for _, ip := range leaf.IPAddresses {
-			san = append(san, "IP:"+ip.String())
-		}
-		ev.fact(factCertSAN, san)
-	case ctlCertKey:
-		ev.fact(factCertKey, keyFact(leaf.PublicKey))
-	}
-}
-
-// credentialFact is the fact name of the ingest's answer to one credential of the status matrix.
-func credentialFact(credential string) string {
-	return "http.status." + strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(credential))
-}
-
-// chainSignatures lists the signature algorithms CERT-SIGNATURE judges: every presented
-// certificate's but a self-signed root's.
-func chainSignatures(certs []*x509.Certificate) []string {
-	out := []string{}
-	for i, c := range certs {
-		if i > 0 && isSelfSigned(c) {
-			continue
-		}
-		out = append(out, c.SignatureAlgorithm.String())
-	}
-	return out
-}
-
-// serverFact records the ingest's Server header, which names its software (and often its
-// version) when the ingest sends one.
-func serverFact(ev *evidenceSet, x *httpExchange) {
-	if x == nil || x.Response == nil {
-		return
-	}
-	for k, v := range x.Response.Headers {
-		if strings.EqualFold(k, "Server") && v != "" {
-			ev.fact("http.server", v)
-		}
-	}
 }

@@ -1,11 +1,6 @@
 package checks
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"reflect"
 	"testing"
 )
@@ -27,24 +22,5 @@ func TestNormalizeFacts(t *testing.T) {
 	}
 	if normalizeFacts(map[string]any{"x.y": nil}) != nil || normalizeFacts(nil) != nil {
 		t.Error("no facts must normalise to nil (omitted from run.json)")
-	}
-}
-
-func TestKeyFact(t *testing.T) {
-	rk, _ := rsa.GenerateKey(rand.Reader, 1024)
-	ek, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	for _, tc := range []struct {
-		name string
-		key  any
-		want string
-	}{
-		{"rsa", &rk.PublicKey, "RSA 1024"},
-		{"ecdsa", &ek.PublicKey, "ECDSA P-384"},
-		{"ed25519", pub, "Ed25519"},
-	} {
-		if got := keyFact(tc.key); got != tc.want {
-			t.Errorf("%s: keyFact = %q, want %q", tc.name, got, tc.want)
-		}
 	}
 }

@@ -4,8 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"path/filepath"
-	"strings"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,61 +13,28 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
+	"github.com/pathrig/rig/rig/checks/probe/tlsprobe"
 	"github.com/pathrig/rig/rig/record"
 )
 
-// verdicts is the expected outcome of every control of the checks a case runs.
-type verdicts map[string]want
-
-func assertVerdicts(t *testing.T, results []record.Result, w verdicts) {
+func evaluatePeers(t *testing.T, targets check.Targets, checkIDs ...string) []record.Result {
 	t.Helper()
-	got := byControl(t, results)
-	for _, r := range results {
-		if _, ok := w[r.Control]; !ok {
-			t.Errorf("%s: %s (%s) has no expected verdict in this case: every control is asserted", r.Control, r.Status, r.Reason)
-		}
-	}
-	for id, want := range w {
-		r, ok := got[id]
-		if !ok {
-			t.Errorf("%s: not evaluated", id)
-			continue
-		}
-		if r.Status != want.status {
-			t.Errorf("%s: status %s, want %s (reason: %s)", id, r.Status, want.status, r.Reason)
-			continue
-		}
-		if want.severity != "" && r.Status == record.StatusFail && r.Severity != want.severity {
-			t.Errorf("%s: severity %s, want %s (reason: %s)", id, r.Severity, want.severity, r.Reason)
-		}
-	}
+	return checktest.EvaluateWith(t, Evaluate, targets, false, checkIDs...)
 }
 
-func evaluatePeers(t *testing.T, targets Targets, checkIDs ...string) []record.Result {
+func evaluateWith(t *testing.T, targets check.Targets, intrusive bool, checkIDs ...string) []record.Result {
 	t.Helper()
-	return evaluateWith(t, targets, false, checkIDs...)
+	return checktest.EvaluateWith(t, Evaluate, targets, intrusive, checkIDs...)
 }
 
-func evaluateWith(t *testing.T, targets Targets, intrusive bool, checkIDs ...string) []record.Result {
-	t.Helper()
-	env, dir := newEnv(t, targets, nil)
-	env.Intrusive = intrusive
-	env.Limits.ProbeTimeout = time.Second
-	results, err := Evaluate(context.Background(), env, checkIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertEvidence(t, dir, results)
-	return results
+// TestMain removes the shared openssl PKI folder once every test of the package has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	checktest.Cleanup()
+	os.Exit(code)
 }
-
-var (
-	pass    = want{status: record.StatusPass}
-	skipped = want{status: record.StatusSkip}
-	errored = want{status: record.StatusError}
-)
-
-func fail(sev record.Severity) want { return want{record.StatusFail, sev} }
 
 // TestMosquitto runs every broker-facing check against Debian's mosquitto 2.0 in an exposed
 // configuration (plaintext listener, anonymous, no ACL, no packet limit, TLS 1.1 and every
@@ -76,66 +42,66 @@ func fail(sev record.Severity) want { return want{record.StatusFail, sev} }
 // days) and a hardened one (TLS 1.2+ only with forward-secret AEAD suites, a CA-issued
 // certificate, client certificates required, password file, ACL file, max_packet_size 4096).
 func TestMosquitto(t *testing.T) {
-	p := newOpenSSLPKI(t)
-	probeA := Identity{Name: "probe-a", ClientID: "probe-a", Username: "probe-a", Password: probePasswordA, Cert: p.tlsCert(t, "device-a"), Topic: "rig/devices/probe-a/telemetry"}
-	probeB := Identity{Name: "probe-b", ClientID: "probe-b", Username: "probe-b", Password: probePasswordB, Cert: p.tlsCert(t, "device-b"), Topic: "rig/devices/probe-b/telemetry"}
+	p := checktest.NewOpenSSLPKI(t)
+	probeA := check.Identity{Name: "probe-a", ClientID: "probe-a", Username: "probe-a", Password: checktest.ProbePasswordA, Cert: p.TLSCert(t, "device-a"), Topic: "rig/devices/probe-a/telemetry"}
+	probeB := check.Identity{Name: "probe-b", ClientID: "probe-b", Username: "probe-b", Password: checktest.ProbePasswordB, Cert: p.TLSCert(t, "device-b"), Topic: "rig/devices/probe-b/telemetry"}
 	tests := []struct {
 		shape string
-		want  verdicts
+		want  checktest.Verdicts
 	}{
-		{"exposed", verdicts{
-			ctlPlaintext:       fail(record.SeverityHigh),
-			ctlTLSLegacy:       fail(record.SeverityMedium), // TLS 1.1; mosquitto 2.0 cannot enable TLS 1.0
-			ctlCiphers:         fail(record.SeverityCritical),
-			ctlTLSMQTT:         pass,
-			ctlClientAuth:      fail(record.SeverityMedium),
-			ctlCertChain:       fail(record.SeverityHigh),
-			ctlCertSAN:         fail(record.SeverityHigh),
-			ctlCertExpiry:      fail(record.SeverityHigh),
-			ctlCertKey:         fail(record.SeverityHigh),
-			ctlCertSignature:   pass, // SHA-256, 10 days
-			ctlCertLifetime:    pass,
-			ctlGuardAnon:       fail(record.SeverityHigh),
-			ctlGuardWildcard:   fail(record.SeverityHigh),
-			ctlGuardMaxPacket:  fail(record.SeverityMedium),
-			ctlGuardHealth:     skipped, // a broker alone has no device the rig can account for
-			ctlIngestUnauth:    skipped,
-			ctlIngestWrongCred: skipped,
-			ctlGuardSys:        fail(record.SeverityMedium),
-			ctlGuardSubOther:   fail(record.SeverityHigh),
-			ctlGuardPubOther:   fail(record.SeverityHigh),
-			ctlGuardRate:       skipped, // intrusive: see TestRateLimit
-			ctlGuardUART:       skipped, // no UART: a broker alone
-			ctlGuardMgmt:       skipped,
+		{"exposed", checktest.Verdicts{
+			"TRANSPORT-PLAINTEXT":   checktest.Fail(record.SeverityHigh),
+			"TRANSPORT-TLS-LEGACY":  checktest.Fail(record.SeverityMedium), // TLS 1.1; mosquitto 2.0 cannot enable TLS 1.0
+			"TRANSPORT-CIPHERS":     checktest.Fail(record.SeverityCritical),
+			"TRANSPORT-TLS-MQTT":    checktest.Pass,
+			"TRANSPORT-CLIENT-AUTH": checktest.Fail(record.SeverityMedium),
+			"CERT-CHAIN":            checktest.Fail(record.SeverityHigh),
+			"CERT-SAN":              checktest.Fail(record.SeverityHigh),
+			"CERT-EXPIRY":           checktest.Fail(record.SeverityHigh),
+			"CERT-KEY":              checktest.Fail(record.SeverityHigh),
+			"CERT-SIGNATURE":        checktest.Pass, // SHA-256, 10 days
+			"CERT-LIFETIME":         checktest.Pass,
+			"GUARD-ANON":            checktest.Fail(record.SeverityHigh),
+			"GUARD-SUB-WILDCARD":    checktest.Fail(record.SeverityHigh),
+			"GUARD-MAX-PACKET":      checktest.Fail(record.SeverityMedium),
+			"GUARD-HEALTH":          checktest.Skipped, // a broker alone has no device the rig can account for
+			"INGEST-UNAUTH":         checktest.Skipped,
+			"INGEST-WRONGCRED":      checktest.Skipped,
+			"GUARD-SUB-SYS":         checktest.Fail(record.SeverityMedium),
+			"GUARD-SUB-OTHER":       checktest.Fail(record.SeverityHigh),
+			"GUARD-PUB-OTHER":       checktest.Fail(record.SeverityHigh),
+			"GUARD-RATE":            checktest.Skipped, // intrusive: see TestRateLimit
+			"GUARD-UART":            checktest.Skipped, // no UART: a broker alone
+			"GUARD-MGMT":            checktest.Skipped,
 		}},
-		{"hardened", verdicts{
-			ctlPlaintext: pass, ctlTLSLegacy: pass, ctlCiphers: pass, ctlTLSMQTT: pass, ctlClientAuth: pass,
-			ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass,
-			ctlGuardAnon: pass, ctlGuardWildcard: pass, ctlGuardMaxPacket: pass, ctlGuardHealth: skipped,
-			ctlIngestUnauth: skipped, ctlIngestWrongCred: skipped,
-			ctlGuardSys: pass, ctlGuardSubOther: pass, ctlGuardPubOther: pass, ctlGuardRate: skipped, ctlGuardUART: skipped, ctlGuardMgmt: skipped,
+		{"hardened", checktest.Verdicts{
+			"TRANSPORT-PLAINTEXT": checktest.Pass, "TRANSPORT-TLS-LEGACY": checktest.Pass, "TRANSPORT-CIPHERS": checktest.Pass, "TRANSPORT-TLS-MQTT": checktest.Pass, "TRANSPORT-CLIENT-AUTH": checktest.Pass,
+			"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass,
+			"GUARD-ANON": checktest.Pass, "GUARD-SUB-WILDCARD": checktest.Pass, "GUARD-MAX-PACKET": checktest.Pass, "GUARD-HEALTH": checktest.Skipped,
+			"INGEST-UNAUTH": checktest.Skipped, "INGEST-WRONGCRED": checktest.Skipped,
+			"GUARD-SUB-SYS": checktest.Pass, "GUARD-SUB-OTHER": checktest.Pass, "GUARD-PUB-OTHER": checktest.Pass, "GUARD-RATE": checktest.Skipped, "GUARD-UART": checktest.Skipped, "GUARD-MGMT": checktest.Skipped,
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.shape, func(t *testing.T) {
-			m := startMosquitto(t, p, tc.shape)
-			targets := Targets{
-				Broker: Broker{Plain: m.plain, TLS: m.tls, ServerName: brokerName, Trust: p.pool},
-				Probes: []Identity{probeA, probeB},
+			m := checktest.StartMosquitto(t, p, tc.shape)
+			targets := check.Targets{
+				Broker: check.Broker{Plain: m.Plain, TLS: m.TLS, ServerName: checktest.BrokerName, Trust: p.Pool},
+				Probes: []check.Identity{probeA, probeB},
 			}
 			results := evaluatePeers(t, targets, "transport", "tls-depth", "broker-cert", "cert-policy", "ingest-auth", "guardrails", "guardrails-depth")
-			assertVerdicts(t, results, tc.want)
-			got := byControl(t, results)
+			checktest.AssertVerdicts(t, results, tc.want)
+			got := checktest.ByControl(t, results)
 			wantDelivery := map[string]string{"exposed": "delivered", "hardened": "filtered"}[tc.shape]
-			if d := got[ctlGuardWildcard].Observed["delivery"]; d != wantDelivery {
+			if d := got["GUARD-SUB-WILDCARD"].Observed["delivery"]; d != wantDelivery {
 				t.Errorf("wildcard delivery = %v, want %s (mosquitto grants # and filters by ACL at delivery)", d, wantDelivery)
 			}
 			if tc.shape == "exposed" {
-				if v := got[ctlTLSLegacy].Observed["versions"].(map[string]any); v["TLS 1.1"] != "accepted" || v["TLS 1.0"] != "refused" {
+				if v := got["TRANSPORT-TLS-LEGACY"].Observed["versions"].(map[string]any); v["TLS 1.1"] != "accepted" || v["TLS 1.0"] != "refused" {
 					t.Errorf("exposed mosquitto versions = %v, want TLS 1.1 accepted and TLS 1.0 refused", v)
 				}
-			} else if got[ctlClientAuth].Observed["posture"] != postureRequired {
-				t.Errorf("hardened posture = %v", got[ctlClientAuth].Observed["posture"])
+			} else if got["TRANSPORT-CLIENT-AUTH"].Observed["posture"] != "required" {
+				t.Errorf("hardened posture = %v", got["TRANSPORT-CLIENT-AUTH"].Observed["posture"])
 			}
 		})
 	}
@@ -145,43 +111,43 @@ func TestMosquitto(t *testing.T) {
 // Go nor mosquitto 2.0 will: TLS 1.0 alone, NULL and anonymous suites, optional client
 // certificates. It does not speak MQTT.
 func TestOpenSSLServer(t *testing.T) {
-	p := newOpenSSLPKI(t)
+	p := checktest.NewOpenSSLPKI(t)
 	tests := []struct {
 		name    string
 		flags   []string
-		want    verdicts
+		want    checktest.Verdicts
 		posture string
 	}{
-		{"TLS 1.0 only with legacy suites", []string{"-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"}, verdicts{
-			ctlPlaintext: skipped, ctlTLSLegacy: fail(record.SeverityMedium),
-			ctlCiphers: fail(record.SeverityMedium), // CBC only: no forward-secret AEAD suite in TLS 1.0
-			ctlTLSMQTT: fail(record.SeverityMedium), ctlClientAuth: fail(record.SeverityMedium),
-		}, postureNone},
-		{"TLS 1.1 only", []string{"-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"}, verdicts{
-			ctlPlaintext: skipped, ctlTLSLegacy: fail(record.SeverityMedium), ctlCiphers: fail(record.SeverityMedium),
-			ctlTLSMQTT: fail(record.SeverityMedium), ctlClientAuth: fail(record.SeverityMedium),
-		}, postureNone},
-		{"NULL and anonymous suites", []string{"-cipher", "ALL:COMPLEMENTOFALL:@SECLEVEL=0"}, verdicts{
-			ctlPlaintext: skipped, ctlTLSLegacy: fail(record.SeverityMedium), // SECLEVEL 0 lets TLS 1.0 and 1.1 in too
-			ctlCiphers: fail(record.SeverityCritical),
-			ctlTLSMQTT: fail(record.SeverityMedium), ctlClientAuth: fail(record.SeverityMedium),
-		}, postureNone},
-		{"client certificate optional", []string{"-verify", "1", "-CAfile", p.dir + "/ca.pem"}, verdicts{
-			ctlPlaintext: skipped, ctlTLSLegacy: pass, ctlCiphers: pass,
-			ctlTLSMQTT: fail(record.SeverityMedium), ctlClientAuth: fail(record.SeverityMedium),
-		}, postureOptional},
-		{"client certificate required", []string{"-Verify", "1", "-CAfile", p.dir + "/ca.pem"}, verdicts{
-			ctlPlaintext: skipped, ctlTLSLegacy: pass, ctlCiphers: pass,
-			ctlTLSMQTT:    skipped, // no probe identity with a certificate is named
-			ctlClientAuth: pass,
-		}, postureRequired},
+		{"TLS 1.0 only with legacy suites", []string{"-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"}, checktest.Verdicts{
+			"TRANSPORT-PLAINTEXT": checktest.Skipped, "TRANSPORT-TLS-LEGACY": checktest.Fail(record.SeverityMedium),
+			"TRANSPORT-CIPHERS":  checktest.Fail(record.SeverityMedium), // CBC only: no forward-secret AEAD suite in TLS 1.0
+			"TRANSPORT-TLS-MQTT": checktest.Fail(record.SeverityMedium), "TRANSPORT-CLIENT-AUTH": checktest.Fail(record.SeverityMedium),
+		}, "none"},
+		{"TLS 1.1 only", []string{"-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"}, checktest.Verdicts{
+			"TRANSPORT-PLAINTEXT": checktest.Skipped, "TRANSPORT-TLS-LEGACY": checktest.Fail(record.SeverityMedium), "TRANSPORT-CIPHERS": checktest.Fail(record.SeverityMedium),
+			"TRANSPORT-TLS-MQTT": checktest.Fail(record.SeverityMedium), "TRANSPORT-CLIENT-AUTH": checktest.Fail(record.SeverityMedium),
+		}, "none"},
+		{"NULL and anonymous suites", []string{"-cipher", "ALL:COMPLEMENTOFALL:@SECLEVEL=0"}, checktest.Verdicts{
+			"TRANSPORT-PLAINTEXT": checktest.Skipped, "TRANSPORT-TLS-LEGACY": checktest.Fail(record.SeverityMedium), // SECLEVEL 0 lets TLS 1.0 and 1.1 in too
+			"TRANSPORT-CIPHERS":  checktest.Fail(record.SeverityCritical),
+			"TRANSPORT-TLS-MQTT": checktest.Fail(record.SeverityMedium), "TRANSPORT-CLIENT-AUTH": checktest.Fail(record.SeverityMedium),
+		}, "none"},
+		{"client certificate optional", []string{"-verify", "1", "-CAfile", p.Dir + "/ca.pem"}, checktest.Verdicts{
+			"TRANSPORT-PLAINTEXT": checktest.Skipped, "TRANSPORT-TLS-LEGACY": checktest.Pass, "TRANSPORT-CIPHERS": checktest.Pass,
+			"TRANSPORT-TLS-MQTT": checktest.Fail(record.SeverityMedium), "TRANSPORT-CLIENT-AUTH": checktest.Fail(record.SeverityMedium),
+		}, "optional"},
+		{"client certificate required", []string{"-Verify", "1", "-CAfile", p.Dir + "/ca.pem"}, checktest.Verdicts{
+			"TRANSPORT-PLAINTEXT": checktest.Skipped, "TRANSPORT-TLS-LEGACY": checktest.Pass, "TRANSPORT-CIPHERS": checktest.Pass,
+			"TRANSPORT-TLS-MQTT":    checktest.Skipped, // no probe identity with a certificate is named
+			"TRANSPORT-CLIENT-AUTH": checktest.Pass,
+		}, "required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startSServer(t, p, "good", tc.flags...)
-			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName}}, "transport", "tls-depth")
-			assertVerdicts(t, results, tc.want)
-			if got := byControl(t, results)[ctlClientAuth].Observed["posture"]; got != tc.posture {
+			addr := checktest.StartSServer(t, p, "good", tc.flags...)
+			results := evaluatePeers(t, check.Targets{Broker: check.Broker{TLS: addr, ServerName: checktest.BrokerName}}, "transport", "tls-depth")
+			checktest.AssertVerdicts(t, results, tc.want)
+			if got := checktest.ByControl(t, results)["TRANSPORT-CLIENT-AUTH"].Observed["posture"]; got != tc.posture {
 				t.Errorf("posture = %v, want %s", got, tc.posture)
 			}
 		})
@@ -191,34 +157,34 @@ func TestOpenSSLServer(t *testing.T) {
 // TestBrokerCertOpenSSL serves each certificate case made with the openssl CLI from
 // `openssl s_server` and asserts every broker-cert control.
 func TestBrokerCertOpenSSL(t *testing.T) {
-	p := newOpenSSLPKI(t)
+	p := checktest.NewOpenSSLPKI(t)
 	tests := []struct {
 		cert string
-		want verdicts
+		want checktest.Verdicts
 	}{
-		{"good", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
-		{"expired", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityCritical), ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
-		{"not-yet-valid", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
-		{"expiring", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
-		{"cn-only", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
-		{"wrong-san", verdicts{ctlCertChain: pass, ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
-		{"rsa1024", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"good", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
+		{"expired", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Fail(record.SeverityCritical), "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
+		{"not-yet-valid", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Fail(record.SeverityHigh), "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
+		{"expiring", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Fail(record.SeverityHigh), "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
+		{"cn-only", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Fail(record.SeverityHigh), "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
+		{"wrong-san", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Fail(record.SeverityHigh), "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
+		{"rsa1024", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Fail(record.SeverityHigh), "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
 		// crypto/x509 refuses SHA-1 signatures; CERT-CHAIN checks this one by signature and finds
 		// the deployment CA: one cause (the hash), one finding (CERT-SIGNATURE).
-		{"sha1", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
+		{"sha1", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Fail(record.SeverityHigh), "CERT-LIFETIME": checktest.Pass}},
 		// SHA-1 from another CA: two causes, two findings.
-		{"sha1-foreign", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass}},
-		{"twenty-years", verdicts{ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: fail(record.SeverityMedium)}},
-		{"selfsigned", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: fail(record.SeverityHigh), ctlCertKey: fail(record.SeverityHigh), ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"sha1-foreign", checktest.Verdicts{"CERT-CHAIN": checktest.Fail(record.SeverityHigh), "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Fail(record.SeverityHigh), "CERT-LIFETIME": checktest.Pass}},
+		{"twenty-years", checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Fail(record.SeverityMedium)}},
+		{"selfsigned", checktest.Verdicts{"CERT-CHAIN": checktest.Fail(record.SeverityHigh), "CERT-SAN": checktest.Fail(record.SeverityHigh), "CERT-EXPIRY": checktest.Fail(record.SeverityHigh), "CERT-KEY": checktest.Fail(record.SeverityHigh), "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
 		// A device certificate (clientAuth only) presented by a broker does not chain for serverAuth.
-		{"device-a", verdicts{ctlCertChain: fail(record.SeverityHigh), ctlCertSAN: fail(record.SeverityHigh), ctlCertExpiry: pass, ctlCertKey: pass, ctlCertSignature: pass, ctlCertLifetime: pass}},
+		{"device-a", checktest.Verdicts{"CERT-CHAIN": checktest.Fail(record.SeverityHigh), "CERT-SAN": checktest.Fail(record.SeverityHigh), "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass, "CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.cert, func(t *testing.T) {
 			// SECLEVEL 0 lets OpenSSL serve the weak cases (RSA-1024, SHA-1) at all.
-			addr := startSServer(t, p, tc.cert, "-cipher", "DEFAULT:@SECLEVEL=0")
-			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool, Anchors: p.anchors}}, "broker-cert", "cert-policy")
-			assertVerdicts(t, results, tc.want)
+			addr := checktest.StartSServer(t, p, tc.cert, "-cipher", "DEFAULT:@SECLEVEL=0")
+			results := evaluatePeers(t, check.Targets{Broker: check.Broker{TLS: addr, ServerName: checktest.BrokerName, Trust: p.Pool, Anchors: p.Anchors}}, "broker-cert", "cert-policy")
+			checktest.AssertVerdicts(t, results, tc.want)
 		})
 	}
 }
@@ -228,34 +194,34 @@ func TestBrokerCertOpenSSL(t *testing.T) {
 // from the CA it already comes from. Without the anchors' certificates it cannot check the
 // signature itself and says so (error), rather than guess.
 func TestBrokerCertSHA1Chain(t *testing.T) {
-	p := newOpenSSLPKI(t)
-	addr := startSServer(t, p, "sha1", "-cipher", "DEFAULT:@SECLEVEL=0")
+	p := checktest.NewOpenSSLPKI(t)
+	addr := checktest.StartSServer(t, p, "sha1", "-cipher", "DEFAULT:@SECLEVEL=0")
 	tests := []struct {
 		name    string
 		anchors []*x509.Certificate
-		want    verdicts
+		want    checktest.Verdicts
 	}{
-		{"anchors named", p.anchors, verdicts{ctlCertChain: pass, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass,
-			ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
-		{"trust pool only", nil, verdicts{ctlCertChain: errored, ctlCertSignature: fail(record.SeverityHigh), ctlCertLifetime: pass,
-			ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: pass}},
+		{"anchors named", p.Anchors, checktest.Verdicts{"CERT-CHAIN": checktest.Pass, "CERT-SIGNATURE": checktest.Fail(record.SeverityHigh), "CERT-LIFETIME": checktest.Pass,
+			"CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass}},
+		{"trust pool only", nil, checktest.Verdicts{"CERT-CHAIN": checktest.Errored, "CERT-SIGNATURE": checktest.Fail(record.SeverityHigh), "CERT-LIFETIME": checktest.Pass,
+			"CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Pass}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool, Anchors: tc.anchors}}, "broker-cert", "cert-policy")
-			assertVerdicts(t, results, tc.want)
-			got := byControl(t, results)
+			results := evaluatePeers(t, check.Targets{Broker: check.Broker{TLS: addr, ServerName: checktest.BrokerName, Trust: p.Pool, Anchors: tc.anchors}}, "broker-cert", "cert-policy")
+			checktest.AssertVerdicts(t, results, tc.want)
+			got := checktest.ByControl(t, results)
 			var findings []string
 			for _, r := range results {
 				if r.Status == record.StatusFail {
 					findings = append(findings, r.Control)
 				}
 			}
-			if len(findings) != 1 || findings[0] != ctlCertSignature {
-				t.Errorf("findings %v, want only %s", findings, ctlCertSignature)
+			if len(findings) != 1 || findings[0] != "CERT-SIGNATURE" {
+				t.Errorf("findings %v, want only %s", findings, "CERT-SIGNATURE")
 			}
-			if tc.anchors != nil && got[ctlCertChain].Observed["verified_by"] != "signature" {
-				t.Errorf("CERT-CHAIN observed %v, want verified_by signature", got[ctlCertChain].Observed)
+			if tc.anchors != nil && got["CERT-CHAIN"].Observed["verified_by"] != "signature" {
+				t.Errorf("CERT-CHAIN observed %v, want verified_by signature", got["CERT-CHAIN"].Observed)
 			}
 		})
 	}
@@ -265,15 +231,15 @@ func TestBrokerCertSHA1Chain(t *testing.T) {
 // suite only) still shows its certificate to the certificate controls, through the clear-text
 // Certificate message of a hand-built hello.
 func TestLegacyOnlyCertificate(t *testing.T) {
-	p := newOpenSSLPKI(t)
-	addr := startSServer(t, p, "rsa1024", "-tls1", "-cipher", "CAMELLIA128-SHA:@SECLEVEL=0")
-	if h := tlsHandshake(context.Background(), addr, brokerName, tls.VersionTLS10, tls.VersionTLS13, time.Second); len(h.certs) > 0 {
+	p := checktest.NewOpenSSLPKI(t)
+	addr := checktest.StartSServer(t, p, "rsa1024", "-tls1", "-cipher", "CAMELLIA128-SHA:@SECLEVEL=0")
+	if h := tlsprobe.Handshake(context.Background(), addr, checktest.BrokerName, tls.VersionTLS10, tls.VersionTLS13, time.Second); len(h.Certs) > 0 {
 		t.Fatalf("crypto/tls got the certificate (%s): the case no longer exercises the fallback", h.Answer)
 	}
-	results := evaluatePeers(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName, Trust: p.pool}}, "broker-cert", "cert-policy")
-	assertVerdicts(t, results, verdicts{
-		ctlCertChain: pass, ctlCertSAN: pass, ctlCertExpiry: pass, ctlCertKey: fail(record.SeverityHigh),
-		ctlCertSignature: pass, ctlCertLifetime: pass,
+	results := evaluatePeers(t, check.Targets{Broker: check.Broker{TLS: addr, ServerName: checktest.BrokerName, Trust: p.Pool}}, "broker-cert", "cert-policy")
+	checktest.AssertVerdicts(t, results, checktest.Verdicts{
+		"CERT-CHAIN": checktest.Pass, "CERT-SAN": checktest.Pass, "CERT-EXPIRY": checktest.Pass, "CERT-KEY": checktest.Fail(record.SeverityHigh),
+		"CERT-SIGNATURE": checktest.Pass, "CERT-LIFETIME": checktest.Pass,
 	})
 }
 
@@ -315,7 +281,7 @@ func (h *rateHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 // and client.
 func startRateBroker(t *testing.T) string {
 	t.Helper()
-	s := mqtt.New(&mqtt.Options{Logger: quietLogger()})
+	s := mqtt.New(&mqtt.Options{Logger: checktest.QuietLogger()})
 	if err := s.AddHook(&rateHook{budget: 20, window: map[string][2]int64{}}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -334,71 +300,27 @@ func startRateBroker(t *testing.T) string {
 // mosquitto, and a mochi broker with a rate hook; and checks the flood never runs unless the
 // scenario opts in.
 func TestRateLimit(t *testing.T) {
-	probe := Identity{Name: "probe-a", ClientID: "probe-a", Username: "probe-a", Topic: "rig/devices/probe-a/telemetry"}
+	probe := check.Identity{Name: "probe-a", ClientID: "probe-a", Username: "probe-a", Topic: "rig/devices/probe-a/telemetry"}
 	t.Run("not opted in", func(t *testing.T) {
-		results := evaluateWith(t, Targets{Broker: Broker{Plain: startRateBroker(t)}, Probes: []Identity{probe}}, false, "guardrails-depth")
-		if r := byControl(t, results)[ctlGuardRate]; r.Status != record.StatusSkip {
-			t.Errorf("%s without intrusive: %s (%s), want skip", ctlGuardRate, r.Status, r.Reason)
+		results := evaluateWith(t, check.Targets{Broker: check.Broker{Plain: startRateBroker(t)}, Probes: []check.Identity{probe}}, false, "guardrails-depth")
+		if r := checktest.ByControl(t, results)["GUARD-RATE"]; r.Status != record.StatusSkip {
+			t.Errorf("%s without intrusive: %s (%s), want skip", "GUARD-RATE", r.Status, r.Reason)
 		}
 	})
 	t.Run("mochi with a rate hook", func(t *testing.T) {
-		results := evaluateWith(t, Targets{Broker: Broker{Plain: startRateBroker(t)}, Probes: []Identity{probe}}, true, "guardrails-depth")
-		r := byControl(t, results)[ctlGuardRate]
+		results := evaluateWith(t, check.Targets{Broker: check.Broker{Plain: startRateBroker(t)}, Probes: []check.Identity{probe}}, true, "guardrails-depth")
+		r := checktest.ByControl(t, results)["GUARD-RATE"]
 		if r.Status != record.StatusPass {
-			t.Errorf("%s: %s (%s), want pass", ctlGuardRate, r.Status, r.Reason)
+			t.Errorf("%s: %s (%s), want pass", "GUARD-RATE", r.Status, r.Reason)
 		}
 	})
 	t.Run("mosquitto", func(t *testing.T) {
-		p := newOpenSSLPKI(t)
-		m := startMosquitto(t, p, "exposed")
-		results := evaluateWith(t, Targets{Broker: Broker{Plain: m.plain}, Probes: []Identity{probe}}, true, "guardrails-depth")
-		r := byControl(t, results)[ctlGuardRate]
+		p := checktest.NewOpenSSLPKI(t)
+		m := checktest.StartMosquitto(t, p, "exposed")
+		results := evaluateWith(t, check.Targets{Broker: check.Broker{Plain: m.Plain}, Probes: []check.Identity{probe}}, true, "guardrails-depth")
+		r := checktest.ByControl(t, results)["GUARD-RATE"]
 		if r.Status != record.StatusFail || r.Severity != record.SeverityMedium {
-			t.Errorf("%s: %s %s (%s), want fail medium (mosquitto has no per-client rate)", ctlGuardRate, r.Status, r.Severity, r.Reason)
+			t.Errorf("%s: %s %s (%s), want fail medium (mosquitto has no per-client rate)", "GUARD-RATE", r.Status, r.Severity, r.Reason)
 		}
 	})
-}
-
-// TestKeyExchangeStrength: TRANSPORT-CIPHERS judges the key exchange of every accepted suite as
-// testssl.sh and Mozilla's intermediate configuration do: a DH group below 2048 bits, an ECDH
-// curve below 256 bits and a static RSA key exchange fail, whatever the cipher. The servers are
-// openssl s_server with an RSA certificate, TLS 1.3 off so that the suites under test are all
-// there is; the DH groups are in testdata (dh1024.pem from `openssl dhparam 1024`, ffdhe2048.pem
-// from `openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048`).
-func TestKeyExchangeStrength(t *testing.T) {
-	p := newOpenSSLPKI(t)
-	testdata, err := filepath.Abs("testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dhe := "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0"
-	tests := []struct {
-		name   string
-		flags  []string
-		want   want
-		reason string // the failure names the key exchange
-	}{
-		{"DHE with a 1024-bit group", []string{"-dhparam", filepath.Join(testdata, "dh1024.pem"), "-cipher", dhe}, fail(record.SeverityHigh), "DH 1024 bits"},
-		{"DHE with ffdhe2048", []string{"-dhparam", filepath.Join(testdata, "ffdhe2048.pem"), "-cipher", dhe}, pass, ""},
-		{"static RSA key exchange", []string{"-cipher", "AES128-GCM-SHA256:AES256-GCM-SHA384:@SECLEVEL=0"}, fail(record.SeverityMedium), "static RSA key exchange"},
-		{"ECDHE on P-224", []string{"-groups", "P-224", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0"}, fail(record.SeverityHigh), "ECDH secp224r1 (224 bits)"},
-		{"ECDHE on X25519", []string{"-groups", "X25519", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"}, pass, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			addr := startSServer(t, p, "rsa2048", append([]string{"-no_tls1_3", "-no_ssl3", "-no_tls1", "-no_tls1_1"}, tc.flags...)...)
-			// TRANSPORT-CIPHERS alone: the other tls-depth controls would wait out their timeouts on
-			// a peer that does not speak MQTT.
-			env, _ := newEnv(t, Targets{Broker: Broker{TLS: addr, ServerName: brokerName}}, nil)
-			env.Limits = env.Limits.WithDefaults()
-			r := probeCiphers(context.Background(), env) // a failure carries its effective severity
-			t.Logf("%s %s: %s", r.Status, r.Severity, r.Reason)
-			if r.Status != tc.want.status || (tc.want.severity != "" && r.Severity != tc.want.severity) {
-				t.Errorf("%s: got %s %s (%s), want %s %s", ctlCiphers, r.Status, r.Severity, r.Reason, tc.want.status, tc.want.severity)
-			}
-			if !strings.Contains(r.Reason, tc.reason) {
-				t.Errorf("%s: reason %q does not name %q", ctlCiphers, r.Reason, tc.reason)
-			}
-		})
-	}
 }

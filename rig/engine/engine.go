@@ -17,6 +17,7 @@ import (
 
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/dut"
 	"github.com/pathrig/rig/rig/evidence"
 	"github.com/pathrig/rig/rig/record"
@@ -63,7 +64,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	}
 	// External targets are read (files, environment, PEM) before the run folder is made, so a
 	// configuration mistake leaves nothing behind, like every other bad definition.
-	var extTargets checks.Targets
+	var extTargets check.Targets
 	var extSecrets []string
 	if plan.Scenario.Targets != nil {
 		var err error
@@ -105,9 +106,9 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	defer os.RemoveAll(work)
 
 	lim := plan.Scenario.Limits
-	limits := checks.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D(),
+	limits := check.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D(),
 		LockoutAttempts: plan.Scenario.Identity.LockoutAttempts, LockoutWindow: plan.Scenario.Identity.LockoutWindow.D(), WillWait: plan.Scenario.Identity.WillWait.D()}
-	var env *checks.Env
+	var env *check.Env
 	var st *stack.Stack
 	var tr *trustRecorder
 	if plan.Scenario.Targets != nil {
@@ -120,7 +121,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 			opts.OnSecrets(append([]string(nil), secrets...))
 		}
 		run.Volatile.Targets = externalEndpoints(targets)
-		env = &checks.Env{Targets: targets, Evidence: ev, Log: log, Limits: limits, Intrusive: plan.Scenario.Intrusive}
+		env = &check.Env{Targets: targets, Evidence: ev, Log: log, Limits: limits, Intrusive: plan.Scenario.Intrusive}
 		log.Info("probing external targets", "targets", run.Volatile.Targets)
 	} else {
 		// One path for every check of the plan: a plan with telemetry-trust gets the path
@@ -143,7 +144,7 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 		}
 		targets := st.Targets()
 		targets.Supplier = ownSupplier(opts.GatewayBin, log)
-		env = &checks.Env{
+		env = &check.Env{
 			Targets: targets, Evidence: ev, Log: log, Limits: limits,
 			Telemetry: st, UART: st, Intrusive: plan.Scenario.Intrusive,
 		}

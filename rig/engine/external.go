@@ -8,7 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/devicecerts"
 	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/scenario"
 )
@@ -16,9 +17,9 @@ import (
 // externalTargets reads what a scenario's targets name (trust anchors, client certificates,
 // secrets from files or the environment, the sample body) into the checks' targets. It returns
 // the secrets for redaction. Errors name the scenario file and the field.
-func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
+func externalTargets(sc *scenario.Scenario) (check.Targets, []string, error) {
 	t := sc.Targets
-	var out checks.Targets
+	var out check.Targets
 	var err error
 	var secrets []string
 	bad := func(field, format string, args ...any) error {
@@ -80,7 +81,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		if err != nil {
 			return out, nil, err
 		}
-		out.Broker = checks.Broker{Plain: b.Plain, TLS: b.TLS, ServerName: b.ServerName, Trust: trust, Anchors: certs, WebSocket: b.WebSocket}
+		out.Broker = check.Broker{Plain: b.Plain, TLS: b.TLS, ServerName: b.ServerName, Trust: trust, Anchors: certs, WebSocket: b.WebSocket}
 	}
 	for i, p := range t.Probes {
 		f := fmt.Sprintf("targets.probes[%d]", i)
@@ -88,7 +89,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		if err != nil {
 			return out, nil, err
 		}
-		id := checks.Identity{Name: p.Name, ClientID: p.ClientID, Username: p.Username, Password: pw, Topic: p.Topic}
+		id := check.Identity{Name: p.Name, ClientID: p.ClientID, Username: p.Username, Password: pw, Topic: p.Topic}
 		if p.Cert != "" {
 			certPEM, err := infile.Read(t.Path(p.Cert), "PEM file", infile.MaxPEM)
 			if err != nil {
@@ -123,7 +124,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 		if err != nil {
 			return out, nil, err
 		}
-		out.Ingest = checks.Ingest{URL: in.URL, Token: tok, OtherTenantToken: other, ExpiredToken: expired, Trust: trust}
+		out.Ingest = check.Ingest{URL: in.URL, Token: tok, OtherTenantToken: other, ExpiredToken: expired, Trust: trust}
 		if in.Sample != "" {
 			if out.Ingest.Sample, err = infile.Read(t.Path(in.Sample), "sample request body", infile.MaxSample); err != nil {
 				return out, nil, bad("targets.ingest.sample", "read %s: %v", t.Path(in.Sample), err)
@@ -132,7 +133,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 	}
 	out.Management = t.Management
 	if t.DeviceCerts != "" {
-		inv, err := checks.LoadInventory(t.Path(t.DeviceCerts))
+		inv, err := devicecerts.LoadInventory(t.Path(t.DeviceCerts))
 		if err != nil {
 			return out, nil, bad("targets.device_certs", "%v", err)
 		}
@@ -150,7 +151,7 @@ func externalTargets(sc *scenario.Scenario) (checks.Targets, []string, error) {
 }
 
 // externalEndpoints lists the named endpoints for run.json's volatile part.
-func externalEndpoints(t checks.Targets) map[string]string {
+func externalEndpoints(t check.Targets) map[string]string {
 	m := map[string]string{}
 	for k, v := range map[string]string{"broker_plain": t.Broker.Plain, "broker_tls": t.Broker.TLS, "ingest": t.Ingest.URL} {
 		if v != "" {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/catalog"
 	"github.com/pathrig/rig/rig/checks/supply"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
@@ -23,7 +24,7 @@ func pathLibrary(t *testing.T) (scenario.Library, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := scenario.Library{Embedded: scenarios.FS, Owners: map[string]string{}, Hops: checks.Hops}
+	l := scenario.Library{Embedded: scenarios.FS, Owners: map[string]string{}, Hops: catalog.Hops}
 	for _, c := range cat {
 		l.Controls = append(l.Controls, c.ID)
 		l.Owners[c.ID] = c.Check

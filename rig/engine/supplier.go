@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/infile"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
@@ -22,8 +22,8 @@ const SBOMSuffix = ".cdx.json"
 // (gateway), the SBOM beside it when make build wrote one, and the repository's small OSV
 // fixture as the vulnerability database. The reference stack has no vendor web site and
 // declares no support period: those controls are skipped with the reason.
-func ownSupplier(gateway string, log *slog.Logger) checks.Supplier {
-	sp := checks.Supplier{Reference: true, GatewayBin: gateway}
+func ownSupplier(gateway string, log *slog.Logger) check.Supplier {
+	sp := check.Supplier{Reference: true, GatewayBin: gateway}
 	if db, err := fs.Sub(scenarios.FS, "vulndb"); err == nil {
 		sp.VulnDB, sp.VulnDBName = db, "embedded:vulndb"
 		sp.VulnDBNote = "the rig's repository fixture (scenarios/vulndb, RIG-FIXTURE-* entries), not a real vulnerability database: a pass here shows the matcher at work, not that the modules are free of known vulnerabilities; name a snapshot in targets.supplier.vulndb"
@@ -59,8 +59,8 @@ func runScope(s *scenario.Scope) *record.Scope {
 // externalSupplier reads the supplier evidence a scenario's targets name: the trust anchors and
 // vendor key, the SBOM and support declaration (bounded reads, before the run folder is made);
 // the vulnerability database and the gateway binary are read by the check, through infile.
-func externalSupplier(t *scenario.Targets, sp *scenario.SupplierTarget, bad func(field, format string, args ...any) error) (checks.Supplier, error) {
-	out := checks.Supplier{SecurityTxt: sp.SecurityTxt, Version: sp.Version}
+func externalSupplier(t *scenario.Targets, sp *scenario.SupplierTarget, bad func(field, format string, args ...any) error) (check.Supplier, error) {
+	out := check.Supplier{SecurityTxt: sp.SecurityTxt, Version: sp.Version}
 	const f = "targets.supplier"
 	if sp.Trust != "" {
 		pool, err := pemPool(t.Path(sp.Trust))

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/evidence"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/stack"
@@ -23,13 +23,13 @@ const trustSeriesMax = 3
 // trustRecorder keeps the report of the run's telemetry-trust run for the timeline: the check
 // writes its own evidence, the engine draws the faulted path's telemetry from the same report.
 type trustRecorder struct {
-	checks.TrustRunner
+	check.TrustRunner
 	mu  sync.Mutex
 	ran bool
-	rep *checks.TrustReport
+	rep *check.TrustReport
 }
 
-func (t *trustRecorder) RunTrust(ctx context.Context) (*checks.TrustReport, error) {
+func (t *trustRecorder) RunTrust(ctx context.Context) (*check.TrustReport, error) {
 	rep, err := t.TrustRunner.RunTrust(ctx)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -41,7 +41,7 @@ func (t *trustRecorder) RunTrust(ctx context.Context) (*checks.TrustReport, erro
 }
 
 // result says whether the trust check ran and what its run reported (nil when it failed).
-func (t *trustRecorder) result() (bool, *checks.TrustReport) {
+func (t *trustRecorder) result() (bool, *check.TrustReport) {
 	if t == nil {
 		return false, nil
 	}
@@ -76,7 +76,7 @@ func writeTimeline(ev *evidence.Store, st *stack.Stack, tr *trustRecorder, start
 // trustTimeline buckets the trust report's flow by time since start: frames stored by arrival at
 // the ingest, frames sent and lost by when the gateway read (or would have read) them, and one
 // window per injected fault from its real start to its real end.
-func trustTimeline(rep *checks.TrustReport, start time.Time, bucket time.Duration) *record.Timeline {
+func trustTimeline(rep *check.TrustReport, start time.Time, bucket time.Duration) *record.Timeline {
 	at := func(t time.Time) int { return max(0, int(t.Sub(start)/bucket)) }
 	count := func(ts []time.Time, into *[]int) {
 		for _, t := range ts {
@@ -87,7 +87,7 @@ func trustTimeline(rep *checks.TrustReport, start time.Time, bucket time.Duratio
 			(*into)[i]++
 		}
 	}
-	flows := append([]checks.TrustFlow(nil), rep.Flow...)
+	flows := append([]check.TrustFlow(nil), rep.Flow...)
 	sort.Slice(flows, func(i, j int) bool {
 		if flows[i].Device != flows[j].Device {
 			return flows[i].Device < flows[j].Device

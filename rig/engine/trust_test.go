@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/report"
 )
@@ -128,12 +128,12 @@ func TestTrustTimelineBuckets(t *testing.T) {
 		}
 		return out
 	}
-	rep := &checks.TrustReport{
-		Accounting: checks.Accounting{Flow: []checks.TrustFlow{
+	rep := &check.TrustReport{
+		Accounting: check.Accounting{Flow: []check.TrustFlow{
 			{Device: "b", Boot: 2, Sent: at(10, 120), Stored: at(30)},
 			{Device: "a", Boot: 1, Sent: at(10, 110, 210, 310), Stored: at(50, 450), Lost: at(110, 210)},
 		}},
-		Faults: []checks.FaultRecord{
+		Faults: []check.FaultRecord{
 			{Kind: "broker-down", PlannedAt: "100ms", PlannedFor: "200ms", Started: start.Add(100 * time.Millisecond), Ended: start.Add(300 * time.Millisecond)},
 			{Kind: "ingest-down", PlannedAt: "9s", Error: "run ended before the fault was due"},
 		},
@@ -150,7 +150,7 @@ func TestTrustTimelineBuckets(t *testing.T) {
 		t.Errorf("windows = %+v, want %+v", tl.Windows, wantW)
 	}
 	for i := range 4 {
-		rep.Flow = append(rep.Flow, checks.TrustFlow{Device: fmt.Sprintf("f%d", i), Boot: 1, Sent: at(20), Stored: at(20)})
+		rep.Flow = append(rep.Flow, check.TrustFlow{Device: fmt.Sprintf("f%d", i), Boot: 1, Sent: at(20), Stored: at(20)})
 	}
 	fleet := trustTimeline(rep, start, 100*time.Millisecond)
 	if len(fleet.Series) != 1 || fleet.Series[0].Label != "all 6 devices (6 device boots), summed" || fleet.Total() != 7 || fleet.SentTotal() != 10 || fleet.LostTotal() != 2 {

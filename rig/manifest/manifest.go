@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/pathrig/rig/rig/infile"
 	"io"
 	"io/fs"
 	"os"
@@ -195,7 +196,7 @@ func addedDirs(dirs []string, want, got map[string]string) []string {
 }
 
 func checkSig(path string, manifest []byte, pub ed25519.PublicKey) string {
-	b, err := os.ReadFile(path)
+	b, err := infile.Read(path, "signature file", infile.MaxSecret)
 	if err != nil {
 		return SigMissing
 	}
@@ -324,7 +325,7 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 }
 
 func readPEM(path, typ string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := infile.Read(path, "key file", infile.MaxPEM)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: read key: %w", err)
 	}

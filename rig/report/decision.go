@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/catalog"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/scenarios"
@@ -23,11 +23,11 @@ var DefaultRules = sync.OnceValues(func() ([]scenario.DecisionRule, error) {
 // Decide recommends what to do with a run: the first of rules that a result matches decides
 // (a failure, unless the rule asks for errors; an accepted risk matches nothing). With no rule
 // matching, a run with a failure or an error is held (no rule covers it), a run that evaluated
-// nothing is held, and a run whose evaluated controls all passed ships. catalog gives each
+// nothing is held, and a run whose evaluated controls all passed ships. controls (the catalog) give each
 // control's hop for the rules' hops.
-func Decide(r *record.Run, catalog []checks.Control, rules []scenario.DecisionRule) Decision {
+func Decide(r *record.Run, controls []catalog.Control, rules []scenario.DecisionRule) Decision {
 	hops := map[string]string{}
-	for _, c := range catalog {
+	for _, c := range controls {
 		hops[c.ID] = c.Hop
 	}
 	for _, rule := range rules {

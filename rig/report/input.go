@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/catalog"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
@@ -66,7 +66,7 @@ type ControlView struct {
 	Reason   string
 	Observed string // observed values as compact JSON with sorted keys, "" when none
 	Evidence []EvidenceView
-	Def      checks.Control // the definition; zero with Known false when the catalog lacks it
+	Def      catalog.Control // the definition; zero with Known false when the catalog lacks it
 	Known    bool
 	// Fingerprint is stable across runs of the same path: it depends on the control ID only.
 	Fingerprint string
@@ -101,13 +101,13 @@ type BuildOptions struct {
 // snippetMax bounds inline evidence: larger files are linked, not inlined.
 const snippetMax = 4096
 
-// Build joins run with catalog into a rendering input.
-func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input, error) {
+// Build joins run with the catalog's controls into a rendering input.
+func Build(run *record.Run, controls []catalog.Control, opts BuildOptions) (*Input, error) {
 	if run == nil {
 		return nil, errors.New("report: no run record")
 	}
-	defs := make(map[string]checks.Control, len(catalog))
-	for _, c := range catalog {
+	defs := make(map[string]catalog.Control, len(controls))
+	for _, c := range controls {
 		defs[c.ID] = c
 	}
 	in := &Input{
@@ -133,7 +133,7 @@ func Build(run *record.Run, catalog []checks.Control, opts BuildOptions) (*Input
 				return nil, err
 			}
 		}
-		in.Decision = Decide(run, catalog, rules)
+		in.Decision = Decide(run, controls, rules)
 	}
 	if run.Device != nil {
 		d := *run.Device
@@ -250,7 +250,7 @@ type BacklogRow struct {
 	Title        string
 	Severity     record.Severity
 	Hop          string // where the fix is made: device, gateway, broker, ingest
-	Effort       string // S, M or L (checks.Efforts)
+	Effort       string // S, M or L (catalog.Efforts)
 	Remediation  string
 	Verification string
 	Reason       string

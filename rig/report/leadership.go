@@ -3,6 +3,7 @@ package report
 import (
 	"html/template"
 	"io"
+	"strings"
 
 	"github.com/pathrig/rig/rig/record"
 )
@@ -22,6 +23,8 @@ var leadershipPage = template.Must(template.New("leadership.html").Funcs(htmlFun
 	},
 	"solid":       func(in *Input) []ControlView { return in.ByStatus(record.StatusPass) },
 	"unevaluated": func(in *Input) []ControlView { return in.ByStatus(record.StatusError, record.StatusSkip) },
+	// decidedby names the rule behind the decision, as summary.md does, without its Markdown.
+	"decidedby": func(d Decision) string { return strings.ReplaceAll(decidedBy(d), "`", "") },
 	"stamp": func(in *Input) string {
 		if in.Started.IsZero() {
 			return ""
@@ -39,7 +42,7 @@ var leadershipPage = template.Must(template.New("leadership.html").Funcs(htmlFun
 <body>
 <h1 id="headline">{{.Headline}}</h1>
 <p class="meta">Leadership summary · scenario <code>{{.Scenario}}</code> · profile <code>{{.Profile}}</code>{{with stamp .}} · run {{.}}{{end}}{{with .Device}} · device <code>{{.UID}}</code> firmware {{.Firmware}}{{end}} · {{.Tool.Name}} {{.Tool.Version}}</p>
-<p class="decision"><strong>Decision: {{.Decision.Verdict}}.</strong> {{upper .Decision.Why}}.</p>
+<p class="decision"><strong>Decision: {{.Decision.Verdict}}.</strong> {{upper .Decision.Why}}. <span class="meta">{{decidedby .Decision}}</span></p>
 <p>{{len .Controls}} controls: <span class="pass">{{.Counts.Pass}} pass</span>, <span class="fail">{{.Counts.Fail}} fail</span>, <span class="error">{{.Counts.Error}} error</span>, <span class="skip">{{.Counts.Skip}} skip</span>.</p>
 {{with .Baseline}}<p>Against the baseline <code>{{.Path}}</code> ({{.Headline}}): <strong>{{.Summary.Headline}}</strong>.</p>{{end}}
 
@@ -58,6 +61,8 @@ var leadershipPage = template.Must(template.New("leadership.html").Funcs(htmlFun
 {{end}}</table>
 <p class="meta">{{len .Backlog}} backlog rows in all, in backlog.csv; report.html holds the evidence of each finding.</p></section>{{end}}
 
+{{template "accepted-risks" .}}
+
 <section id="solid"><h2>What is solid</h2>
 {{with solid .}}<ul>{{range .}}<li><strong>{{.ID}}</strong> {{.Title}}</li>
 {{end}}</ul>{{else}}<p>Nothing verified yet.</p>{{end}}
@@ -70,7 +75,11 @@ var leadershipPage = template.Must(template.New("leadership.html").Funcs(htmlFun
 </html>
 `))
 
+func init() {
+	template.Must(leadershipPage.New("accepted-risks").Parse(acceptedRisksHTML))
+}
+
 // LeadershipHTML writes the leadership summary as one self-contained page laid out for A4 (what
-// `rig pdf` prints): headline, decision, findings by severity and hop, what is exposed, the first
-// fixes, what is solid and what could not be evaluated.
+// `rig pdf` prints): headline, decision and the rule that made it, findings by severity and hop, what is exposed, the
+// first fixes, the accepted risks, what is solid and what could not be evaluated.
 func LeadershipHTML(w io.Writer, in *Input) error { return leadershipPage.Execute(w, in) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -30,5 +31,28 @@ func TestLeadershipGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden(t, tc.run+"/leadership.html", b.Bytes())
+	}
+}
+
+// TestLeadershipNamesRuleAndAcceptedRisks: the page a leader reads says which decision rule
+// decided, and lists the accepted risks with owner and expiry, as summary.md does.
+func TestLeadershipNamesRuleAndAcceptedRisks(t *testing.T) {
+	in := waivedFixture(t)
+	var b bytes.Buffer
+	if err := LeadershipHTML(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "exposed-waived/leadership.html", b.Bytes())
+	page := b.String()
+	if in.Decision.Rule != "" && !strings.Contains(page, "Decided by rule "+in.Decision.Rule) {
+		t.Errorf("leadership page does not name the decision rule %q", in.Decision.Rule)
+	}
+	if !strings.Contains(page, `<section id="accepted-risks">`) {
+		t.Fatal("leadership page has no accepted-risks section")
+	}
+	for _, r := range in.Accepted() {
+		if !strings.Contains(page, r.Waiver.Expires) || !strings.Contains(page, r.ID) {
+			t.Errorf("accepted risk %s (expires %s) missing from the leadership page", r.ID, r.Waiver.Expires)
+		}
 	}
 }

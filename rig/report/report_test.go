@@ -17,6 +17,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/catalog"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/scenario"
@@ -35,7 +36,7 @@ func TestDecide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defs := map[string]checks.Control{}
+	defs := map[string]catalog.Control{}
 	for _, c := range cat {
 		defs[c.ID] = c
 	}
@@ -96,7 +97,7 @@ func TestDecide(t *testing.T) {
 func TestDecideOverride(t *testing.T) {
 	cat, _ := checks.Catalog()
 	defaults, _ := DefaultRules()
-	lib := scenario.Library{Embedded: scenarios.FS, Controls: []string{"TRANSPORT-PLAINTEXT", "GUARD-RATE"}, Checks: []string{"transport"}, Hops: checks.Hops}
+	lib := scenario.Library{Embedded: scenarios.FS, Controls: []string{"TRANSPORT-PLAINTEXT", "GUARD-RATE"}, Checks: []string{"transport"}, Hops: catalog.Hops}
 	own, err := lib.ParseDecision("s.yaml", []byte(`rules:
   - id: lab-broker
     decision: focused sprint
@@ -145,7 +146,7 @@ func TestDecideOverride(t *testing.T) {
 
 // fixture loads a fixed run folder and the catalog it was made with (testdata, so that catalog
 // edits do not churn the golden files).
-func fixture(t *testing.T, name string) (*record.Run, []checks.Control, string) {
+func fixture(t *testing.T, name string) (*record.Run, []catalog.Control, string) {
 	t.Helper()
 	dir := filepath.Join("testdata", name)
 	run, err := record.ReadRun(dir)
@@ -156,7 +157,7 @@ func fixture(t *testing.T, name string) (*record.Run, []checks.Control, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cat []checks.Control
+	var cat []catalog.Control
 	if err := json.Unmarshal(b, &cat); err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +496,7 @@ func TestJUnitParsesBack(t *testing.T) {
 			t.Errorf("suite %s: time %s, testcases %s; want the check's %.3f s", s.Name, s.Totals.Duration, sum, span.Seconds())
 		}
 	}
-	defs := map[string]checks.Control{}
+	defs := map[string]catalog.Control{}
 	for _, c := range cat {
 		defs[c.ID] = c
 	}
@@ -685,15 +686,15 @@ func TestBacklogOverCatalog(t *testing.T) {
 	if len(in.Backlog) != len(cat) {
 		t.Fatalf("%d backlog rows, want one per control (%d)", len(in.Backlog), len(cat))
 	}
-	defs := map[string]checks.Control{}
+	defs := map[string]catalog.Control{}
 	for _, c := range cat {
 		defs[c.ID] = c
 	}
 	hops := map[string]int{}
 	for _, r := range in.Backlog {
 		d := defs[r.Control]
-		if !slices.Contains(checks.Hops, r.Hop) || !slices.Contains(checks.Efforts, r.Effort) {
-			t.Errorf("%s: hop %q effort %q, want one of %v and %v", r.Control, r.Hop, r.Effort, checks.Hops, checks.Efforts)
+		if !slices.Contains(catalog.Hops, r.Hop) || !slices.Contains(catalog.Efforts, r.Effort) {
+			t.Errorf("%s: hop %q effort %q, want one of %v and %v", r.Control, r.Hop, r.Effort, catalog.Hops, catalog.Efforts)
 		}
 		if r.Hop != d.Hop || r.Effort != d.Effort {
 			t.Errorf("%s: backlog says %s/%s, the catalog %s/%s", r.Control, r.Hop, r.Effort, d.Hop, d.Effort)

@@ -17,10 +17,10 @@ const SARIFSchema = "https://json.schemastore.org/sarif-2.1.0.json"
 // FingerprintKey names the partial fingerprint every result carries.
 const FingerprintKey = "rigControl/v1"
 
-// ControlsReference is where the controls are documented: the generated table of RIG.md §4 in
+// ControlsReference is where the controls are documented: the generated table of docs/controls.md in
 // the rig's repository. Each rule's helpUri is this plus the control's anchor (ControlAnchor).
 // An absolute URI: SARIF's helpUri is one, and code scanning opens it from any repository.
-const ControlsReference = "https://github.com/pathrig/rig/blob/main/RIG.md"
+const ControlsReference = "https://github.com/pathrig/rig/blob/main/docs/controls.md"
 
 // ControlAnchor is the anchor of a control's row in the controls table (rig checks --markdown).
 func ControlAnchor(id string) string { return "control-" + strings.ToLower(id) }

@@ -119,13 +119,13 @@ func decode(name string, data []byte, v any) (d *doc, err error) {
 func emptyHint(v any) string {
 	switch v.(type) {
 	case *Scenario:
-		return "a scenario names at least name, profile (or targets) and bundles (see RIG.md §3.2)"
+		return "a scenario names at least name, profile (or targets) and bundles (see docs/scenario-format.md#scenario)"
 	case *Profile:
-		return "a profile names at least name and a broker listener (see RIG.md §3.3)"
+		return "a profile names at least name and a broker listener (see docs/scenario-format.md#profile)"
 	case *Bundle:
-		return "a bundle names name and checks or controls (see RIG.md §3.4)"
+		return "a bundle names name and checks or controls (see docs/scenario-format.md#bundle)"
 	}
-	return "write the fields of the file (see RIG.md for the format)"
+	return "write the fields of the file (see docs/scenario-format.md for the format)"
 }
 
 // hasContent reports whether data holds more than comments and document markers.
@@ -197,7 +197,7 @@ func yamlError(name string, f *ast.File, err error) error {
 		if fe.Field == "" {
 			fe.Field = m[1]
 		}
-		fe.Msg = "unknown field (check the spelling; see RIG.md for the format)"
+		fe.Msg = "unknown field (check the spelling; see docs/scenario-format.md for the format)"
 	}
 	return fe
 }

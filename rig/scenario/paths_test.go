@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/catalog"
 	"github.com/pathrig/rig/scenarios"
 )
 
@@ -18,7 +19,7 @@ func catalogLibrary(t *testing.T) (Library, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := Library{Embedded: scenarios.FS, Owners: map[string]string{}, Hops: checks.Hops}
+	l := Library{Embedded: scenarios.FS, Owners: map[string]string{}, Hops: catalog.Hops}
 	for _, c := range cat {
 		l.Controls = append(l.Controls, c.ID)
 		l.Owners[c.ID] = c.Check

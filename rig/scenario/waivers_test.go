@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/catalog"
 	"github.com/pathrig/rig/scenarios"
 )
 
@@ -18,7 +19,7 @@ var lib = func() Library {
 	if err != nil {
 		panic(err)
 	}
-	l := Library{Embedded: scenarios.FS, Hops: checks.Hops}
+	l := Library{Embedded: scenarios.FS, Hops: catalog.Hops}
 	for _, c := range cat {
 		l.Controls = append(l.Controls, c.ID)
 	}

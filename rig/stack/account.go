@@ -8,14 +8,14 @@ import (
 
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/account"
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/dut"
 	"github.com/pathrig/rig/rig/link"
 )
 
-// Account implements checks.Telemetry: the path's telemetry balance over the run's window, for
+// Account implements check.Telemetry: the path's telemetry balance over the run's window, for
 // GUARD-HEALTH. Telemetry keeps flowing; the device is left as it was.
-func (s *Stack) Account(ctx context.Context, drain time.Duration) (*checks.Accounting, error) {
+func (s *Stack) Account(ctx context.Context, drain time.Duration) (*check.Accounting, error) {
 	return s.Balance(ctx, drain, nil)
 }
 
@@ -23,7 +23,7 @@ func (s *Stack) Account(ctx context.Context, drain time.Duration) (*checks.Accou
 // the store to hold every frame sent in the window (less those an injected UART fault took), and
 // balances the three records of those frames (rig/account). faults, when given, are the run's
 // fault timeline (loss attribution and recovery).
-func (s *Stack) Balance(ctx context.Context, drain time.Duration, faults []checks.FaultRecord) (*checks.Accounting, error) {
+func (s *Stack) Balance(ctx context.Context, drain time.Duration, faults []check.FaultRecord) (*check.Accounting, error) {
 	devs, err := s.counts(ctx)
 	if err != nil {
 		return nil, err
@@ -95,14 +95,14 @@ func (s *Stack) drain(ctx context.Context, devs []account.Device, timeout time.D
 	}
 }
 
-// Inject implements checks.UART: it writes b onto the UART toward the gateway, between two of the
+// Inject implements check.UART: it writes b onto the UART toward the gateway, between two of the
 // device's frames (the relay forwards frames whole).
 func (s *Stack) Inject(ctx context.Context, b []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if len(s.units) == 0 || s.units[0].Gateway() == nil {
-		return checks.ErrNoUART
+		return check.ErrNoUART
 	}
 	return s.units[0].Dev.Relay().Line().Inject(b)
 }
@@ -119,7 +119,7 @@ func (s *Stack) Frames() (ok, bad uint64) {
 // Ping sends PING to the device through the first gateway and waits for the RESPONSE.
 func (s *Stack) Ping(ctx context.Context) error {
 	if len(s.units) == 0 || s.units[0].Gateway() == nil {
-		return checks.ErrNoUART
+		return check.ErrNoUART
 	}
 	_, err := s.units[0].Gateway().Command(ctx, 0x01, nil)
 	return err

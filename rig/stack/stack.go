@@ -28,7 +28,7 @@ import (
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/bridge"
 	"github.com/pathrig/rig/rig/broker"
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/ingest"
 	"github.com/pathrig/rig/rig/lines"
 	"github.com/pathrig/rig/rig/netem"
@@ -102,7 +102,7 @@ type Stack struct {
 
 	units   []*Unit
 	lineRec *lines.Recorder
-	targets checks.Targets
+	targets check.Targets
 
 	exitsMu      sync.Mutex
 	gatewayExits []string // gateway processes that ended without being killed or stopped
@@ -351,13 +351,13 @@ func (s *Stack) makeTargets() error {
 			return err
 		}
 	}
-	s.targets = checks.Targets{
-		Broker: checks.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}, WebSocket: webSocketTargets(s.broker)},
-		Ingest: checks.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
+	s.targets = check.Targets{
+		Broker: check.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}, WebSocket: webSocketTargets(s.broker)},
+		Ingest: check.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
 	}
 	for i, id := range probeIDs {
 		c := s.clientCerts[id].Cert
-		s.targets.Probes = append(s.targets.Probes, checks.Identity{
+		s.targets.Probes = append(s.targets.Probes, check.Identity{
 			Name: fmt.Sprintf("probe-%c", 'a'+i), ClientID: id, Username: id, Password: s.passwords[id],
 			Cert: &c, Topic: telemetry.TopicPrefix + "/" + id + "/probe",
 		})
@@ -368,19 +368,19 @@ func (s *Stack) makeTargets() error {
 // Targets returns what the checks may probe. The fleet is the certificates clients presented
 // to the broker (read when the device-certs check runs) and the identity the rig read from the
 // device over UART.
-func (s *Stack) Targets() checks.Targets {
+func (s *Stack) Targets() check.Targets {
 	t := s.targets
-	t.Fleet = checks.Fleet{Presented: s.presentedCerts, Trust: s.pki.CAPool()}
+	t.Fleet = check.Fleet{Presented: s.presentedCerts, Trust: s.pki.CAPool()}
 	if d := s.Device(); d != nil {
 		t.Fleet.UID = d.UID
 	}
 	return t
 }
 
-func (s *Stack) presentedCerts() []checks.DeviceCert {
-	var out []checks.DeviceCert
+func (s *Stack) presentedCerts() []check.DeviceCert {
+	var out []check.DeviceCert
 	for _, pc := range s.currentBroker().PresentedCerts() {
-		out = append(out, checks.DeviceCert{Source: "presented:" + pc.Listener, ClientID: pc.ClientID, Cert: pc.Leaf})
+		out = append(out, check.DeviceCert{Source: "presented:" + pc.Listener, ClientID: pc.ClientID, Cert: pc.Leaf})
 	}
 	return out
 }

@@ -181,7 +181,9 @@ func (u *Unit) gatewayConfig() gateway.Config {
 		c.Username, c.Password = u.ID, s.passwords[u.ID]
 	}
 	if g.Spool {
-		c.SpoolPath = filepath.Join(s.cfg.WorkDir, "spool-"+u.ID+".db")
+		// One file for the in-process gateways: they share its group committer, so commits
+		// per second do not grow with the fleet (a gateway process has its own, below).
+		c.SpoolPath = filepath.Join(s.cfg.WorkDir, "spool.db")
 		c.SpoolMax = g.SpoolMax
 	}
 	if s.cfg.GatewayHook != nil {

@@ -3,9 +3,11 @@
 package telemetry
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -40,4 +42,42 @@ func (r Record) Validate() error {
 		return fmt.Errorf("%w: field gateway_time: missing", ErrInvalid)
 	}
 	return nil
+}
+
+// AppendJSON appends r encoded exactly as json.Marshal encodes it (the wire format), without
+// reflection: the gateway encodes every record once on its hot path. A device id that needs JSON
+// escaping (never a valid one), a time not in UTC or one json.Marshal refuses fall back to
+// encoding/json.
+func (r Record) AppendJSON(dst []byte) ([]byte, error) {
+	if _, off := r.GatewayTime.Zone(); off != 0 || !plainID(r.Device) || r.GatewayTime.Year() < 0 || r.GatewayTime.Year() > 9999 {
+		b, err := json.Marshal(r)
+		return append(dst, b...), err
+	}
+	dst = append(dst, `{"device":"`...)
+	dst = append(dst, r.Device...)
+	dst = append(dst, `","boot":`...)
+	dst = strconv.AppendUint(dst, uint64(r.Boot), 10)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, uint64(r.Seq), 10)
+	dst = append(dst, `,"device_time_ms":`...)
+	dst = strconv.AppendUint(dst, uint64(r.DeviceTimeMs), 10)
+	dst = append(dst, `,"gateway_time":"`...)
+	dst = r.GatewayTime.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","temp_centi_c":`...)
+	dst = strconv.AppendInt(dst, int64(r.TempCentiC), 10)
+	dst = append(dst, `,"supply_mv":`...)
+	dst = strconv.AppendUint(dst, uint64(r.SupplyMv), 10)
+	return append(dst, '}'), nil
+}
+
+// plainID reports whether s needs no JSON escaping (printable ASCII without quote, backslash or
+// the characters encoding/json escapes for HTML).
+func plainID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }

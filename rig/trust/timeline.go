@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/netem"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/stack"
@@ -17,12 +17,12 @@ type injector func(ctx context.Context, f scenario.Fault) (lift func() error, de
 
 // play runs the timeline from t0: each fault starts at t0+At and is lifted Duration later.
 // Faults run concurrently; each one's record holds when it really started and ended.
-func (r *Runner) play(ctx context.Context, faults []scenario.Fault, t0 time.Time) []checks.FaultRecord {
-	recs := make([]checks.FaultRecord, len(faults))
+func (r *Runner) play(ctx context.Context, faults []scenario.Fault, t0 time.Time) []check.FaultRecord {
+	recs := make([]check.FaultRecord, len(faults))
 	var wg sync.WaitGroup
 	for i, f := range faults {
 		wg.Go(func() {
-			rec := checks.FaultRecord{Kind: f.Kind, Params: params(f), PlannedAt: f.At.String()}
+			rec := check.FaultRecord{Kind: f.Kind, Params: params(f), PlannedAt: f.At.String()}
 			if f.Duration > 0 {
 				rec.PlannedFor = f.Duration.String()
 			}

@@ -12,12 +12,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/stack"
 )
 
-// Runner implements checks.TrustRunner over a running stack.
+// Runner implements check.TrustRunner over a running stack.
 type Runner struct {
 	st   *stack.Stack
 	plan *scenario.Plan
@@ -33,9 +33,9 @@ func New(st *stack.Stack, plan *scenario.Plan, log *slog.Logger) *Runner {
 	return &Runner{st: st, plan: plan, log: log}
 }
 
-// RunTrust implements checks.TrustRunner: play the fault timeline for the phase, then read the
+// RunTrust implements check.TrustRunner: play the fault timeline for the phase, then read the
 // devices' counters over their UART, let the path drain, and balance.
-func (r *Runner) RunTrust(ctx context.Context) (*checks.TrustReport, error) {
+func (r *Runner) RunTrust(ctx context.Context) (*check.TrustReport, error) {
 	sc := r.plan.Scenario
 	if r.st.Proxy() == nil {
 		return nil, fmt.Errorf("trust: the path was not assembled for faults (no network emulator)")
@@ -51,7 +51,7 @@ func (r *Runner) RunTrust(ctx context.Context) (*checks.TrustReport, error) {
 		return nil, err
 	}
 	prof := r.plan.Profile
-	rep := &checks.TrustReport{
+	rep := &check.TrustReport{
 		Profile: prof.Name, QoS: prof.Gateway.QoS, Spool: prof.Gateway.Spool, Devices: len(r.st.Units()), DeviceKind: sc.Device.Kind,
 		Phase: sc.Trust.Phase.String(), MaxLatency: sc.Trust.MaxLatency.D(), MaxRecovery: sc.Trust.MaxRecovery.D(),
 		Bounds:     map[string]any{"max_latency": sc.Trust.MaxLatency.String(), "max_recovery": sc.Trust.MaxRecovery.String()},

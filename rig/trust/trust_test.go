@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pathrig/rig/gateway"
-	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/stack"
 	"github.com/pathrig/rig/scenarios"
@@ -45,14 +45,14 @@ func load(t *testing.T, name string) *scenario.Plan {
 	return plan
 }
 
-func run(t *testing.T, plan *scenario.Plan, bin string) *checks.TrustReport {
+func run(t *testing.T, plan *scenario.Plan, bin string) *check.TrustReport {
 	t.Helper()
 	return runWith(t, plan, bin, nil)
 }
 
 // runWith runs a trust scenario on the one path the stack assembles for faults; hook adjusts the
 // in-process gateways.
-func runWith(t *testing.T, plan *scenario.Plan, bin string, hook func(*gateway.Config)) *checks.TrustReport {
+func runWith(t *testing.T, plan *scenario.Plan, bin string, hook func(*gateway.Config)) *check.TrustReport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), plan.Scenario.Timing.Timeout.D())
 	defer cancel()
@@ -74,9 +74,9 @@ func runWith(t *testing.T, plan *scenario.Plan, bin string, hook func(*gateway.C
 		t.Fatal(err)
 	}
 	b, _ := json.MarshalIndent(struct {
-		Totals  checks.TrustAccount
-		Latency checks.LatencyStats
-		Faults  []checks.FaultRecord
+		Totals  check.TrustAccount
+		Latency check.LatencyStats
+		Faults  []check.FaultRecord
 	}{rep.Totals, rep.Latency, rep.Faults}, "", " ")
 	t.Logf("report: %s", b)
 	return rep

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/evidence"
 )
 
@@ -138,7 +139,7 @@ func runRig(dir string, i int, target, serverName string) (time.Duration, map[st
 	if err != nil {
 		return 0, nil, err
 	}
-	env := &checks.Env{Targets: checks.Targets{Broker: checks.Broker{TLS: target, ServerName: serverName}}, Evidence: store}
+	env := &check.Env{Targets: check.Targets{Broker: check.Broker{TLS: target, ServerName: serverName}}, Evidence: store}
 	start := time.Now()
 	results, err := checks.Evaluate(context.Background(), env, []string{"transport", "broker-cert"})
 	d := time.Since(start)

@@ -29,7 +29,7 @@ type entry struct {
 func contents(o options, arch string, sboms map[string]string) []entry {
 	r := func(p string) string { return filepath.Join(o.root, p) }
 	d := func(p string) string { return filepath.Join(o.dir, p) }
-	return []entry{
+	es := []entry{
 		{d("rig-linux-" + arch), "/usr/bin/rig", 0o755, false},
 		{d("gateway-linux-" + arch), "/usr/bin/gateway", 0o755, false},
 		{d("smoketest-linux-" + arch + ".test"), "/usr/libexec/rig/smoketest", 0o755, false},
@@ -43,6 +43,12 @@ func contents(o options, arch string, sboms map[string]string) []entry {
 		{sboms["gateway"], "/usr/share/doc/rig/sbom/gateway.cdx.json", 0o644, false},
 		{sboms["smoketest"], "/usr/share/doc/rig/sbom/smoketest.cdx.json", 0o644, false},
 	}
+	// The pages RIG.md links to, beside it, so its relative links hold in /usr/share/doc/rig.
+	pages, _ := filepath.Glob(r(filepath.Join("docs", "*.md"))) // the pattern is valid
+	for _, p := range pages {
+		es = append(es, entry{p, "/usr/share/doc/rig/docs/" + filepath.Base(p), 0o644, false})
+	}
+	return es
 }
 
 // writeDeb writes the package for arch to out.

@@ -137,7 +137,8 @@ func TestRelease(t *testing.T) {
 
 	for _, f := range []string{"./usr/bin/rig", "./usr/bin/gateway", "./usr/libexec/rig/smoketest", "./usr/lib/systemd/system/gateway.service",
 		"./usr/lib/udev/rules.d/99-rig-stm32.rules", "./etc/rig/gateway.env", "./etc/rig/bench.yaml",
-		"./usr/share/doc/rig/sbom/rig.cdx.json", "./usr/share/doc/rig/sbom/gateway.cdx.json", "./usr/share/doc/rig/sbom/smoketest.cdx.json"} {
+		"./usr/share/doc/rig/sbom/rig.cdx.json", "./usr/share/doc/rig/sbom/gateway.cdx.json", "./usr/share/doc/rig/sbom/smoketest.cdx.json",
+		"./usr/share/doc/rig/README.md", "./usr/share/doc/rig/RIG.md", "./usr/share/doc/rig/docs/bench.md", "./usr/share/doc/rig/docs/scenario-format.md"} {
 		if _, ok := pkg.data[f]; !ok {
 			t.Errorf("package lacks %s (has %v)", f, keys(pkg.data))
 		}

@@ -34,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var arches string
 	fs.StringVar(&o.dir, "dir", "dist", "folder holding the binaries (rig-linux-ARCH, gateway-linux-ARCH, smoketest-linux-ARCH.test); the release is written there")
 	fs.StringVar(&arches, "arches", "arm64 amd64", "architectures to package (Go and Debian names agree for these)")
-	fs.StringVar(&o.root, "root", ".", "the repository root: deploy/, README.md and RIG.md are read from it")
+	fs.StringVar(&o.root, "root", ".", "the repository root: deploy/, README.md, RIG.md and docs/ are read from it")
 	fs.StringVar(&o.signKey, "sign-key", "", "ed25519 private key (PEM PKCS#8, openssl genpkey -algorithm ed25519) that signs SHA256SUMS; empty: unsigned")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -50,7 +50,8 @@ type options struct {
 	baud, qos                                                                                       int
 	reconnect                                                                                       bool
 	spool                                                                                           string
-	spoolMax                                                                                        int
+	spoolMax, spoolCommitFrames                                                                     int
+	spoolCommitInterval                                                                             time.Duration
 	backoffMin, backoffMax                                                                          time.Duration
 	backoffJitter                                                                                   float64
 }
@@ -77,6 +78,8 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&o.topicPrefix, "topic-prefix", telemetry.TopicPrefix, "topic root; telemetry goes to <prefix>/<uid>/telemetry")
 	fs.StringVar(&o.spool, "spool", "", "crash-safe store-and-forward buffer file (bbolt); records stay on disk until the broker acknowledges them and survive a crash, and on start the device is asked to REPLAY what came after the last record committed (default: none, memory only)")
 	fs.IntVar(&o.spoolMax, "spool-max", gateway.DefaultSpoolMax, "records the spool holds before evicting the oldest")
+	fs.IntVar(&o.spoolCommitFrames, "spool-commit-frames", gateway.DefaultSpoolCommitFrames, "group commit: the spool commits (one fsync) once this many records wait, or after --spool-commit-interval, whichever comes first; records are published only once committed")
+	fs.DurationVar(&o.spoolCommitInterval, "spool-commit-interval", gateway.DefaultSpoolCommitInterval, "group commit: the longest a record read off the UART waits for its commit (at most 1s; keep it well under the time the tty buffer lasts at the line rate)")
 	fs.DurationVar(&o.backoffMin, "backoff-min", gateway.DefaultBackoffMin, "first broker reconnect delay")
 	fs.DurationVar(&o.backoffMax, "backoff-max", gateway.DefaultBackoffMax, "longest broker reconnect delay")
 	fs.Float64Var(&o.backoffJitter, "backoff-jitter", 0, "random fraction (0..1) taken off each reconnect delay, so gateways do not reconnect in lockstep")
@@ -162,7 +165,7 @@ func config(o options, log *slog.Logger) (gateway.Config, error) {
 	cfg := gateway.Config{
 		Port: o.port, Baud: o.baud, BrokerURL: o.broker, Username: o.username,
 		ClientID: o.clientID, TopicPrefix: o.topicPrefix, Log: log,
-		SpoolPath: o.spool, SpoolMax: o.spoolMax,
+		SpoolPath: o.spool, SpoolMax: o.spoolMax, SpoolCommitFrames: o.spoolCommitFrames, SpoolCommitInterval: o.spoolCommitInterval,
 		Backoff: gateway.Backoff{Min: o.backoffMin, Max: o.backoffMax, Jitter: o.backoffJitter},
 	}
 	if o.broker == "" {

@@ -22,7 +22,7 @@ const pingOp = protocol.OpPing
 
 // Remedies that several items give.
 const (
-	remedyWiring   = "check the wiring (RIG.md §2.2): Pi TXD (pin 8) to the STM32's RX (PA10), the STM32's TX (PA9) to Pi RXD (pin 10) — TX crosses to RX — and a common ground (pin 6 to GND); the board powered and running its firmware (rig device reset); the serial console off the UART (no console=serial0 in cmdline.txt)"
+	remedyWiring   = "check the wiring (docs/bench.md#wiring-table): Pi TXD (pin 8) to the STM32's RX (PA10), the STM32's TX (PA9) to Pi RXD (pin 10) — TX crosses to RX — and a common ground (pin 6 to GND); the board powered and running its firmware (rig device reset); the serial console off the UART (no console=serial0 in cmdline.txt)"
 	remedyFraming  = "bytes arrived but no frame decoded: serial.baud and serial.framing in the bench file must match the firmware (115200 8N1 by default); a floating RX line without a common ground also reads as noise"
 	remedyLineBusy = "is the line used by another program? `gpioinfo` shows its consumer; the user needs access to /dev/gpiochip* (group gpio)"
 	remedyPackage  = "install the rig package (sudo apt install ./rig_VERSION_arm64.deb from make dist): it installs the unit and the udev rule"

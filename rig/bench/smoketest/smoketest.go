@@ -1,4 +1,4 @@
-// Package smoketest checks a real bench — a Raspberry Pi 5 wired to the STM32 as in RIG.md §2 —
+// Package smoketest checks a real bench — a Raspberry Pi 5 wired to the STM32 as in docs/bench.md —
 // end to end: it opens the bench file's serial port and GPIO lines, probes the device, resets it
 // through NRST, probes it again, and can record the whole session as a rig.trace/v1 file. It only
 // runs on the bench: `go test ./...` skips it unless -rig.bench names a bench file:

@@ -16,7 +16,7 @@ var (
 // TestBench runs on hardware only.
 func TestBench(t *testing.T) {
 	if *benchFile == "" {
-		t.Skip("hardware smoketest: run on the bench with -rig.bench /etc/rig/bench.yaml (see RIG.md §2.6)")
+		t.Skip("hardware smoketest: run on the bench with -rig.bench /etc/rig/bench.yaml (see docs/bench.md#bring-up-checklist)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -22,7 +22,7 @@ func newBenchCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.C
 		Use:   "bench",
 		Short: "Check a wired bench before an audit",
 		Long: `Commands about the bench itself — the Raspberry Pi 5, the STM32 board and the wires between them
-(RIG.md §2). 'check' finds wiring and set-up mistakes before an audit run does.`,
+(docs/bench.md). 'check' finds wiring and set-up mistakes before an audit run does.`,
 	}
 	cmd.AddCommand(newBenchCheckCmd(logger))
 	return cmd
@@ -122,7 +122,7 @@ Exit codes: 0 every item passed or does not apply; 1 an item failed or could not
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&benchFile, "bench", defaultBenchFile, "bench file naming the serial port and the NRST, BOOT0 and power GPIO lines (RIG.md §2.4)")
+	fl.StringVar(&benchFile, "bench", defaultBenchFile, "bench file naming the serial port and the NRST, BOOT0 and power GPIO lines (docs/bench.md#bench-file)")
 	fl.BoolVar(&emulate, "emulate", false, "check the Go emulator of the STM32 on a pty pair instead of the bench's UART and lines")
 	fl.BoolVar(&asJSON, "json", false, "print the report as JSON (schema "+selfcheck.Schema+")")
 	fl.IntVar(&pings, "pings", selfcheck.DefaultPings, "PINGs of the device-answers item (1..1000)")

@@ -71,6 +71,6 @@ func TestBenchCheckUsage(t *testing.T) {
 		t.Fatalf("the packaged bench file: %v", err)
 	}
 	if b.Serial.Port != selfcheck.DefaultLink || b.GPIO.Chip != bench.DefaultChip || b.GPIO.Reset == nil || b.GPIO.Boot0 == nil {
-		t.Errorf("the packaged bench file is not the RIG.md §2.2 wiring: %+v", b)
+		t.Errorf("the packaged bench file is not docs/bench.md wiring table: %+v", b)
 	}
 }

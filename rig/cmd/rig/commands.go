@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/catalog"
 	"github.com/pathrig/rig/rig/delta"
 	"github.com/pathrig/rig/rig/engine"
 	"github.com/pathrig/rig/rig/manifest"
@@ -161,7 +162,7 @@ records a path's validated baseline and 'rig regress' reruns against it.
 // library resolves scenarios, profiles and bundles, and checks the control, check and hop names
 // that waivers and decision rules use against the catalog.
 func library() scenario.Library {
-	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: checks.Hops, Owners: map[string]string{}}
+	l := scenario.Library{Embedded: scenarios.FS, Checks: checkIDs(), Hops: catalog.Hops, Owners: map[string]string{}}
 	if cat, err := checks.Catalog(); err == nil { // an invalid catalog stops the run later (exit 4)
 		for _, c := range cat {
 			l.Controls = append(l.Controls, c.ID)
@@ -604,10 +605,10 @@ func newChecksCmd() *cobra.Command {
 	return cmd
 }
 
-// catalogMarkdown is the controls table of `rig checks --markdown`, which RIG.md §4 holds
-// verbatim (TestControlsTableInRIG). Each row carries an anchor, control-<id in lower case>,
+// catalogMarkdown is the controls table of `rig checks --markdown`, which docs/controls.md holds
+// verbatim (TestControlsTableInDocs). Each row carries an anchor, control-<id in lower case>,
 // that the SARIF rules' helpUri points at.
-func catalogMarkdown(cat []checks.Control) string {
+func catalogMarkdown(cat []catalog.Control) string {
 	var b strings.Builder
 	b.WriteString("| Control | Check | Severity | Hop | Effort | Title | Pass criterion | References |\n|---|---|---|---|---|---|---|---|\n")
 	for _, c := range cat {

@@ -19,6 +19,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -117,8 +118,8 @@ func TestControlSelection(t *testing.T) {
 	var run record.Run
 	readJSON(t, filepath.Join(out, "run.json"), &run)
 	for _, r := range run.Results {
-		if r.Control == "GUARD-MGMT" && (r.Status != record.StatusSkip || r.Reason != checks.SkippedReason) {
-			t.Errorf("GUARD-MGMT = %s %q, want skip %q", r.Status, r.Reason, checks.SkippedReason)
+		if r.Control == "GUARD-MGMT" && (r.Status != record.StatusSkip || r.Reason != check.SkippedReason) {
+			t.Errorf("GUARD-MGMT = %s %q, want skip %q", r.Status, r.Reason, check.SkippedReason)
 		}
 	}
 	if n := requests.Load(); n != 0 {
@@ -138,7 +139,7 @@ func TestControlSelection(t *testing.T) {
 		switch {
 		case r.Control == "GUARD-MGMT" && r.Status != record.StatusFail:
 			t.Errorf("GUARD-MGMT = %s (%s), want fail", r.Status, r.Reason)
-		case r.Control != "GUARD-MGMT" && (r.Status != record.StatusSkip || r.Reason != checks.SkippedReason):
+		case r.Control != "GUARD-MGMT" && (r.Status != record.StatusSkip || r.Reason != check.SkippedReason):
 			t.Errorf("%s = %s %q, want skipped on the command line", r.Control, r.Status, r.Reason)
 		}
 	}

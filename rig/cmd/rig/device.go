@@ -26,7 +26,7 @@ const deviceTargetHelp = `Where the device is (exactly one):
   --port PATH [--baud N] [--framing 8N1]   a UART: /dev/ttyAMA0, /dev/rig-stm32 (the udev symlink
                                            of deploy/99-rig-stm32.rules), /dev/ttyUSB0
   --bench FILE                             a bench file: serial port, baud, framing and the GPIO
-                                           lines of NRST and BOOT0 (see RIG.md §2.4)
+                                           lines of NRST and BOOT0 (see docs/bench.md#bench-file)
   --emulate                                the Go emulator of the STM32 on a pty pair, through the
                                            same serial driver: no hardware needed
 
@@ -180,7 +180,7 @@ func newDeviceCmd(logger func() (*slog.Logger, error)) *cobra.Command {
 		Short: "Talk to the bench device directly: probe it, reset it",
 		Long: `Talk to the device over its UART and control lines, outside any run: 'probe' identifies it and
 measures the command round trip, 'reset' pulses NRST and watches it boot again. Use them to bring
-up a bench (RIG.md §2) before 'rig run'.
+up a bench (docs/bench.md) before 'rig run'.
 
 ` + deviceTargetHelp,
 	}

@@ -12,15 +12,15 @@ import (
 	"github.com/pathrig/rig/rig/checks"
 )
 
-var updateDocs = flag.Bool("update", false, "rewrite the generated parts of RIG.md (the controls table of §4)")
+var updateDocs = flag.Bool("update", false, "rewrite the generated parts of the docs (the controls table of docs/controls.md)")
 
-// controlsTableHeader starts the generated table in RIG.md §4; the table ends at the first line
+// controlsTableHeader starts the generated table in docs/controls.md; the table ends at the first line
 // that is not a table row.
 const controlsTableHeader = "| Control | Check | Severity |"
 
-// TestControlsTableInRIG: the controls table of RIG.md §4 is exactly `rig checks --markdown`.
-// `go test ./rig/cmd/rig -run TestControlsTableInRIG -update` regenerates it after a catalog edit.
-func TestControlsTableInRIG(t *testing.T) {
+// TestControlsTableInDocs: the controls table of docs/controls.md is exactly `rig checks --markdown`.
+// `go test ./rig/cmd/rig -run TestControlsTableInDocs -update` regenerates it after a catalog edit.
+func TestControlsTableInDocs(t *testing.T) {
 	cat, err := checks.Catalog()
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestControlsTableInRIG(t *testing.T) {
 		t.Fatal("rig checks --markdown differs from catalogMarkdown")
 	}
 
-	path := filepath.Join("..", "..", "..", "RIG.md")
+	path := filepath.Join("..", "..", "..", "docs", "controls.md")
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestControlsTableInRIG(t *testing.T) {
 		}
 	}
 	if start < 0 {
-		t.Fatalf("RIG.md has no controls table (a line starting %q)", controlsTableHeader)
+		t.Fatalf("docs/controls.md has no controls table (a line starting %q)", controlsTableHeader)
 	}
 	end := start
 	for end < len(lines) && strings.HasPrefix(lines[end], "|") {
@@ -69,7 +69,7 @@ func TestControlsTableInRIG(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("the controls table in RIG.md §4 is not `rig checks --markdown` (go test ./rig/cmd/rig -run TestControlsTableInRIG -update regenerates it):\n%s", firstLineDiff(got, want))
+	t.Errorf("the controls table in docs/controls.md is not `rig checks --markdown` (go test ./rig/cmd/rig -run TestControlsTableInDocs -update regenerates it):\n%s", firstLineDiff(got, want))
 }
 
 func firstLineDiff(got, want string) string {
@@ -83,7 +83,7 @@ func firstLineDiff(got, want string) string {
 			b = w[i]
 		}
 		if a != b {
-			return "RIG.md: " + a + "\nwant:   " + b
+			return "docs/controls.md: " + a + "\nwant:             " + b
 		}
 	}
 	return ""

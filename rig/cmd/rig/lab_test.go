@@ -16,7 +16,7 @@ import (
 	"github.com/pathrig/rig/scenarios"
 )
 
-// labTemplate is the CI template for a lab of benches (RIG.md §2.10).
+// labTemplate is the CI template for a lab of benches (docs/bench.md#a-lab-of-benches-on-ci-runners).
 const labTemplate = "../../../deploy/ci/bench-lab.github-actions.yml"
 
 // TestLabTemplate validates the lab's CI template: the YAML parses as a GitHub Actions workflow,

@@ -14,7 +14,7 @@ import (
 )
 
 // TestVerifyReleaseChecksums: `rig verify --pub-key PUB dist/SHA256SUMS` checks a release the way
-// `make dist DIST_SIGN_KEY=KEY.pem` seals it (RIG.md §2.5), with the verify command's exit codes.
+// `make dist DIST_SIGN_KEY=KEY.pem` seals it (docs/bench.md#deploying-to-the-pi-the-debian-package), with the verify command's exit codes.
 func TestVerifyReleaseChecksums(t *testing.T) {
 	dir := t.TempDir()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)

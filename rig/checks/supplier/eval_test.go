@@ -1,0 +1,29 @@
+package supplier_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/checktest"
+	"github.com/pathrig/rig/rig/record"
+)
+
+// evaluatePeers runs the named checks through the evaluator against targets.
+func evaluatePeers(t *testing.T, targets check.Targets, checkIDs ...string) []record.Result {
+	t.Helper()
+	return checktest.EvaluateWith(t, checks.Evaluate, targets, false, checkIDs...)
+}
+
+// TestMain removes the shared openssl PKI folder, and the gateway the supplier tests built,
+// once every test of the package has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	checktest.Cleanup()
+	if gatewayBuild.bin != "" {
+		_ = os.RemoveAll(filepath.Dir(gatewayBuild.bin))
+	}
+	os.Exit(code)
+}
