@@ -83,6 +83,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/mqttprobe
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./rig/checks/identity
 	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzServerKeyExchange$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzRelayChunks$$' -fuzztime $(FUZZTIME) ./rig/relay
