@@ -359,3 +359,47 @@ func TestParseRecordsBatchLimit(t *testing.T) {
 		t.Errorf("extra top-level field: %v, want it named", err)
 	}
 }
+
+func TestCountRange(t *testing.T) {
+	st, err := OpenStore(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other := "303030313233343536373840"
+	var recs []telemetry.Record
+	for _, seq := range []uint32{0, 1, 2, 5, 9} {
+		recs = append(recs, rec(1, seq))
+	}
+	recs = append(recs, rec(2, 3)) // another boot
+	o := rec(1, 4)
+	o.Device = other // another device
+	recs = append(recs, o)
+	if _, _, err := st.Put(recs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name           string
+		device         string
+		boot, from, to uint32
+		want           int
+	}{
+		{"whole boot", dev, 1, 0, 100, 5},
+		{"window", dev, 1, 1, 9, 3},
+		{"to is exclusive", dev, 1, 9, 9, 0},
+		{"past the end", dev, 1, 10, 1000, 0},
+		{"other boot", dev, 2, 0, 10, 1},
+		{"other device", other, 1, 0, 10, 1},
+		{"unknown boot", dev, 7, 0, 10, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := st.CountRange(tc.device, tc.boot, tc.from, tc.to)
+			if err != nil || got != tc.want {
+				t.Errorf("CountRange(%s, %d, %d, %d) = %d, %v; want %d", tc.device, tc.boot, tc.from, tc.to, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := st.CountRange("nothex", 1, 0, 1); err == nil {
+		t.Error("CountRange of a malformed device id: no error")
+	}
+}

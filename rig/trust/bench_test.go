@@ -115,11 +115,33 @@ func benchHardened(b *testing.B, profile string) (fps float64, lost uint64) {
 	time.Sleep(benchWindow)
 	n1, _ := st.Store().Count()
 	fps = float64(n1-n0) / benchWindow.Seconds()
+	drainStart := time.Now()
 	acc, err := st.Balance(ctx, 60*time.Second, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchWhere(b, profile, st, acc.Totals.Lost, time.Since(drainStart))
 	return fps, acc.Totals.Lost
+}
+
+// benchWhere logs where the path's frames went missing, if any did: the UART receive buffer of
+// the gateway's link (a tty's 4 KiB, overrun while the gateway was not reading), the gateway's
+// queue, the relay's writes toward the gateway, and what the balance took to drain.
+func benchWhere(b *testing.B, profile string, st *stack.Stack, lost uint64, drain time.Duration) {
+	var overrun, relayDropped, queueDropped, unpublished uint64
+	for _, u := range st.Units() {
+		if o, ok := u.Dev.Relay().Host().(interface{ Overrun() uint64 }); ok {
+			overrun += o.Overrun()
+		}
+		relayDropped += u.Dev.Relay().Stats().DroppedGateway
+		if g := u.Gateway(); g != nil {
+			s := g.Stats()
+			queueDropped += s.QueueDropped
+			unpublished += s.Unpublished
+		}
+	}
+	b.Logf("%s: lost %d; gateway link overrun %d B, relay drops %d, gateway queue drops %d; balance took %s",
+		profile, lost, overrun, relayDropped, queueDropped, drain.Round(time.Millisecond))
 }
 
 // benchBare measures bare mochi with paho: benchDevices publishers at QoS 1 (pipelined like the
