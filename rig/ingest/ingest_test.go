@@ -403,3 +403,50 @@ func TestCountRange(t *testing.T) {
 		t.Error("CountRange of a malformed device id: no error")
 	}
 }
+
+// TestStoredEncoding: the stored value is json.Marshal's encoding of Stored, written by hand.
+func TestStoredEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   Stored
+	}{
+		{"typical", Stored{Record: rec(3, 42), ReceivedAt: epoch.Add(123456789), Arrival: 7}},
+		{"zone", Stored{Record: rec(1, 0), ReceivedAt: epoch.In(time.FixedZone("X", -7200)), Arrival: 1 << 40}},
+		{"zero time", Stored{Record: rec(1, 0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, werr := json.Marshal(tc.st)
+			got, gerr := appendStored([]byte("x"), tc.st)
+			if werr != nil || gerr != nil || string(got) != "x"+string(want) {
+				t.Errorf("appendStored = %s (%v), want x%s (%v)", got, gerr, want, werr)
+			}
+		})
+	}
+}
+
+// TestCanonicalBatch: the bridge's batches are read without reflection; anything else still goes
+// through the strict decoder with its reasons.
+func TestCanonicalBatch(t *testing.T) {
+	one, _ := rec(1, 1).AppendJSON(nil)
+	two, _ := rec(1, 2).AppendJSON(nil)
+	for _, tc := range []struct {
+		name, body string
+		fast       bool
+		want       int // records; 0: refused
+	}{
+		{"batch", `{"records":[` + string(one) + `,` + string(two) + `]}`, true, 2},
+		{"batch with spaces", `{"records": [` + string(one) + `, ` + string(two) + `]}`, false, 2},
+		{"over the limit", `{"records":[` + string(one) + `,` + string(two) + `,` + string(one) + `]}`, false, 0},
+		{"empty", `{"records":[]}`, false, 0},
+		{"trailing comma", `{"records":[` + string(one) + `,]}`, false, 0},
+		{"one record", string(one), false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, fast := parseCanonicalBatch([]byte(tc.body), 2)
+			recs, _, err := parseRecords([]byte(tc.body), 2)
+			if fast != tc.fast || len(recs) != tc.want || (err == nil) != (tc.want > 0) {
+				t.Errorf("fast %v, %d records, %v; want fast %v, %d records", fast, len(recs), err, tc.fast, tc.want)
+			}
+		})
+	}
+}
