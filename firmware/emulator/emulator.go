@@ -246,12 +246,6 @@ func (d *Device) transmit(ctx context.Context, rxDone chan error) error {
 	}
 }
 
-// maxCatchUp is how late the transmit loop may wake and still send every frame that fell due
-// meanwhile, as a device's hardware timer keeps its period however busy the host running the
-// emulator is (a goroutine's timer fires late on a loaded machine). Later than that the device
-// was stalled, held in reset or off: it resumes at the period, without a burst.
-const maxCatchUp = 50 * time.Millisecond
-
 // serviceLocked sends what is due and returns how long until the next telemetry (-1: none due).
 func (d *Device) serviceLocked(now time.Time) time.Duration {
 	if d.inReset || d.powerOff || d.stalled || d.w == nil {
@@ -266,10 +260,7 @@ func (d *Device) serviceLocked(now time.Time) time.Duration {
 	if d.interval <= 0 {
 		return -1
 	}
-	if now.Sub(d.nextDue) > maxCatchUp {
-		d.nextDue = now // after a stall, resume at the period, not in a burst
-	}
-	for !now.Before(d.nextDue) {
+	if !now.Before(d.nextDue) {
 		body := d.cfg.Sensor(d.boot, d.seq).Marshal()
 		f := protocol.NewFrame(protocol.TypeTelemetry, d.boot, d.seq, d.uptimeLocked(now), body)
 		held := sentFrame{seq: f.Seq, timeMs: f.DeviceTimeMs}
@@ -281,6 +272,9 @@ func (d *Device) serviceLocked(now time.Time) time.Duration {
 		d.corruptNext = false
 		d.writeLocked(f, nil, bad)
 		d.nextDue = d.nextDue.Add(d.interval)
+		if d.nextDue.Before(now) {
+			d.nextDue = now.Add(d.interval) // after a stall, resume at the period, not in a burst
+		}
 	}
 	return d.nextDue.Sub(now)
 }
@@ -470,12 +464,7 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 			code, _ := cmd.Fault()
 			switch code {
 			case protocol.FaultNone:
-				after = func() {
-					if d.stalled {
-						d.nextDue = time.Now().Add(d.interval) // the period starts again; nothing was sampled while stalled
-					}
-					d.corruptNext, d.stalled = false, false
-				}
+				after = func() { d.corruptNext, d.stalled = false, false }
 			case protocol.FaultCorruptCRC:
 				after = func() { d.corruptNext = true }
 			case protocol.FaultStall:
