@@ -649,7 +649,13 @@ func (g *Gateway) publish(ctx context.Context, queue <-chan pending) {
 }
 
 func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) {
-	uid, _, _, _ := g.Identity()
+	g.mu.Lock()
+	uid := g.identity.UID
+	if g.topic == "" || g.topicOf != uid {
+		g.topic, g.topicOf = telemetry.Topic(g.cfg.TopicPrefix, uid), uid
+	}
+	topic := g.topic
+	g.mu.Unlock()
 	payload, err := recordPayload(nil, uid, p)
 	if err != nil {
 		return nil, err
@@ -659,7 +665,7 @@ func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) 
 	if g.cfg.QoS == 0 && !client.IsConnectionOpen() {
 		return nil, errors.New("not connected: QoS 0 message dropped")
 	}
-	return client.Publish(telemetry.Topic(g.cfg.TopicPrefix, uid), g.cfg.QoS, false, payload), nil
+	return client.Publish(topic, g.cfg.QoS, false, payload), nil
 }
 
 // await waits for one publish token, at most PublishTimeout, or until the shutdown grace ends.

@@ -22,14 +22,20 @@ type pipePort struct {
 	name         string
 	readTimeout  time.Duration
 	writeTimeout time.Duration
+	readBy       time.Time // the read deadline set on conn (one reader: Read is not called concurrently)
 }
 
 func (p *pipePort) Name() string { return p.name }
 
-// Read behaves like a serial port with a read timeout: (0, nil) when nothing arrived in time.
+// Read behaves like a serial port with a read timeout: (0, nil) when nothing arrived in time
+// (within readTimeout/2 to readTimeout). The deadline is set again only once half of it has gone:
+// each set arms a timer, and a busy link reads a frame at a time.
 func (p *pipePort) Read(b []byte) (int, error) {
-	if err := p.conn.SetReadDeadline(time.Now().Add(p.readTimeout)); err != nil {
-		return 0, fmt.Errorf("link: read %s: %w", p.name, err)
+	if now := time.Now(); p.readBy.Sub(now) < p.readTimeout/2 {
+		p.readBy = now.Add(p.readTimeout)
+		if err := p.conn.SetReadDeadline(p.readBy); err != nil {
+			return 0, fmt.Errorf("link: read %s: %w", p.name, err)
+		}
 	}
 	n, err := p.conn.Read(b)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
