@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,10 +33,8 @@ type wsListener struct {
 	srv         *http.Server
 	upgrader    *websocket.Upgrader
 
-	mu        sync.Mutex
-	closed    bool
-	conns     map[*mqttws.Conn]struct{}
-	wg        sync.WaitGroup // one per upgraded connection, until mochi is done with it
+	conns     connSet[*mqttws.Conn] // until mochi is done with each
+	mu        sync.Mutex            // guards establish
 	establish listeners.EstablishFn
 }
 
@@ -43,7 +42,7 @@ var _ listeners.Listener = (*wsListener)(nil)
 
 func newWSListener(id string, ln net.Listener, tlsCfg *tls.Config, timeout time.Duration, packetLimit uint32, c *counters, log *slog.Logger) *wsListener {
 	l := &wsListener{id: id, ln: ln, tlsCfg: tlsCfg, timeout: timeout, packetLimit: packetLimit, counters: c,
-		log: log.With("listener", id), upgrader: mqttws.Upgrader(), conns: map[*mqttws.Conn]struct{}{}}
+		log: log.With("listener", id), upgrader: mqttws.Upgrader()}
 	l.srv = &http.Server{
 		Handler:           http.HandlerFunc(l.handle),
 		ReadHeaderTimeout: timeout,
@@ -80,7 +79,7 @@ func (l *wsListener) Serve(establish listeners.EstablishFn) {
 		// net/http completes each handshake in the connection's goroutine, under ReadTimeout.
 		ln = tls.NewListener(l.ln, l.tlsCfg)
 	}
-	if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !l.isClosed() {
+	if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !l.conns.isClosed() {
 		l.log.Warn("websocket listener stopped", "error", err)
 	}
 }
@@ -92,11 +91,11 @@ func (l *wsListener) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn := mqttws.New(ws, r.TLS)
-	if !l.track(conn) {
+	if !l.conns.track(conn) {
 		_ = conn.Close()
 		return
 	}
-	defer l.untrack(conn)
+	defer func() { l.conns.untrack(conn); l.conns.done() }()
 	_ = conn.SetDeadline(time.Now().Add(l.timeout)) // accept → CONNECT; mochi refreshes it from the keepalive
 	l.mu.Lock()
 	establish := l.establish
@@ -113,11 +112,7 @@ func (l *wsListener) handle(w http.ResponseWriter, r *http.Request) {
 // Close stops accepting, lets mochi disconnect its clients, closes whatever is still open and
 // waits for the handlers.
 func (l *wsListener) Close(closeClients listeners.CloseFn) {
-	l.mu.Lock()
-	already := l.closed
-	l.closed = true
-	l.mu.Unlock()
-	if already {
+	if l.conns.shut() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
@@ -125,38 +120,5 @@ func (l *wsListener) Close(closeClients listeners.CloseFn) {
 	cancel()
 	_ = l.ln.Close() // when Serve never ran
 	closeClients(l.id)
-	l.mu.Lock()
-	open := make([]*mqttws.Conn, 0, len(l.conns))
-	for c := range l.conns {
-		open = append(open, c)
-	}
-	l.mu.Unlock()
-	for _, c := range open {
-		_ = c.Close()
-	}
-	l.wg.Wait()
-}
-
-func (l *wsListener) isClosed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.closed
-}
-
-func (l *wsListener) track(c *mqttws.Conn) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.conns[c] = struct{}{}
-	l.wg.Add(1)
-	return true
-}
-
-func (l *wsListener) untrack(c *mqttws.Conn) {
-	l.mu.Lock()
-	delete(l.conns, c)
-	l.mu.Unlock()
-	l.wg.Done()
+	l.conns.closeAll(func(c *mqttws.Conn) io.Closer { return c })
 }
