@@ -61,7 +61,7 @@ type Config struct {
 	CommandTimeout  time.Duration    // one command round trip when ctx has no deadline; 0 → DefaultCommandTimeout
 	ConnectTimeout  time.Duration    // one MQTT connect attempt; 0 → DefaultConnectTimeout
 	PublishTimeout  time.Duration    // wait for one publish token; 0 → DefaultPublishTimeout
-	QueueSize       int              // telemetry waiting for identity or the broker; 0 → DefaultQueueSize
+	QueueSize       int              // most telemetry records waiting for identity or the broker (memory grows with what waits); 0 → DefaultQueueSize
 	Now             func() time.Time // gateway_time of records; nil → time.Now
 
 	// SpoolPath, when set, makes the gateway store-and-forward through a crash-safe buffer on
@@ -363,7 +363,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queue := make(chan pending, g.cfg.QueueSize)
+	queue := newQueue(g.cfg.QueueSize)
 	var readErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -386,7 +386,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // read decodes the port until ctx ends or the port fails.
-func (g *Gateway) read(ctx context.Context, port link.Port, queue chan<- pending) error {
+func (g *Gateway) read(ctx context.Context, port link.Port, queue *queue) error {
 	var dec protocol.Decoder
 	buf := make([]byte, 1024)
 	emit := func(f protocol.Frame, err error) { g.handle(f, err, queue) }
@@ -408,7 +408,7 @@ func (g *Gateway) read(ctx context.Context, port link.Port, queue chan<- pending
 }
 
 // handle accounts for one decoded frame (or bad frame) and routes it.
-func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
+func (g *Gateway) handle(f protocol.Frame, err error, queue *queue) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err != nil {
@@ -445,9 +445,7 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 			g.held = append(g.held, pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()})
 			return
 		}
-		select {
-		case queue <- pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()}:
-		default:
+		if !queue.push(pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()}) {
 			g.stats.QueueDropped++
 			if g.stats.QueueDropped == 1 || g.stats.QueueDropped%1000 == 0 {
 				g.log.Warn("telemetry queue full; frames dropped (is the broker reachable?)", "dropped", g.stats.QueueDropped, "queue_size", g.cfg.QueueSize)
@@ -578,7 +576,7 @@ func (g *Gateway) learnIdentity(ctx context.Context) bool {
 }
 
 // publish learns the identity, connects to the broker and publishes queued telemetry.
-func (g *Gateway) publish(ctx context.Context, queue <-chan pending) {
+func (g *Gateway) publish(ctx context.Context, queue *queue) {
 	if !g.learnIdentity(ctx) {
 		return
 	}
@@ -611,18 +609,21 @@ func (g *Gateway) publish(ctx context.Context, queue <-chan pending) {
 		waiter.Wait()
 	}()
 
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-queue:
-			tok, err := g.publishOne(client, p)
-			if err != nil {
-				g.countPublish(err)
-				continue
+	for ctx.Err() == nil {
+		p, ok := queue.pop()
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-queue.wait():
 			}
-			tokens <- tok
+			continue
 		}
+		tok, err := g.publishOne(client, p)
+		if err != nil {
+			g.countPublish(err)
+			continue
+		}
+		tokens <- tok
 	}
 }
 
@@ -658,21 +659,13 @@ func (g *Gateway) await(grace context.Context, tok mqtt.Token) {
 }
 
 // countUnpublished accounts for telemetry still queued when Run ends.
-func (g *Gateway) countUnpublished(queue <-chan pending) {
-	n := 0
-	for {
-		select {
-		case <-queue:
-			n++
-		default:
-			g.mu.Lock()
-			g.stats.Unpublished += uint64(n)
-			g.mu.Unlock()
-			if n > 0 {
-				g.log.Warn("telemetry not published before shutdown", "frames", n)
-			}
-			return
-		}
+func (g *Gateway) countUnpublished(queue *queue) {
+	n := queue.len()
+	g.mu.Lock()
+	g.stats.Unpublished += uint64(n)
+	g.mu.Unlock()
+	if n > 0 {
+		g.log.Warn("telemetry not published before shutdown", "frames", n)
 	}
 }
 
