@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -52,10 +53,14 @@ type Config struct {
 	BrokerURL          string      // tcp://host:port or ssl://host:port (paho URL)
 	TLS                *tls.Config // nil for plaintext; required (or defaulted) for ssl://
 	Username, Password string      // optional
-	ClientID           string      // "" → device id (UID hex)
-	TopicPrefix        string      // "" → telemetry.TopicPrefix
-	QoS                byte        // 0, 1 or 2
-	Log                *slog.Logger
+	// Dial, if set, opens the connection to the broker instead of dialing BrokerURL's host (a
+	// fleet's in-memory link to a broker in the same process); with TLS the handshake still runs
+	// over it, verified as for a socket.
+	Dial        func(ctx context.Context) (net.Conn, error)
+	ClientID    string // "" → device id (UID hex)
+	TopicPrefix string // "" → telemetry.TopicPrefix
+	QoS         byte   // 0, 1 or 2
+	Log         *slog.Logger
 
 	IdentifyTimeout time.Duration    // wait for HELLO before asking IDENTIFY; 0 → DefaultIdentifyTimeout
 	CommandTimeout  time.Duration    // one command round trip when ctx has no deadline; 0 → DefaultCommandTimeout
@@ -720,6 +725,9 @@ func (g *Gateway) dial(ctx context.Context, deviceID string, autoReconnect bool)
 			g.setConnected(false)
 			log.Warn("mqtt connection lost; paho reconnects", "err", err)
 		})
+	if g.cfg.Dial != nil {
+		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) { return g.dialLink(ctx, u) })
+	}
 	for attempt := 0; ; attempt++ {
 		client := mqtt.NewClient(opts)
 		tok := client.Connect()
@@ -745,4 +753,29 @@ func (g *Gateway) dial(ctx context.Context, deviceID string, autoReconnect bool)
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// dialLink opens Config.Dial's connection and, for a TLS broker URL, runs the TLS handshake over
+// it within ConnectTimeout.
+func (g *Gateway) dialLink(ctx context.Context, u *url.URL) (net.Conn, error) {
+	conn, err := g.cfg.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if g.cfg.TLS == nil {
+		return conn, nil
+	}
+	cfg := g.cfg.TLS
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		cfg = cfg.Clone()
+		cfg.ServerName = u.Hostname()
+	}
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, g.cfg.ConnectTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("gateway: TLS handshake with %s: %w", g.cfg.BrokerURL, err)
+	}
+	return tc, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -172,4 +173,19 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.untrack(c) })
 	return err
+}
+
+// dial hands the listener one end of an in-memory connection and returns the other. That end
+// goes through what a socket's does (TLS handshake under the connect deadline, whole packets,
+// tracking for Close) and then to establish; only the descriptor is saved.
+func (l *listener) dial(establish listeners.EstablishFn) (net.Conn, error) {
+	client, server := net.Pipe()
+	tc := &trackedConn{Conn: server, l: l}
+	if !l.track(tc) {
+		client.Close()
+		server.Close()
+		return nil, fmt.Errorf("broker: listener %s is closed: %w", l.id, net.ErrClosed)
+	}
+	go l.handle(tc, establish)
+	return client, nil
 }

@@ -7,11 +7,14 @@ import "github.com/pathrig/rig/rig/scenario"
 const fdBase = 256
 
 // descriptorsNeeded estimates the file descriptors the run holds at once: per device its
-// gateway's broker connection and the broker's end of it (both loopback TCP), two more through
+// gateway's broker connection and the broker's end of it (loopback TCP; none in memory), two more through
 // the network emulator, its spool file, and for a gateway process its pty pair, log file and the
 // child's pipes. The in-memory UART links of a fleet cost none.
 func (s *Stack) descriptorsNeeded(devices int) uint64 {
 	per := 2
+	if s.memoryBroker() {
+		per = 0
+	}
 	if s.cfg.Faults && s.networkFaults() {
 		per += 2
 	}

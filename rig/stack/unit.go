@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,6 +87,14 @@ func fleetUIDs(base string, n int) ([]string, error) {
 		out[i] = hex.EncodeToString(u)
 	}
 	return out, nil
+}
+
+// memoryBroker reports whether the gateways reach the broker over in-memory connections: a
+// fleet of in-process gateways with no network emulator between them and the broker. Each is
+// still a TLS session with the device's certificate, through the broker's listener; it only
+// holds no descriptor (two per device over loopback TCP).
+func (s *Stack) memoryBroker() bool {
+	return s.cfg.Faults && s.plan.Scenario.Fleet.Devices > 1 && !s.processGateway() && !s.networkFaults()
 }
 
 // processGateway reports whether the gateways run as child processes.
@@ -216,6 +225,10 @@ func (u *Unit) gatewayConfig() gateway.Config {
 	}
 	if s.cfg.Faults {
 		c.PublishTimeout = 5 * time.Second
+	}
+	if s.memoryBroker() {
+		tlsOn := g.Transport == scenario.TransportTLS
+		c.Dial = func(context.Context) (net.Conn, error) { return s.currentBroker().Dial(tlsOn) }
 	}
 	host := u.Dev.Relay().Host()
 	if p := host.Path(); p != "" {
