@@ -53,14 +53,14 @@ type Config struct {
 	BrokerURL          string      // tcp://host:port or ssl://host:port (paho URL)
 	TLS                *tls.Config // nil for plaintext; required (or defaulted) for ssl://
 	Username, Password string      // optional
+	ClientID           string      // "" → device id (UID hex)
+	TopicPrefix        string      // "" → telemetry.TopicPrefix
+	QoS                byte        // 0, 1 or 2
+	Log                *slog.Logger
 	// Dial, if set, opens the connection to the broker instead of dialing BrokerURL's host (a
 	// fleet's in-memory link to a broker in the same process); with TLS the handshake still runs
 	// over it, verified as for a socket.
-	Dial        func(ctx context.Context) (net.Conn, error)
-	ClientID    string // "" → device id (UID hex)
-	TopicPrefix string // "" → telemetry.TopicPrefix
-	QoS         byte   // 0, 1 or 2
-	Log         *slog.Logger
+	Dial func(ctx context.Context) (net.Conn, error)
 
 	IdentifyTimeout time.Duration    // wait for HELLO before asking IDENTIFY; 0 → DefaultIdentifyTimeout
 	CommandTimeout  time.Duration    // one command round trip when ctx has no deadline; 0 → DefaultCommandTimeout
