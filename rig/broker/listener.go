@@ -179,7 +179,7 @@ func (c *trackedConn) Close() error {
 // goes through what a socket's does (TLS handshake under the connect deadline, whole packets,
 // tracking for Close) and then to establish; only the descriptor is saved.
 func (l *listener) dial(establish listeners.EstablishFn) (net.Conn, error) {
-	client, server := net.Pipe()
+	client, server := memPipe()
 	tc := &trackedConn{Conn: server, l: l}
 	if !l.track(tc) {
 		client.Close()
