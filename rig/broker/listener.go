@@ -12,7 +12,13 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/pathrig/rig/rig/link"
 )
+
+// memBufSize is what one direction of an in-memory connection holds before its writer waits (a
+// loopback socket's buffers are larger; MQTT packets here are small).
+const memBufSize = 64 << 10
 
 // listener implements mochi's listeners.Listener over a socket we bound ourselves, so the
 // ephemeral port is known before Serve. Beyond mochi's own listeners it
@@ -179,7 +185,7 @@ func (c *trackedConn) Close() error {
 // goes through what a socket's does (TLS handshake under the connect deadline, whole packets,
 // tracking for Close) and then to establish; only the descriptor is saved.
 func (l *listener) dial(establish listeners.EstablishFn) (net.Conn, error) {
-	client, server := memPipe()
+	client, server := link.MemPipe(memBufSize)
 	tc := &trackedConn{Conn: server, l: l}
 	if !l.track(tc) {
 		client.Close()

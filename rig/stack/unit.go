@@ -105,7 +105,7 @@ func (s *Stack) processGateway() bool {
 // Fleet start-up: how many devices are brought up at once, and the ramp between two devices'
 // starts (a site powers up over a ramp, instead of every TLS handshake in the same millisecond).
 const (
-	startConcurrency = 64
+	startConcurrency = 16
 	fleetRamp        = time.Millisecond
 )
 

@@ -1,4 +1,4 @@
-package broker
+package link
 
 import (
 	"io"
@@ -8,16 +8,14 @@ import (
 	"time"
 )
 
-// memBufMax bounds what one direction of an in-memory connection holds before a writer waits,
-// as a socket's send buffer does.
-const memBufMax = 64 << 10
-
-// memPipe returns the two ends of an in-memory connection. Unlike net.Pipe, a write returns once
-// its bytes are buffered (up to memBufMax), as on a socket: with net.Pipe's synchronous writes a
-// TLS server sending its alert while the client sends CONNECT would block both until a deadline.
-// It runs no goroutine, and a direction's buffer is allocated while it holds bytes only.
-func memPipe() (client, server net.Conn) {
-	up, down := newHalf(), newHalf()
+// MemPipe returns the two ends of an in-memory connection (a net.Conn with deadlines). Unlike
+// net.Pipe, a write returns once its bytes are buffered — up to size bytes per direction, then
+// the writer waits for the reader, as on a socket: with net.Pipe's synchronous writes a TLS
+// server sending its alert while the client sends CONNECT block each other until a deadline.
+// It runs no goroutine, and a direction holds a buffer only while it holds bytes. (NewPipe, the
+// UART link, stays on net.Pipe: the relay's tests synchronise on its hand-over.)
+func MemPipe(size int) (client, server net.Conn) {
+	up, down := newHalf(size), newHalf(size)
 	return &memConn{rx: down, tx: up, local: memAddr("memory-client"), remote: memAddr("memory-broker")},
 		&memConn{rx: up, tx: down, local: memAddr("memory-broker"), remote: memAddr("memory-client")}
 }
@@ -29,6 +27,7 @@ func (a memAddr) String() string  { return string(a) }
 
 // half is one direction: a writer's bytes waiting for the reader.
 type half struct {
+	max     int
 	mu      sync.Mutex
 	buf     []byte
 	wclosed bool          // the writer's end closed: the reader gets EOF once drained
@@ -37,8 +36,8 @@ type half struct {
 	space   chan struct{} // signalled when bytes leave or the state changes
 }
 
-func newHalf() *half {
-	return &half{data: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+func newHalf(max int) *half {
+	return &half{max: max, data: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 }
 
 func signal(c chan struct{}) {
@@ -140,7 +139,7 @@ func (c *memConn) Write(p []byte) (int, error) {
 			h.mu.Unlock()
 			return written, io.ErrClosedPipe
 		}
-		if room := memBufMax - len(h.buf); room > 0 {
+		if room := h.max - len(h.buf); room > 0 {
 			n := min(room, len(p)-written)
 			h.buf = append(h.buf, p[written:written+n]...)
 			written += n

@@ -1,4 +1,4 @@
-package broker
+package link
 
 import (
 	"net"
@@ -11,7 +11,7 @@ import (
 // suite: ordered bytes, deadlines that interrupt blocked calls, close semantics, concurrency).
 func TestMemConn(t *testing.T) {
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-		c1, c2 = memPipe()
+		c1, c2 = MemPipe(64 << 10)
 		return c1, c2, func() { c1.Close(); c2.Close() }, nil
 	})
 }
@@ -19,7 +19,7 @@ func TestMemConn(t *testing.T) {
 // TestMemConnWritesDoNotWaitForTheReader: both ends can write at once with nobody reading (a
 // TLS alert crossing a CONNECT), which net.Pipe would block until a deadline.
 func TestMemConnWritesDoNotWaitForTheReader(t *testing.T) {
-	a, b := memPipe()
+	a, b := MemPipe(64 << 10)
 	defer a.Close()
 	defer b.Close()
 	for _, c := range []net.Conn{a, b} {
