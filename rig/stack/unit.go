@@ -102,11 +102,14 @@ func (s *Stack) processGateway() bool {
 	return s.cfg.Faults && s.plan.Scenario.Trust.Gateway == "process"
 }
 
-// Fleet start-up: how many devices are brought up at once, and the ramp between two devices'
-// starts (a site powers up over a ramp, instead of every TLS handshake in the same millisecond).
+// Fleet start-up: how many devices are brought up at once (each until its gateway holds its
+// broker session, so the TLS handshakes in flight are bounded too: an unbounded backlog of them
+// starves the devices' own goroutines past their link's write timeout), the ramp between two
+// devices' starts, and how long one waits for its gateway's session before the next one goes.
 const (
-	startConcurrency = 16
+	startConcurrency = 128
 	fleetRamp        = time.Millisecond
+	sessionWait      = 30 * time.Second
 )
 
 // startUnits opens each device through its kind's driver behind a relay, brings it to ready (the
@@ -138,7 +141,15 @@ func (s *Stack) startUnits(ctx context.Context, specs []unitSpec) error {
 		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() error { return s.startUnit(gctx, us, seed+uint64(i), &units[i]) })
+		g.Go(func() error {
+			if err := s.startUnit(gctx, us, seed+uint64(i), &units[i]); err != nil {
+				return err
+			}
+			if len(specs) > 50 {
+				units[i].awaitSession(gctx, sessionWait)
+			}
+			return nil
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -173,6 +184,21 @@ func (s *Stack) startUnit(ctx context.Context, us unitSpec, seed uint64, out **U
 		return fmt.Errorf("stack: %w (%s)", err, u.describe())
 	}
 	return u.startGateway()
+}
+
+// awaitSession waits until the unit's in-process gateway is connected to the broker, its gateway
+// failed, or within passed. It judges nothing: WaitReady does, once every device is up.
+func (u *Unit) awaitSession(ctx context.Context, within time.Duration) {
+	gw := u.Gateway()
+	if gw == nil {
+		return
+	}
+	deadline := time.Now().Add(within)
+	for !gw.Stats().Connected && u.failure() == nil && time.Now().Before(deadline) {
+		if !sleepUntil(ctx, time.Now().Add(20*time.Millisecond)) {
+			return
+		}
+	}
 }
 
 // sleepUntil waits until t or ctx ends; false when ctx ended first.
