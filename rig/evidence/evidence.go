@@ -75,11 +75,31 @@ func (s *Store) Redact(b []byte) []byte {
 	}
 	secrets, encoded := s.secrets, s.encoded
 	s.mu.Unlock()
-	for _, sec := range secrets {
-		b = bytes.ReplaceAll(b, sec, []byte(Redacted))
-	}
-	for _, f := range encoded {
-		b = f.redact(b)
+	if len(secrets)+len(encoded) > 64 {
+		// Many secrets (a fleet's): replace only those the text holds, found in one pass.
+		in := present(b, secrets)
+		for i, sec := range secrets {
+			if in[i] {
+				b = bytes.ReplaceAll(b, sec, []byte(Redacted))
+			}
+		}
+		cores := make([][]byte, len(encoded))
+		for i, f := range encoded {
+			cores[i] = f.core
+		}
+		in = present(b, cores)
+		for i, f := range encoded {
+			if in[i] {
+				b = f.redact(b)
+			}
+		}
+	} else {
+		for _, sec := range secrets {
+			b = bytes.ReplaceAll(b, sec, []byte(Redacted))
+		}
+		for _, f := range encoded {
+			b = f.redact(b)
+		}
 	}
 	b = pemKey.ReplaceAll(b, []byte(Redacted))
 	b = bearer.ReplaceAll(b, []byte("${1}"+Redacted))
