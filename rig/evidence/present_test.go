@@ -31,7 +31,7 @@ func TestRedactManySecrets(t *testing.T) {
 			t.Errorf("secret %d left in %q", i, got)
 		}
 	}
-	if bytes.Contains(got, []byte(base64.StdEncoding.EncodeToString([]byte("user:" + secrets[1999])))) {
+	if bytes.Contains(got, []byte(base64.StdEncoding.EncodeToString([]byte("user:"+secrets[1999])))) {
 		t.Errorf("base64 form of secret 1999 left in %q", got)
 	}
 	if n := bytes.Count(got, []byte(Redacted)); n != 2 {
