@@ -28,7 +28,7 @@ require (
 	github.com/rs/xid v1.4.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	golang.org/x/crypto v0.42.0 // indirect
-	golang.org/x/net v0.44.0 // indirect
-	golang.org/x/sync v0.20.0 // indirect
+	golang.org/x/net v0.44.0
+	golang.org/x/sync v0.20.0
 	golang.org/x/text v0.29.0 // indirect
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,7 +13,13 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/pathrig/rig/rig/link"
 )
+
+// memBufSize is what one direction of an in-memory connection holds before its writer waits (a
+// loopback socket's buffers are larger; MQTT packets here are small).
+const memBufSize = 64 << 10
 
 // listener implements mochi's listeners.Listener over a socket we bound ourselves, so the
 // ephemeral port is known before Serve. Beyond mochi's own listeners it
@@ -133,4 +140,19 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.conns.untrack(c) })
 	return err
+}
+
+// dial hands the listener one end of an in-memory connection and returns the other. That end
+// goes through what a socket's does (TLS handshake under the connect deadline, whole packets,
+// tracking for Close) and then to establish; only the descriptor is saved.
+func (l *listener) dial(establish listeners.EstablishFn) (net.Conn, error) {
+	client, server := link.MemPipe(memBufSize)
+	tc := &trackedConn{Conn: server, l: l}
+	if !l.conns.track(tc) {
+		client.Close()
+		server.Close()
+		return nil, fmt.Errorf("broker: listener %s is closed: %w", l.id, net.ErrClosed)
+	}
+	go l.handle(tc, establish)
+	return client, nil
 }
