@@ -67,10 +67,12 @@ soak: build
 	./bin/soak -runs $(SOAK_RUNS) -burners 2 -rig bin/rig -out "$(SOAK_OUT)"
 
 # Go benchmarks, then the rig's transport + broker-cert checks against testssl.sh and nmap on one
-# mosquitto TLS port (needs mosquitto, openssl, nmap, testssl.sh: see .ci/run).
-bench:
+# mosquitto TLS port (needs mosquitto, openssl, nmap, testssl.sh: see .ci/run), then the fleet
+# table: time, peak RSS and RSS per device of `rig run` at BENCH_FLEET devices.
+BENCH_FLEET ?= 100,1000,10000
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	$(GO) run ./tools/bench
+	$(GO) run ./tools/bench -rig bin/rig -fleet "$(BENCH_FLEET)"
 
 # Regenerate the generated documentation: docs/controls-reference.md from the control catalog
 # (rig/checks/catalog/catalog.yaml). A test fails while the committed file differs.
@@ -83,6 +85,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/mqttprobe
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./rig/checks/identity
 	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzServerKeyExchange$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzRelayChunks$$' -fuzztime $(FUZZTIME) ./rig/relay

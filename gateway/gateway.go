@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -63,12 +64,16 @@ type Config struct {
 	TopicPrefix        string      // "" → telemetry.TopicPrefix
 	QoS                byte        // 0, 1 or 2
 	Log                *slog.Logger
+	// Dial, if set, opens the connection to the broker instead of dialing BrokerURL's host (a
+	// fleet's in-memory link to a broker in the same process); with TLS the handshake still runs
+	// over it, verified as for a socket.
+	Dial func(ctx context.Context) (net.Conn, error)
 
 	IdentifyTimeout time.Duration    // wait for HELLO before asking IDENTIFY; 0 → DefaultIdentifyTimeout
 	CommandTimeout  time.Duration    // one command round trip when ctx has no deadline; 0 → DefaultCommandTimeout
 	ConnectTimeout  time.Duration    // one MQTT connect attempt; 0 → DefaultConnectTimeout
 	PublishTimeout  time.Duration    // wait for one publish token; 0 → DefaultPublishTimeout
-	QueueSize       int              // telemetry waiting for identity or the broker; 0 → DefaultQueueSize
+	QueueSize       int              // most telemetry records waiting for identity or the broker (memory grows with what waits); 0 → DefaultQueueSize
 	Now             func() time.Time // gateway_time of records; nil → time.Now
 
 	// SpoolPath, when set, makes the gateway store-and-forward through a crash-safe buffer on
@@ -396,7 +401,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queue := make(chan pending, g.cfg.QueueSize)
+	queue := newQueue(g.cfg.QueueSize)
 	var readErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -417,7 +422,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // read decodes the port until ctx ends or the port fails.
-func (g *Gateway) read(ctx context.Context, port link.Port, queue chan<- pending) error {
+func (g *Gateway) read(ctx context.Context, port link.Port, queue *queue) error {
 	var dec protocol.Decoder
 	buf := make([]byte, 1024)
 	emit := func(f protocol.Frame, err error) { g.handle(f, err, queue) }
@@ -439,7 +444,7 @@ func (g *Gateway) read(ctx context.Context, port link.Port, queue chan<- pending
 }
 
 // handle accounts for one decoded frame (or bad frame) and routes it.
-func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
+func (g *Gateway) handle(f protocol.Frame, err error, queue *queue) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err != nil {
@@ -478,9 +483,7 @@ func (g *Gateway) handle(f protocol.Frame, err error, queue chan<- pending) {
 			g.held = append(g.held, pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()})
 			return
 		}
-		select {
-		case queue <- pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()}:
-		default:
+		if !queue.push(pending{boot: f.Boot, seq: f.Seq, timeMs: f.DeviceTimeMs, tel: tel, at: g.cfg.Now()}) {
 			g.stats.QueueDropped++
 			if g.stats.QueueDropped == 1 || g.stats.QueueDropped%1000 == 0 {
 				g.log.Warn("telemetry queue full; frames dropped (is the broker reachable?)", "dropped", g.stats.QueueDropped, "queue_size", g.cfg.QueueSize)
@@ -611,7 +614,7 @@ func (g *Gateway) learnIdentity(ctx context.Context) bool {
 }
 
 // publish learns the identity, connects to the broker and publishes queued telemetry.
-func (g *Gateway) publish(ctx context.Context, queue <-chan pending) {
+func (g *Gateway) publish(ctx context.Context, queue *queue) {
 	if !g.learnIdentity(ctx) {
 		return
 	}
@@ -644,23 +647,32 @@ func (g *Gateway) publish(ctx context.Context, queue <-chan pending) {
 		waiter.Wait()
 	}()
 
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-queue:
-			tok, err := g.publishOne(client, p)
-			if err != nil {
-				g.countPublish(err)
-				continue
+	for ctx.Err() == nil {
+		p, ok := queue.pop()
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-queue.wait():
 			}
-			tokens <- tok
+			continue
 		}
+		tok, err := g.publishOne(client, p)
+		if err != nil {
+			g.countPublish(err)
+			continue
+		}
+		tokens <- tok
 	}
 }
 
 func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) {
-	uid, _, _, _ := g.Identity()
+	g.mu.Lock()
+	uid := g.identity.UID
+	if g.topic == "" || g.topicOf != uid {
+		g.topic, g.topicOf = telemetry.Topic(g.cfg.TopicPrefix, uid), uid
+	}
+	topic := g.topic
+	g.mu.Unlock()
 	payload, err := recordPayload(nil, uid, p)
 	if err != nil {
 		return nil, err
@@ -670,7 +682,7 @@ func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) 
 	if g.cfg.QoS == 0 && !client.IsConnectionOpen() {
 		return nil, errors.New("not connected: QoS 0 message dropped")
 	}
-	return client.Publish(telemetry.Topic(g.cfg.TopicPrefix, uid), g.cfg.QoS, false, payload), nil
+	return client.Publish(topic, g.cfg.QoS, false, payload), nil
 }
 
 // await waits for one publish token, at most PublishTimeout, or until the shutdown grace ends.
@@ -691,21 +703,13 @@ func (g *Gateway) await(grace context.Context, tok mqtt.Token) {
 }
 
 // countUnpublished accounts for telemetry still queued when Run ends.
-func (g *Gateway) countUnpublished(queue <-chan pending) {
-	n := 0
-	for {
-		select {
-		case <-queue:
-			n++
-		default:
-			g.mu.Lock()
-			g.stats.Unpublished += uint64(n)
-			g.mu.Unlock()
-			if n > 0 {
-				g.log.Warn("telemetry not published before shutdown", "frames", n)
-			}
-			return
-		}
+func (g *Gateway) countUnpublished(queue *queue) {
+	n := queue.len()
+	g.mu.Lock()
+	g.stats.Unpublished += uint64(n)
+	g.mu.Unlock()
+	if n > 0 {
+		g.log.Warn("telemetry not published before shutdown", "frames", n)
 	}
 }
 
@@ -760,6 +764,9 @@ func (g *Gateway) dial(ctx context.Context, deviceID string, autoReconnect bool)
 			g.setConnected(false)
 			log.Warn("mqtt connection lost; paho reconnects", "err", err)
 		})
+	if g.cfg.Dial != nil {
+		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) { return g.dialLink(ctx, u) })
+	}
 	for attempt := 0; ; attempt++ {
 		client := mqtt.NewClient(opts)
 		tok := client.Connect()
@@ -785,4 +792,29 @@ func (g *Gateway) dial(ctx context.Context, deviceID string, autoReconnect bool)
 		case <-time.After(backoff):
 		}
 	}
+}
+
+// dialLink opens Config.Dial's connection and, for a TLS broker URL, runs the TLS handshake over
+// it within ConnectTimeout.
+func (g *Gateway) dialLink(ctx context.Context, u *url.URL) (net.Conn, error) {
+	conn, err := g.cfg.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if g.cfg.TLS == nil {
+		return conn, nil
+	}
+	cfg := g.cfg.TLS
+	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+		cfg = cfg.Clone()
+		cfg.ServerName = u.Hostname()
+	}
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, g.cfg.ConnectTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("gateway: TLS handshake with %s: %w", g.cfg.BrokerURL, err)
+	}
+	return tc, nil
 }

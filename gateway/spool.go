@@ -354,7 +354,11 @@ func (s *spool) commit(batch []*commitReq) {
 	}
 	s.mu.Unlock()
 	evicted := map[string]int{}
-	var val []byte
+	n := 0
+	for _, r := range reqs {
+		n += len(r.items)
+	}
+	val, keys := make([]byte, 0, 192*n), make([]byte, 0, 8*n)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range reqs {
 			if r.mark != nil {
@@ -383,22 +387,25 @@ func (s *spool) commit(batch []*commitReq) {
 				if err != nil {
 					return err
 				}
-				// bbolt keeps the slice until the commit: one buffer per transaction, grown by
-				// appending, so each value is a view into it and nothing is reused early.
-				start := len(val)
+				// bbolt keeps keys and values until the commit: one buffer of each per
+				// transaction, grown by appending, so each is a view into it and nothing is
+				// reused early.
+				start, kstart := len(val), len(keys)
 				val = binary.BigEndian.AppendUint16(val, uint16(len(it.topic)))
 				val = append(append(val, it.topic...), it.payload...)
-				if err := b.Put(binary.BigEndian.AppendUint64(nil, id), val[start:len(val):len(val)]); err != nil {
+				keys = binary.BigEndian.AppendUint64(keys, id)
+				if err := b.Put(keys[kstart:len(keys):len(keys)], val[start:len(val):len(val)]); err != nil {
 					return err
 				}
 			}
-			over := depth[r.device] + len(r.items) - s.max
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil && evicted[r.device] < over; k, _ = c.Next() {
-				if err := c.Delete(); err != nil {
-					return err
+			if over := depth[r.device] + len(r.items) - s.max; over > 0 {
+				c := b.Cursor()
+				for k, _ := c.First(); k != nil && evicted[r.device] < over; k, _ = c.Next() {
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					evicted[r.device]++
 				}
-				evicted[r.device]++
 			}
 			depth[r.device] += len(r.items) - evicted[r.device]
 		}

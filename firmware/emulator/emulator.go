@@ -23,7 +23,6 @@ import (
 const (
 	DefaultInterval     = 20 * time.Millisecond
 	DefaultWriteTimeout = time.Second
-	pollInterval        = 50 * time.Millisecond // how often a blocked read looks at the context
 )
 
 // Config describes one emulated device.
@@ -372,12 +371,16 @@ func (d *Device) receive(ctx context.Context, r io.Reader) error {
 	var dec protocol.Decoder
 	var gen uint64
 	buf := make([]byte, 512)
+	if deadlines {
+		// Block until data, and let the context's end wake the read (a past deadline) instead of
+		// polling: a fleet of 10,000 devices polling twenty times a second keeps two cores busy.
+		rd.SetReadDeadline(time.Time{})
+		stop := context.AfterFunc(ctx, func() { rd.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
 	for {
 		if ctx.Err() != nil {
 			return nil
-		}
-		if deadlines {
-			rd.SetReadDeadline(time.Now().Add(pollInterval))
 		}
 		n, err := r.Read(buf)
 		if n > 0 {
@@ -393,8 +396,10 @@ func (d *Device) receive(ctx context.Context, r io.Reader) error {
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded):
 		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			rd.SetReadDeadline(time.Time{}) // not the context's: read on
 			return nil
 		default:
 			return fmt.Errorf("emulator: device %s: read UART: %w", d.cfg.UID, err)

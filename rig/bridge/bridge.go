@@ -88,7 +88,7 @@ type Bridge struct {
 	subID    int
 	client   *http.Client
 	log      *slog.Logger
-	queues   []chan telemetry.Record
+	queues   []chan queued
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -146,11 +146,11 @@ func Start(ctx context.Context, srv *mqtt.Server, cfg Config) (*Bridge, error) {
 		subID:    int(subscriptionIDs.Add(1)),
 		client:   &http.Client{Transport: transport},
 		log:      log,
-		queues:   make([]chan telemetry.Record, cfg.Workers),
+		queues:   make([]chan queued, cfg.Workers),
 	}
 	b.ctx, b.cancel = context.WithCancel(ctx)
 	for i := range b.queues {
-		b.queues[i] = make(chan telemetry.Record, cfg.QueueSize)
+		b.queues[i] = make(chan queued, cfg.QueueSize)
 		b.wg.Add(1)
 		go b.worker(b.queues[i])
 	}
@@ -184,6 +184,12 @@ func telemetryEndpoint(raw string) (string, error) {
 	return u.String(), nil
 }
 
+// queued is one validated record and its JSON as the batch carries it.
+type queued struct {
+	telemetry.Record
+	raw []byte
+}
+
 // handle runs in mochi's publish path: decode, validate, then a blocking send.
 func (b *Bridge) handle(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
 	b.received.Add(1)
@@ -210,24 +216,37 @@ func (b *Bridge) handle(_ *mqtt.Client, _ packets.Subscription, pk packets.Packe
 }
 
 // decode applies the ingest's own rules (strict JSON, Validate) so that what the bridge queues
-// is what the ingest accepts, plus one of its own: the record's device must be the topic's.
-func decode(topic string, payload []byte) (telemetry.Record, error) {
-	var rec telemetry.Record
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rec); err != nil {
-		return rec, fmt.Errorf("not a telemetry record: %w", err)
-	}
-	if dec.More() {
-		return rec, errors.New("not a telemetry record: trailing data")
+// is what the ingest accepts, plus one of its own: the record's device must be the topic's. A
+// payload in the gateway's own encoding (telemetry.DecodeCanonical) is forwarded as it came, with
+// no second encode; any other is encoded again from what was decoded, so that nothing the
+// publisher wrote beyond the record reaches the batch.
+func decode(topic string, payload []byte) (queued, error) {
+	rec, ok := telemetry.DecodeCanonical(payload)
+	raw := payload // mochi reads each packet into its own buffer and never reuses it
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rec); err != nil {
+			return queued{}, fmt.Errorf("not a telemetry record: %w", err)
+		}
+		if dec.More() {
+			return queued{}, errors.New("not a telemetry record: trailing data")
+		}
+		raw = nil
 	}
 	if err := rec.Validate(); err != nil {
-		return rec, err
+		return queued{}, err
 	}
 	if dev := topicDevice(topic); dev != rec.Device {
-		return rec, fmt.Errorf("record names device %s but was published on the topic of %q", rec.Device, dev)
+		return queued{}, fmt.Errorf("record names device %s but was published on the topic of %q", rec.Device, dev)
 	}
-	return rec, nil
+	if raw == nil {
+		var err error
+		if raw, err = rec.AppendJSON(nil); err != nil {
+			return queued{}, fmt.Errorf("not a telemetry record: %w", err)
+		}
+	}
+	return queued{Record: rec, raw: raw}, nil
 }
 
 // topicDevice returns the level before "/telemetry".
@@ -248,9 +267,9 @@ func shard(device string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-func (b *Bridge) worker(q chan telemetry.Record) {
+func (b *Bridge) worker(q chan queued) {
 	defer b.wg.Done()
-	batch := make([]telemetry.Record, 0, b.cfg.BatchMax)
+	batch := make([]queued, 0, b.cfg.BatchMax)
 	for {
 		batch = batch[:0]
 		select {
@@ -274,7 +293,7 @@ func (b *Bridge) worker(q chan telemetry.Record) {
 	}
 }
 
-func (b *Bridge) abandonQueue(q chan telemetry.Record) {
+func (b *Bridge) abandonQueue(q chan queued) {
 	for {
 		select {
 		case <-q:
@@ -288,7 +307,7 @@ func (b *Bridge) abandonQueue(q chan telemetry.Record) {
 
 // deliver POSTs batch until the ingest acknowledges it, splitting on 413/400 to isolate what the
 // ingest refuses; it returns early only when the bridge stops.
-func (b *Bridge) deliver(batch []telemetry.Record) {
+func (b *Bridge) deliver(batch []queued) {
 	backoff := b.cfg.MinBackoff
 	failures := 0
 	for {
@@ -345,14 +364,25 @@ type ingestResponse struct {
 	Error      string `json:"error"`
 }
 
-func (b *Bridge) post(batch []telemetry.Record) (int, ingestResponse, error) {
-	var res ingestResponse
-	body, err := json.Marshal(struct {
-		Records []telemetry.Record `json:"records"`
-	}{batch})
-	if err != nil {
-		return 0, res, fmt.Errorf("encode batch: %w", err)
+// batchBody is the POST body {"records":[...]}: the records' JSON joined, not encoded again.
+func batchBody(batch []queued) []byte {
+	n := len(`{"records":[]}`) + len(batch)
+	for _, r := range batch {
+		n += len(r.raw)
 	}
+	body := append(make([]byte, 0, n), `{"records":[`...)
+	for i, r := range batch {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, r.raw...)
+	}
+	return append(body, `]}`...)
+}
+
+func (b *Bridge) post(batch []queued) (int, ingestResponse, error) {
+	var res ingestResponse
+	body := batchBody(batch)
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint, bytes.NewReader(body))

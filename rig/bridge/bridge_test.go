@@ -327,3 +327,36 @@ func TestTelemetryEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeForwards: the gateway's own encoding is forwarded byte for byte; anything else the
+// strict rules accept is encoded again, so that what a publisher wrote beyond the record (spaces,
+// a trailing bracket encoding/json's decoder stops before) never reaches a batch.
+func TestDecodeForwards(t *testing.T) {
+	dev := "0123456789abcdef01234567"
+	topic := telemetry.Topic(telemetry.TopicPrefix, dev)
+	r := telemetry.Record{Device: dev, Boot: 1, Seq: 7, GatewayTime: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), TempCentiC: -40, SupplyMv: 3300}
+	canon, _ := r.AppendJSON(nil)
+	for _, tc := range []struct {
+		name, payload string
+		want          string // the bytes forwarded
+	}{
+		{"canonical as it came", string(canon), string(canon)},
+		{"spaces encoded again", " " + strings.Replace(string(canon), `,"seq"`, `, "seq"`, 1) + "\n", string(canon)},
+		{"trailing bracket encoded again", string(canon) + "]", string(canon)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := decode(topic, []byte(tc.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(q.raw) != tc.want || q.Record != r {
+				t.Errorf("decode(%q) forwards %s (%+v), want %s (%+v)", tc.payload, q.raw, q.Record, tc.want, r)
+			}
+		})
+	}
+	body := batchBody([]queued{{Record: r, raw: canon}, {Record: r, raw: canon}})
+	var got struct{ Records []telemetry.Record }
+	if err := json.Unmarshal(body, &got); err != nil || len(got.Records) != 2 || got.Records[1] != r {
+		t.Errorf("batchBody = %s: %v, %+v", body, err, got)
+	}
+}

@@ -2,13 +2,16 @@ package broker
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -28,8 +31,11 @@ type guard struct {
 	prefix        string
 	maxPacketSize uint32
 	counters      *counters
-	events        *secevent.Log // events.go
-	credLog       *slog.Logger  // events.go
+	identity      IdentityConfig // client id binding, lockout, will ACL (identity.go)
+	lock          *lockout       // nil = no lockout
+	events        *secevent.Log  // nil = no security event log
+	credLog       *slog.Logger   // the exposed profile's credential-writing debug log (events.go)
+	srv           *mqtt.Server   // to tell a takeover attempt from a bad login; set by Start
 }
 
 func newGuard(cfg Config, c *counters) *guard {
@@ -40,6 +46,8 @@ func newGuard(cfg Config, c *counters) *guard {
 		prefix:        cfg.TopicPrefix,
 		maxPacketSize: cfg.MaxPacketSize,
 		counters:      c,
+		identity:      cfg.Identity,
+		lock:          newLockout(cfg.Identity, cfg.Now),
 		events:        cfg.Events,
 		credLog:       cfg.CredentialLog,
 	}
@@ -68,21 +76,45 @@ func (g *guard) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packe
 	return pk
 }
 
-// OnConnectAuthenticate applies, in order: the certificate identity binding, per-device
-// passwords, certificate-only authentication, anonymous access.
+// OnConnectAuthenticate applies, in order: the lockout, the certificate identity binding,
+// per-device passwords, certificate-only authentication, anonymous access, then the identity
+// rules (client id binding, will ACL).
 func (g *guard) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	ok, reason := g.authenticate(cl, pk)
-	g.connectEvent(cl, pk, ok, reason)
+	g.credentialLine(cl, pk)
+	key := loginKey(cl, pk)
+	username := string(pk.Connect.Username)
+	if locked, until := g.lock.locked(key); locked {
+		g.counters.authFailures.Add(1)
+		g.Log.Info("mqtt connect refused", "client", cl.ID, "username", username, "remote", cl.Net.Remote,
+			"listener", cl.Net.Listener, "reason", "locked out after repeated failed logins", "until", until)
+		g.record(secevent.Lockout, cl, username, secevent.Refused, "locked out until "+until.UTC().Format(time.RFC3339Nano))
+		return false
+	}
+	ok, reason, authID := g.authenticate(cl, pk)
+	ref := refusal{secevent.AuthFailure, reason}
+	if ok {
+		ok, ref = g.checkIdentity(cl, pk, authID)
+	} else if g.lock.fail(key) {
+		g.record(secevent.Lockout, cl, username, secevent.Alert, fmt.Sprintf("%d failed logins within %s: locked for %s", g.lock.attempts, g.lock.window, g.lock.window))
+	}
+	if !ok && ref.kind == secevent.AuthFailure && g.holds(cl.ID) {
+		ref.kind = secevent.TakeoverRefused // a connected client holds this id: someone tried to take its session
+	}
 	if !ok {
 		g.counters.authFailures.Add(1)
 		// Never log the password; the username is an identity, not a secret.
-		g.Log.Info("mqtt connect refused", "client", cl.ID, "username", string(pk.Connect.Username),
-			"remote", cl.Net.Remote, "listener", cl.Net.Listener, "reason", reason)
+		g.Log.Info("mqtt connect refused", "client", cl.ID, "username", username,
+			"remote", cl.Net.Remote, "listener", cl.Net.Listener, "reason", ref.reason)
+		g.record(ref.kind, cl, cmp.Or(username, cl.ID), secevent.Refused, ref.reason)
+		return false
 	}
-	return ok
+	g.lock.succeed(key)
+	return true
 }
 
-func (g *guard) authenticate(cl *mqtt.Client, pk packets.Packet) (bool, string) {
+// authenticate returns whether the credentials are accepted, why not, and the identity they
+// prove ("" for an anonymous client).
+func (g *guard) authenticate(cl *mqtt.Client, pk packets.Packet) (bool, string, string) {
 	username := string(pk.Connect.Username)
 	password := pk.Connect.Password
 	credentials := pk.Connect.UsernameFlag || pk.Connect.PasswordFlag || len(username) > 0 || len(password) > 0
@@ -92,13 +124,13 @@ func (g *guard) authenticate(cl *mqtt.Client, pk packets.Packet) (bool, string) 
 		cn := leaf.Subject.CommonName
 		switch {
 		case !verified:
-			return false, "client certificate not verified against the device CA"
+			return false, "client certificate not verified against the device CA", ""
 		case cn == "":
-			return false, "client certificate has no subject CN"
+			return false, "client certificate has no subject CN", ""
 		case cl.ID != cn:
-			return false, "client id does not match certificate CN " + cn
+			return false, "client id does not match certificate CN " + cn, ""
 		case username != cn:
-			return false, "username does not match certificate CN " + cn
+			return false, "username does not match certificate CN " + cn, ""
 		}
 		certOK = true
 	}
@@ -110,22 +142,22 @@ func (g *guard) authenticate(cl *mqtt.Client, pk packets.Packet) (bool, string) 
 		// Compare even for unknown users so timing does not reveal which usernames exist.
 		match := subtle.ConstantTimeCompare(got[:], want[:]) == 1
 		if !known || !match {
-			return false, "bad username or password"
+			return false, "bad username or password", ""
 		}
-		return true, ""
+		return true, "", username
 	case len(g.users) > 0:
 		if g.anonymous {
-			return true, ""
+			return true, "", ""
 		}
-		return false, "no credentials"
+		return false, "no credentials", ""
 	case certOK:
-		return true, ""
+		return true, "", username
 	case g.anonymous:
-		return true, ""
+		return true, "", username
 	case credentials:
-		return false, "no credential store and anonymous access disabled"
+		return false, "no credential store and anonymous access disabled", ""
 	default:
-		return false, "no credentials"
+		return false, "no credentials", ""
 	}
 }
 
@@ -144,7 +176,7 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		op = "publish"
 	}
 	g.Log.Info("mqtt acl denied", "client", cl.ID, "identity", id, "op", op, "topic", topic)
-	g.aclEvent(cl, id, op, topic)
+	g.record(secevent.ACLDeny, cl, id, secevent.Refused, op+" "+topic)
 	return false
 }
 

@@ -18,6 +18,12 @@
 //   - mochi allocates the remaining length a fixed header declares before reading the body (up
 //     to 256 MiB from 5 bytes). Our listeners hand it whole packets only (packetConn), and a
 //     profile without a packet limit still gets HardMaxPacketSize.
+//   - a CONNECT with a client id already connected ends the old session before the new one gets
+//     its CONNACK (inheritClientSession), unless a hook refused the CONNECT first: binding client
+//     ids to identities in OnConnectAuthenticate (Identity.BoundClientID) prevents a takeover;
+//   - a Last Will is published without asking OnACLCheck (sendLWT), while a retained PUBLISH is
+//     checked before it is stored: Identity.WillACL refuses a CONNECT whose will the ACL denies;
+//   - PINGRESP is written directly, past the client's outbound queue of PUBLISHes.
 package broker
 
 import (
@@ -33,6 +39,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/pathrig/rig/rig/secevent"
 	"github.com/pathrig/rig/rig/telemetry"
@@ -76,6 +83,16 @@ type Config struct {
 	// `pattern readwrite <prefix>/%c/#`); everything else ($SYS, `#`, other devices, shared
 	// subscriptions) is refused. The identity is the username, or the client id when no username was sent.
 	DeviceACL bool
+	// WebSocketAddr opens an MQTT-over-WebSocket listener ("" = none) under the same hooks as the
+	// others; with WebSocketTLS it is wss:// (cloned; e.g. the TLS listener's configuration).
+	WebSocketAddr string
+	WebSocketTLS  *tls.Config
+	// Identity binds client ids to identities, locks out repeated failed logins and holds Last
+	// Wills to the ACL (identity.go).
+	Identity IdentityConfig
+	// Events receives the broker's security events (refused logins, lockouts, refused takeovers,
+	// ACL denials); nil = none.
+	Events *secevent.Log
 	// MaxPacketSize is the profile's packet limit; 0 = none, but the broker never reads a packet
 	// over HardMaxPacketSize (nor a larger MaxPacketSize).
 	MaxPacketSize uint32
@@ -86,8 +103,6 @@ type Config struct {
 	ConnectTimeout   time.Duration    // accept → CONNECT; 0 = DefaultConnectTimeout
 	Now              func() time.Time // clock for certificate records; time.Now if nil
 	Log              *slog.Logger     // nil = discard
-	// Events receives the broker's security events (events.go); nil records none.
-	Events *secevent.Log
 	// CredentialLog, when set, is a debug log that writes the username and password of every
 	// CONNECT: the finding the exposed profile reproduces. Nil in every hardened profile.
 	CredentialLog *slog.Logger
@@ -98,6 +113,7 @@ type Broker struct {
 	srv       *mqtt.Server
 	plain     *listener
 	tls       *listener
+	ws        *wsListener
 	guard     *guard
 	certs     *certRecorder
 	counters  *counters
@@ -165,6 +181,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 
 	b := &Broker{srv: srv, counters: &counters{}, log: log, cfg: cfg}
 	b.guard = newGuard(cfg, b.counters)
+	b.guard.srv = srv
 	b.certs = &certRecorder{now: cfg.Now, seen: map[certKey]*certEntry{}}
 	for _, h := range []mqtt.Hook{b.guard, b.certs} {
 		if err := srv.AddHook(h, nil); err != nil {
@@ -190,13 +207,18 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 		b.tls = newListener("tls", ln, cfg.TLS.Clone(), cfg.ConnectTimeout, caps.MaximumPacketSize, b.counters, log)
 	}
-	for _, l := range []*listener{b.plain, b.tls} {
-		if l == nil {
-			continue
+	if cfg.WebSocketAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", cfg.WebSocketAddr)
+		if err != nil {
+			b.closeListeners()
+			return nil, fmt.Errorf("broker: listen %s (MQTT over WebSocket): %w (pick a free port or 127.0.0.1:0)", cfg.WebSocketAddr, err)
 		}
+		b.ws = newWSListener("ws", ln, cfg.WebSocketTLS.Clone(), cfg.ConnectTimeout, caps.MaximumPacketSize, b.counters, log)
+	}
+	for _, l := range b.listeners() {
 		if err := srv.AddListener(l); err != nil {
 			b.closeListeners()
-			return nil, fmt.Errorf("broker: add listener %s: %w", l.id, err)
+			return nil, fmt.Errorf("broker: add listener %s: %w", l.ID(), err)
 		}
 	}
 	if err := srv.Serve(); err != nil {
@@ -204,15 +226,22 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker: serve: %w", err)
 	}
 	b.stopCtx = context.AfterFunc(ctx, func() { _ = b.Close() })
-	log.Info("broker started", "plain", b.PlainAddr(), "tls", b.TLSAddr(),
+	log.Info("broker started", "plain", b.PlainAddr(), "tls", b.TLSAddr(), "websocket", b.WebSocketURL(),
 		"anonymous", cfg.AllowAnonymous, "users", len(cfg.Users), "cert_identity", cfg.CertIdentity,
-		"device_acl", cfg.DeviceACL, "max_packet_size", cfg.MaxPacketSize)
+		"device_acl", cfg.DeviceACL, "max_packet_size", cfg.MaxPacketSize,
+		"client_id_bound", cfg.Identity.BoundClientID, "lockout_attempts", cfg.Identity.LockoutAttempts, "will_acl", cfg.Identity.WillACL)
 	return b, nil
 }
 
 func (cfg *Config) validate() error {
-	if cfg.PlainAddr == "" && cfg.TLSAddr == "" {
-		return errors.New("broker: no listener configured (set PlainAddr and/or TLSAddr, e.g. 127.0.0.1:0)")
+	if cfg.PlainAddr == "" && cfg.TLSAddr == "" && cfg.WebSocketAddr == "" {
+		return errors.New("broker: no listener configured (set PlainAddr, TLSAddr and/or WebSocketAddr, e.g. 127.0.0.1:0)")
+	}
+	if cfg.WebSocketTLS != nil && cfg.WebSocketTLS.ClientAuth >= tls.VerifyClientCertIfGiven && cfg.WebSocketTLS.ClientCAs == nil {
+		return fmt.Errorf("broker: WebSocket listener %s verifies client certificates but ClientCAs is nil (set ClientCAs to the device CA pool)", cfg.WebSocketAddr)
+	}
+	if err := cfg.Identity.validate(); err != nil {
+		return err
 	}
 	if cfg.TLSAddr != "" {
 		if cfg.TLS == nil {
@@ -247,12 +276,54 @@ func (b *Broker) PlainAddr() string {
 	return b.plain.Address()
 }
 
+// Dial opens an in-memory connection to the TLS listener (tls) or the plaintext one, for clients
+// in the same process: a fleet's gateways, which would otherwise hold two descriptors each
+// (10,000 devices: 20,000, the hard limit of many machines). The server end is handled exactly as
+// an accepted socket (TLS handshake, limits, ACL, tracking); the caller runs the client's TLS.
+func (b *Broker) Dial(tls bool) (net.Conn, error) {
+	l := b.plain
+	if tls {
+		l = b.tls
+	}
+	if l == nil {
+		kind := "plaintext"
+		if tls {
+			kind = "TLS"
+		}
+		return nil, fmt.Errorf("broker: no %s listener to dial in memory", kind)
+	}
+	return l.dial(b.srv.EstablishConnection)
+}
+
 // TLSAddr returns the bound host:port of the TLS listener, "" if none.
 func (b *Broker) TLSAddr() string {
 	if b.tls == nil {
 		return ""
 	}
 	return b.tls.Address()
+}
+
+// WebSocketURL returns the ws:// or wss:// URL of the WebSocket listener, "" if none.
+func (b *Broker) WebSocketURL() string {
+	if b.ws == nil {
+		return ""
+	}
+	return b.ws.URL()
+}
+
+// listeners are the broker's bound listeners.
+func (b *Broker) listeners() []listeners.Listener {
+	var out []listeners.Listener
+	if b.plain != nil {
+		out = append(out, b.plain)
+	}
+	if b.tls != nil {
+		out = append(out, b.tls)
+	}
+	if b.ws != nil {
+		out = append(out, b.ws)
+	}
+	return out
 }
 
 // Server returns the mochi server, for inline subscriptions (Options.InlineClient is set).
@@ -292,9 +363,7 @@ func (b *Broker) Close() error {
 
 // closeListeners releases bound sockets when Start fails half way.
 func (b *Broker) closeListeners() {
-	for _, l := range []*listener{b.plain, b.tls} {
-		if l != nil {
-			l.Close(func(string) {})
-		}
+	for _, l := range b.listeners() {
+		l.Close(func(string) {})
 	}
 }

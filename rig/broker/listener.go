@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -11,7 +13,13 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/pathrig/rig/rig/link"
 )
+
+// memBufSize is what one direction of an in-memory connection holds before its writer waits (a
+// loopback socket's buffers are larger; MQTT packets here are small).
+const memBufSize = 64 << 10
 
 // listener implements mochi's listeners.Listener over a socket we bound ourselves, so the
 // ephemeral port is known before Serve. Beyond mochi's own listeners it
@@ -30,10 +38,7 @@ type listener struct {
 	counters    *counters
 	log         *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[*trackedConn]struct{}
-	wg     sync.WaitGroup // one per accepted connection, until mochi is done with it
+	conns connSet[*trackedConn] // until mochi is done with each
 }
 
 var _ listeners.Listener = (*listener)(nil)
@@ -41,8 +46,7 @@ var _ listeners.Listener = (*listener)(nil)
 func newListener(id string, ln net.Listener, tlsCfg *tls.Config, timeout time.Duration, packetLimit uint32, c *counters, log *slog.Logger) *listener {
 	return &listener{
 		id: id, ln: ln, tlsCfg: tlsCfg, timeout: timeout, packetLimit: packetLimit, counters: c,
-		log:   log.With("listener", id),
-		conns: map[*trackedConn]struct{}{},
+		log: log.With("listener", id),
 	}
 }
 
@@ -66,7 +70,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 	for {
 		conn, err := l.ln.Accept()
 		if err != nil {
-			if l.isClosed() || errors.Is(err, net.ErrClosed) {
+			if l.conns.isClosed() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors and the like: wait and retry rather than spin or give up,
@@ -78,7 +82,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		}
 		backoff = 0
 		tc := &trackedConn{Conn: conn, l: l}
-		if !l.track(tc) {
+		if !l.conns.track(tc) {
 			_ = conn.Close()
 			return
 		}
@@ -87,7 +91,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 }
 
 func (l *listener) handle(tc *trackedConn, establish listeners.EstablishFn) {
-	defer l.wg.Done()
+	defer l.conns.done()
 	deadline := time.Now().Add(l.timeout)
 	_ = tc.SetDeadline(deadline)
 	var conn net.Conn = tc
@@ -117,48 +121,12 @@ func (l *listener) handle(tc *trackedConn, establish listeners.EstablishFn) {
 // Close stops accepting, lets mochi disconnect its clients, closes whatever is still open and
 // waits for the connection goroutines.
 func (l *listener) Close(closeClients listeners.CloseFn) {
-	l.mu.Lock()
-	already := l.closed
-	l.closed = true
-	l.mu.Unlock()
-	if already {
+	if l.conns.shut() {
 		return
 	}
 	_ = l.ln.Close()
 	closeClients(l.id)
-	l.mu.Lock()
-	open := make([]*trackedConn, 0, len(l.conns))
-	for c := range l.conns {
-		open = append(open, c)
-	}
-	l.mu.Unlock()
-	for _, c := range open {
-		_ = c.Close()
-	}
-	l.wg.Wait()
-}
-
-func (l *listener) isClosed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.closed
-}
-
-func (l *listener) track(c *trackedConn) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.conns[c] = struct{}{}
-	l.wg.Add(1)
-	return true
-}
-
-func (l *listener) untrack(c *trackedConn) {
-	l.mu.Lock()
-	delete(l.conns, c)
-	l.mu.Unlock()
+	l.conns.closeAll(func(c *trackedConn) io.Closer { return c })
 }
 
 // trackedConn removes itself from its listener when closed, by mochi, by TLS or by us.
@@ -170,6 +138,21 @@ type trackedConn struct {
 
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.untrack(c) })
+	c.once.Do(func() { c.l.conns.untrack(c) })
 	return err
+}
+
+// dial hands the listener one end of an in-memory connection and returns the other. That end
+// goes through what a socket's does (TLS handshake under the connect deadline, whole packets,
+// tracking for Close) and then to establish; only the descriptor is saved.
+func (l *listener) dial(establish listeners.EstablishFn) (net.Conn, error) {
+	client, server := link.MemPipe(memBufSize)
+	tc := &trackedConn{Conn: server, l: l}
+	if !l.conns.track(tc) {
+		client.Close()
+		server.Close()
+		return nil, fmt.Errorf("broker: listener %s is closed: %w", l.id, net.ErrClosed)
+	}
+	go l.handle(tc, establish)
+	return client, nil
 }

@@ -13,6 +13,9 @@ import (
 func (b *Broker) Restart(ctx context.Context) (*Broker, error) {
 	cfg := b.cfg
 	cfg.PlainAddr, cfg.TLSAddr = b.PlainAddr(), b.TLSAddr()
+	if b.ws != nil {
+		cfg.WebSocketAddr = b.ws.Address()
+	}
 	_ = b.Close()
 	nb, err := Start(ctx, cfg)
 	if err != nil {

@@ -31,6 +31,8 @@ func TestCatalog(t *testing.T) {
 		"SUP-SECURITY-TXT": record.SeverityMedium, "SUP-SBOM": record.SeverityMedium, "SUP-VULN": record.SeverityHigh, "SUP-SUPPORT": record.SeverityHigh,
 		"OBS-AUTH-EVENTS": record.SeverityMedium, "OBS-ACL-EVENTS": record.SeverityMedium, "OBS-INGEST-EVENTS": record.SeverityMedium, "OBS-UART-EVENTS": record.SeverityLow,
 		"OBS-METRICS-AUTH": record.SeverityMedium, "OBS-GAP-ALERT": record.SeverityMedium, "OBS-CLOCK": record.SeverityLow, "OBS-LOG-SECRETS": record.SeverityHigh,
+		"IDENT-TAKEOVER": record.SeverityHigh, "IDENT-LOCKOUT": record.SeverityMedium, "IDENT-RETAIN-ACL": record.SeverityHigh,
+		"IDENT-WILL-ACL": record.SeverityHigh, "IDENT-MQTT5": record.SeverityHigh, "IDENT-WEBSOCKET": record.SeverityHigh,
 	}
 	if len(cat) != len(want) {
 		t.Errorf("catalog has %d controls, want %d", len(cat), len(want))

@@ -23,6 +23,7 @@ import (
 	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/checks/devicecerts"
 	"github.com/pathrig/rig/rig/checks/guardrails"
+	"github.com/pathrig/rig/rig/checks/identity"
 	"github.com/pathrig/rig/rig/checks/ingestauth"
 	"github.com/pathrig/rig/rig/checks/observability"
 	"github.com/pathrig/rig/rig/checks/supplier"
@@ -42,6 +43,7 @@ func registry() []check.Check {
 		devicecerts.Checks(),
 		trustcheck.Checks(),
 		supplier.Checks(),
+		identity.Checks(),
 		observability.Checks(),
 	)
 }

@@ -28,6 +28,11 @@ import (
 //	mqtt.suback.wildcard, mqtt.suback.sys   GUARD-SUB-WILDCARD, GUARD-SUB-SYS: the SUBACK code
 //	mqtt.oversize                           GUARD-MAX-PACKET: what the broker did with the oversize publish
 //	broker.version                          GUARD-SUB-SYS: $SYS/broker/version, when the broker lets it be read
+//	mqtt.client_id_takeover                 IDENT-TAKEOVER: refused, reassigned, taken
+//	mqtt.lockout                            IDENT-LOCKOUT: locks, none, no-password-check
+//	mqtt.retain_acl, mqtt.will_acl          IDENT-RETAIN-ACL, IDENT-WILL-ACL: enforced, refused-at-connect, stored, delivered
+//	mqtt.v5                                 IDENT-MQTT5: same-rules, bypass, unsupported
+//	mqtt.websocket.ws, mqtt.websocket.wss   IDENT-WEBSOCKET: enforced, bypass
 //
 // normalizeFacts returns a copy of facts with every list sorted (lists of strings only) and nil
 // values dropped, so that the same configuration always records the same value; nil when empty.

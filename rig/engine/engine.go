@@ -106,7 +106,9 @@ func Run(ctx context.Context, plan *scenario.Plan, opts Options) (*record.Run, e
 	defer os.RemoveAll(work)
 
 	lim := plan.Scenario.Limits
-	limits := check.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D(), AlertWithin: lim.AlertWithin.D()}
+	limits := check.Limits{ProbeTimeout: lim.ProbeTimeout.D(), OversizeBytes: lim.OversizeBytes, DrainTimeout: lim.DrainTimeout.D(),
+		LockoutAttempts: plan.Scenario.Identity.LockoutAttempts, LockoutWindow: plan.Scenario.Identity.LockoutWindow.D(), WillWait: plan.Scenario.Identity.WillWait.D(),
+		AlertWithin: lim.AlertWithin.D()}
 	var env *check.Env
 	var st *stack.Stack
 	var tr *trustRecorder

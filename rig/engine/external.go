@@ -81,7 +81,7 @@ func externalTargets(sc *scenario.Scenario) (check.Targets, []string, error) {
 		if err != nil {
 			return out, nil, err
 		}
-		out.Broker = check.Broker{Plain: b.Plain, TLS: b.TLS, ServerName: b.ServerName, Trust: trust, Anchors: certs}
+		out.Broker = check.Broker{Plain: b.Plain, TLS: b.TLS, ServerName: b.ServerName, Trust: trust, Anchors: certs, WebSocket: b.WebSocket}
 	}
 	for i, p := range t.Probes {
 		f := fmt.Sprintf("targets.probes[%d]", i)

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,7 +26,8 @@ type Store struct {
 	// secrets are replaced by Redacted in everything written; longest first.
 	secrets [][]byte
 	// encoded are the base64 forms of the secrets; longest first.
-	encoded []b64Form
+	encoded  []b64Form
+	unsorted bool // secrets or encoded gained entries since they were sorted
 }
 
 // NewStore creates dir/evidence and returns a store that writes into it.
@@ -52,9 +54,8 @@ func (s *Store) AddSecret(secret string) {
 			s.secrets = append(s.secrets, esc)
 		}
 	}
-	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
 	s.encoded = append(s.encoded, b64Forms([]byte(secret))...)
-	sort.SliceStable(s.encoded, func(i, j int) bool { return len(s.encoded[i].core) > len(s.encoded[j].core) })
+	s.unsorted = true // sorted once by the next Redact: a fleet registers 10,000 passwords
 }
 
 var pemKey = regexp.MustCompile(`(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----`)
@@ -64,13 +65,41 @@ var bearer = regexp.MustCompile(`(?i)(authorization:\s*bearer\s+)\S+`)
 // private key and every bearer token replaced by Redacted.
 func (s *Store) Redact(b []byte) []byte {
 	s.mu.Lock()
+	if s.unsorted {
+		// Sorted copies: a Redact running on the previous slices keeps them intact.
+		s.secrets = slices.Clone(s.secrets)
+		sort.SliceStable(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+		s.encoded = slices.Clone(s.encoded)
+		sort.SliceStable(s.encoded, func(i, j int) bool { return len(s.encoded[i].core) > len(s.encoded[j].core) })
+		s.unsorted = false
+	}
 	secrets, encoded := s.secrets, s.encoded
 	s.mu.Unlock()
-	for _, sec := range secrets {
-		b = bytes.ReplaceAll(b, sec, []byte(Redacted))
-	}
-	for _, f := range encoded {
-		b = f.redact(b)
+	if len(secrets)+len(encoded) > 64 {
+		// Many secrets (a fleet's): replace only those the text holds, found in one pass.
+		in := present(b, secrets)
+		for i, sec := range secrets {
+			if in[i] {
+				b = bytes.ReplaceAll(b, sec, []byte(Redacted))
+			}
+		}
+		cores := make([][]byte, len(encoded))
+		for i, f := range encoded {
+			cores[i] = f.core
+		}
+		in = present(b, cores)
+		for i, f := range encoded {
+			if in[i] {
+				b = f.redact(b)
+			}
+		}
+	} else {
+		for _, sec := range secrets {
+			b = bytes.ReplaceAll(b, sec, []byte(Redacted))
+		}
+		for _, f := range encoded {
+			b = f.redact(b)
+		}
 	}
 	b = pemKey.ReplaceAll(b, []byte(Redacted))
 	b = bearer.ReplaceAll(b, []byte("${1}"+Redacted))

@@ -76,3 +76,30 @@ func sameRecord(a, b telemetry.Record) bool {
 	a.GatewayTime, b.GatewayTime = bt, bt
 	return a == b && at.Equal(bt)
 }
+
+// FuzzCanonicalBatch: a body the reflection-free batch reader accepts gives exactly the records
+// the strict decoder gives for it.
+func FuzzCanonicalBatch(f *testing.F) {
+	const maxBatch = 8
+	one, _ := rec(1, 2).AppendJSON(nil)
+	f.Add([]byte(`{"records":[` + string(one) + `,` + string(one) + `]}`))
+	f.Add([]byte(`{"records":[` + string(one) + `]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parseCanonicalBatch(body, maxBatch)
+		if !ok {
+			return
+		}
+		var top struct{ Records []json.RawMessage }
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&top); err != nil || dec.More() || len(top.Records) != len(fast) {
+			t.Fatalf("fast path read %d records from %q; encoding/json: %d, %v", len(fast), body, len(top.Records), err)
+		}
+		for i, raw := range top.Records {
+			want, _, err := decodeRecord(raw)
+			if err != nil || !sameRecord(want, fast[i]) {
+				t.Fatalf("record %d of %q: fast %+v, strict %+v (%v)", i, body, fast[i], want, err)
+			}
+		}
+	})
+}

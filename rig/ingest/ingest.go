@@ -339,6 +339,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // rather than as silently half-read telemetry.
 func parseRecords(body []byte, maxBatch int) ([]telemetry.Record, string, error) {
 	body = bytes.TrimSpace(body)
+	if recs, ok := parseCanonicalBatch(body, maxBatch); ok {
+		return recs, "", nil
+	}
 	if len(body) == 0 {
 		return nil, ReasonMalformed, errors.New("empty body (want a telemetry record or {\"records\":[...]})")
 	}
@@ -380,6 +383,42 @@ func parseRecords(body []byte, maxBatch int) ([]telemetry.Record, string, error)
 		return nil, reason, err
 	}
 	return []telemetry.Record{r}, "", nil
+}
+
+// parseCanonicalBatch reads {"records":[r,r,...]} whose records are each in the gateway's own
+// encoding (telemetry.DecodeCanonical), as the bridge sends them, without reflection; ok is false
+// for any other body, which the strict decoder then reads (and explains when it refuses it).
+func parseCanonicalBatch(body []byte, maxBatch int) (recs []telemetry.Record, ok bool) {
+	rest, found := bytes.CutPrefix(body, []byte(`{"records":[`))
+	if !found {
+		return nil, false
+	}
+	if rest, found = bytes.CutSuffix(rest, []byte(`]}`)); !found {
+		return nil, false
+	}
+	recs = make([]telemetry.Record, 0, bytes.Count(rest, []byte("},{"))+1)
+	for len(rest) > 0 && len(recs) < maxBatch {
+		end := bytes.IndexByte(rest, '}') // a canonical record holds no other brace
+		if end < 0 {
+			return nil, false
+		}
+		r, ok := telemetry.DecodeCanonical(rest[:end+1])
+		if !ok || r.Validate() != nil {
+			return nil, false
+		}
+		recs = append(recs, r)
+		rest = rest[end+1:]
+		if len(rest) > 0 {
+			if rest[0] != ',' || len(rest) == 1 {
+				return nil, false
+			}
+			rest = rest[1:]
+		}
+	}
+	if len(rest) > 0 || len(recs) == 0 {
+		return nil, false // over the batch limit, or empty: the strict path says which
+	}
+	return recs, true
 }
 
 func decodeRecord(b []byte) (telemetry.Record, string, error) {

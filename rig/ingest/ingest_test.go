@@ -359,3 +359,94 @@ func TestParseRecordsBatchLimit(t *testing.T) {
 		t.Errorf("extra top-level field: %v, want it named", err)
 	}
 }
+
+func TestCountRange(t *testing.T) {
+	st, err := OpenStore(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other := "303030313233343536373840"
+	var recs []telemetry.Record
+	for _, seq := range []uint32{0, 1, 2, 5, 9} {
+		recs = append(recs, rec(1, seq))
+	}
+	recs = append(recs, rec(2, 3)) // another boot
+	o := rec(1, 4)
+	o.Device = other // another device
+	recs = append(recs, o)
+	if _, _, err := st.Put(recs, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name           string
+		device         string
+		boot, from, to uint32
+		want           int
+	}{
+		{"whole boot", dev, 1, 0, 100, 5},
+		{"window", dev, 1, 1, 9, 3},
+		{"to is exclusive", dev, 1, 9, 9, 0},
+		{"past the end", dev, 1, 10, 1000, 0},
+		{"other boot", dev, 2, 0, 10, 1},
+		{"other device", other, 1, 0, 10, 1},
+		{"unknown boot", dev, 7, 0, 10, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := st.CountRange(tc.device, tc.boot, tc.from, tc.to)
+			if err != nil || got != tc.want {
+				t.Errorf("CountRange(%s, %d, %d, %d) = %d, %v; want %d", tc.device, tc.boot, tc.from, tc.to, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := st.CountRange("nothex", 1, 0, 1); err == nil {
+		t.Error("CountRange of a malformed device id: no error")
+	}
+}
+
+// TestStoredEncoding: the stored value is json.Marshal's encoding of Stored, written by hand.
+func TestStoredEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   Stored
+	}{
+		{"typical", Stored{Record: rec(3, 42), ReceivedAt: epoch.Add(123456789), Arrival: 7}},
+		{"zone", Stored{Record: rec(1, 0), ReceivedAt: epoch.In(time.FixedZone("X", -7200)), Arrival: 1 << 40}},
+		{"zero time", Stored{Record: rec(1, 0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, werr := json.Marshal(tc.st)
+			got, gerr := appendStored([]byte("x"), tc.st)
+			if werr != nil || gerr != nil || string(got) != "x"+string(want) {
+				t.Errorf("appendStored = %s (%v), want x%s (%v)", got, gerr, want, werr)
+			}
+		})
+	}
+}
+
+// TestCanonicalBatch: the bridge's batches are read without reflection; anything else still goes
+// through the strict decoder with its reasons.
+func TestCanonicalBatch(t *testing.T) {
+	one, _ := rec(1, 1).AppendJSON(nil)
+	two, _ := rec(1, 2).AppendJSON(nil)
+	for _, tc := range []struct {
+		name, body string
+		fast       bool
+		want       int // records; 0: refused
+	}{
+		{"batch", `{"records":[` + string(one) + `,` + string(two) + `]}`, true, 2},
+		{"batch with spaces", `{"records": [` + string(one) + `, ` + string(two) + `]}`, false, 2},
+		{"over the limit", `{"records":[` + string(one) + `,` + string(two) + `,` + string(one) + `]}`, false, 0},
+		{"empty", `{"records":[]}`, false, 0},
+		{"trailing comma", `{"records":[` + string(one) + `,]}`, false, 0},
+		{"one record", string(one), false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, fast := parseCanonicalBatch([]byte(tc.body), 2)
+			recs, _, err := parseRecords([]byte(tc.body), 2)
+			if fast != tc.fast || len(recs) != tc.want || (err == nil) != (tc.want > 0) {
+				t.Errorf("fast %v, %d records, %v; want fast %v, %d records", fast, len(recs), err, tc.fast, tc.want)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -107,6 +108,7 @@ func (s *Store) Put(recs []telemetry.Record, receivedAt time.Time) (accepted, du
 	err = s.db.Batch(func(tx *bolt.Tx) error {
 		// bbolt may run this function again on its own if a coalesced batch fails: start from zero.
 		accepted, duplicates = 0, 0
+		vals := make([]byte, 0, 224*len(recs))
 		records, streams := tx.Bucket(bucketRecords), tx.Bucket(bucketStreams)
 		touched := map[string]*DeviceStats{}
 		for i, r := range recs {
@@ -128,11 +130,13 @@ func (s *Store) Put(recs []telemetry.Record, receivedAt time.Time) (accepted, du
 			if err != nil {
 				return err
 			}
-			v, err := json.Marshal(Stored{Record: r, ReceivedAt: receivedAt, Arrival: arrival})
-			if err != nil {
+			// bbolt keeps each value until the commit: one buffer per transaction, grown by
+			// appending, each value a view into it.
+			start := len(vals)
+			if vals, err = appendStored(vals, Stored{Record: r, ReceivedAt: receivedAt, Arrival: arrival}); err != nil {
 				return err
 			}
-			if err := records.Put(keys[i], v); err != nil {
+			if err := records.Put(keys[i], vals[start:len(vals):len(vals)]); err != nil {
 				return err
 			}
 			accepted++
@@ -163,6 +167,25 @@ func (s *Store) Put(recs []telemetry.Record, receivedAt time.Time) (accepted, du
 		return 0, 0, fmt.Errorf("ingest: store %d records in %s: %w", len(recs), s.path, err)
 	}
 	return accepted, duplicates, nil
+}
+
+// appendStored appends st encoded exactly as json.Marshal encodes it (the stored value's format),
+// the record by telemetry.Record.AppendJSON: no reflection on the store's hot path.
+func appendStored(dst []byte, st Stored) ([]byte, error) {
+	if y := st.ReceivedAt.Year(); y < 0 || y > 9999 {
+		b, err := json.Marshal(st)
+		return append(dst, b...), err
+	}
+	dst = append(dst, `{"record":`...)
+	dst, err := st.Record.AppendJSON(dst)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, `,"received_at":"`...)
+	dst = st.ReceivedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","arrival":`...)
+	dst = strconv.AppendUint(dst, st.Arrival, 10)
+	return append(dst, '}'), nil
 }
 
 func getStream(b *bolt.Bucket, key []byte, r telemetry.Record) (*DeviceStats, error) {
@@ -226,6 +249,27 @@ func (s *Store) Records(device string, boot uint32) ([]Stored, error) {
 		return nil, fmt.Errorf("ingest: read records of device %s boot %d from %s: %w", device, boot, s.path, err)
 	}
 	return out, nil
+}
+
+// CountRange returns how many records of one device and boot the store holds with from ≤ seq <
+// to. It walks keys only, decoding nothing: cheap enough to poll while a run drains.
+func (s *Store) CountRange(device string, boot, from, to uint32) (int, error) {
+	start, err := recordKey(device, boot, from)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: count records: %w", err)
+	}
+	var n int
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, _ := c.Seek(start); len(k) == 20 && bytes.Equal(k[:16], start[:16]) && binary.BigEndian.Uint32(k[16:]) < to; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ingest: count records of device %s boot %d in %s: %w", device, boot, s.path, err)
+	}
+	return n, nil
 }
 
 // Count returns the number of distinct records stored.

@@ -24,6 +24,10 @@ type Fifo struct {
 	done    chan struct{}
 }
 
+// fifoWriteTimeout bounds one write of the pump to the wrapped link, so that Close is not held
+// by a host that does not read.
+const fifoWriteTimeout = 100 * time.Millisecond
+
 // NewFifo wraps rw with a size-byte buffer on the device's transmit side.
 func NewFifo(rw io.ReadWriter, size int) *Fifo {
 	f := &Fifo{rw: rw, size: size, done: make(chan struct{})}
@@ -77,6 +81,7 @@ func (f *Fifo) Close() error {
 
 func (f *Fifo) pump() {
 	defer close(f.done)
+	var writeBy time.Time // the write deadline set on rw; set again once half of it has gone
 	for {
 		f.mu.Lock()
 		for len(f.buf) == 0 && !f.closed {
@@ -91,7 +96,10 @@ func (f *Fifo) pump() {
 		f.mu.Unlock()
 		for len(chunk) > 0 {
 			if d, ok := f.rw.(interface{ SetWriteDeadline(time.Time) error }); ok {
-				d.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+				if now := time.Now(); writeBy.Sub(now) < fifoWriteTimeout/2 {
+					writeBy = now.Add(fifoWriteTimeout)
+					d.SetWriteDeadline(writeBy)
+				}
 			}
 			n, err := f.rw.Write(chunk)
 			chunk = chunk[n:]

@@ -329,8 +329,12 @@ func (r *Relay) fromGateway(ctx context.Context) error {
 	buf := make([]byte, 1024)
 	chunk := make([]byte, 0, maxChunk)
 	h := r.cfg.Host
+	// The read blocks until data, and the context's end wakes it (a past deadline), rather than
+	// polling every DefaultReadTimeout: 10,000 devices polling ten times a second keep two cores busy.
+	_ = h.SetReadDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { _ = h.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	for ctx.Err() == nil {
-		_ = h.SetReadDeadline(time.Now().Add(link.DefaultReadTimeout))
 		n, err := h.Read(buf)
 		for _, b := range buf[:n] {
 			chunk = append(chunk, b)
@@ -342,7 +346,11 @@ func (r *Relay) fromGateway(ctx context.Context) error {
 			}
 		}
 		if err != nil {
-			if ctx.Err() != nil || isTimeout(err) {
+			if ctx.Err() != nil {
+				continue
+			}
+			if isTimeout(err) {
+				_ = h.SetReadDeadline(time.Time{}) // not ours: read on
 				continue
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || isEIO(err) {

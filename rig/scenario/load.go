@@ -600,6 +600,9 @@ func (s *Scenario) validate(d *doc) error {
 	if err := durationIn(d, "timing.timeout", &tm.Timeout, 2*time.Minute, time.Second, 24*time.Hour); err != nil {
 		return err
 	}
+	if err := s.validateIdentity(d); err != nil {
+		return err
+	}
 	return s.validateTrust(d)
 }
 
@@ -661,6 +664,9 @@ func (p *Profile) validate(d *doc) error {
 	}
 	if b.DeviceAuth == "password+cert" && t.ClientAuth != "require" {
 		return d.at("broker.device_auth", "password+cert needs broker.tls.client_auth: require")
+	}
+	if err := b.validateIdentity(d); err != nil {
+		return err
 	}
 	g := &p.Gateway
 	if g.Transport == "" {

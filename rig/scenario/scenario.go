@@ -57,6 +57,8 @@ type Scenario struct {
 	Faults      []Fault  `yaml:"faults"` // fault timeline of the telemetry-trust check (faults.go)
 	Trust       Trust    `yaml:"trust"`  // bounds and set-up of the telemetry-trust check
 	Fleet       Fleet    `yaml:"fleet"`  // emulated devices of the telemetry-trust check
+	// Identity bounds the identity check's probes: the lockout policy under audit (identity.go).
+	Identity IdentityProbe `yaml:"identity"`
 	// Targets, when present, are endpoints the rig did not start: the run probes them and starts
 	// no reference stack (and names no profile).
 	Targets *Targets `yaml:"targets"`
@@ -123,6 +125,11 @@ type BrokerProfile struct {
 	DeviceAuth    DeviceAuth `yaml:"device_auth"`     // none | password | password+cert
 	ACL           ACL        `yaml:"acl"`             // none | per-device
 	MaxPacketSize uint32     `yaml:"max_packet_size"` // bytes; 0 = unlimited
+
+	// Identity binds client ids, locks out failed logins, holds wills to the ACL (identity.go).
+	Identity IdentityProfile `yaml:"identity"`
+	// WebSocket is the MQTT-over-WebSocket listener (identity.go).
+	WebSocket WebSocketProfile `yaml:"websocket"`
 }
 
 // TLSProfile configures the broker's TLS listener and its certificate.

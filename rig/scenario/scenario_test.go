@@ -12,7 +12,7 @@ import (
 	"github.com/pathrig/rig/scenarios"
 )
 
-var known = []string{"transport", "broker-cert", "ingest-auth", "guardrails", "observability"}
+var known = []string{"transport", "broker-cert", "ingest-auth", "guardrails", "identity", "observability"}
 
 func TestEmbeddedDefaultsLoad(t *testing.T) {
 	lib := Library{Embedded: scenarios.FS}
@@ -109,6 +109,17 @@ func TestBadFilesNameFileLineField(t *testing.T) {
 		{"comments only", "# to do\n", goodProfile, "", "s.yaml", 0, "", "the file is empty"},
 		{"empty profile", goodScenario, "\n", "", "p.yaml", 0, "", "a profile names at least name and a broker listener"},
 		{"byte-order mark then a typo", "\ufeff" + goodScenario + "devcie: x\n", goodProfile, "", "s.yaml", 4, "devcie", "unknown field"},
+		// The identity rules of a profile and the identity probe bounds of a scenario.
+		{"client id policy", goodScenario, goodProfile + "  identity:\n    client_id: tied\n", "", "p.yaml", 6, "broker.identity.client_id", `"tied" is not one of free, bound`},
+		{"lockout without attempts", goodScenario, goodProfile + "  identity:\n    lockout:\n      window: 30s\n", "", "p.yaml", 7, "broker.identity.lockout", "names no attempts"},
+		{"lockout without window", goodScenario, goodProfile + "  identity:\n    lockout:\n      attempts: 5\n", "", "p.yaml", 7, "broker.identity.lockout", "names no window"},
+		{"lockout attempts zero", goodScenario, goodProfile + "  identity:\n    lockout:\n      attempts: 0\n      window: 1s\n", "", "p.yaml", 7, "broker.identity.lockout.attempts", "0 is outside 1..1000"},
+		{"lockout window too long", goodScenario, goodProfile + "  identity:\n    lockout:\n      attempts: 5\n      window: 48h\n", "", "p.yaml", 8, "broker.identity.lockout.window", "outside 100ms..24h0m0s"},
+		{"will ACL without an ACL", goodScenario, goodProfile + "  identity:\n    will_acl: true\n", "", "p.yaml", 6, "broker.identity.will_acl", "there is no ACL to hold the will to"},
+		{"wss without TLS", goodScenario, goodProfile + "  websocket:\n    enabled: true\n    tls: true\n", "", "p.yaml", 7, "broker.websocket.tls", "set broker.tls.enabled: true"},
+		{"lockout attempts above the non-intrusive default", goodScenario + "identity:\n  lockout_attempts: 20\n", goodProfile, "", "s.yaml", 5, "identity.lockout_attempts", "set intrusive: true"},
+		{"lockout attempts over the bound", goodScenario + "intrusive: true\nidentity:\n  lockout_attempts: 500\n", goodProfile, "", "s.yaml", 6, "identity.lockout_attempts", "500 is outside 1..50"},
+		{"will wait too long", goodScenario + "identity:\n  will_wait: 2m\n", goodProfile, "", "s.yaml", 5, "identity.will_wait", "outside 50ms..30s"},
 		// Bundles name their file, line and field.
 		{"bundle names an unknown check", goodScenario, goodProfile, "name: b\nchecks: [transport, nope]\n", "b.yaml", 2, "checks[1]", `unknown check "nope"`},
 		{"bundle with a tag", goodScenario, goodProfile, "name: b\nchecks: !!seq [transport]\n", "b.yaml", 2, "checks", "YAML tag !!seq"},

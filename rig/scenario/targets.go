@@ -61,6 +61,9 @@ type BrokerTarget struct {
 	TLS        string `yaml:"tls"`         // host:port of the MQTT-over-TLS listener
 	ServerName string `yaml:"server_name"` // the name devices use (SNI, SAN check)
 	Trust      string `yaml:"trust"`       // PEM file of the deployment's trust anchor(s)
+	// WebSocket lists MQTT-over-WebSocket listeners (ws:// or wss:// URLs) the identity check
+	// holds to the TLS listener's authentication and ACL.
+	WebSocket []string `yaml:"websocket"`
 }
 
 // ProbeTarget is a device identity the guardrail probes connect with.
@@ -196,8 +199,11 @@ func (t *Targets) validate(d *doc, dir string) error {
 		return nil
 	}
 	if b := t.Broker; b != nil {
-		if b.Plain == "" && b.TLS == "" {
-			return d.at("targets.broker", "names neither plain nor tls")
+		if b.Plain == "" && b.TLS == "" && len(b.WebSocket) == 0 {
+			return d.at("targets.broker", "names neither plain, tls nor websocket")
+		}
+		if err := validateWebSocketTargets(d, b.WebSocket); err != nil {
+			return err
 		}
 		for _, e := range []error{hostPort("targets.broker.plain", b.Plain), hostPort("targets.broker.tls", b.TLS), pem("targets.broker.trust", b.Trust)} {
 			if e != nil {
@@ -261,6 +267,8 @@ func (t *Targets) validate(d *doc, dir string) error {
 	}
 	return nil
 }
+
+func parseURL(s string) (*url.URL, error) { return url.Parse(s) }
 
 // urlCredential says where u carries a credential ("" when it does not): a user:password@ part
 // (a user name alone too: it is half of one), or a query or fragment parameter whose name says

@@ -60,6 +60,8 @@ func TestTargetsRefused(t *testing.T) {
 		{"access token in ingest fragment", "  ingest:\n    url: http://127.0.0.1:1/x#access_token=PW-s3cret\n", 5, "targets.ingest.url", `fragment parameter "access_token"`},
 		{"password in management url", "  management: [\"http://admin:PW-s3cret@127.0.0.1:1/\"]\n", 4, "targets.management[0]", "probed without credentials"},
 		{"password in broker address", "  broker:\n    tls: user:PW-s3cret@127.0.0.1:8883\n", 5, "targets.broker.tls", "targets.probes[].password"},
+		{"websocket not a ws URL", "  broker:\n    websocket: [\"https://127.0.0.1:8884/mqtt\"]\n", 5, "targets.broker.websocket[0]", "not a ws:// or wss:// URL"},
+		{"websocket with a password", "  broker:\n    websocket: [\"wss://u:PW-s3cret@127.0.0.1:8884/mqtt\"]\n", 5, "targets.broker.websocket[0]", "targets.probes"},
 		// Supplier evidence: shapes and files, checked before anything runs.
 		{"supplier names nothing", "  supplier: {}\n", 4, "targets.supplier", "names no supplier evidence"},
 		{"supplier unknown key", "  supplier:\n    sboms: x.json\n", 5, "targets.supplier.sboms", "unknown field"},

@@ -135,6 +135,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ensureDescriptors(s.descriptorsNeeded(len(specs))); err != nil {
+		return nil, err
+	}
 	if err := s.credentials(specs); err != nil {
 		return nil, err
 	}
@@ -147,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.startIngest(); err != nil {
 		return nil, err
 	}
-	if cfg.Faults {
+	if cfg.Faults && s.networkFaults() {
 		if s.proxy, err = netem.Start(bg, "127.0.0.1:0", s.gatewayTarget(), s.clog); err != nil {
 			return nil, err
 		}
@@ -254,6 +257,7 @@ func (s *Stack) startBroker(ctx context.Context) error {
 			return err
 		}
 	}
+	identityConfig(&bc, b)
 	s.brokerCfg = bc
 	br, err := broker.Start(context.WithoutCancel(ctx), bc)
 	if err != nil {
@@ -361,7 +365,7 @@ func (s *Stack) makeTargets() error {
 		}
 	}
 	s.targets = check.Targets{
-		Broker: check.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}},
+		Broker: check.Broker{Plain: plain, TLS: s.broker.TLSAddr(), ServerName: ServerName, Trust: s.pki.CAPool(), Anchors: []*x509.Certificate{s.pki.CA().Leaf}, WebSocket: webSocketTargets(s.broker)},
 		Ingest: check.Ingest{URL: s.ingest.URL() + "/v1/telemetry", Token: s.token, Sample: sample(probeIDs[0])},
 	}
 	s.targets.Observability = s.obsTargets()
@@ -540,8 +544,25 @@ func (s *Stack) RestartIngest() error {
 	return nil
 }
 
-// Proxy is the network emulator between the gateways and the broker; nil outside a fault path.
+// Proxy is the network emulator between the gateways and the broker; nil outside a fault path
+// and on a fault path whose timeline has no network fault.
 func (s *Stack) Proxy() *netem.Proxy { return s.proxy }
+
+// FaultPath reports whether the stack was assembled for a fault timeline (Config.Faults).
+func (s *Stack) FaultPath() bool { return s.cfg.Faults }
+
+// networkFaults reports whether the timeline has a fault the network emulator plays. Without one
+// the gateways dial the broker directly: the emulator would be a perfect network that costs two
+// descriptors, four goroutines and their buffers per device (a fleet has thousands).
+func (s *Stack) networkFaults() bool {
+	for _, f := range s.plan.Scenario.Faults {
+		switch f.Kind {
+		case scenario.FaultNetworkCut, scenario.FaultNetworkLatency, scenario.FaultNetworkLoss, scenario.FaultNetworkBandwidth:
+			return true
+		}
+	}
+	return false
+}
 
 // Close stops everything in data-path order: gateways (all at once) and devices first, then the
 // network emulator, the bridge (after a bounded drain, so nothing the broker accepted is left in

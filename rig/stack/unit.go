@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pathrig/rig/gateway"
 	"github.com/pathrig/rig/rig/dut"
@@ -86,54 +89,132 @@ func fleetUIDs(base string, n int) ([]string, error) {
 	return out, nil
 }
 
+// memoryBroker reports whether the gateways reach the broker over in-memory connections: a
+// fleet of in-process gateways with no network emulator between them and the broker. Each is
+// still a TLS session with the device's certificate, through the broker's listener; it only
+// holds no descriptor (two per device over loopback TCP).
+func (s *Stack) memoryBroker() bool {
+	return s.cfg.Faults && s.plan.Scenario.Fleet.Devices > 1 && !s.processGateway() && !s.networkFaults()
+}
+
 // processGateway reports whether the gateways run as child processes.
 func (s *Stack) processGateway() bool {
 	return s.cfg.Faults && s.plan.Scenario.Trust.Gateway == "process"
 }
 
+// Fleet start-up: how many devices are brought up at once (each until its gateway holds its
+// broker session, so the TLS handshakes in flight are bounded too: an unbounded backlog of them
+// starves the devices' own goroutines past their link's write timeout), the ramp between two
+// devices' starts, and how long one waits for its gateway's session before the next one goes.
+const (
+	startConcurrency = 128
+	fleetRamp        = time.Millisecond
+	sessionWait      = 30 * time.Second
+)
+
 // startUnits opens each device through its kind's driver behind a relay, brings it to ready (the
-// rig reads where the run's window starts), then starts its gateway.
+// rig reads where the run's window starts), then starts its gateway. A fleet's devices come up
+// in parallel (bounded) over a ramp; the first failure stops the rest, and every unit opened so
+// far is kept for Close.
 func (s *Stack) startUnits(ctx context.Context, specs []unitSpec) error {
 	seed := s.cfg.Seed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	sc := s.plan.Scenario
+	units := make([]*Unit, len(specs))
+	defer func() {
+		for _, u := range units {
+			if u != nil {
+				s.units = append(s.units, u) // in device order: units[0] is the scenario's device
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(startConcurrency)
+	t0 := time.Now()
 	for i, us := range specs {
-		if i > 0 && len(specs) > 50 {
-			// A fleet powers up over a ramp (2 s per 1,000 devices), as a site does, instead of
-			// 1,000 TLS handshakes in the same millisecond.
-			time.Sleep(2 * time.Millisecond)
+		if len(specs) > 50 {
+			if !sleepUntil(gctx, t0.Add(time.Duration(i)*fleetRamp)) {
+				break
+			}
 		}
-		kind, err := dut.Lookup(us.spec.Device.Kind)
-		if err != nil {
-			return err
+		if gctx.Err() != nil {
+			break
 		}
-		drv, err := kind.Open(ctx, us.spec)
-		if err != nil {
-			return fmt.Errorf("stack: open the %s device: %w", us.spec.Device.Kind, err)
-		}
-		var host relay.HostSide
-		if us.spec.InMemory && !s.processGateway() {
-			host = relay.NewPipeHost("relay:" + us.id)
-		} else if host, err = relay.NewPtyHost(); err != nil {
-			drv.Close()
-			return err
-		}
-		r := relay.New(relay.Config{Name: us.id, Host: host, Seed: seed + uint64(i), Log: s.clog})
-		u := &Unit{ID: us.id, drv: drv, s: s, Dev: dut.New(us.id, drv, r, us.spec)}
-		s.units = append(s.units, u)
-		if err := u.Dev.PowerOn(ctx); err != nil {
-			return fmt.Errorf("stack: %w", err)
-		}
-		if err := u.Dev.MakeReady(ctx, us.id, sc.Device.TelemetryInterval.D()); err != nil {
-			return fmt.Errorf("stack: %w (%s)", err, u.describe())
-		}
-		if err := u.startGateway(); err != nil {
-			return err
+		g.Go(func() error {
+			if err := s.startUnit(gctx, us, seed+uint64(i), &units[i]); err != nil {
+				return err
+			}
+			if len(specs) > 50 {
+				units[i].awaitSession(gctx, sessionWait)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// startUnit brings up one device and its gateway; *out is set as soon as there is a unit to close.
+func (s *Stack) startUnit(ctx context.Context, us unitSpec, seed uint64, out **Unit) error {
+	kind, err := dut.Lookup(us.spec.Device.Kind)
+	if err != nil {
+		return err
+	}
+	drv, err := kind.Open(ctx, us.spec)
+	if err != nil {
+		return fmt.Errorf("stack: open the %s device: %w", us.spec.Device.Kind, err)
+	}
+	var host relay.HostSide
+	if us.spec.InMemory && !s.processGateway() {
+		host = relay.NewPipeHost("relay:" + us.id)
+	} else if host, err = relay.NewPtyHost(); err != nil {
+		drv.Close()
+		return err
+	}
+	r := relay.New(relay.Config{Name: us.id, Host: host, Seed: seed, Log: s.clog})
+	u := &Unit{ID: us.id, drv: drv, s: s, Dev: dut.New(us.id, drv, r, us.spec)}
+	*out = u
+	if err := u.Dev.PowerOn(ctx); err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	if err := u.Dev.MakeReady(ctx, us.id, s.plan.Scenario.Device.TelemetryInterval.D()); err != nil {
+		return fmt.Errorf("stack: %w (%s)", err, u.describe())
+	}
+	return u.startGateway()
+}
+
+// awaitSession waits until the unit's in-process gateway is connected to the broker, its gateway
+// failed, or within passed. It judges nothing: WaitReady does, once every device is up.
+func (u *Unit) awaitSession(ctx context.Context, within time.Duration) {
+	gw := u.Gateway()
+	if gw == nil {
+		return
+	}
+	deadline := time.Now().Add(within)
+	for !gw.Stats().Connected && u.failure() == nil && time.Now().Before(deadline) {
+		if !sleepUntil(ctx, time.Now().Add(20*time.Millisecond)) {
+			return
 		}
 	}
-	return nil
+}
+
+// sleepUntil waits until t or ctx ends; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
 }
 
 // gatewayTLS is the TLS a device's gateway uses toward the broker.
@@ -170,6 +251,10 @@ func (u *Unit) gatewayConfig() gateway.Config {
 	}
 	if s.cfg.Faults {
 		c.PublishTimeout = 5 * time.Second
+	}
+	if s.memoryBroker() {
+		tlsOn := g.Transport == scenario.TransportTLS
+		c.Dial = func(context.Context) (net.Conn, error) { return s.currentBroker().Dial(tlsOn) }
 	}
 	host := u.Dev.Relay().Host()
 	if p := host.Path(); p != "" {

@@ -112,7 +112,11 @@ func (r *Runner) setNet(change func(*netem.Conditions)) error {
 	r.net.mu.Lock()
 	defer r.net.mu.Unlock()
 	change(&r.net.cur)
-	return r.st.Proxy().Set(r.net.cur)
+	p := r.st.Proxy()
+	if p == nil {
+		return fmt.Errorf("trust: no network emulator on this path (the stack starts one only for a timeline with a network fault)")
+	}
+	return p.Set(r.net.cur)
 }
 
 func (r *Runner) injector(kind string) injector {

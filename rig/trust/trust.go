@@ -37,8 +37,8 @@ func New(st *stack.Stack, plan *scenario.Plan, log *slog.Logger) *Runner {
 // devices' counters over their UART, let the path drain, and balance.
 func (r *Runner) RunTrust(ctx context.Context) (*check.TrustReport, error) {
 	sc := r.plan.Scenario
-	if r.st.Proxy() == nil {
-		return nil, fmt.Errorf("trust: the path was not assembled for faults (no network emulator)")
+	if !r.st.FaultPath() {
+		return nil, fmt.Errorf("trust: the path was not assembled for faults (start the stack with stack.Config.Faults)")
 	}
 	t0 := time.Now()
 	r.log.Info("fault phase", "phase", sc.Trust.Phase, "faults", len(sc.Faults), "devices", len(r.st.Units()))

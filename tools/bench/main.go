@@ -5,6 +5,11 @@
 //
 //	go run ./tools/bench                      # starts Debian's mosquitto (TLS 1.1+, every suite) on a free loopback port
 //	go run ./tools/bench --target 127.0.0.1:8883 --server-name broker.example
+//	go run ./tools/bench -tls=false -fleet 100,1000    # only the fleet table
+//
+// Then the fleet table: `rig run` (-rig, bin/rig by default) on the fleet-10000 scenario at each
+// -fleet size as a child process, with its wall time, peak RSS (the child's rusage) and RSS per
+// device, and the frames sent, stored and lost.
 //
 // It needs mosquitto (or openssl s_server as fallback), openssl, nmap and testssl (Debian package
 // testssl.sh); .ci/run installs them. It exits 1 when the verdicts disagree or the rig is not at
@@ -37,8 +42,21 @@ func main() {
 	target := flag.String("target", "", "host:port of a TLS listener to scan (default: start mosquitto on a free loopback port)")
 	serverName := flag.String("server-name", "", "the name devices use (SNI)")
 	runs := flag.Int("runs", 5, "rig runs (the median is reported)")
+	rigBin := flag.String("rig", "bin/rig", "rig binary the fleet table runs (make build)")
+	fleet := flag.String("fleet", "100,1000,10000", "fleet sizes to run through `rig run` (comma-separated device counts; empty: none)")
+	tlsScan := flag.Bool("tls", true, "compare the TLS scan with testssl.sh and nmap")
 	flag.Parse()
-	if err := bench(*target, *serverName, *runs); err != nil {
+	sizes, err := parseSizes(*fleet)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	var errs []error
+	if *tlsScan {
+		errs = append(errs, bench(*target, *serverName, *runs))
+	}
+	errs = append(errs, benchFleet(*rigBin, sizes))
+	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

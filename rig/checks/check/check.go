@@ -149,6 +149,11 @@ type Limits struct {
 	OversizeBytes int           // payload size of the maximum-packet-size probe
 	DrainTimeout  time.Duration // how long runtime health waits for telemetry to reach the store
 	AlertWithin   time.Duration // how long a silent device may go before its gap alert (OBS-GAP-ALERT)
+	// The identity check's bounds (a scenario's identity: block): failed logins sent before the
+	// right password, the lockout window the policy promises, how long a Last Will is waited for.
+	LockoutAttempts int
+	LockoutWindow   time.Duration
+	WillWait        time.Duration
 }
 
 // Targets are the endpoints and credentials a scenario names. An empty field means "not named":
@@ -181,6 +186,9 @@ type Broker struct {
 	// signature, and leaves the algorithm to CERT-SIGNATURE instead of reporting a chain that
 	// does not lead to the deployment CA.
 	Anchors []*x509.Certificate
+	// WebSocket lists MQTT-over-WebSocket listeners (ws:// or wss:// URLs) held to the TLS
+	// listener's authentication and ACL by the identity check.
+	WebSocket []string
 }
 
 // Identity is a device identity the rig may connect with.

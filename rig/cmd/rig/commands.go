@@ -184,6 +184,7 @@ func newRunCmd(logger func(quiet bool) (*slog.Logger, func(), error)) *cobra.Com
 	var out, profile, failOn, baseline, signKey, device, gatewayBin, port, benchFile, waiversFile string
 	var formats, bundles, onlyControls, skipControls []string
 	var quiet bool
+	var prof profiling
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO",
 		Short: "Run a scenario and write a run folder",
@@ -270,6 +271,15 @@ refused before anything runs.
 				return err
 			}
 			defer done()
+			stopProf, err := prof.start(cmd.Context(), log)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			defer func() {
+				if err := stopProf(); err != nil {
+					log.Error("profile not written", "error", err)
+				}
+			}()
 			threshold := record.Severity(failOn)
 			if failOn != "none" && threshold.Rank() < 0 {
 				return &exitError{exitUsage, fmt.Errorf("--fail-on %q: want none, info, low, medium, high or critical", failOn)}
@@ -406,6 +416,7 @@ refused before anything runs.
 	cmd.Flags().StringArrayVar(&onlyControls, "control", nil, "run only this control (repeatable): the checks that own none are not run, their other controls are skipped")
 	cmd.Flags().StringArrayVar(&skipControls, "skip-control", nil, "skip this control (repeatable): its result is skip, \"skipped on the command line\", and its own probe is not sent")
 	cmd.Flags().StringVar(&waiversFile, "waivers", "", "waiver file of accepted risks (control, reason, owner, expires, target), instead of the scenario's waivers: file")
+	prof.flags(cmd)
 	cmd.Flags().StringVar(&gatewayBin, "gateway-bin", "", "gateway binary that telemetry-trust scenarios run (and crash) as a child process, and whose build information and SBOM (the .cdx.json beside it) the supplier check reads on the reference stack (default: gateway next to rig, as make build puts it)")
 	return cmd
 }

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package stack
+
+func ensureDescriptors(uint64) error { return nil }
