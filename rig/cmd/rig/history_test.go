@@ -82,8 +82,9 @@ func TestHistoryOverRealRuns(t *testing.T) {
 	if want := []string{"exposed", "hardened", "regressed-plaintext", "hardened", "hardened-renewed-rsa"}; !reflect.DeepEqual(profiles, want) {
 		t.Errorf("runs in order %v, want %v", profiles, want)
 	}
-	// The exposed baseline: 11 transport, certificate, ingest and guardrail findings and the 8 OBS controls.
-	if want := []int{19, 0, 1, 0, 0}; !reflect.DeepEqual(findings, want) {
+	// The exposed baseline: 11 transport, certificate, ingest and guardrail findings, 5 identity
+	// findings and the 8 OBS controls.
+	if want := []int{24, 0, 1, 0, 0}; !reflect.DeepEqual(findings, want) {
 		t.Errorf("findings %v, want %v", findings, want)
 		for _, name := range []string{"r1-exposed", "r2-hardened", "r3-regressed", "r4-hardened", "r5-weak-key"} {
 			if run, err := record.ReadRun(runs[name]); err == nil {
@@ -95,9 +96,10 @@ func TestHistoryOverRealRuns(t *testing.T) {
 			}
 		}
 	}
-	// 9 high and 2 medium before observability; its 8 controls add 1 high, 5 medium, 2 low.
-	if bs := h.Runs[0].BySeverity; bs.High != 10 || bs.Medium != 7 || bs.Low != 2 {
-		t.Errorf("R1 by severity %+v, want 10 high, 7 medium, 2 low", bs)
+	// 9 high and 2 medium from the first four checks; identity adds 4 high and 1 medium,
+	// observability 1 high, 5 medium and 2 low.
+	if bs := h.Runs[0].BySeverity; bs.High != 14 || bs.Medium != 8 || bs.Low != 2 {
+		t.Errorf("R1 by severity %+v, want 14 high, 8 medium, 2 low", bs)
 	}
 	rows := map[string]history.Control{}
 	for _, c := range h.Controls {
