@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pathrig/rig/rig/checks/check"
@@ -65,13 +66,32 @@ func observabilityCheck() check.Check {
 func runObservability(ctx context.Context, env *check.Env) map[string]check.Outcome {
 	o := &obsRun{env: env}
 	outs := map[string]check.Outcome{}
-	outs[ctlObsAuth] = check.Probe(env, ctlObsAuth, func() check.Outcome { return o.authEvents(ctx) })
-	outs[ctlObsACL] = check.Probe(env, ctlObsACL, func() check.Outcome { return o.aclEvents(ctx) })
-	outs[ctlObsIngest] = check.Probe(env, ctlObsIngest, func() check.Outcome { return o.ingestEvents(ctx) })
-	outs[ctlObsUART] = check.Probe(env, ctlObsUART, func() check.Outcome { return o.uartEvents(ctx) })
-	outs[ctlObsMetrics] = check.Probe(env, ctlObsMetrics, func() check.Outcome { return o.metricsAuth(ctx) })
-	outs[ctlObsGap] = check.Probe(env, ctlObsGap, func() check.Outcome { return o.gapAlert(ctx) })
-	outs[ctlObsClock] = check.Probe(env, ctlObsClock, func() check.Outcome { return o.clock(ctx) })
+	var mu sync.Mutex
+	run := func(controls []string, probes ...func(context.Context) check.Outcome) func() {
+		return func() {
+			for i, control := range controls {
+				out := check.Probe(env, control, func() check.Outcome { return probes[i](ctx) })
+				mu.Lock()
+				outs[control] = out
+				mu.Unlock()
+			}
+		}
+	}
+	// A miss is declared only after the whole bound, so the probes that do not disturb each
+	// other wait side by side. Within a lane they run in turn: the broker's refusals and denials
+	// (a Mosquitto refusal is tied to its probe by the latest connection line, so no other CONNECT
+	// may come between), and the clock before the gap (a silent device sends nothing to skew).
+	var wg sync.WaitGroup
+	for _, lane := range []func(){
+		run([]string{ctlObsAuth, ctlObsACL, ctlObsMetrics}, o.authEvents, o.aclEvents, o.metricsAuth),
+		run([]string{ctlObsIngest}, o.ingestEvents),
+		run([]string{ctlObsUART}, o.uartEvents),
+		run([]string{ctlObsClock, ctlObsGap}, o.clock, o.gapAlert),
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); lane() }()
+	}
+	wg.Wait()
 	// Last: it searches everything the other probes made the path write.
 	outs[ctlObsSecrets] = check.Probe(env, ctlObsSecrets, func() check.Outcome { return o.secrets(ctx) })
 	return outs
@@ -81,12 +101,15 @@ func runObservability(ctx context.Context, env *check.Env) map[string]check.Outc
 // search.
 type obsRun struct {
 	env  *check.Env
+	mu   sync.Mutex // guards used: the probes run side by side
 	used []obsprobe.Secret
 }
 
 func (o *obsRun) use(label, user, value string) {
 	if value != "" {
+		o.mu.Lock()
 		o.used = append(o.used, obsprobe.Secret{Label: label, User: user, Value: value})
+		o.mu.Unlock()
 	}
 }
 
