@@ -73,6 +73,7 @@ func TestHistoryOverRealRuns(t *testing.T) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("history headline: %s", h.Summary.Headline)
 	var profiles []string
 	var findings []int
 	for _, r := range h.Runs {
