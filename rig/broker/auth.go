@@ -30,7 +30,8 @@ type guard struct {
 	prefix        string
 	maxPacketSize uint32
 	counters      *counters
-	identity      IdentityConfig // client id binding, lockout, will ACL (identity.go)
+	gateways      map[string]map[string]bool // gateway identity → its devices (gatewayacl.go)
+	identity      IdentityConfig             // client id binding, lockout, will ACL (identity.go)
 	lock          *lockout       // nil = no lockout
 	events        *secevent.Log  // nil = no security event log
 	srv           *mqtt.Server   // to tell a takeover attempt from a bad login; set by Start
@@ -44,6 +45,7 @@ func newGuard(cfg Config, c *counters) *guard {
 		prefix:        cfg.TopicPrefix,
 		maxPacketSize: cfg.MaxPacketSize,
 		counters:      c,
+		gateways:      gatewaySets(cfg.Gateways),
 		identity:      cfg.Identity,
 		lock:          newLockout(cfg.Identity, cfg.Now),
 		events:        cfg.Events,
@@ -163,7 +165,7 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	id := identity(cl)
-	if deviceAllowed(g.prefix, id, topic, write) {
+	if g.allowed(id, topic, write) {
 		return true
 	}
 	g.counters.aclDenials.Add(1)
