@@ -32,9 +32,9 @@ type guard struct {
 	counters      *counters
 	gateways      map[string]map[string]bool // gateway identity → its devices (gatewayacl.go)
 	identity      IdentityConfig             // client id binding, lockout, will ACL (identity.go)
-	lock          *lockout       // nil = no lockout
-	events        *secevent.Log  // nil = no security event log
-	srv           *mqtt.Server   // to tell a takeover attempt from a bad login; set by Start
+	lock          *lockout                   // nil = no lockout
+	events        *secevent.Log              // nil = no security event log
+	srv           *mqtt.Server               // to tell a takeover attempt from a bad login; set by Start
 }
 
 func newGuard(cfg Config, c *counters) *guard {
