@@ -67,6 +67,10 @@ type Config struct {
 	// fleet's in-memory link to a broker in the same process); with TLS the handshake still runs
 	// over it, verified as for a socket.
 	Dial func(ctx context.Context) (net.Conn, error)
+	// Session, if set, is the MQTT session of a multi-device gateway this device's telemetry is
+	// published through (shared.go) instead of a session of its own: the broker fields above are
+	// then the session's business. Not with SpoolPath.
+	Session *Shared
 
 	IdentifyTimeout time.Duration    // wait for HELLO before asking IDENTIFY; 0 → DefaultIdentifyTimeout
 	CommandTimeout  time.Duration    // one command round trip when ctx has no deadline; 0 → DefaultCommandTimeout
@@ -255,6 +259,9 @@ func New(cfg Config) (*Gateway, error) {
 	default:
 		return nil, fmt.Errorf("gateway: broker URL %q: scheme %q not supported; use tcp:// or ssl://", cfg.BrokerURL, u.Scheme)
 	}
+	if cfg.Session != nil && cfg.SpoolPath != "" {
+		return nil, errors.New("gateway: a spooled gateway publishes through a session of its own: set Config.Session or Config.SpoolPath, not both")
+	}
 	if cfg.QoS > 2 {
 		return nil, fmt.Errorf("gateway: QoS %d: MQTT QoS is 0, 1 or 2", cfg.QoS)
 	}
@@ -331,6 +338,9 @@ func (g *Gateway) Stats() Stats {
 		s.BadFrames[k] = v
 	}
 	s.Identity = g.identity
+	if g.cfg.Session != nil {
+		s.Connected = s.Connected && g.cfg.Session.Connected()
+	}
 	if g.spool != nil {
 		s.SpoolDepth, s.SpoolEvicted = g.spool.deviceStats(g.identity.UID)
 	}
@@ -608,12 +618,20 @@ func (g *Gateway) publish(ctx context.Context, queue *queue) {
 		return
 	}
 	uid, _, _, _ := g.Identity()
-	client := g.connect(ctx, uid)
+	var client mqtt.Client
+	if g.cfg.Session != nil {
+		client = g.cfg.Session.client(ctx) // its owner disconnects it
+	} else {
+		client = g.connect(ctx, uid)
+	}
 	if client == nil {
 		return
 	}
+	g.setConnected(true)
 	defer func() {
-		client.Disconnect(250)
+		if g.cfg.Session == nil {
+			client.Disconnect(250)
+		}
 		g.setConnected(false)
 	}()
 
