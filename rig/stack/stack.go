@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,9 +102,11 @@ type Stack struct {
 	storeErrors uint64         // store write failures of ingests replaced by a restart
 	proxy       *netem.Proxy
 
-	units   []*Unit
-	lineRec *lines.Recorder
-	targets check.Targets
+	units    []*Unit
+	groups   map[string][]string        // gateway identity → its devices (gateways.go)
+	sessions map[string]*gateway.Shared // a group's MQTT session
+	lineRec  *lines.Recorder
+	targets  check.Targets
 
 	exitsMu      sync.Mutex
 	gatewayExits []string // gateway processes that ended without being killed or stopped
@@ -133,6 +137,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	of, groups, err := s.gatewayGroups(specs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range specs {
+		specs[i].session = of[i]
+	}
+	s.groups = groups
 	if err := ensureDescriptors(s.descriptorsNeeded(len(specs))); err != nil {
 		return nil, err
 	}
@@ -149,6 +161,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		if s.proxy, err = netem.Start(bg, "127.0.0.1:0", s.gatewayTarget(), s.clog); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.startSessions(groups); err != nil {
+		return nil, err
 	}
 	if err := s.startUnits(ctx, specs); err != nil {
 		return nil, err
@@ -195,6 +210,7 @@ func (s *Stack) credentials(specs []unitSpec) (err error) {
 	for _, u := range specs {
 		ids = append(ids, u.id)
 	}
+	ids = append(ids, slices.Sorted(maps.Keys(s.groups))...)
 	// A fleet is about load, not identity: its certificates share one key pair so that a
 	// thousand devices do not cost a thousand key generations.
 	shareKey := len(specs) > 50
@@ -248,6 +264,7 @@ func (s *Stack) startBroker(ctx context.Context) error {
 			return err
 		}
 	}
+	bc.Gateways = s.groups
 	identityConfig(&bc, b)
 	s.brokerCfg = bc
 	br, err := broker.Start(context.WithoutCancel(ctx), bc)
@@ -575,6 +592,7 @@ func (s *Stack) Close() error {
 		wg.Go(func() { u.stopGateway() })
 	}
 	wg.Wait()
+	s.closeSessions() // after every gateway of a group returned: their last tokens used it
 	// Devices: each leaves its device as it found it (in parallel: a fleet has many).
 	var emu sync.Mutex
 	sem := make(chan struct{}, 32)
