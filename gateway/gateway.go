@@ -404,18 +404,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	queue := newQueue(g.cfg.QueueSize)
-	var readErr error
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		readErr = g.read(ctx, port, queue)
-		cancel()
-	})
 	if g.spool != nil {
 		wg.Go(func() { g.publishSpool(ctx, g.spool) })
 		wg.Go(func() { g.replayAfterStart(ctx, startMarks) })
 	} else {
 		wg.Go(func() { g.publish(ctx, queue) })
 	}
+	readErr := g.read(ctx, port, queue) // on Run's goroutine: one less per device of a fleet
+	cancel()
 	wg.Wait()
 	g.countUnpublished(queue) // every TELEMETRY frame ends up counted exactly once
 	g.finishSpool()           // spool mode: held frames committed, or counted unpublished

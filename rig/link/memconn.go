@@ -30,6 +30,8 @@ type half struct {
 	max     int
 	mu      sync.Mutex
 	buf     []byte
+	drop    bool          // a UART's receive buffer: past max, bytes are dropped and counted, the writer never waits
+	overrun uint64        // bytes dropped (drop only)
 	wclosed bool          // the writer's end closed: the reader gets EOF once drained
 	rclosed bool          // the reader's end closed: writes fail
 	data    chan struct{} // signalled when bytes arrive or the state changes
@@ -143,6 +145,10 @@ func (c *memConn) Write(p []byte) (int, error) {
 			n := min(room, len(p)-written)
 			h.buf = append(h.buf, p[written:written+n]...)
 			written += n
+		}
+		if h.drop {
+			h.overrun += uint64(len(p) - written)
+			written = len(p)
 		}
 		h.mu.Unlock()
 		signal(h.data)
