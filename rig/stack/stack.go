@@ -593,9 +593,10 @@ func (s *Stack) Close() error {
 	}
 	wg.Wait()
 	s.closeSessions() // after every gateway of a group returned: their last tokens used it
-	// Devices: each leaves its device as it found it (in parallel: a fleet has many).
+	// Devices: each leaves its device as it found it (in parallel, bounded: a fleet has many, and
+	// each mostly waits for its device's answer).
 	var emu sync.Mutex
-	sem := make(chan struct{}, 32)
+	sem := make(chan struct{}, closeConcurrency)
 	for _, u := range s.units {
 		wg.Go(func() {
 			sem <- struct{}{}
@@ -632,6 +633,9 @@ func (s *Stack) Close() error {
 	s.cancel()
 	return errors.Join(errs...)
 }
+
+// closeConcurrency bounds the devices closed at once.
+const closeConcurrency = 256
 
 // unusedAddr returns a loopback address nothing listens on: an ephemeral port bound and released.
 func unusedAddr() (string, error) {
