@@ -632,32 +632,20 @@ func (g *Gateway) publish(ctx context.Context, queue *queue) {
 		g.setConnected(false)
 	}()
 
-	// Tokens are awaited in order by one goroutine, so publishing is pipelined (up to
-	// maxInflight) yet every publish is accounted for. At shutdown the tokens still in flight
-	// share one short grace period instead of PublishTimeout each.
-	tokens := make(chan mqtt.Token, maxInflight)
-	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
-	defer endGrace()
-	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, endGrace) })
-	defer stopGrace()
-	var waiter sync.WaitGroup
-	waiter.Go(func() {
-		for tok := range tokens {
-			g.await(grace, tok)
-		}
-	})
-	defer func() {
-		close(tokens)
-		waiter.Wait()
-	}()
-
+	// Tokens are accounted in order on this goroutine (inflight.go), so publishing is pipelined
+	// (up to maxInflight) yet every publish is accounted for. At shutdown the tokens still in
+	// flight share one short grace period instead of PublishTimeout each.
+	var fl inflight
+	defer fl.finish(g)
 	for ctx.Err() == nil {
+		fl.reap(g)
+		if fl.full() {
+			fl.wait(ctx, nil)
+			continue
+		}
 		p, ok := queue.pop()
 		if !ok {
-			select {
-			case <-ctx.Done():
-			case <-queue.wait():
-			}
+			fl.wait(ctx, queue.wait())
 			continue
 		}
 		tok, err := g.publishOne(client, p)
@@ -665,7 +653,7 @@ func (g *Gateway) publish(ctx context.Context, queue *queue) {
 			g.countPublish(err)
 			continue
 		}
-		tokens <- tok
+		fl.add(tok, g.cfg.PublishTimeout)
 	}
 }
 
@@ -689,18 +677,8 @@ func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) 
 	return client.Publish(topic, g.cfg.QoS, false, payload), nil
 }
 
-// await waits for one publish token, at most PublishTimeout, or until the shutdown grace ends.
-func (g *Gateway) await(grace context.Context, tok mqtt.Token) {
-	t := time.NewTimer(g.cfg.PublishTimeout)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		g.countPublish(tok.Error())
-		return
-	case <-t.C:
-		g.log.Warn("publish not acknowledged in time", "timeout", g.cfg.PublishTimeout)
-	case <-grace.Done():
-	}
+// countTimeout counts a publish token not complete within PublishTimeout or the shutdown grace.
+func (g *Gateway) countTimeout() {
 	g.mu.Lock()
 	g.stats.PublishTimeouts++
 	g.mu.Unlock()
