@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,10 +58,21 @@ type memConn struct {
 	readDeadline  time.Time
 	writeDeadline time.Time
 	closeOnce     sync.Once
+	// A blocked Read (Write) waits on the conn's read (write) timer, made once and reset: a new
+	// timer per wait was a third of a fleet's link CPU. A concurrent second waiter makes its own.
+	rtimer, wtimer timerSlot
 }
 
-// waitSignal blocks until c is signalled or the deadline passes; false on the deadline.
-func waitSignal(c chan struct{}, deadline time.Time) bool {
+// timerSlot is a reusable timer that one waiter at a time may hold.
+type timerSlot struct {
+	busy atomic.Bool
+	t    *time.Timer
+}
+
+// waitSignal blocks until c is signalled or the deadline passes; false on the deadline. It
+// waits on slot's timer (made on first use, then reset: Go ≥ 1.23 leaves no stale tick), or on
+// a timer of its own while another waiter holds the slot.
+func waitSignal(c chan struct{}, deadline time.Time, slot *timerSlot) bool {
 	if deadline.IsZero() {
 		<-c
 		return true
@@ -69,7 +81,18 @@ func waitSignal(c chan struct{}, deadline time.Time) bool {
 	if d <= 0 {
 		return false
 	}
-	t := time.NewTimer(d)
+	var t *time.Timer
+	if slot.busy.CompareAndSwap(false, true) {
+		defer slot.busy.Store(false)
+		if slot.t == nil {
+			slot.t = time.NewTimer(d)
+		} else {
+			slot.t.Reset(d)
+		}
+		t = slot.t
+	} else {
+		t = time.NewTimer(d)
+	}
 	defer t.Stop()
 	select {
 	case <-c:
@@ -117,7 +140,7 @@ func (c *memConn) Read(p []byte) (int, error) {
 		if !rd.IsZero() && !time.Now().Before(rd) {
 			return 0, os.ErrDeadlineExceeded
 		}
-		if !waitSignal(h.data, rd) {
+		if !waitSignal(h.data, rd, &c.rtimer) {
 			if r, _ := c.deadlines(); r.Equal(rd) {
 				return 0, os.ErrDeadlineExceeded
 			}
@@ -159,7 +182,7 @@ func (c *memConn) Write(p []byte) (int, error) {
 		if !wd.IsZero() && !time.Now().Before(wd) {
 			return written, os.ErrDeadlineExceeded
 		}
-		if !waitSignal(h.space, wd) {
+		if !waitSignal(h.space, wd, &c.wtimer) {
 			if _, w := c.deadlines(); w.Equal(wd) {
 				return written, os.ErrDeadlineExceeded
 			}

@@ -15,8 +15,8 @@ func TestUARTLink(t *testing.T) {
 	dev, host := NewUART("uart:test", 8)
 	defer dev.Close()
 	defer host.Close()
-	if n := runtime.NumGoroutine(); n != before {
-		t.Errorf("goroutines %d after NewUART, want %d", n, before)
+	if n := runtime.NumGoroutine(); n > before { // earlier tests' goroutines may still be ending
+		t.Errorf("goroutines %d after NewUART, want at most %d (the link runs none)", n, before)
 	}
 	for _, tc := range []struct {
 		name        string
