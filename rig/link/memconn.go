@@ -13,8 +13,9 @@ import (
 // net.Pipe, a write returns once its bytes are buffered — up to size bytes per direction, then
 // the writer waits for the reader, as on a socket: with net.Pipe's synchronous writes a TLS
 // server sending its alert while the client sends CONNECT block each other until a deadline.
-// It runs no goroutine, and a direction holds a buffer only while it holds bytes. (NewPipe, the
-// UART link, stays on net.Pipe: the relay's tests synchronise on its hand-over.)
+// It runs no goroutine, and a direction holds a buffer only while it holds bytes. NewUART is
+// the same with a tty's dropping receive buffer toward the host (a fleet's in-memory UARTs);
+// NewPipe stays on net.Pipe: the relay's tests synchronise on its hand-over.
 func MemPipe(size int) (client, server net.Conn) {
 	up, down := newHalf(size), newHalf(size)
 	return &memConn{rx: down, tx: up, local: memAddr("memory-client"), remote: memAddr("memory-broker")},
