@@ -68,6 +68,10 @@ type Config struct {
 	// fleet's in-memory link to a broker in the same process); with TLS the handshake still runs
 	// over it, verified as for a socket.
 	Dial func(ctx context.Context) (net.Conn, error)
+	// Session, if set, is the MQTT session of a multi-device gateway this device's telemetry is
+	// published through (shared.go) instead of a session of its own: the broker fields above are
+	// then the session's business. Not with SpoolPath.
+	Session *Shared
 
 	IdentifyTimeout time.Duration    // wait for HELLO before asking IDENTIFY; 0 → DefaultIdentifyTimeout
 	CommandTimeout  time.Duration    // one command round trip when ctx has no deadline; 0 → DefaultCommandTimeout
@@ -263,6 +267,9 @@ func New(cfg Config) (*Gateway, error) {
 	default:
 		return nil, fmt.Errorf("gateway: broker URL %q: scheme %q not supported; use tcp:// or ssl://", cfg.BrokerURL, u.Scheme)
 	}
+	if cfg.Session != nil && cfg.SpoolPath != "" {
+		return nil, errors.New("gateway: a spooled gateway publishes through a session of its own: set Config.Session or Config.SpoolPath, not both")
+	}
 	if cfg.QoS > 2 {
 		return nil, fmt.Errorf("gateway: QoS %d: MQTT QoS is 0, 1 or 2", cfg.QoS)
 	}
@@ -339,6 +346,9 @@ func (g *Gateway) Stats() Stats {
 		s.BadFrames[k] = v
 	}
 	s.Identity = g.identity
+	if g.cfg.Session != nil {
+		s.Connected = s.Connected && g.cfg.Session.Connected()
+	}
 	if g.spool != nil {
 		s.SpoolDepth, s.SpoolEvicted = g.spool.deviceStats(g.identity.UID)
 	}
@@ -402,19 +412,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	queue := newQueue(g.cfg.QueueSize)
-	var readErr error
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		readErr = g.read(ctx, port, queue)
-		cancel()
-	})
-	wg.Go(func() { g.watchSilence(ctx) })
+	if g.cfg.GapAlert > 0 {
+		wg.Go(func() { g.watchSilence(ctx) })
+	}
 	if g.spool != nil {
 		wg.Go(func() { g.publishSpool(ctx, g.spool) })
 		wg.Go(func() { g.replayAfterStart(ctx, startMarks) })
 	} else {
 		wg.Go(func() { g.publish(ctx, queue) })
 	}
+	readErr := g.read(ctx, port, queue) // on Run's goroutine: one less per device of a fleet
+	cancel()
 	wg.Wait()
 	g.countUnpublished(queue) // every TELEMETRY frame ends up counted exactly once
 	g.finishSpool()           // spool mode: held frames committed, or counted unpublished
@@ -619,41 +628,37 @@ func (g *Gateway) publish(ctx context.Context, queue *queue) {
 		return
 	}
 	uid, _, _, _ := g.Identity()
-	client := g.connect(ctx, uid)
+	var client mqtt.Client
+	if g.cfg.Session != nil {
+		client = g.cfg.Session.client(ctx) // its owner disconnects it
+	} else {
+		client = g.connect(ctx, uid)
+	}
 	if client == nil {
 		return
 	}
+	g.setConnected(true)
 	defer func() {
-		client.Disconnect(250)
+		if g.cfg.Session == nil {
+			client.Disconnect(250)
+		}
 		g.setConnected(false)
 	}()
 
-	// Tokens are awaited in order by one goroutine, so publishing is pipelined (up to
-	// maxInflight) yet every publish is accounted for. At shutdown the tokens still in flight
-	// share one short grace period instead of PublishTimeout each.
-	tokens := make(chan mqtt.Token, maxInflight)
-	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
-	defer endGrace()
-	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, endGrace) })
-	defer stopGrace()
-	var waiter sync.WaitGroup
-	waiter.Go(func() {
-		for tok := range tokens {
-			g.await(grace, tok)
-		}
-	})
-	defer func() {
-		close(tokens)
-		waiter.Wait()
-	}()
-
+	// Tokens are accounted in order on this goroutine (inflight.go), so publishing is pipelined
+	// (up to maxInflight) yet every publish is accounted for. At shutdown the tokens still in
+	// flight share one short grace period instead of PublishTimeout each.
+	var fl inflight
+	defer fl.finish(g)
 	for ctx.Err() == nil {
+		fl.reap(g)
+		if fl.full() {
+			fl.wait(ctx, nil)
+			continue
+		}
 		p, ok := queue.pop()
 		if !ok {
-			select {
-			case <-ctx.Done():
-			case <-queue.wait():
-			}
+			fl.wait(ctx, queue.wait())
 			continue
 		}
 		tok, err := g.publishOne(client, p)
@@ -661,7 +666,7 @@ func (g *Gateway) publish(ctx context.Context, queue *queue) {
 			g.countPublish(err)
 			continue
 		}
-		tokens <- tok
+		fl.add(tok, g.cfg.PublishTimeout)
 	}
 }
 
@@ -685,18 +690,8 @@ func (g *Gateway) publishOne(client mqtt.Client, p pending) (mqtt.Token, error) 
 	return client.Publish(topic, g.cfg.QoS, false, payload), nil
 }
 
-// await waits for one publish token, at most PublishTimeout, or until the shutdown grace ends.
-func (g *Gateway) await(grace context.Context, tok mqtt.Token) {
-	t := time.NewTimer(g.cfg.PublishTimeout)
-	defer t.Stop()
-	select {
-	case <-tok.Done():
-		g.countPublish(tok.Error())
-		return
-	case <-t.C:
-		g.log.Warn("publish not acknowledged in time", "timeout", g.cfg.PublishTimeout)
-	case <-grace.Done():
-	}
+// countTimeout counts a publish token not complete within PublishTimeout or the shutdown grace.
+func (g *Gateway) countTimeout() {
 	g.mu.Lock()
 	g.stats.PublishTimeouts++
 	g.mu.Unlock()

@@ -24,9 +24,9 @@ import (
 type Store interface {
 	Stats() ([]ingest.DeviceStats, error)
 	Records(device string, boot uint32) ([]ingest.Stored, error)
-	// CountRange counts the records of device and boot with from ≤ seq < to, decoding nothing
-	// (Held polls it while a run drains).
-	CountRange(device string, boot, from, to uint32) (int, error)
+	// CountRanges counts the records of each device and boot with from ≤ seq < to, all in one
+	// pass, decoding nothing (Behind polls it while a run drains).
+	CountRanges(rs []ingest.Range) ([]int, error)
 }
 
 // Device is one device's side of the balance.
@@ -40,38 +40,61 @@ type Device struct {
 // maxListed bounds the per-boot lists (missing seqs, altered readings) kept as evidence.
 const maxListed = 50
 
-// Want is how many frames the store should hold for the window: sent less what the line took.
-func Want(devs []Device) uint64 {
+// want is how many frames of the device the store should hold for the window: sent less what
+// the line took.
+func (d Device) want() uint64 {
 	var n uint64
-	for _, d := range devs {
-		dm := damaged(d.Damaged)
-		for _, c := range d.Counts {
-			for s := c.From; s < c.To; s++ {
-				if !dm[key{c.Boot, s}] {
-					n++
-				}
+	dm := damaged(d.Damaged)
+	for _, c := range d.Counts {
+		for s := c.From; s < c.To; s++ {
+			if !dm[key{c.Boot, s}] {
+				n++
 			}
 		}
 	}
 	return n
 }
 
-// Held counts the store's rows inside the window (what Want is compared with while draining).
-func Held(st Store, devs []Device) (uint64, error) {
-	var n uint64
-	for _, d := range devs {
-		for _, c := range d.Counts {
-			if c.To <= c.From {
-				continue
-			}
-			held, err := st.CountRange(d.UID, c.Boot, c.From, c.To)
-			if err != nil {
-				return 0, err
-			}
-			n += uint64(held)
+// Behind returns the devices whose window the store does not hold in full yet, asking the store
+// once for all of them (a fleet's drain polls ten thousand devices).
+func Behind(st Store, devs []Device) ([]Device, error) {
+	held, err := heldEach(st, devs)
+	if err != nil {
+		return devs, err
+	}
+	var out []Device
+	for i, d := range devs {
+		if held[i] < d.want() {
+			out = append(out, d)
 		}
 	}
-	return n, nil
+	return out, nil
+}
+
+// heldEach counts each device's rows inside its window, in one pass over the store.
+func heldEach(st Store, devs []Device) ([]uint64, error) {
+	var rs []ingest.Range
+	var of []int
+	for i, d := range devs {
+		for _, c := range d.Counts {
+			if c.To > c.From {
+				rs = append(rs, ingest.Range{Device: d.UID, Boot: c.Boot, From: c.From, To: c.To})
+				of = append(of, i)
+			}
+		}
+	}
+	out := make([]uint64, len(devs))
+	if len(rs) == 0 {
+		return out, nil
+	}
+	n, err := st.CountRanges(rs)
+	if err != nil {
+		return nil, err
+	}
+	for j, held := range n {
+		out[of[j]] += uint64(held)
+	}
+	return out, nil
 }
 
 type key struct{ boot, seq uint32 }
@@ -100,6 +123,12 @@ func Compute(st Store, devs []Device, faults []check.FaultRecord) (*check.Accoun
 	if err != nil {
 		return nil, err
 	}
+	// The store's (device, boot) rows by device: looked up per device, not scanned (a fleet has
+	// ten thousand devices and as many rows).
+	rows := map[string][]ingest.DeviceStats{}
+	for _, row := range stats {
+		rows[row.Device] = append(rows[row.Device], row)
+	}
 	for _, d := range devs {
 		dm := damaged(d.Damaged)
 		first := uint32(0)
@@ -113,8 +142,8 @@ func Compute(st Store, devs []Device, faults []check.FaultRecord) (*check.Accoun
 		// Boots the store holds that the device did not report (after the window's first) are
 		// phantom rows: every one of them is a stored duplicate.
 		boots := slices.Clone(d.Counts)
-		for _, row := range stats {
-			if row.Device == d.UID && row.Boot > first && !counted[row.Boot] {
+		for _, row := range rows[d.UID] {
+			if row.Boot > first && !counted[row.Boot] {
 				boots = append(boots, dut.Counts{Boot: row.Boot, Source: "store only"})
 			}
 		}
@@ -128,8 +157,8 @@ func Compute(st Store, devs []Device, faults []check.FaultRecord) (*check.Accoun
 			if c.To > c.From {
 				a.Sent = uint64(c.To - c.From)
 			}
-			for _, row := range stats {
-				if row.Device == d.UID && row.Boot == c.Boot {
+			for _, row := range rows[d.UID] {
+				if row.Boot == c.Boot {
 					a.Duplicates = row.Duplicates
 				}
 			}

@@ -31,11 +31,12 @@ type guard struct {
 	prefix        string
 	maxPacketSize uint32
 	counters      *counters
-	identity      IdentityConfig // client id binding, lockout, will ACL (identity.go)
-	lock          *lockout       // nil = no lockout
-	events        *secevent.Log  // nil = no security event log
-	credLog       *slog.Logger   // the exposed profile's credential-writing debug log (events.go)
-	srv           *mqtt.Server   // to tell a takeover attempt from a bad login; set by Start
+	gateways      map[string]map[string]bool // gateway identity → its devices (gatewayacl.go)
+	identity      IdentityConfig             // client id binding, lockout, will ACL (identity.go)
+	lock          *lockout                   // nil = no lockout
+	events        *secevent.Log              // nil = no security event log
+	credLog       *slog.Logger               // the exposed profile's credential-writing debug log (events.go)
+	srv           *mqtt.Server               // to tell a takeover attempt from a bad login; set by Start
 }
 
 func newGuard(cfg Config, c *counters) *guard {
@@ -46,6 +47,7 @@ func newGuard(cfg Config, c *counters) *guard {
 		prefix:        cfg.TopicPrefix,
 		maxPacketSize: cfg.MaxPacketSize,
 		counters:      c,
+		gateways:      gatewaySets(cfg.Gateways),
 		identity:      cfg.Identity,
 		lock:          newLockout(cfg.Identity, cfg.Now),
 		events:        cfg.Events,
@@ -167,7 +169,7 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	id := identity(cl)
-	if deviceAllowed(g.prefix, id, topic, write) {
+	if g.allowed(id, topic, write) {
 		return true
 	}
 	g.counters.aclDenials.Add(1)

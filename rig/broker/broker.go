@@ -83,6 +83,10 @@ type Config struct {
 	// `pattern readwrite <prefix>/%c/#`); everything else ($SYS, `#`, other devices, shared
 	// subscriptions) is refused. The identity is the username, or the client id when no username was sent.
 	DeviceACL bool
+	// Gateways extends DeviceACL with gateway identities (gatewayacl.go): identity → the device
+	// ids whose topics it may publish and subscribe under, as each of those devices may. A
+	// gateway identity that is also a device id is refused at Start.
+	Gateways map[string][]string
 	// WebSocketAddr opens an MQTT-over-WebSocket listener ("" = none) under the same hooks as the
 	// others; with WebSocketTLS it is wss:// (cloned; e.g. the TLS listener's configuration).
 	WebSocketAddr string
@@ -241,6 +245,9 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("broker: WebSocket listener %s verifies client certificates but ClientCAs is nil (set ClientCAs to the device CA pool)", cfg.WebSocketAddr)
 	}
 	if err := cfg.Identity.validate(); err != nil {
+		return err
+	}
+	if err := validateGateways(cfg.Gateways); err != nil {
 		return err
 	}
 	if cfg.TLSAddr != "" {

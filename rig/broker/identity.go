@@ -164,7 +164,7 @@ func (g *guard) checkIdentity(cl *mqtt.Client, pk packets.Packet, authID string)
 		if id == "" {
 			id = cl.ID
 		}
-		if !deviceAllowed(g.prefix, id, pk.Connect.WillTopic, true) {
+		if !g.allowed(id, pk.Connect.WillTopic, true) {
 			g.counters.aclDenials.Add(1)
 			return false, refusal{secevent.ACLDeny, fmt.Sprintf("last will on %q, a topic identity %q may not publish to", pk.Connect.WillTopic, id)}
 		}

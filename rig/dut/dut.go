@@ -535,17 +535,19 @@ func (d *Device) Close(ctx context.Context) error {
 		}
 	}
 	d.cancel()
-	if err := <-d.done; err != nil {
-		errs = append(errs, err)
-	}
 	d.mu.Lock()
 	port := d.port
 	d.port = nil
 	d.mu.Unlock()
-	d.relay.SetDevice(nil)
 	if port != nil {
+		// Closed before the relay is awaited: its read of the port returns now, not at the
+		// port's read timeout (a second on an in-memory link, for each device of a fleet).
 		errs = append(errs, port.Close())
 	}
+	if err := <-d.done; err != nil {
+		errs = append(errs, err)
+	}
+	d.relay.SetDevice(nil)
 	errs = append(errs, d.drv.Close(), d.relay.Host().Close())
 	return errors.Join(errs...)
 }

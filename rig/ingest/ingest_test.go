@@ -378,7 +378,7 @@ func TestCountRange(t *testing.T) {
 	if _, _, err := st.Put(recs, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
+	tests := []struct {
 		name           string
 		device         string
 		boot, from, to uint32
@@ -391,16 +391,32 @@ func TestCountRange(t *testing.T) {
 		{"other boot", dev, 2, 0, 10, 1},
 		{"other device", other, 1, 0, 10, 1},
 		{"unknown boot", dev, 7, 0, 10, 0},
-	} {
+	}
+	var ranges []Range
+	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := st.CountRange(tc.device, tc.boot, tc.from, tc.to)
 			if err != nil || got != tc.want {
 				t.Errorf("CountRange(%s, %d, %d, %d) = %d, %v; want %d", tc.device, tc.boot, tc.from, tc.to, got, err, tc.want)
 			}
 		})
+		ranges = append(ranges, Range{Device: tc.device, Boot: tc.boot, From: tc.from, To: tc.to})
+	}
+	// CountRanges answers every range in one pass, each as CountRange does.
+	got, err := st.CountRanges(ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range tests {
+		if got[i] != tc.want {
+			t.Errorf("CountRanges: %s = %d, want %d", tc.name, got[i], tc.want)
+		}
 	}
 	if _, err := st.CountRange("nothex", 1, 0, 1); err == nil {
 		t.Error("CountRange of a malformed device id: no error")
+	}
+	if _, err := st.CountRanges([]Range{{Device: "nothex", Boot: 1, To: 1}}); err == nil {
+		t.Error("CountRanges of a malformed device id: no error")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,8 +13,9 @@ import (
 // net.Pipe, a write returns once its bytes are buffered — up to size bytes per direction, then
 // the writer waits for the reader, as on a socket: with net.Pipe's synchronous writes a TLS
 // server sending its alert while the client sends CONNECT block each other until a deadline.
-// It runs no goroutine, and a direction holds a buffer only while it holds bytes. (NewPipe, the
-// UART link, stays on net.Pipe: the relay's tests synchronise on its hand-over.)
+// It runs no goroutine, and a direction holds a buffer only while it holds bytes. NewUART is
+// the same with a tty's dropping receive buffer toward the host (a fleet's in-memory UARTs);
+// NewPipe stays on net.Pipe: the relay's tests synchronise on its hand-over.
 func MemPipe(size int) (client, server net.Conn) {
 	up, down := newHalf(size), newHalf(size)
 	return &memConn{rx: down, tx: up, local: memAddr("memory-client"), remote: memAddr("memory-broker")},
@@ -30,6 +32,8 @@ type half struct {
 	max     int
 	mu      sync.Mutex
 	buf     []byte
+	drop    bool          // a UART's receive buffer: past max, bytes are dropped and counted, the writer never waits
+	overrun uint64        // bytes dropped (drop only)
 	wclosed bool          // the writer's end closed: the reader gets EOF once drained
 	rclosed bool          // the reader's end closed: writes fail
 	data    chan struct{} // signalled when bytes arrive or the state changes
@@ -55,10 +59,21 @@ type memConn struct {
 	readDeadline  time.Time
 	writeDeadline time.Time
 	closeOnce     sync.Once
+	// A blocked Read (Write) waits on the conn's read (write) timer, made once and reset: a new
+	// timer per wait was a third of a fleet's link CPU. A concurrent second waiter makes its own.
+	rtimer, wtimer timerSlot
 }
 
-// waitSignal blocks until c is signalled or the deadline passes; false on the deadline.
-func waitSignal(c chan struct{}, deadline time.Time) bool {
+// timerSlot is a reusable timer that one waiter at a time may hold.
+type timerSlot struct {
+	busy atomic.Bool
+	t    *time.Timer
+}
+
+// waitSignal blocks until c is signalled or the deadline passes; false on the deadline. It
+// waits on slot's timer (made on first use, then reset: Go ≥ 1.23 leaves no stale tick), or on
+// a timer of its own while another waiter holds the slot.
+func waitSignal(c chan struct{}, deadline time.Time, slot *timerSlot) bool {
 	if deadline.IsZero() {
 		<-c
 		return true
@@ -67,7 +82,18 @@ func waitSignal(c chan struct{}, deadline time.Time) bool {
 	if d <= 0 {
 		return false
 	}
-	t := time.NewTimer(d)
+	var t *time.Timer
+	if slot.busy.CompareAndSwap(false, true) {
+		defer slot.busy.Store(false)
+		if slot.t == nil {
+			slot.t = time.NewTimer(d)
+		} else {
+			slot.t.Reset(d)
+		}
+		t = slot.t
+	} else {
+		t = time.NewTimer(d)
+	}
 	defer t.Stop()
 	select {
 	case <-c:
@@ -115,7 +141,7 @@ func (c *memConn) Read(p []byte) (int, error) {
 		if !rd.IsZero() && !time.Now().Before(rd) {
 			return 0, os.ErrDeadlineExceeded
 		}
-		if !waitSignal(h.data, rd) {
+		if !waitSignal(h.data, rd, &c.rtimer) {
 			if r, _ := c.deadlines(); r.Equal(rd) {
 				return 0, os.ErrDeadlineExceeded
 			}
@@ -144,6 +170,10 @@ func (c *memConn) Write(p []byte) (int, error) {
 			h.buf = append(h.buf, p[written:written+n]...)
 			written += n
 		}
+		if h.drop {
+			h.overrun += uint64(len(p) - written)
+			written = len(p)
+		}
 		h.mu.Unlock()
 		signal(h.data)
 		if written == len(p) {
@@ -153,7 +183,7 @@ func (c *memConn) Write(p []byte) (int, error) {
 		if !wd.IsZero() && !time.Now().Before(wd) {
 			return written, os.ErrDeadlineExceeded
 		}
-		if !waitSignal(h.space, wd) {
+		if !waitSignal(h.space, wd, &c.wtimer) {
 			if _, w := c.deadlines(); w.Equal(wd) {
 				return written, os.ErrDeadlineExceeded
 			}

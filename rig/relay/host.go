@@ -36,29 +36,29 @@ const FifoSize = 4096
 
 // NewPipeHost makes an in-memory link for an in-process gateway (fleets: go.bug.st/serial uses
 // select(), so a pty per device does not scale past about a thousand descriptors). Writes toward
-// the gateway land in a FifoSize buffer, as on a tty, so the relay never blocks on a busy gateway.
+// the gateway land in a FifoSize buffer, as on a tty, so the relay never blocks on a busy gateway
+// (link.NewUART: no goroutine of its own).
 func NewPipeHost(name string) HostSide {
-	conn, port := link.NewPipe(name)
-	return &pipeHost{conn: conn, fifo: link.NewFifo(conn, FifoSize), port: port}
+	conn, port := link.NewUART(name, FifoSize)
+	return &pipeHost{conn: conn, port: port}
 }
 
 type pipeHost struct {
 	conn net.Conn
-	fifo *link.Fifo
-	port link.Port
+	port *link.UARTHost
 }
 
 func (h *pipeHost) Read(p []byte) (int, error)        { return h.conn.Read(p) }
-func (h *pipeHost) Write(p []byte) (int, error)       { return h.fifo.Write(p) }
+func (h *pipeHost) Write(p []byte) (int, error)       { return h.conn.Write(p) }
 func (h *pipeHost) SetReadDeadline(t time.Time) error { return h.conn.SetReadDeadline(t) }
 func (h *pipeHost) Path() string                      { return "" }
 func (h *pipeHost) Port() link.Port                   { return h.port }
 
 // Overrun is how many bytes the gateway did not read in time (dropped at the buffer's bound).
-func (h *pipeHost) Overrun() uint64 { return h.fifo.Overrun() }
+func (h *pipeHost) Overrun() uint64 { return h.port.Overrun() }
 
 func (h *pipeHost) Close() error {
-	return errors.Join(h.fifo.Close(), h.conn.Close(), h.port.Close())
+	return errors.Join(h.conn.Close(), h.port.Close())
 }
 
 func isTimeout(err error) bool {

@@ -190,10 +190,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		errUp = r.fromDevice(ctx)
 		cancel()
 	})
-	wg.Go(func() {
-		errDown = r.fromGateway(ctx)
-		cancel()
-	})
+	errDown = r.fromGateway(ctx) // on this goroutine: one less per device of a fleet
+	cancel()
 	wg.Wait()
 	return errors.Join(errUp, errDown)
 }

@@ -91,8 +91,17 @@ type Trust struct {
 
 // Fleet is the emulated devices of the telemetry-trust check.
 type Fleet struct {
-	Devices int `yaml:"devices"` // default 1; each device has its own in-memory link and gateway session
+	Devices int `yaml:"devices"` // default 1; each device has its own in-memory link and gateway
+	// DevicesPerGateway groups the devices behind multi-device gateways: each group's gateways
+	// publish through one MQTT session under a gateway identity of its own, which the broker's
+	// per-device ACL lets publish under the topics of its devices only. Default 1: a session per
+	// device.
+	DevicesPerGateway int `yaml:"devices_per_gateway"`
 }
+
+// maxDevicesPerGateway bounds fleet.devices_per_gateway: a session's in-flight publishes grow
+// with its devices (paho's 65,535 packet ids, 256 per device).
+const maxDevicesPerGateway = 250
 
 // maxPhase bounds trust.phase, and so when a fault may start and end.
 const maxPhase = time.Hour
@@ -194,6 +203,15 @@ func (s *Scenario) validateTrust(d *doc) error {
 	}
 	if s.Fleet.Devices > 1 && t.Gateway == "process" {
 		return d.at("fleet.devices", "a fleet runs its gateways in-process (set trust.gateway: in-process and drop gateway-crash)")
+	}
+	if s.Fleet.DevicesPerGateway == 0 {
+		s.Fleet.DevicesPerGateway = 1
+	}
+	if s.Fleet.DevicesPerGateway < 1 || s.Fleet.DevicesPerGateway > maxDevicesPerGateway {
+		return d.at("fleet.devices_per_gateway", "%d is outside 1..%d", s.Fleet.DevicesPerGateway, maxDevicesPerGateway)
+	}
+	if s.Fleet.DevicesPerGateway > s.Fleet.Devices {
+		return d.at("fleet.devices_per_gateway", "%d is more than fleet.devices (%d)", s.Fleet.DevicesPerGateway, s.Fleet.Devices)
 	}
 	return nil
 }

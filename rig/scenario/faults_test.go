@@ -26,6 +26,9 @@ func TestFaultTimelineErrors(t *testing.T) {
 		{"phase too short", head + "  - kind: broker-down\n    at: 1s\n    duration: 3s\ntrust:\n  phase: 2s\n", 9, "trust.phase", "before the last fault"},
 		{"crash in-process", head + "  - kind: gateway-crash\n    at: 1s\n    duration: 1s\ntrust:\n  gateway: in-process\n", 9, "trust.gateway", "needs gateway: process"},
 		{"fleet too big", goodScenario + "fleet:\n  devices: 20000\n", 5, "fleet.devices", "outside"},
+		{"gateway group too big", goodScenario + "fleet:\n  devices: 1000\n  devices_per_gateway: 251\n", 6, "fleet.devices_per_gateway", "outside 1..250"},
+		{"gateway group negative", goodScenario + "fleet:\n  devices: 10\n  devices_per_gateway: -1\n", 6, "fleet.devices_per_gateway", "outside 1..250"},
+		{"gateway group over the fleet", goodScenario + "fleet:\n  devices: 10\n  devices_per_gateway: 20\n", 6, "fleet.devices_per_gateway", "more than fleet.devices (10)"},
 		{"zero loss is out of range, not missing", head + "  - kind: network-loss\n    at: 1s\n    duration: 1s\n    loss: 0\n", 8, "faults[0].loss", "0 is outside (0, 1)"},
 		{"zero byte rate is out of range", head + "  - kind: uart-corrupt\n    at: 1s\n    duration: 1s\n    byte_rate: 0\n", 8, "faults[0].byte_rate", "0 is outside (0, 1)"},
 		{"zero latency is out of range", head + "  - kind: network-latency\n    at: 1s\n    duration: 1s\n    latency: 0s\n", 8, "faults[0].latency", "0s is outside (0s, 1m]"},
@@ -56,7 +59,7 @@ func TestFaultTimelineDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := plan.Scenario.Trust
-	if tr.Phase.D() != 5*time.Second || tr.Gateway != "process" || tr.MaxLatency.D() != 5*time.Second || plan.Scenario.Fleet.Devices != 1 {
+	if tr.Phase.D() != 5*time.Second || tr.Gateway != "process" || tr.MaxLatency.D() != 5*time.Second || plan.Scenario.Fleet.Devices != 1 || plan.Scenario.Fleet.DevicesPerGateway != 1 {
 		t.Fatalf("trust defaults %+v fleet %+v", tr, plan.Scenario.Fleet)
 	}
 	g := plan.Profile.Gateway

@@ -68,17 +68,15 @@ func (s *Stack) counts(ctx context.Context) ([]account.Device, error) {
 }
 
 // drain waits until the store holds every frame of the window, or until timeout. Devices whose
-// frames are all in drop out of the polling (a fleet has a thousand).
+// frames are all in drop out of the polling; those still behind are counted in one pass over the
+// store per poll.
 func (s *Stack) drain(ctx context.Context, devs []account.Device, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	pending := devs
 	for len(pending) > 0 && ctx.Err() == nil {
-		var next []account.Device
-		for _, d := range pending {
-			held, err := account.Held(s.Store(), []account.Device{d})
-			if err != nil || held < account.Want([]account.Device{d}) {
-				next = append(next, d)
-			}
+		next, err := account.Behind(s.Store(), pending) // one pass over the store for all of them
+		if err != nil {
+			s.log.Warn("drain: could not count the stored frames; retrying", "error", err)
 		}
 		pending = next
 		if len(pending) == 0 {

@@ -25,10 +25,11 @@ import (
 
 // Unit is one device of the path with its relay and its gateway.
 type Unit struct {
-	ID  string
-	Dev *dut.Device
-	drv dut.Driver
-	s   *Stack
+	ID      string
+	Dev     *dut.Device
+	session string // the gateway identity whose session it publishes through; "" = its own
+	drv     dut.Driver
+	s       *Stack
 
 	mu sync.Mutex
 	// in-process gateway
@@ -45,8 +46,9 @@ type Unit struct {
 }
 
 type unitSpec struct {
-	id   string
-	spec dut.Spec
+	id      string
+	spec    dut.Spec
+	session string // gateway identity of its group (gateways.go); "" = a session of its own
 }
 
 // deviceSpecs derives the devices of the run: the scenario's one, or in a fault run its fleet
@@ -175,7 +177,7 @@ func (s *Stack) startUnit(ctx context.Context, us unitSpec, seed uint64, out **U
 		return err
 	}
 	r := relay.New(relay.Config{Name: us.id, Host: host, Seed: seed, Log: s.clog})
-	u := &Unit{ID: us.id, drv: drv, s: s, Dev: dut.New(us.id, drv, r, us.spec)}
+	u := &Unit{ID: us.id, drv: drv, s: s, Dev: dut.New(us.id, drv, r, us.spec), session: us.session}
 	*out = u
 	if err := u.Dev.PowerOn(ctx); err != nil {
 		return fmt.Errorf("stack: %w", err)
@@ -264,6 +266,9 @@ func (u *Unit) gatewayConfig() gateway.Config {
 	}
 	if s.prof.Broker.DeviceAuth != scenario.AuthNone {
 		c.Username, c.Password = u.ID, s.passwords[u.ID]
+	}
+	if u.session != "" {
+		c.Session = s.sessions[u.session]
 	}
 	if g.Spool {
 		// One file for the in-process gateways: they share its group committer, so commits

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,7 +65,11 @@ func benchFleet(rigBin string, sizes []int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Printf("\nfleet: %s (hardened path, every frame tapped at the device and found in the store), rig %s\n", fleetBase, rigBin)
+	per := "1"
+	if m := perGateway.FindSubmatch(base); m != nil {
+		per = string(m[1])
+	}
+	fmt.Printf("\nfleet: %s (hardened path, up to %s devices per gateway session, every frame tapped at the device and found in the store), rig %s\n", fleetBase, per, rigBin)
 	fmt.Printf("%8s %10s %12s %14s %9s %9s %6s  %s\n", "devices", "wall", "peak RSS", "RSS/device", "sent", "stored", "lost", "TRUST-LOSS")
 	failed := false
 	for _, n := range sizes {
@@ -84,9 +89,16 @@ func benchFleet(rigBin string, sizes []int) error {
 	return nil
 }
 
+var perGateway = regexp.MustCompile(`\n  devices_per_gateway: (\d+)\n`)
+
 func runFleet(rigBin, dir string, base []byte, n int) fleetRow {
 	row := fleetRow{devices: n}
 	sc := bytes.Replace(base, []byte("\n  devices: 10000\n"), fmt.Appendf(nil, "\n  devices: %d\n", n), 1)
+	// A gateway group cannot be larger than the fleet: below its size, one gateway serves all.
+	sc = perGateway.ReplaceAllFunc(sc, func(m []byte) []byte {
+		per, _ := strconv.Atoi(string(perGateway.FindSubmatch(m)[1]))
+		return fmt.Appendf(nil, "\n  devices_per_gateway: %d\n", min(per, n))
+	})
 	file := filepath.Join(dir, fmt.Sprintf("fleet-%d.yaml", n))
 	if err := os.WriteFile(file, sc, 0o644); err != nil {
 		row.err = err

@@ -40,7 +40,6 @@ type Driver struct {
 	port    link.Port
 	pty     *link.PtyPair
 	conn    net.Conn
-	fifo    *link.Fifo
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -73,9 +72,8 @@ func (d *Driver) PowerOn(ctx context.Context) (link.Port, error) {
 	var devSide io.ReadWriter
 	if d.spec.InMemory {
 		var host link.Port
-		d.conn, host = link.NewPipe("emulated:" + d.spec.Device.UID)
-		d.fifo = link.NewFifo(d.conn, 4096) // a UART never blocks its sender
-		devSide, d.port = d.fifo, host
+		d.conn, host = link.NewUART("emulated:"+d.spec.Device.UID, 4096) // a UART never blocks its sender
+		devSide, d.port = d.conn, host
 	} else {
 		pp, err := link.NewPtyPair()
 		if err != nil {
@@ -109,9 +107,6 @@ func (d *Driver) Close() error {
 		return nil
 	}
 	d.cancel()
-	if d.fifo != nil {
-		d.fifo.Close()
-	}
 	if d.conn != nil {
 		d.conn.Close()
 	}
