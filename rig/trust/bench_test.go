@@ -2,8 +2,10 @@ package trust
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/pathrig/rig/firmware/protocol"
+	"github.com/pathrig/rig/rig/pki"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/stack"
 	"github.com/pathrig/rig/rig/telemetry"
@@ -47,8 +50,8 @@ const (
 //     per-device auth and ACL, the bridge and the bbolt ingest (idempotent, fsync per batch) —
 //     with the loss of that run (e2e_lost, which must be 0); spool_fps and spool_lost: the same
 //     with the gateway's crash-safe on-disk spool (profile hardened-durable);
-//   - bare_fps: frames/s reaching the subscriber of bare mochi + paho, QoS 1, the same number of
-//     publishers to one subscriber, plaintext, no store; ratio_pct = e2e / bare and
+//   - bare_fps: frames/s reaching the subscriber of bare mochi + paho over TLS, QoS 1, the same number of
+//     publishers to one subscriber, no store; ratio_pct = e2e / bare and
 //     durable_ratio_pct = spool / bare. The yardstick loses nothing (bare_lost: publishes the
 //     broker acknowledged that never reached the subscriber, must be 0): the subscriber's queues
 //     (MaximumInflight, MaximumClientWritesPending) are sized past the most the publishers may
@@ -91,7 +94,7 @@ func BenchmarkTrustPath(b *testing.B) {
 		"  with the gateway's on-disk spool", durable,
 		"  sent by the devices meanwhile", durableSent,
 		"  frames lost with the spool", durableLost,
-		"bare mochi + paho QoS 1 frames/s", bare,
+		"bare mochi + paho TLS QoS 1 frames/s", bare,
 		"  acknowledged, never delivered (must be 0)", bareLost,
 		"hardened / bare (target ≥ 60 %)", 100*e2e/bare,
 		"hardened-durable / bare (target ≥ 50 %)", 100*durable/bare,
@@ -119,6 +122,10 @@ func benchPlan(b *testing.B, scenarioName, profile string, edit func(*scenario.S
 func benchHardened(b *testing.B, profile string) (fps, sent float64, lost uint64, allocs float64) {
 	plan := benchPlan(b, "fleet-1000", profile, func(s *scenario.Scenario) {
 		s.Fleet.Devices = *benchDevices
+		// Each device with a broker session of its own, as the bare publishers have: the
+		// fleet scenario's grouped sessions would flatter the hardened path (and a spooling
+		// gateway publishes through its own session anyway).
+		s.Fleet.DevicesPerGateway = 1
 		s.Device.TelemetryInterval = scenario.Duration(benchInterval())
 	})
 	ctx := context.Background()
@@ -198,8 +205,9 @@ func benchOfferedFPS() float64 {
 	return float64(*benchDevices) * float64(time.Second) / float64(benchInterval())
 }
 
-// benchBare measures bare mochi with paho: benchDevices publishers at QoS 1 (pipelined like the
-// gateway's spool, 64 in flight each), one QoS 1 subscriber. The publishers hold back while
+// benchBare measures bare mochi with paho over TLS (the hardened path's transport, without its
+// client certificates, ACL, gateway, bridge or store): benchDevices publishers at QoS 1
+// (pipelined like the gateway's spool, 64 in flight each), one QoS 1 subscriber. The publishers hold back while
 // benchWindowBare publishes are acknowledged and not yet delivered, and the subscriber's queues
 // hold more than that, so the broker never drops: lost counts what was acknowledged to a
 // publisher and never reached the subscriber.
@@ -211,7 +219,17 @@ func benchBare(b *testing.B) (fps float64, lost uint64) {
 	if err := srv.AddHook(new(allowAll), nil); err != nil {
 		b.Fatal(err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "bare", Address: "127.0.0.1:0"})
+	ca, err := pki.New(pki.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := ca.IssueServer(pki.ServerOpts{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert.Cert}, MinVersion: tls.VersionTLS12}
+	clientTLS := &tls.Config{RootCAs: ca.CAPool(), MinVersion: tls.VersionTLS12}
+	l := listeners.NewTCP(listeners.Config{ID: "bare", Address: "127.0.0.1:0", TLSConfig: serverTLS})
 	if err := srv.AddListener(l); err != nil {
 		b.Fatal(err)
 	}
@@ -219,9 +237,9 @@ func benchBare(b *testing.B) (fps float64, lost uint64) {
 		b.Fatal(err)
 	}
 	defer srv.Close()
-	url := "tcp://" + l.Address()
+	url := "ssl://" + l.Address()
 	var got atomic.Int64
-	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-sub").SetOrderMatters(false))
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetTLSConfig(clientTLS).SetClientID("bench-sub").SetOrderMatters(false))
 	if t := sub.Connect(); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
 		b.Fatal(t.Error())
 	}
@@ -234,7 +252,7 @@ func benchBare(b *testing.B) (fps float64, lost uint64) {
 	var acked, failed atomic.Int64
 	for i := range *benchDevices {
 		id := fmt.Sprintf("bench-%02d", i)
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id))
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetTLSConfig(clientTLS).SetClientID(id))
 		if t := c.Connect(); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
 			b.Fatal(t.Error())
 		}
