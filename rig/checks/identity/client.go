@@ -27,6 +27,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/pathrig/rig/rig/checks/probe/mqttprobe"
 	"github.com/pathrig/rig/rig/mqttws"
 )
 
@@ -531,17 +532,8 @@ func connackProperties(p packets.Properties) map[string]any {
 // reasonText names a CONNACK code of the protocol version.
 func reasonText(version, code byte) string {
 	if version < 5 {
-		switch code {
-		case 1:
-			return "unacceptable protocol version"
-		case 2:
-			return "identifier rejected"
-		case 3:
-			return "server unavailable"
-		case 4:
-			return "bad user name or password"
-		case 5:
-			return "not authorized"
+		if code >= 1 && code <= 5 {
+			return mqttprobe.ConnackMeaning(code)
 		}
 		return fmt.Sprintf("return code 0x%02x", code)
 	}
