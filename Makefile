@@ -86,6 +86,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./firmware/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzReadConnack$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/mqttprobe
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./rig/checks/identity
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/obsprobe
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBodies$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/obsprobe
 	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzServerKeyExchange$$' -fuzztime $(FUZZTIME) ./rig/checks/probe/tlsscan
 	$(GO) test -run '^$$' -fuzz '^FuzzRelayChunks$$' -fuzztime $(FUZZTIME) ./rig/relay
@@ -99,6 +101,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseQMP$$' -fuzztime $(FUZZTIME) ./rig/qemu
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime $(FUZZTIME) ./rig/ingest
 	$(GO) test -run '^$$' -fuzz '^FuzzStoreValues$$' -fuzztime $(FUZZTIME) ./rig/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalBatch$$' -fuzztime $(FUZZTIME) ./rig/ingest
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCanonical$$' -fuzztime $(FUZZTIME) ./rig/telemetry
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolEntry$$' -fuzztime $(FUZZTIME) ./gateway
 	$(GO) test -run '^$$' -fuzz '^FuzzPacketConn$$' -fuzztime $(FUZZTIME) ./rig/broker
 	$(GO) test -run '^$$' -fuzz '^FuzzSecurityTxt$$' -fuzztime $(FUZZTIME) ./rig/checks/supply

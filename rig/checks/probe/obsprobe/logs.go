@@ -101,7 +101,9 @@ func Parse(data []byte, source string) Log {
 		out.Lines++
 		if line[0] == '{' {
 			var e secevent.Event
-			if json.Unmarshal(line, &e) == nil && e.Kind != "" && !e.Time.IsZero() {
+			// A security event says what happened, when and with what outcome: a JSON line
+			// without one of them is not one (it is counted as unparsed).
+			if json.Unmarshal(line, &e) == nil && e.Kind != "" && e.Outcome != "" && !e.Time.IsZero() {
 				if e.Source == "" {
 					e.Source = source
 				}
