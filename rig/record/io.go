@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/pathrig/rig/rig/infile"
 )
@@ -50,6 +51,9 @@ func (r *Run) Summarize() {
 		s.Headline = "Risks accepted · 0 findings"
 	case s.Pass == 0:
 		s.Headline = "Nothing verified · 0 findings, every control skipped"
+	case r.Scope != nil && len(r.Scope.Paths) > 0:
+		// A run of path bundles vouches for its paths, not for the whole path of the deployment.
+		s.Headline = fmt.Sprintf("Hardened %s %s · 0 findings", joinAnd(r.Scope.Paths), plural(len(r.Scope.Paths), "path", "paths"))
 	default:
 		s.Headline = "Hardened path · 0 findings"
 	}
@@ -69,6 +73,17 @@ func checkOrder(order []string, id string) int {
 		}
 	}
 	return len(order)
+}
+
+// joinAnd joins names as prose: "a", "a and b", "a, b and c".
+func joinAnd(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func plural(n int, one, many string) string {
