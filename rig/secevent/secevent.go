@@ -120,6 +120,17 @@ func (l *Log) Close() error {
 	return err
 }
 
+// ParseLine reads one line of a security event log. A line is an event only when it says what
+// happened, when, and with what outcome; anything else (another JSON object, a truncated line)
+// is not one.
+func ParseLine(line []byte) (Event, bool) {
+	var e Event
+	if json.Unmarshal(line, &e) != nil || e.Kind == "" || e.Outcome == "" || e.Time.IsZero() {
+		return Event{}, false
+	}
+	return e, true
+}
+
 // Decode reads the events of r, one JSON object per line, at most max lines. A line that is
 // not an event is an error naming its number.
 func Decode(r io.Reader, max int) ([]Event, error) {
@@ -133,9 +144,9 @@ func Decode(r io.Reader, max int) ([]Event, error) {
 		if len(out) >= max {
 			return out, fmt.Errorf("security event log: more than %d events", max)
 		}
-		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return out, fmt.Errorf("security event log line %d: %w", n, err)
+		e, ok := ParseLine(sc.Bytes())
+		if !ok {
+			return out, fmt.Errorf("security event log line %d: not an event (time, event and outcome)", n)
 		}
 		out = append(out, e)
 	}

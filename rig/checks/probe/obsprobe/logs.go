@@ -8,7 +8,6 @@ package obsprobe
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,10 +99,7 @@ func Parse(data []byte, source string) Log {
 		}
 		out.Lines++
 		if line[0] == '{' {
-			var e secevent.Event
-			// A security event says what happened, when and with what outcome: a JSON line
-			// without one of them is not one (it is counted as unparsed).
-			if json.Unmarshal(line, &e) == nil && e.Kind != "" && e.Outcome != "" && !e.Time.IsZero() {
+			if e, ok := secevent.ParseLine(line); ok {
 				if e.Source == "" {
 					e.Source = source
 				}
