@@ -724,8 +724,11 @@ func (o *obsRun) secrets(ctx context.Context) check.Outcome {
 			sources = append(sources, source{Where: n.path, Error: err.Error()})
 			continue
 		}
-		read++
 		sources = append(sources, source{Where: n.path, Bytes: len(l.Raw)})
+		if len(l.Raw) == 0 {
+			continue // an empty log holds no credential and shows nothing: it is not a source read
+		}
+		read++
 		leaks = append(leaks, obsprobe.Search(n.label, l.Raw, secrets)...)
 	}
 	creds := obsprobe.Credentials{User: obs.MetricsUser, Password: obs.MetricsPassword, Token: obs.MetricsToken}
@@ -773,7 +776,7 @@ func (o *obsRun) secrets(ctx context.Context) check.Outcome {
 		where = slices.Compact(where)
 		return ev.Outcome(record.StatusFail, res, "credentials the probes used are readable: %s", strings.Join(where, "; "))
 	case read == 0:
-		return ev.Outcome(record.StatusError, res, "no log, metrics endpoint or $SYS topic could be read to search: %+v", sources)
+		return ev.Outcome(record.StatusError, res, "no log with content, metrics endpoint or $SYS topic could be read to search: %+v", sources)
 	}
 	return ev.Outcome(record.StatusPass, res, "none of %d credentials the probes used appears in any encoding in %d sources read (logs, metrics, alerts; $SYS %s; search.json)", len(secrets), read, sysState)
 }
