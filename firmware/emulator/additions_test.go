@@ -140,3 +140,46 @@ func (h *host) nextOfType(ty protocol.Type) protocol.Frame {
 	h.t.Fatalf("no %s within 2s", ty)
 	return protocol.Frame{}
 }
+
+// TestTelemetryTimerCatchesUp: the telemetry period is a hardware timer's. A goroutine woken late
+// by less than maxCatchUp periods still sends every frame that fell due, back to back; later than
+// that it is a stall (a fault, a starved host) and the period restarts without a burst.
+func TestTelemetryTimerCatchesUp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		late   time.Duration // how long after the first frame fell due the timer is served
+		frames uint32
+	}{
+		{"on time", 0, 1},
+		{"late by 2.5 periods", 2500 * time.Microsecond, 3},
+		{"late by the bound", maxCatchUp * time.Millisecond, maxCatchUp + 1},
+		{"stalled", 50 * time.Millisecond, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := New(Config{UID: testUID, Interval: time.Millisecond})
+			var wire countingWriter
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.w = &wire
+			d.powered = true
+			d.bootLocked(1, protocol.ResetPowerOn)
+			d.needHello = false
+			now := d.nextDue.Add(tc.late)
+			wait := d.serviceLocked(now)
+			if d.seq != tc.frames {
+				t.Fatalf("sent %d frames, want %d", d.seq, tc.frames)
+			}
+			if wait <= 0 || wait > time.Millisecond {
+				t.Fatalf("next frame due in %s, want within one period", wait)
+			}
+			if wire.writes != int(tc.frames) {
+				t.Fatalf("%d UART writes, want %d", wire.writes, tc.frames)
+			}
+		})
+	}
+}
+
+type countingWriter struct{ writes int }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; return len(p), nil }
+func (w *countingWriter) Read([]byte) (int, error)    { select {} }

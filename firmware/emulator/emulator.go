@@ -246,6 +246,10 @@ func (d *Device) transmit(ctx context.Context, rxDone chan error) error {
 }
 
 // serviceLocked sends what is due and returns how long until the next telemetry (-1: none due).
+// maxCatchUp is how many periods late the telemetry timer may be served before the lateness counts
+// as a stall: within it the missed frames go out back to back, beyond it the period restarts now.
+const maxCatchUp = 8
+
 func (d *Device) serviceLocked(now time.Time) time.Duration {
 	if d.inReset || d.powerOff || d.stalled || d.w == nil {
 		return -1
@@ -259,7 +263,13 @@ func (d *Device) serviceLocked(now time.Time) time.Duration {
 	if d.interval <= 0 {
 		return -1
 	}
-	if !now.Before(d.nextDue) {
+	if now.Sub(d.nextDue) > maxCatchUp*d.interval {
+		d.nextDue = now // after a stall or a power cut, resume at the period, not in a burst
+	}
+	// The period is a hardware timer's: a frame the goroutine woke too late for is still sent,
+	// back to back with the next, so a device offers its nominal rate on a busy host (a lateness
+	// beyond maxCatchUp periods is a stall, handled above).
+	for !now.Before(d.nextDue) {
 		body := d.cfg.Sensor(d.boot, d.seq).Marshal()
 		f := protocol.NewFrame(protocol.TypeTelemetry, d.boot, d.seq, d.uptimeLocked(now), body)
 		held := sentFrame{seq: f.Seq, timeMs: f.DeviceTimeMs}
@@ -271,9 +281,6 @@ func (d *Device) serviceLocked(now time.Time) time.Duration {
 		d.corruptNext = false
 		d.writeLocked(f, nil, bad)
 		d.nextDue = d.nextDue.Add(d.interval)
-		if d.nextDue.Before(now) {
-			d.nextDue = now.Add(d.interval) // after a stall, resume at the period, not in a burst
-		}
 	}
 	return d.nextDue.Sub(now)
 }

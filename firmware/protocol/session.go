@@ -155,6 +155,10 @@ func (s *Session) SetInterval(ctx context.Context, d time.Duration) error {
 	if ms < 0 || ms > 0xFFFF {
 		return fmt.Errorf("protocol: telemetry interval %s is outside 0..65535 ms", d)
 	}
+	if d%time.Millisecond != 0 {
+		// Rounding would change what was asked: 500µs would become 0, which stops telemetry.
+		return fmt.Errorf("protocol: telemetry interval %s is not a whole number of milliseconds, which SET_INTERVAL carries", d)
+	}
 	c := SetIntervalCommand(uint16(ms))
 	_, err := s.Retry(ctx, 3, c.Op, c.Args)
 	return err

@@ -55,3 +55,36 @@ func TestSessionReplay(t *testing.T) {
 		t.Fatalf("1-byte data: %v, want body_length", err)
 	}
 }
+
+// TestSessionSetIntervalWholeMilliseconds: SET_INTERVAL carries whole milliseconds; a period it
+// cannot carry is refused before anything is sent (500µs rounded down would be 0: telemetry off).
+func TestSessionSetIntervalWholeMilliseconds(t *testing.T) {
+	for _, tc := range []struct {
+		d      time.Duration
+		wantMs uint16
+		ok     bool
+	}{
+		{0, 0, true},
+		{time.Millisecond, 1, true},
+		{1500 * time.Millisecond, 1500, true},
+		{500 * time.Microsecond, 0, false},
+		{1500 * time.Microsecond, 0, false},
+		{65536 * time.Millisecond, 0, false},
+		{-time.Millisecond, 0, false},
+	} {
+		sent := false
+		var got uint16
+		s := answering(t, func(c Command) Response {
+			sent = true
+			got, _ = c.IntervalMs()
+			return Response{}
+		})
+		err := s.SetInterval(context.Background(), tc.d)
+		if tc.ok && (err != nil || got != tc.wantMs) {
+			t.Errorf("SetInterval(%s) = %v, device got %d ms; want %d ms", tc.d, err, got, tc.wantMs)
+		}
+		if !tc.ok && (err == nil || sent) {
+			t.Errorf("SetInterval(%s) = %v, sent %t; want refused before sending", tc.d, err, sent)
+		}
+	}
+}

@@ -64,8 +64,12 @@ type Spec struct {
 	// NoLines: do not open the bench file's GPIO lines (opening an active-low NRST line pulses it
 	// once: commands that do not reset the device leave the lines alone).
 	NoLines bool
-	Rec     *lines.Recorder // transitions driven on control lines
-	Log     *slog.Logger
+	// Period, for an emulated device, is its own telemetry period when it must be finer than
+	// SET_INTERVAL's whole milliseconds (a benchmark offering a path more than 1,000 frames/s per
+	// device); the rig then leaves the period as the device runs it. Zero: Device.TelemetryInterval.
+	Period time.Duration
+	Rec    *lines.Recorder // transitions driven on control lines
+	Log    *slog.Logger
 }
 
 // BenchLines are the bench file's control lines, opened.

@@ -70,7 +70,7 @@ func (s *Stack) deviceSpecs() ([]unitSpec, error) {
 	for i, id := range uids {
 		dev := sc.Device
 		dev.UID = id
-		out[i] = unitSpec{id: id, spec: dut.Spec{Device: dev, InMemory: n > 1, Rec: s.lineRec, Log: QuietLog(s.log, slog.LevelWarn)}}
+		out[i] = unitSpec{id: id, spec: dut.Spec{Device: dev, InMemory: n > 1, Period: s.cfg.DevicePeriod, Rec: s.lineRec, Log: QuietLog(s.log, slog.LevelWarn)}}
 	}
 	return out, nil
 }
@@ -182,7 +182,11 @@ func (s *Stack) startUnit(ctx context.Context, us unitSpec, seed uint64, out **U
 	if err := u.Dev.PowerOn(ctx); err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
-	if err := u.Dev.MakeReady(ctx, us.id, s.plan.Scenario.Device.TelemetryInterval.D()); err != nil {
+	interval := s.plan.Scenario.Device.TelemetryInterval.D()
+	if s.cfg.DevicePeriod > 0 {
+		interval = 0 // the device runs its own period, finer than SET_INTERVAL carries: leave it
+	}
+	if err := u.Dev.MakeReady(ctx, us.id, interval); err != nil {
 		return fmt.Errorf("stack: %w (%s)", err, u.describe())
 	}
 	return u.startGateway()

@@ -52,7 +52,11 @@ func Open(s dut.Spec) (*Driver, error) {
 	}
 	var fw protocol.FWVersion
 	fmt.Sscanf(s.Device.Firmware, "%d.%d.%d", &fw.Major, &fw.Minor, &fw.Patch)
-	emu := emulator.New(emulator.Config{UID: uid, FW: fw, Boot: s.Device.Boot, Interval: s.Device.TelemetryInterval.D(), Log: s.Log})
+	period := s.Device.TelemetryInterval.D()
+	if s.Period > 0 {
+		period = s.Period
+	}
+	emu := emulator.New(emulator.Config{UID: uid, FW: fw, Boot: s.Device.Boot, Interval: period, Log: s.Log})
 	d := &Driver{spec: s, emu: emu}
 	d.reset = &lines.ResetLine{Name: "reset:" + uid.String(), Pin: emu.ResetPin(), Rec: s.Rec}
 	d.power = lines.Line{Name: "power:" + uid.String(), Pin: emu.PowerPin(), Rec: s.Rec}
