@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,8 +39,11 @@ const (
 	// the devices' wire speed (benchLinePeriod): past it no real device could offer more.
 	benchOffered  = 16000
 	benchKeepPace = 2 * time.Second // RFC 2544 counts frames arriving up to 2 s after a trial
-	benchDrain    = 2 * time.Minute // the balance waits this long for the store to hold every frame of the window
-	benchPayload  = `{"device":"%s","boot":1,"seq":%d,"device_time_ms":%d,"gateway_time":"2026-01-01T00:00:00Z","temp_centi_c":2150,"supply_mv":3300}`
+	// benchDrain is how long a trial's balance waits for the store to hold every frame of the
+	// window: a trial that needs more did not keep pace anyway, and what is still missing then
+	// counts as lost.
+	benchDrain   = 15 * time.Second
+	benchPayload = `{"device":"%s","boot":1,"seq":%d,"device_time_ms":%d,"gateway_time":"2026-01-01T00:00:00Z","temp_centi_c":2150,"supply_mv":3300}`
 )
 
 // BenchmarkTrustPath prints, side by side in one line, what the telemetry-trust work costs:
@@ -55,7 +59,8 @@ const (
 //     offered more than it carries loses at its bounded buffers, by design;
 //   - bare_fps: frames/s reaching the subscriber of bare mochi + paho over TLS, QoS 1, the same number of
 //     publishers to one subscriber, no store; the publishers pace themselves on the broker's
-//     acknowledgements, so their rate is already the most the bare path carries. ratio_pct = e2e / bare and
+//     acknowledgements, so their rate is already the most the bare path carries. It is the best
+//     of three measurements taken before, between and after the searches. ratio_pct = e2e / bare and
 //     durable_ratio_pct = spool / bare. The yardstick loses nothing (bare_lost: publishes the
 //     broker acknowledged that never reached the subscriber, must be 0): the subscriber's queues
 //     (MaximumInflight, MaximumClientWritesPending) are sized past the most the publishers may
@@ -66,46 +71,57 @@ const (
 //
 // One iteration takes a few minutes, so the benchmark runs once.
 func BenchmarkTrustPath(b *testing.B) {
-	var e2e, durable benchTrial
+	var e2e, durable benchSearchResult
 	var bare, decode, perDevice float64
 	var bareLost uint64
+	var bares []float64
 	for b.Loop() {
-		bare, bareLost = benchBare(b)
+		// The yardstick is measured three times, before, between and after the searches, and
+		// its best kept: a busy moment on a shared machine only ever lowers a rate, and a
+		// yardstick lowered by one would flatter the ratios.
+		bares, bare, bareLost = nil, 0, 0
+		measureBare := func() {
+			fps, lost := benchBare(b)
+			bares, bare, bareLost = append(bares, fps), max(bare, fps), bareLost+lost
+		}
+		measureBare()
 		e2e = benchSearch(b, "hardened")
+		measureBare()
 		durable = benchSearch(b, "hardened-durable")
+		measureBare()
 		decode = benchDecode()
 		perDevice = benchFleetMemory(b)
 	}
-	b.ReportMetric(e2e.stored, "e2e_fps")
-	b.ReportMetric(float64(e2e.lost), "e2e_lost")
-	b.ReportMetric(e2e.sent, "e2e_sent_fps")
-	b.ReportMetric(durable.sent, "spool_sent_fps")
-	b.ReportMetric(e2e.allocs, "e2e_allocs/frame")
-	b.ReportMetric(durable.allocs, "spool_allocs/frame")
-	b.ReportMetric(durable.stored, "spool_fps")
-	b.ReportMetric(float64(durable.lost), "spool_lost")
+	b.ReportMetric(e2e.best.stored, "e2e_fps")
+	b.ReportMetric(float64(e2e.best.lost), "e2e_lost")
+	b.ReportMetric(e2e.best.sent, "e2e_sent_fps")
+	b.ReportMetric(durable.best.sent, "spool_sent_fps")
+	b.ReportMetric(e2e.best.allocs, "e2e_allocs/frame")
+	b.ReportMetric(durable.best.allocs, "spool_allocs/frame")
+	b.ReportMetric(durable.best.stored, "spool_fps")
+	b.ReportMetric(float64(durable.best.lost), "spool_lost")
 	b.ReportMetric(bare, "bare_fps")
 	b.ReportMetric(float64(bareLost), "bare_lost")
-	b.ReportMetric(100*e2e.stored/bare, "ratio_pct")
-	b.ReportMetric(100*durable.stored/bare, "durable_ratio_pct")
+	b.ReportMetric(100*e2e.best.stored/bare, "ratio_pct")
+	b.ReportMetric(100*durable.best.stored/bare, "durable_ratio_pct")
 	b.ReportMetric(decode, "decode_MB/s/core")
 	b.ReportMetric(perDevice, "fleet_B/device")
-	b.Logf("\n%d devices; throughput = the highest offered rate delivered whole (RFC 2544), a 921,600-baud UART carries %.0f frames/s per device\n%-50s %9s\n%-50s %9.0f\n%-50s %9s\n%-50s %9.0f\n%-50s %9d\n%-50s %9.0f\n%-50s %9s\n%-50s %9.0f\n%-50s %9d\n%-50s %9.0f\n%-50s %9d\n%-50s %8.1f%%\n%-50s %8.1f%%\n%-50s %9.1f\n%-50s %9.0f",
-		*benchDevices, 92160/float64(benchFrameBytes()), "measure", "value",
-		"e2e frames/s, hardened (TLS, QoS 1, bbolt)", e2e.stored,
-		"  at a device period of", e2e.period,
-		"  sent by the devices meanwhile", e2e.sent,
-		"  frames lost at that rate", e2e.lost,
-		"  with the gateway's on-disk spool", durable.stored,
-		"  at a device period of", durable.period,
-		"  sent by the devices meanwhile", durable.sent,
-		"  frames lost at that rate", durable.lost,
-		"bare mochi + paho TLS QoS 1 frames/s", bare,
-		"  acknowledged, never delivered (must be 0)", bareLost,
-		"hardened / bare (target ≥ 60 %)", 100*e2e.stored/bare,
-		"hardened-durable / bare (target ≥ 50 %)", 100*durable.stored/bare,
-		"frame decoding MB/s per core", decode,
-		"heap B per emulated device (1,000 fleet)", perDevice)
+	// One Logf of at most 10 lines: go test keeps no more of a benchmark's log without -v.
+	b.Logf("\n%d devices; throughput: the fastest offered rate delivered whole within %s (RFC 2544); wire speed %.0f frames/s a device (921,600 baud)\n"+
+		"trials, hardened:         %s\n"+
+		"trials, hardened-durable: %s\n"+
+		"hardened (TLS, QoS 1, bbolt)    %7.0f frames/s, lost %d, devices every %s\n"+
+		"  with the on-disk spool        %7.0f frames/s, lost %d, devices every %s\n"+
+		"bare mochi + paho TLS QoS 1     %7.0f frames/s, lost %d (best of %.0f)\n"+
+		"hardened / bare %.1f %% (target ≥ 60 %%); hardened-durable / bare %.1f %% (target ≥ 50 %%)\n"+
+		"frame decoding %.1f MB/s per core; heap %.0f B per emulated device (1,000 fleet)",
+		*benchDevices, benchKeepPace, 92160/float64(benchFrameBytes()),
+		e2e.trials, durable.trials,
+		e2e.best.stored, e2e.best.lost, e2e.best.period,
+		durable.best.stored, durable.best.lost, durable.best.period,
+		bare, bareLost, bares,
+		100*e2e.best.stored/bare, 100*durable.best.stored/bare,
+		decode, perDevice)
 }
 
 // benchTrial is one offered rate through the path: each device sending every period.
@@ -118,6 +134,19 @@ type benchTrial struct {
 	allocs float64       // the whole process's heap allocations per frame stored
 }
 
+// String is the trial in a few words: the period, frames stored of frames sent (thousands a
+// second), and why it failed if it did.
+func (t benchTrial) String() string {
+	out := fmt.Sprintf("%s %.1fk/%.1fk", t.period, t.stored/1000, t.sent/1000)
+	switch {
+	case t.lost > 0:
+		out += fmt.Sprintf(" lost %d", t.lost)
+	case !t.keptPace():
+		out += fmt.Sprintf(" late %s", t.drain.Round(10*time.Millisecond))
+	}
+	return out
+}
+
 // keptPace is RFC 2544's pass: every frame delivered, and delivered in time — the store held the
 // last of them within benchKeepPace of the devices' counters being read, so a backlog that grows
 // through the window and drains afterwards does not count as carried.
@@ -128,33 +157,45 @@ func (t benchTrial) keptPace() bool { return t.lost == 0 && t.drain <= benchKeep
 // first rate the path does not carry whole, then one trial halfway (geometrically) between the
 // last rate carried and that one. It returns the fastest trial carried whole, or the first trial
 // when even that one lost frames.
-func benchSearch(b *testing.B, profile string) benchTrial {
+func benchSearch(b *testing.B, profile string) (res benchSearchResult) {
+	var trials []string
+	defer func() { res.trials = strings.Join(trials, " · ") }()
+	run := func(p time.Duration) benchTrial {
+		t := benchHardened(b, profile, p)
+		trials = append(trials, t.String())
+		return t
+	}
 	start := time.Duration(float64(*benchDevices) * float64(time.Second) / benchOffered)
 	var best *benchTrial
 	var fail time.Duration
-	first := true
 	for p := start; ; p = max(time.Duration(float64(p)/math.Sqrt2).Round(time.Microsecond), benchLinePeriod()) {
-		t := benchHardened(b, profile, p)
+		t := run(p)
 		if !t.keptPace() {
-			if first {
-				return t
+			if best == nil {
+				res.best = t // even the slowest rate was not carried whole: report that
+				return res
 			}
 			fail = p
 			break
 		}
-		first = false
 		best = &t
 		if p == benchLinePeriod() {
 			break // carried at wire speed: no device offers more
 		}
 	}
 	if fail > 0 {
-		mid := time.Duration(math.Sqrt(float64(best.period) * float64(fail))).Round(time.Microsecond)
-		if t := benchHardened(b, profile, mid); t.keptPace() {
+		if t := run(time.Duration(math.Sqrt(float64(best.period) * float64(fail))).Round(time.Microsecond)); t.keptPace() {
 			best = &t
 		}
 	}
-	return *best
+	res.best = *best
+	return res
+}
+
+// benchSearchResult is a search's fastest trial carried whole and a line of all its trials.
+type benchSearchResult struct {
+	best   benchTrial
+	trials string
 }
 
 func benchPlan(b *testing.B, scenarioName, profile string, edit func(*scenario.Scenario)) *scenario.Plan {
@@ -205,7 +246,9 @@ func benchHardened(b *testing.B, profile string, period time.Duration) benchTria
 		b.Fatal(err)
 	}
 	t.drain, t.lost = time.Since(drainStart), acc.Totals.Lost
-	benchWhere(b, profile, st, t)
+	if t.lost > 0 {
+		benchWhere(st, profile, t)
+	}
 	return t
 }
 
@@ -217,24 +260,22 @@ func benchSent(st *stack.Stack) (n uint64) {
 	return n
 }
 
-// benchWhere logs where the path's frames went missing, if any did: the UART receive buffer of
-// the gateway's link (a tty's 4 KiB, overrun while the gateway was not reading), the gateway's
-// queue, the relay's writes toward the gateway, and what the balance took to drain.
-func benchWhere(b *testing.B, profile string, st *stack.Stack, t benchTrial) {
-	var overrun, relayDropped, queueDropped, unpublished uint64
+// benchWhere logs, on the test log (RIG_TEST_LOG=1), where a trial's frames went missing: the
+// UART receive buffer of the gateway's link (a tty's 4 KiB, overrun while the gateway was not
+// reading), the gateway's queue and the relay's writes toward the gateway.
+func benchWhere(st *stack.Stack, profile string, t benchTrial) {
+	var overrun, relayDropped, queueDropped uint64
 	for _, u := range st.Units() {
 		if o, ok := u.Dev.Relay().Host().(interface{ Overrun() uint64 }); ok {
 			overrun += o.Overrun()
 		}
 		relayDropped += u.Dev.Relay().Stats().DroppedGateway
 		if g := u.Gateway(); g != nil {
-			s := g.Stats()
-			queueDropped += s.QueueDropped
-			unpublished += s.Unpublished
+			queueDropped += g.Stats().QueueDropped
 		}
 	}
-	b.Logf("%s, period %s: stored %.0f frames/s of %.0f sent; lost %d (gateway link overrun %d B, relay drops %d, gateway queue drops %d); balance took %s; kept pace: %t",
-		profile, t.period, t.stored, t.sent, t.lost, overrun, relayDropped, queueDropped, t.drain.Round(time.Millisecond), t.keptPace())
+	testLog().Info("bench trial lost frames", "profile", profile, "trial", t.String(),
+		"gateway_link_overrun_bytes", overrun, "relay_drops", relayDropped, "gateway_queue_drops", queueDropped)
 }
 
 // benchLinePeriod is a TELEMETRY frame's time on a 921,600-baud 8N1 UART (10 bits a byte): the
@@ -283,7 +324,7 @@ func benchBare(b *testing.B) (fps float64, lost uint64) {
 	defer srv.Close()
 	url := "ssl://" + l.Address()
 	var got atomic.Int64
-	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetTLSConfig(clientTLS).SetClientID("bench-sub").SetOrderMatters(false))
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetTLSConfig(clientTLS).SetClientID("bench-sub").SetOrderMatters(true))
 	if t := sub.Connect(); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
 		b.Fatal(t.Error())
 	}
