@@ -202,16 +202,23 @@ func identity(cl *mqtt.Client) string {
 // deviceAllowed is the per-device ACL: device X publishes under prefix/X/ and subscribes to
 // prefix/X/cmd and below. A filter with wildcards is allowed only inside that subtree.
 func deviceAllowed(prefix, id, topic string, write bool) bool {
-	if id == "" || strings.ContainsAny(id, "/+#") || strings.HasPrefix(id, "$") {
+	if !plainIdentity(id) {
 		return false // an identity that is itself a pattern could match other devices' topics
 	}
-	own := prefix + "/" + id + "/"
+	// Cut rather than build prefix/id/: this runs on every PUBLISH, and a concatenation allocates.
+	rest, ok := strings.CutPrefix(topic, prefix)
+	if !ok || !strings.HasPrefix(rest, "/") {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest[1:], id); !ok {
+		return false
+	}
 	if write {
-		return strings.HasPrefix(topic, own) && !strings.ContainsAny(topic, "+#")
+		return strings.HasPrefix(rest, "/") && !strings.ContainsAny(topic, "+#")
 	}
 	// A device reads only below its own root (its commands, and its own telemetry echoed back):
 	// wildcards after the root cannot reach another device's topics.
-	return strings.HasPrefix(topic, own) || topic == prefix+"/"+id
+	return rest == "" || rest[0] == '/'
 }
 
 // peerCert returns the leaf client certificate of a TLS client and whether the TLS layer verified

@@ -630,6 +630,13 @@ func TestDeviceAllowed(t *testing.T) {
 		{"+", p + "/+/cmd/#", false, false},
 		{"#", p + "/#/cmd", false, false},
 		{"", p + "//cmd", false, false},
+		{devA, p + "/" + devA, false, true},
+		{devA, p + "/" + devA + "x/telemetry", true, false}, // another id that starts with devA's
+		{devA, p + "/" + devA + "x/cmd", false, false},
+		{devA, p + "x/" + devA + "/telemetry", true, false}, // another prefix that starts with p
+		{devA, p + devA + "/telemetry", true, false},
+		{devA, p + "/" + devA + "/+", true, false},
+		{"$SYS", p + "/$SYS/telemetry", true, false},
 	}
 	for _, tc := range tests {
 		if got := deviceAllowed(p, tc.id, tc.topic, tc.write); got != tc.want {
