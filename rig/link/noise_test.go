@@ -93,33 +93,3 @@ func TestNoisyStallHoldsThenDelivers(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
-
-// TestFifoNeverBlocksAndKeepsOrder: a device writing into a FIFO over a synchronous pipe does not
-// block while the host is not reading, and the host then gets every byte in order.
-func TestFifoNeverBlocksAndKeepsOrder(t *testing.T) {
-	dev, host := NewPipe("pipe:fifo")
-	defer host.Close()
-	f := NewFifo(dev, 4096)
-	var want []byte
-	for i := range uint32(100) {
-		w := frame(t, i)
-		want = append(want, w...)
-		if _, err := f.Write(w); err != nil { // nobody reads yet: must not block
-			t.Fatal(err)
-		}
-	}
-	got := make([]byte, 0, len(want))
-	buf := make([]byte, 512)
-	for len(got) < len(want) {
-		n, err := host.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, buf[:n]...)
-	}
-	if !bytes.Equal(got, want) || f.Overrun() != 0 {
-		t.Fatalf("got %d bytes (equal %v), overrun %d", len(got), bytes.Equal(got, want), f.Overrun())
-	}
-	f.Close()
-	dev.Close()
-}

@@ -142,19 +142,17 @@ func newFixture(t *testing.T, cfg *emulator.Config) *fixture {
 	fx.gw = startGateway(t, host.Port())
 	var stopEmu func()
 	if cfg != nil {
-		devConn, devPort := link.NewPipe("uart:" + devName)
-		fifo := link.NewFifo(devConn, relay.FifoSize)
+		devConn, devPort := link.NewUART("uart:"+devName, relay.FifoSize)
 		fx.r.SetDevice(devPort)
 		fx.emu = emulator.New(*cfg)
 		ectx, ecancel := context.WithCancel(context.Background())
 		emuErr := make(chan error, 1)
-		go func() { emuErr <- fx.emu.Run(ectx, fifo) }()
+		go func() { emuErr <- fx.emu.Run(ectx, devConn) }()
 		stopEmu = func() {
 			ecancel()
 			if err := <-emuErr; err != nil {
 				t.Errorf("emulator: %v", err)
 			}
-			fifo.Close()
 			devConn.Close()
 			devPort.Close()
 		}
@@ -752,8 +750,7 @@ func TestGatewayNotReading(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			host := tt.host(t)
 			r := relay.New(relay.Config{Name: devName, Host: host})
-			devConn, devPort := link.NewPipe("uart:" + devName)
-			fifo := link.NewFifo(devConn, relay.FifoSize)
+			devConn, devPort := link.NewUART("uart:"+devName, relay.FifoSize)
 			r.SetDevice(&burstPort{Port: devPort, burst: burst})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -761,14 +758,13 @@ func TestGatewayNotReading(t *testing.T) {
 			emu := emulator.New(*emuConfig(1, 20*time.Millisecond))
 			ectx, ecancel := context.WithCancel(context.Background())
 			emuDone := make(chan error, 1)
-			go func() { emuDone <- emu.Run(ectx, fifo) }()
+			go func() { emuDone <- emu.Run(ectx, devConn) }()
 			defer func() {
 				cancel()
 				host.Close() // unblocks a relay stuck on the gateway's side
 				<-done
 				ecancel()
 				<-emuDone
-				fifo.Close()
 				devConn.Close()
 				devPort.Close()
 			}()
