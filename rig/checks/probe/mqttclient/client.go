@@ -65,7 +65,7 @@ type ConnectOpts struct {
 	Version  byte   // 4 (MQTT 3.1.1) or 5
 	ClientID string // "" = a fresh random one
 	Username string
-	Password string // sent when not empty (also a wrong one, on purpose)
+	Password string           // sent when not empty (also a wrong one, on purpose)
 	Cert     *tls.Certificate // client certificate for mTLS; nil = none
 	Will     *Will
 }
