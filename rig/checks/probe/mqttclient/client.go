@@ -168,7 +168,9 @@ func RandomID(prefix string) string {
 }
 
 // Connect dials ep and sends one CONNECT; the Client is returned only when the broker accepted
-// it. The Connack says what happened in every case.
+// it. The Connack says what happened in every case, and from which local address once TCP
+// connected. The dial with its handshake, and then the wait for the CONNACK, are each bounded by
+// timeout.
 func Connect(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Duration) (*Client, Connack) {
 	if o.Version == 0 {
 		o.Version = 4
