@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pathrig/rig/rig/checks/check"
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/checks/probe/tlsprobe"
 )
 
@@ -68,12 +69,12 @@ func input(env *check.Env) Input {
 	}
 	switch {
 	case b.TLS != "":
-		in.Endpoint = Endpoint{Label: "tls", Addr: b.TLS, TLS: conf(b.TLS)}
+		in.Endpoint = mqttclient.Endpoint{Label: "tls", Addr: b.TLS, TLS: conf(b.TLS)}
 	case b.Plain != "":
-		in.Endpoint = Endpoint{Label: "plain", Addr: b.Plain}
+		in.Endpoint = mqttclient.Endpoint{Label: "plain", Addr: b.Plain}
 	}
 	for _, u := range b.WebSocket {
-		ep := Endpoint{Label: "websocket", URL: u}
+		ep := mqttclient.Endpoint{Label: "websocket", URL: u}
 		if rest, ok := strings.CutPrefix(u, "wss://"); ok {
 			host, _, _ := strings.Cut(rest, "/")
 			ep.TLS = conf(host)

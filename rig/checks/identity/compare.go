@@ -4,14 +4,16 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 )
 
 // Enforcement is what one door (a protocol version, or a listener) did with the three attempts
 // the identity rules are about. Each field is true when the attempt got through.
 type Enforcement struct {
-	Anonymous     Connack `json:"anonymous"`      // CONNECT without credentials or certificate
-	WrongPassword Connack `json:"wrong_password"` // the identity's username with a wrong password
-	Identity      Connack `json:"identity"`       // the identity's right credentials
+	Anonymous     mqttclient.Connack `json:"anonymous"`      // CONNECT without credentials or certificate
+	WrongPassword mqttclient.Connack `json:"wrong_password"` // the identity's username with a wrong password
+	Identity      mqttclient.Connack `json:"identity"`       // the identity's right credentials
 	// PublishOther: the identity published to another identity's topic; Delivered says whether
 	// that identity received it (nil: not probed).
 	PublishOther *bool `json:"publish_other_delivered,omitempty"`
@@ -38,13 +40,13 @@ type DoorResult struct {
 // Door probes one listener with one protocol version: an anonymous CONNECT, the identity with a
 // wrong password, the identity with its right credentials, and that identity publishing to the
 // other identity's topic while the other one (connected on observe, with MQTT 3.1.1) listens.
-func Door(ctx context.Context, ep, observe Endpoint, version byte, id, other Identity, timeout time.Duration) DoorResult {
+func Door(ctx context.Context, ep, observe mqttclient.Endpoint, version byte, id, other Identity, timeout time.Duration) DoorResult {
 	r := DoorResult{Endpoint: ep.String(), Version: version}
 	start := time.Now()
-	r.Seen.Anonymous = connectQuiet(ctx, ep, ConnectOpts{Version: version}, timeout)
+	r.Seen.Anonymous = connectQuiet(ctx, ep, mqttclient.ConnectOpts{Version: version}, timeout)
 	r.Trace.connect("anonymous CONNECT", start, r.Seen.Anonymous)
 	start = time.Now()
-	r.Seen.WrongPassword = connectQuiet(ctx, ep, ConnectOpts{Version: version, ClientID: id.ClientID, Username: id.Username, Password: RandomID("rig-wrong-password-"), Cert: id.Cert}, timeout)
+	r.Seen.WrongPassword = connectQuiet(ctx, ep, mqttclient.ConnectOpts{Version: version, ClientID: id.ClientID, Username: id.Username, Password: mqttclient.RandomID("rig-wrong-password-"), Cert: id.Cert}, timeout)
 	r.Trace.connect("identity "+id.Name+" with a wrong password", start, r.Seen.WrongPassword)
 	c, ca := connectAs(ctx, ep, id, version, timeout, &r.Trace, "identity "+id.Name+" with its credentials")
 	r.Seen.Identity = ca
@@ -62,7 +64,7 @@ func Door(ctx context.Context, ep, observe Endpoint, version byte, id, other Ide
 		return r
 	}
 	defer s.Disconnect()
-	canary := []byte(RandomID("rig identity probe cross-device canary (not telemetry) "))
+	canary := []byte(mqttclient.RandomID("rig identity probe cross-device canary (not telemetry) "))
 	start = time.Now()
 	qos := byte(0)
 	if version == 5 {
@@ -90,8 +92,8 @@ func Door(ctx context.Context, ep, observe Endpoint, version byte, id, other Ide
 }
 
 // connectQuiet connects and, when accepted, disconnects at once.
-func connectQuiet(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Duration) Connack {
-	c, ca := Connect(ctx, ep, o, timeout)
+func connectQuiet(ctx context.Context, ep mqttclient.Endpoint, o mqttclient.ConnectOpts, timeout time.Duration) mqttclient.Connack {
+	c, ca := mqttclient.Connect(ctx, ep, o, timeout)
 	c.Disconnect() // nil-safe
 	return ca
 }

@@ -1,13 +1,35 @@
+// Package identity owns the identity family of checks: whether one identity can take over
+// another's session through its client id, whether repeated failed logins lock an identity out,
+// whether retained messages and Last Wills obey the topic ACL, whether an MQTT 5 client meets the
+// same authentication and ACL as an MQTT 3.1.1 one, and whether WebSocket listeners enforce the
+// rules of the TLS listener.
+//
+// The probes speak MQTT through the rig's own session (rig/checks/probe/mqttclient), so the
+// evidence holds the exact reason codes and CONNACK properties a broker answered. Every sequence
+// takes plain parameters (endpoints, identities, bounds) and returns what it observed; the
+// verdicts are taken from those observations.
 package identity
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/record"
 )
+
+// Identity is a device identity the probes connect as.
+type Identity struct {
+	Name     string           // label in evidence (probe-a)
+	ClientID string           // its MQTT client id
+	Username string           // may be empty
+	Password string           // may be empty; secret, never in evidence
+	Cert     *tls.Certificate // client certificate for mTLS; may be nil
+	Topic    string           // a topic it may publish to and read (its own)
+}
 
 // The controls of the identity family.
 const (
@@ -34,9 +56,9 @@ const (
 // bounds onto it.
 type Input struct {
 	// Endpoint is where devices connect: the TLS listener when one is named, else the plaintext one.
-	Endpoint Endpoint
+	Endpoint mqttclient.Endpoint
 	// WebSocket lists the WebSocket listeners to hold to the rules.
-	WebSocket []Endpoint
+	WebSocket []mqttclient.Endpoint
 	// Probes are the device identities: the first is the victim, writer and probing identity, the
 	// second the other device (attacker, topic owner, observer); the last one is locked out.
 	Probes          []Identity

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/mqttws"
 	"github.com/pathrig/rig/rig/pki"
 	"github.com/pathrig/rig/rig/record"
@@ -158,7 +159,7 @@ func TestMosquittoTakeover(t *testing.T) {
 				"listener %s 127.0.0.1\n" + tc.line + "cafile " + filepath.Join(m.dir, "ca.crt") + "\ncertfile " + filepath.Join(m.dir, "server.crt") +
 				"\nkeyfile " + filepath.Join(m.dir, "server.key") + "\nrequire_certificate true\nuse_identity_as_username true\n"
 			startMosquitto(t, m.dir, conf, addr)
-			ep := Endpoint{Label: "tls", Addr: addr, TLS: m.trust}
+			ep := mqttclient.Endpoint{Label: "tls", Addr: addr, TLS: m.trust}
 			r := Takeover(t.Context(), ep, m.ident("probe-a", ""), m.ident("probe-b", ""), timeout)
 			v := TakeoverVerdict(r)
 			if v.Status != tc.want {
@@ -185,7 +186,7 @@ func TestMosquittoLockout(t *testing.T) {
 	}
 	addr := freePort(t)
 	startMosquitto(t, m.dir, "allow_anonymous false\npassword_file "+pw+"\nlistener %s 127.0.0.1\n", addr)
-	r := Lockout(t.Context(), Endpoint{Label: "plain", Addr: addr}, Identity{Name: "probe-b", ClientID: "probe-b", Username: "probe-b", Password: "pw-b-mosq"}, 5, 200*time.Millisecond, timeout)
+	r := Lockout(t.Context(), mqttclient.Endpoint{Label: "plain", Addr: addr}, Identity{Name: "probe-b", ClientID: "probe-b", Username: "probe-b", Password: "pw-b-mosq"}, 5, 200*time.Millisecond, timeout)
 	v := LockoutVerdict(r)
 	if v.Status != record.StatusFail || r.WrongAccepted != 0 || !r.AfterFailures.Accepted() {
 		t.Fatalf("IDENT-LOCKOUT on mosquitto = %s (%s), want fail with every wrong password refused and the right one accepted", v.Status, v.Reason)
@@ -260,12 +261,12 @@ func TestMosquittoWebSocketBypass(t *testing.T) {
 	startMosquitto(t, m.dir, conf, tlsAddr, wsBackend)
 	url := wsFront(t, wsBackend)
 	a, b := m.ident("probe-a", "pw-probe-a"), m.ident("probe-b", "pw-probe-b")
-	tlsEP := Endpoint{Label: "tls", Addr: tlsAddr, TLS: m.trust}
+	tlsEP := mqttclient.Endpoint{Label: "tls", Addr: tlsAddr, TLS: m.trust}
 	base := Door(t.Context(), tlsEP, tlsEP, 4, a, b, timeout)
 	if base.Error != "" || base.Seen.AnonymousIn() || base.Seen.WrongIn() {
 		t.Fatalf("mosquitto's TLS listener: error %q, anonymous %s, wrong password %s; want both refused", base.Error, base.Seen.Anonymous.Answer, base.Seen.WrongPassword.Answer)
 	}
-	ws := Door(t.Context(), Endpoint{Label: "ws", URL: url}, tlsEP, 4, a, b, timeout)
+	ws := Door(t.Context(), mqttclient.Endpoint{Label: "ws", URL: url}, tlsEP, 4, a, b, timeout)
 	v := WebSocketVerdict("WebSocket listener", url, ws)
 	if v.Status != record.StatusFail || !ws.Seen.AnonymousIn() {
 		t.Fatalf("IDENT-WEBSOCKET = %s (%s), want fail with anonymous admitted", v.Status, v.Reason)

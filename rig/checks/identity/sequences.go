@@ -4,15 +4,17 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 )
 
 // Step is one step of a probe sequence, as written to the evidence. Passwords are never in it.
 type Step struct {
-	Step       string   `json:"step"`
-	Result     string   `json:"result"`
-	Detail     string   `json:"detail,omitempty"`
-	Connack    *Connack `json:"connack,omitempty"`
-	DurationMs float64  `json:"duration_ms"`
+	Step       string              `json:"step"`
+	Result     string              `json:"result"`
+	Detail     string              `json:"detail,omitempty"`
+	Connack    *mqttclient.Connack `json:"connack,omitempty"`
+	DurationMs float64             `json:"duration_ms"`
 }
 
 // Trace records the steps of one sequence.
@@ -24,28 +26,28 @@ func (t *Trace) add(name string, start time.Time, result, detail string) {
 	t.Steps = append(t.Steps, Step{Step: name, Result: result, Detail: detail, DurationMs: float64(time.Since(start).Microseconds()) / 1000})
 }
 
-func (t *Trace) connect(name string, start time.Time, ca Connack) {
+func (t *Trace) connect(name string, start time.Time, ca mqttclient.Connack) {
 	c := ca
 	t.Steps = append(t.Steps, Step{Step: name, Result: ca.Answer, Detail: ca.Detail, Connack: &c, DurationMs: float64(time.Since(start).Microseconds()) / 1000})
 }
 
 // connectAs connects id over ep with its own client id and credentials.
-func connectAs(ctx context.Context, ep Endpoint, id Identity, version byte, timeout time.Duration, t *Trace, label string) (*Client, Connack) {
+func connectAs(ctx context.Context, ep mqttclient.Endpoint, id Identity, version byte, timeout time.Duration, t *Trace, label string) (*mqttclient.Client, mqttclient.Connack) {
 	start := time.Now()
-	c, ca := Connect(ctx, ep, ConnectOpts{Version: version, ClientID: id.ClientID, Username: id.Username, Password: id.Password, Cert: id.Cert}, timeout)
+	c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: version, ClientID: id.ClientID, Username: id.Username, Password: id.Password, Cert: id.Cert}, timeout)
 	t.connect(label, start, ca)
 	return c, ca
 }
 
 // ping runs Ping and records it; it reports whether the connection is alive.
-func ping(c *Client, t *Trace, label string) (bool, error) {
+func ping(c *mqttclient.Client, t *Trace, label string) (bool, error) {
 	start := time.Now()
 	err := c.Ping()
 	switch {
 	case err == nil:
 		t.add(label, start, "pingresp", "")
 		return true, nil
-	case Closed(err):
+	case mqttclient.Closed(err):
 		t.add(label, start, "closed", err.Error())
 		return false, nil
 	}
@@ -62,7 +64,7 @@ type TakeoverResult struct {
 	// VictimConnected: the victim's own CONNECT was accepted (without it nothing is shown).
 	VictimConnected bool `json:"victim_connected"`
 	// Attempt is how the broker answered the second identity's CONNECT with the victim's id.
-	Attempt Connack `json:"attempt"`
+	Attempt mqttclient.Connack `json:"attempt"`
 	// VictimSurvived: after that answer, the victim's session still answered a PINGREQ.
 	VictimSurvived bool `json:"victim_survived"`
 	// VictimUnknown: the victim's connection neither answered nor closed (no verdict).
@@ -75,7 +77,7 @@ type TakeoverResult struct {
 // broker ends a taken-over session before it acknowledges the new CONNECT (MQTT 3.1.1 §3.1.4,
 // mochi and Mosquitto alike), so the victim's answer after the attacker's CONNACK is the verdict,
 // not a race.
-func Takeover(ctx context.Context, ep Endpoint, victim, attacker Identity, timeout time.Duration) TakeoverResult {
+func Takeover(ctx context.Context, ep mqttclient.Endpoint, victim, attacker Identity, timeout time.Duration) TakeoverResult {
 	r := TakeoverResult{Victim: victim.Name, Attacker: attacker.Name, ClientID: victim.ClientID}
 	v, ca := connectAs(ctx, ep, victim, 4, timeout, &r.Trace, "victim "+victim.Name+" connects as "+victim.ClientID)
 	if !ca.Accepted() {
@@ -85,7 +87,7 @@ func Takeover(ctx context.Context, ep Endpoint, victim, attacker Identity, timeo
 	defer v.Disconnect()
 	r.VictimConnected = true
 	start := time.Now()
-	a, ca := Connect(ctx, ep, ConnectOpts{Version: 4, ClientID: victim.ClientID, Username: attacker.Username, Password: attacker.Password, Cert: attacker.Cert}, timeout)
+	a, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: victim.ClientID, Username: attacker.Username, Password: attacker.Password, Cert: attacker.Cert}, timeout)
 	r.Trace.connect("attacker "+attacker.Name+" connects as "+victim.ClientID, start, ca)
 	r.Attempt = ca
 	if a != nil {
@@ -107,13 +109,13 @@ type LockoutResult struct {
 	Attempts int    `json:"attempts"`
 	Window   string `json:"window"`
 	// Baseline: the identity's right credentials were accepted before the failures.
-	Baseline Connack `json:"baseline"`
+	Baseline mqttclient.Connack `json:"baseline"`
 	// WrongAccepted counts the wrong-password CONNECTs the broker accepted.
 	WrongAccepted int `json:"wrong_password_accepted"`
 	// WrongUnanswered counts wrong-password CONNECTs without a clear answer.
 	WrongUnanswered int `json:"wrong_password_unanswered"`
 	// AfterFailures is how the right credentials were answered after the failures.
-	AfterFailures Connack `json:"after_failures"`
+	AfterFailures mqttclient.Connack `json:"after_failures"`
 	// Released: after waiting out the window the right credentials were accepted again (nil when
 	// not tried because nothing was locked).
 	Released *bool  `json:"released,omitempty"`
@@ -123,7 +125,7 @@ type LockoutResult struct {
 // Lockout sends attempts CONNECTs of id with a wrong password, then one with the right one; when
 // that is refused it waits out window and tries once more, so that the identity it locked can
 // connect again when the probe ends.
-func Lockout(ctx context.Context, ep Endpoint, id Identity, attempts int, window, timeout time.Duration) LockoutResult {
+func Lockout(ctx context.Context, ep mqttclient.Endpoint, id Identity, attempts int, window, timeout time.Duration) LockoutResult {
 	r := LockoutResult{Identity: id.Name, Attempts: attempts, Window: window.String()}
 	c, ca := connectAs(ctx, ep, id, 4, timeout, &r.Trace, "right credentials (baseline)")
 	r.Baseline = ca
@@ -132,16 +134,16 @@ func Lockout(ctx context.Context, ep Endpoint, id Identity, attempts int, window
 		return r
 	}
 	c.Disconnect()
-	wrong := RandomID("rig-wrong-password-")
+	wrong := mqttclient.RandomID("rig-wrong-password-")
 	for i := 1; i <= attempts; i++ {
 		start := time.Now()
-		c, ca := Connect(ctx, ep, ConnectOpts{Version: 4, ClientID: id.ClientID, Username: id.Username, Password: wrong, Cert: id.Cert}, timeout)
+		c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: id.ClientID, Username: id.Username, Password: wrong, Cert: id.Cert}, timeout)
 		r.Trace.connect(fmt.Sprintf("wrong password %d/%d", i, attempts), start, ca)
 		switch ca.Answer {
-		case AnswerAccepted:
+		case mqttclient.AnswerAccepted:
 			r.WrongAccepted++
 			c.Disconnect()
-		case AnswerRefused, AnswerClosed, AnswerTLS:
+		case mqttclient.AnswerRefused, mqttclient.AnswerClosed, mqttclient.AnswerTLS:
 		default:
 			r.WrongUnanswered++
 		}
@@ -183,7 +185,7 @@ type DeliveryResult struct {
 	// there: the subscriber would have seen the canary.
 	SubscriberReady bool `json:"subscriber_ready"`
 	// Refused: the broker refused the writer's CONNECT carrying the will (will sequence).
-	Refused *Connack `json:"connect_refused,omitempty"`
+	Refused *mqttclient.Connack `json:"connect_refused,omitempty"`
 	// Delivered: the canary reached the owner (live, or retained on a new subscription).
 	Delivered bool `json:"delivered"`
 	// Retained: the canary came back as a retained message on a new subscription.
@@ -193,7 +195,7 @@ type DeliveryResult struct {
 }
 
 // subscriber connects owner and subscribes it to its own topic.
-func subscriber(ctx context.Context, ep Endpoint, owner Identity, timeout time.Duration, t *Trace) (*Client, string) {
+func subscriber(ctx context.Context, ep mqttclient.Endpoint, owner Identity, timeout time.Duration, t *Trace) (*mqttclient.Client, string) {
 	s, ca := connectAs(ctx, ep, owner, 4, timeout, t, "owner "+owner.Name+" connects")
 	if !ca.Accepted() {
 		return nil, fmt.Sprintf("identity %q could not connect: %s %s", owner.Name, ca.Answer, ca.Detail)
@@ -220,21 +222,21 @@ func subscriber(ctx context.Context, ep Endpoint, owner Identity, timeout time.D
 // per-client list), so whatever it routed to the owner before it handled the control message has
 // arrived once the control message has. (A PINGRESP is no such barrier: mochi writes it directly,
 // past the queue.)
-func control(ctx context.Context, s *Client, owner Identity, t *Trace) bool {
-	payload := []byte(RandomID("rig identity probe control message (not telemetry) "))
+func control(ctx context.Context, s *mqttclient.Client, owner Identity, t *Trace) bool {
+	payload := []byte(mqttclient.RandomID("rig identity probe control message (not telemetry) "))
 	start := time.Now()
 	if _, err := s.Publish(owner.Topic, payload, 0, false); err != nil {
 		t.add("owner publishes a control message", start, "error", err.Error())
 		return false
 	}
-	ok, err := s.Wait(ctx, s.timeout, payload)
+	ok, err := s.Wait(ctx, s.Timeout(), payload)
 	t.add("control message back to the owner", start, fmt.Sprint(ok), errString(err))
 	return ok
 }
 
 // RetainACL has writer publish a retained canary to owner's topic (one writer may not write),
 // then checks whether owner receives it, live or as a retained message on a new subscription.
-func RetainACL(ctx context.Context, ep Endpoint, writer, owner Identity, timeout time.Duration) DeliveryResult {
+func RetainACL(ctx context.Context, ep mqttclient.Endpoint, writer, owner Identity, timeout time.Duration) DeliveryResult {
 	r := DeliveryResult{Writer: writer.Name, Owner: owner.Name, Topic: owner.Topic}
 	s, why := subscriber(ctx, ep, owner, timeout, &r.Trace)
 	if s == nil {
@@ -247,7 +249,7 @@ func RetainACL(ctx context.Context, ep Endpoint, writer, owner Identity, timeout
 		r.Error = fmt.Sprintf("identity %q could not connect: %s %s", writer.Name, ca.Answer, ca.Detail)
 		return r
 	}
-	canary := []byte(RandomID("rig identity probe retained canary (not telemetry) "))
+	canary := []byte(mqttclient.RandomID("rig identity probe retained canary (not telemetry) "))
 	start := time.Now()
 	if _, err := w.Publish(owner.Topic, canary, 0, true); err != nil {
 		r.add("writer publishes a retained canary to "+owner.Topic, start, "closed", err.Error())
@@ -291,7 +293,7 @@ func RetainACL(ctx context.Context, ep Endpoint, writer, owner Identity, timeout
 
 // clearRetained removes the retained canary (an empty retained message) so that the probe leaves
 // the broker as it found it.
-func clearRetained(ctx context.Context, ep Endpoint, writer, owner Identity, timeout time.Duration, t *Trace) bool {
+func clearRetained(ctx context.Context, ep mqttclient.Endpoint, writer, owner Identity, timeout time.Duration, t *Trace) bool {
 	w, ca := connectAs(ctx, ep, writer, 4, timeout, t, "writer connects to clear the retained canary")
 	if !ca.Accepted() {
 		return false
@@ -311,7 +313,7 @@ func clearRetained(ctx context.Context, ep Endpoint, writer, owner Identity, tim
 // DISCONNECT, and waits up to wait for the will to reach owner. A broker that refuses the CONNECT
 // for its will decides at once; otherwise the wait bounds how long a broker may take to publish a
 // will once it has seen the connection end.
-func WillACL(ctx context.Context, ep Endpoint, writer, owner Identity, wait, timeout time.Duration) DeliveryResult {
+func WillACL(ctx context.Context, ep mqttclient.Endpoint, writer, owner Identity, wait, timeout time.Duration) DeliveryResult {
 	r := DeliveryResult{Writer: writer.Name, Owner: owner.Name, Topic: owner.Topic}
 	s, why := subscriber(ctx, ep, owner, timeout, &r.Trace)
 	if s == nil {
@@ -320,10 +322,10 @@ func WillACL(ctx context.Context, ep Endpoint, writer, owner Identity, wait, tim
 	}
 	defer s.Disconnect()
 	r.SubscriberReady = control(ctx, s, owner, &r.Trace)
-	canary := []byte(RandomID("rig identity probe will canary (not telemetry) "))
+	canary := []byte(mqttclient.RandomID("rig identity probe will canary (not telemetry) "))
 	start := time.Now()
-	w, ca := Connect(ctx, ep, ConnectOpts{Version: 4, ClientID: writer.ClientID, Username: writer.Username, Password: writer.Password, Cert: writer.Cert,
-		Will: &Will{Topic: owner.Topic, Payload: canary}}, timeout)
+	w, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: writer.ClientID, Username: writer.Username, Password: writer.Password, Cert: writer.Cert,
+		Will: &mqttclient.Will{Topic: owner.Topic, Payload: canary}}, timeout)
 	r.Trace.connect("writer "+writer.Name+" connects with a will on "+owner.Topic, start, ca)
 	if !ca.Accepted() {
 		// The refusal counts only if the same identity connects without the will.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pathrig/rig/rig/broker"
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/pki"
 	"github.com/pathrig/rig/rig/record"
 	"github.com/pathrig/rig/rig/telemetry"
@@ -18,8 +19,8 @@ const timeout = 3 * time.Second
 // refPath is the reference broker in one state with the endpoints and identities the probes use.
 type refPath struct {
 	b          *broker.Broker
-	tls, ws    Endpoint
-	plain      Endpoint
+	tls, ws    mqttclient.Endpoint
+	plain      mqttclient.Endpoint
 	a, bIdent  Identity
 	hardened   bool
 	lockWindow time.Duration
@@ -63,9 +64,9 @@ func startRef(t *testing.T, hardened bool) *refPath {
 	t.Cleanup(func() { _ = b.Close() })
 	rp.b = b
 	clientTLS := &tls.Config{RootCAs: p.CAPool(), ServerName: "localhost"}
-	rp.tls = Endpoint{Label: "tls", Addr: b.TLSAddr(), TLS: clientTLS}
-	rp.plain = Endpoint{Label: "plain", Addr: b.PlainAddr()}
-	rp.ws = Endpoint{Label: "ws", URL: b.WebSocketURL()}
+	rp.tls = mqttclient.Endpoint{Label: "tls", Addr: b.TLSAddr(), TLS: clientTLS}
+	rp.plain = mqttclient.Endpoint{Label: "plain", Addr: b.PlainAddr()}
+	rp.ws = mqttclient.Endpoint{Label: "ws", URL: b.WebSocketURL()}
 	if hardened {
 		rp.ws.TLS = clientTLS
 	}

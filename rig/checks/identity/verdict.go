@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/record"
 )
 
@@ -21,11 +22,11 @@ func verdict(st record.Status, obs, facts map[string]any, format string, args ..
 }
 
 // unanswered reports a CONNECT that got no answer one can judge.
-func unanswered(c Connack) bool {
-	return c.Answer == AnswerSilent || c.Answer == AnswerNoTCP || c.Answer == AnswerNotMQTT || c.Answer == ""
+func unanswered(c mqttclient.Connack) bool {
+	return c.Answer == mqttclient.AnswerSilent || c.Answer == mqttclient.AnswerNoTCP || c.Answer == mqttclient.AnswerNotMQTT || c.Answer == ""
 }
 
-func how(c Connack) string {
+func how(c mqttclient.Connack) string {
 	switch {
 	case c.Code != nil:
 		return fmt.Sprintf("%s, CONNACK 0x%02x (%s)", c.Answer, *c.Code, c.Detail)
@@ -141,7 +142,7 @@ func MQTT5Verdict(v3, v5 DoorResult) Verdict {
 		obs["connack_properties"] = p
 	}
 	facts := map[string]any{"mqtt.v5": "same-rules"}
-	if c := v5.Seen.Identity; c.Answer == AnswerRefused && c.Code != nil && (*c.Code == 0x01 || *c.Code == 0x84) {
+	if c := v5.Seen.Identity; c.Answer == mqttclient.AnswerRefused && c.Code != nil && (*c.Code == 0x01 || *c.Code == 0x84) {
 		facts["mqtt.v5"] = "unsupported"
 		return verdict(record.StatusPass, obs, facts, "the broker refuses MQTT 5 (%s): there is no MQTT 5 door to hold to the 3.1.1 rules", how(c))
 	}

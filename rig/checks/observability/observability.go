@@ -23,6 +23,7 @@ import (
 	"github.com/pathrig/rig/rig/checks/check"
 	"github.com/pathrig/rig/rig/checks/probe"
 	"github.com/pathrig/rig/rig/checks/probe/httpprobe"
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/checks/probe/obsprobe"
 	"github.com/pathrig/rig/rig/checks/probe/uartprobe"
 	"github.com/pathrig/rig/rig/record"
@@ -196,24 +197,28 @@ func orDash(s string) string {
 	return s
 }
 
+// maxSysMessages bounds the $SYS messages read for credentials (a broker publishes a few dozen).
+const maxSysMessages = 2000
+
 func msThreshold(env *check.Env, control, key string) time.Duration {
 	return time.Duration(env.Threshold(control, key)) * time.Millisecond
 }
 
-// brokerTLS is the TLS a probe reaches the broker's authentication with. The certificate is
-// not judged here (the transport and certificate checks do): the probe only needs the broker
-// to read its CONNECT. A probe identity's client certificate is presented when there is one,
-// so that a broker requiring one lets the CONNECT through to authentication.
-func (o *obsRun) brokerTLS(useTLS bool) *tls.Config {
+// brokerEndpoint is the listener at addr as a probe reaches the broker's authentication, and the
+// client certificate it presents there. The certificate is not judged here (the transport and
+// certificate checks do): the probe only needs the broker to read its CONNECT. A probe
+// identity's client certificate is presented when there is one, so that a broker requiring one
+// lets the CONNECT through to authentication.
+func (o *obsRun) brokerEndpoint(addr string, useTLS bool) (mqttclient.Endpoint, *tls.Certificate) {
 	if !useTLS {
-		return nil
+		return mqttclient.Endpoint{Label: "plain", Addr: addr}, nil
 	}
-	b := o.env.Targets.Broker
-	c := &tls.Config{ServerName: b.ServerName, InsecureSkipVerify: true} //nolint:gosec // reaching authentication, not judging the certificate
-	if len(o.env.Targets.Probes) > 0 && o.env.Targets.Probes[0].Cert != nil {
-		c.Certificates = []tls.Certificate{*o.env.Targets.Probes[0].Cert}
+	ep := mqttclient.Endpoint{Label: "tls", Addr: addr,
+		TLS: &tls.Config{ServerName: o.env.Targets.Broker.ServerName, InsecureSkipVerify: true}} //nolint:gosec // reaching authentication, not judging the certificate
+	if len(o.env.Targets.Probes) > 0 {
+		return ep, o.env.Targets.Probes[0].Cert
 	}
-	return c
+	return ep, nil
 }
 
 // authEvents sends a CONNECT with a marker identity and a wrong password and looks for its
@@ -238,22 +243,24 @@ func (o *obsRun) authEvents(ctx context.Context) check.Outcome {
 	env.Evidence.AddSecret(wrong)
 	o.use("marker wrong password", marker, wrong)
 	since := time.Now()
-	s, err := obsprobe.Dial(ctx, addr, o.brokerTLS(useTLS), env.Limits.ProbeTimeout, marker, marker, wrong)
+	ep, cert := o.brokerEndpoint(addr, useTLS)
+	c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: marker, Username: marker, Password: wrong, Cert: cert}, env.Limits.ProbeTimeout)
+	c.Disconnect()
 	inj := map[string]any{"endpoint": addr, "tls": useTLS, "marker_identity": marker, "password": "a wrong one (redacted)", "started": since.UTC()}
-	if err != nil {
+	if err := ca.Err(ep); err != nil {
 		inj["error"] = err.Error()
 		ev.JSON("injection.json", inj)
-		return ev.Outcome(record.StatusError, nil, "the failed login could not be injected: nothing answered in MQTT at %s (%v)", addr, err)
+		return ev.Outcome(record.StatusError, nil, "the failed login could not be injected: nothing answered in MQTT (%v)", err)
 	}
-	s.Close()
-	inj["local_address"], inj["connack_return_code"] = s.Local, s.ReturnCode
+	rc := *ca.Code
+	inj["local_address"], inj["connack_return_code"] = ca.Local, rc
 	ev.JSON("injection.json", inj)
-	res := map[string]any{"connack": int(s.ReturnCode), "within_ms": within.Milliseconds()}
-	if s.ReturnCode == 0 {
+	res := map[string]any{"connack": int(rc), "within_ms": within.Milliseconds()}
+	if ca.Accepted() {
 		return ev.Outcome(record.StatusFail, res, "the broker accepted a CONNECT with a wrong password for a marker identity (injection.json): it authenticates nothing, so no failed login is ever recorded (see GUARD-ANON)")
 	}
-	l, e, err := log.await(ctx, within, obsprobe.Want{Kind: secevent.AuthFailure, Identity: marker, Remote: s.Local, Since: since, Slack: time.Second})
-	return eventVerdict(ev, fmt.Sprintf("the refused login of a marker identity (CONNACK %d)", s.ReturnCode), "the broker log", l, e, err, within, res)
+	l, e, err := log.await(ctx, within, obsprobe.Want{Kind: secevent.AuthFailure, Identity: marker, Remote: ca.Local, Since: since, Slack: time.Second})
+	return eventVerdict(ev, fmt.Sprintf("the refused login of a marker identity (CONNACK %d)", rc), "the broker log", l, e, err, within, res)
 }
 
 // aclEvents has a probe identity subscribe to # and publish to another device's topic, and
@@ -283,16 +290,17 @@ func (o *obsRun) aclEvents(ctx context.Context) check.Outcome {
 		clientID = "rig-obs-" + probe.RandomHex(6)
 	}
 	since := time.Now()
-	s, err := obsprobe.Dial(ctx, addr, o.brokerTLS(useTLS), env.Limits.ProbeTimeout, clientID, id.Username, id.Password)
-	if err != nil {
-		return ev.Outcome(record.StatusError, nil, "nothing answered in MQTT at %s: %v", addr, err)
+	ep, cert := o.brokerEndpoint(addr, useTLS)
+	c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: clientID, Username: id.Username, Password: id.Password, Cert: cert}, env.Limits.ProbeTimeout)
+	if err := ca.Err(ep); err != nil {
+		return ev.Outcome(record.StatusError, nil, "nothing answered in MQTT: %v", err)
 	}
-	defer s.Close()
-	if s.ReturnCode != 0 {
-		return ev.Outcome(record.StatusError, map[string]any{"connack": int(s.ReturnCode)}, "the probe identity %s was refused (CONNACK %d): no ACL decision can be injected", id.Name, s.ReturnCode)
+	defer c.Disconnect()
+	if !ca.Accepted() {
+		return ev.Outcome(record.StatusError, map[string]any{"connack": int(*ca.Code)}, "the probe identity %s was refused (CONNACK %d): no ACL decision can be injected", id.Name, *ca.Code)
 	}
-	code, err := s.Subscribe("#")
-	inj := map[string]any{"endpoint": addr, "identity": id.Name, "client_id": clientID, "local_address": s.Local, "subscribe": "#", "suback": code, "started": since.UTC()}
+	code, err := c.Subscribe("#", 0)
+	inj := map[string]any{"endpoint": addr, "identity": id.Name, "client_id": clientID, "local_address": ca.Local, "subscribe": "#", "suback": code, "started": since.UTC()}
 	if err != nil {
 		inj["error"] = err.Error()
 		ev.JSON("injection.json", inj)
@@ -300,14 +308,14 @@ func (o *obsRun) aclEvents(ctx context.Context) check.Outcome {
 	}
 	if len(env.Targets.Probes) > 1 && env.Targets.Probes[1].Topic != "" {
 		inj["publish"] = env.Targets.Probes[1].Topic
-		_ = s.Publish(env.Targets.Probes[1].Topic, []byte("rig-obs acl probe"))
+		_, _ = c.Publish(env.Targets.Probes[1].Topic, []byte("rig-obs acl probe"), 0, false)
 	}
 	ev.JSON("injection.json", inj)
 	res := map[string]any{"suback": int(code), "within_ms": within.Milliseconds()}
 	if code != 0x80 {
 		return ev.Outcome(record.StatusFail, res, "the broker granted # to %s (SUBACK %#x): its ACL refuses nothing, so no denial is ever recorded (see GUARD-SUB-WILDCARD)", id.Name, code)
 	}
-	wants := []obsprobe.Want{{Kind: secevent.ACLDeny, Remote: s.Local, Since: since, Slack: time.Second}}
+	wants := []obsprobe.Want{{Kind: secevent.ACLDeny, Remote: ca.Local, Since: since, Slack: time.Second}}
 	for _, who := range []string{id.Username, clientID} {
 		if who != "" {
 			wants = append(wants, obsprobe.Want{Kind: secevent.ACLDeny, Identity: who, Since: since, Slack: time.Second})
@@ -672,7 +680,7 @@ func (o *obsRun) secrets(ctx context.Context) check.Outcome {
 	}
 	// A login with a real credential first, so that a log that writes what it sees has it.
 	addr, useTLS := probeEndpoint(t.Broker)
-	var sys []obsprobe.Message
+	var sys []mqttclient.Message
 	sysState := "not read (no broker or probe identity named)"
 	if addr != "" && len(t.Probes) > 0 {
 		id := t.Probes[0]
@@ -680,24 +688,30 @@ func (o *obsRun) secrets(ctx context.Context) check.Outcome {
 		if clientID == "" {
 			clientID = "rig-obs-" + probe.RandomHex(6)
 		}
-		s, err := obsprobe.Dial(ctx, addr, o.brokerTLS(useTLS), env.Limits.ProbeTimeout, clientID, id.Username, id.Password)
-		switch {
+		ep, cert := o.brokerEndpoint(addr, useTLS)
+		c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: clientID, Username: id.Username, Password: id.Password, Cert: cert}, env.Limits.ProbeTimeout)
+		switch err := ca.Err(ep); {
 		case err != nil:
 			sysState = "not read: " + err.Error()
-		case s.ReturnCode != 0:
-			sysState = fmt.Sprintf("not read: %s refused (CONNACK %d)", id.Name, s.ReturnCode)
+		case !ca.Accepted():
+			sysState = fmt.Sprintf("not read: %s refused (CONNACK %d)", id.Name, *ca.Code)
 		default:
-			code, err := s.Subscribe("$SYS/#")
+			code, err := c.Subscribe("$SYS/#", 0)
 			switch {
 			case err != nil:
 				sysState = "not read: " + err.Error()
 			case code == 0x80:
 				sysState = "refused to " + id.Name + " (SUBACK 0x80)"
 			default:
-				sys = s.Collect(msThreshold(env, ctlObsSecrets, "sys_read_ms"), 2000)
+				// What was read counts also when the read ended early (the broker closed, the run
+				// ended): each message is a source searched.
+				sys, err = c.Collect(ctx, msThreshold(env, ctlObsSecrets, "sys_read_ms"), maxSysMessages)
 				sysState = fmt.Sprintf("%d messages read", len(sys))
+				if err != nil {
+					sysState += " (then " + err.Error() + ")"
+				}
 			}
-			s.Close()
+			c.Disconnect()
 		}
 	}
 	type source struct {

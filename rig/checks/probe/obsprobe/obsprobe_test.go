@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/secevent"
 )
 
@@ -267,12 +268,13 @@ func TestMosquittoLogRealPeer(t *testing.T) {
 				t.Fatal(err)
 			}
 			since := time.Now()
-			s, err := Dial(context.Background(), addr, nil, 2*time.Second, "probe-marker-1", "probe-marker-1", "wrong-password-1")
-			if err != nil || s.ReturnCode == 0 {
-				t.Fatalf("CONNECT with a wrong password: %v, return code %d; want a refusal", err, s.ReturnCode)
+			ep := mqttclient.Endpoint{Label: "plain", Addr: addr}
+			c, ca := mqttclient.Connect(context.Background(), ep, mqttclient.ConnectOpts{Version: 4, ClientID: "probe-marker-1", Username: "probe-marker-1", Password: "wrong-password-1"}, 2*time.Second)
+			c.Disconnect()
+			if ca.Answer != mqttclient.AnswerRefused {
+				t.Fatalf("CONNECT with a wrong password: %s (%s); want a refusal", ca.Answer, ca.Detail)
 			}
-			s.Close()
-			local := s.Local
+			local := ca.Local
 			var got Log
 			deadline := time.Now().Add(3 * time.Second)
 			for {

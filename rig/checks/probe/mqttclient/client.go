@@ -1,15 +1,13 @@
-// Package identity owns the identity family of checks: whether one identity can take over
-// another's session through its client id, whether repeated failed logins lock an identity out,
-// whether retained messages and Last Wills obey the topic ACL, whether an MQTT 5 client meets the
-// same authentication and ACL as an MQTT 3.1.1 one, and whether WebSocket listeners enforce the
-// rules of the TLS listener.
+// Package mqttclient is the rig's one hand-written MQTT session, used by the probes that must see
+// exactly what a broker answered: MQTT 3.1.1 and 5 through mochi's packets codec, over TCP, TLS
+// or WebSocket (rig/mqttws). The evidence can hold the exact reason codes and CONNACK properties
+// a broker answered and the local address a broker's log names the probe by, and no client
+// library reconnects, retries or hides a dropped session.
 //
-// The probes speak MQTT themselves, 3.1.1 and 5, through mochi's packets codec, over TCP, TLS or
-// WebSocket (rig/mqttws): the evidence holds the exact reason codes and CONNACK properties a
-// broker answered, and no client library reconnects, retries or hides a dropped session. Every
-// sequence takes plain parameters (endpoints, identities, bounds) and returns what it observed;
-// the verdicts are taken from those observations.
-package identity
+// A Client is used by one goroutine. Every read and write is bounded by the timeout given to
+// Connect or by the caller's duration and context; what a broker can make the client read or
+// keep is bounded too (maxPacket, maxKept, maxKeptBytes).
+package mqttclient
 
 import (
 	"bufio"
@@ -36,7 +34,7 @@ type Endpoint struct {
 	Label string      // "plain", "tls", "ws": names it in the evidence
 	Addr  string      // host:port; "" for a WebSocket endpoint
 	URL   string      // ws:// or wss:// URL; "" for a TCP endpoint
-	TLS   *tls.Config // TLS for Addr, or for a wss URL; nil = none (cloned per connection)
+	TLS   *tls.Config // TLS for Addr, or for a wss URL; nil = none (cloned per connection, its certificates replaced by ConnectOpts.Cert)
 }
 
 func (e Endpoint) String() string {
@@ -54,16 +52,6 @@ func (e Endpoint) Secure() bool {
 	return e.TLS != nil
 }
 
-// Identity is a device identity the probes connect as.
-type Identity struct {
-	Name     string           // label in evidence (probe-a)
-	ClientID string           // its MQTT client id
-	Username string           // may be empty
-	Password string           // may be empty; secret, never in evidence
-	Cert     *tls.Certificate // client certificate for mTLS; may be nil
-	Topic    string           // a topic it may publish to and read (its own)
-}
-
 // Will is a Last Will carried by a CONNECT.
 type Will struct {
 	Topic   string
@@ -77,8 +65,8 @@ type ConnectOpts struct {
 	Version  byte   // 4 (MQTT 3.1.1) or 5
 	ClientID string // "" = a fresh random one
 	Username string
-	Password string // sent when not empty (also a wrong one, on purpose)
-	Cert     *tls.Certificate
+	Password string           // sent when not empty (also a wrong one, on purpose)
+	Cert     *tls.Certificate // client certificate for mTLS; nil = none
 	Will     *Will
 }
 
@@ -101,10 +89,44 @@ type Connack struct {
 	Detail  string `json:"detail,omitempty"`
 	// Properties are an MQTT 5 CONNACK's properties (the broker's advertised limits).
 	Properties map[string]any `json:"properties,omitempty"`
+	// Local is the address the connection came from (host:port), known once TCP connected,
+	// refused or not: a broker's log names a client by it.
+	Local string `json:"local_address,omitempty"`
 }
 
 // Accepted reports a successful CONNACK.
 func (c Connack) Accepted() bool { return c.Answer == AnswerAccepted }
+
+// Answered reports that the broker answered in MQTT: a CONNACK came, accepting or refusing.
+func (c Connack) Answered() bool { return c.Answer == AnswerAccepted || c.Answer == AnswerRefused }
+
+// Err is nil when the broker answered the CONNECT to ep in MQTT (accepted or refused), else an
+// error naming ep, what happened and what to check: for a caller to whom anything but a CONNACK
+// means the probe could not run.
+func (c Connack) Err(ep Endpoint) error {
+	if c.Answered() {
+		return nil
+	}
+	var remedy string
+	switch c.Answer {
+	case AnswerNoTCP:
+		remedy = "nothing accepts connections there: check the address and that the broker runs"
+	case AnswerTLS:
+		remedy = "check the server name, the trusted CA and the client certificate, and that the listener speaks TLS (or WebSocket)"
+	case AnswerClosed:
+		remedy = "the peer ended the connection before any CONNACK: a broker refusing at the transport, or not an MQTT listener; see its log"
+	case AnswerSilent:
+		remedy = "nothing came back in time: not an MQTT listener, or a broker too busy; check the address or raise the probe timeout (limits.probe_timeout)"
+	case AnswerNotMQTT:
+		remedy = "the peer does not speak MQTT there: check the port"
+	default:
+		remedy = "no CONNECT was sent"
+	}
+	if c.Detail != "" {
+		return fmt.Errorf("mqtt %s: no CONNACK (%s: %s): %s", ep, c.Answer, c.Detail, remedy)
+	}
+	return fmt.Errorf("mqtt %s: no CONNACK (%s): %s", ep, c.Answer, remedy)
+}
 
 // Message is a PUBLISH the probe received.
 type Message struct {
@@ -118,17 +140,25 @@ type Message struct {
 // by the timeout given to Connect.
 type Client struct {
 	ClientID string
+	ep       string
 	version  byte
 	conn     net.Conn
 	r        *bufio.Reader
 	timeout  time.Duration
 	nextID   uint16
 	received []Message
+	kept     int // payload bytes in received
+	unkept   int // PUBLISHes read past maxKept or maxKeptBytes
 	closed   bool
 }
 
-// maxPacket bounds what a peer can make the probe read in one packet.
-const maxPacket = 1 << 20
+// Bounds on what a peer can make the client read in one packet and keep in all: a broker that
+// floods a subscription cannot make the probe grow without limit.
+const (
+	maxPacket    = 1 << 20
+	maxKept      = 4096
+	maxKeptBytes = 32 << 20
+)
 
 // RandomID returns a fresh client id or canary suffix.
 func RandomID(prefix string) string {
@@ -138,7 +168,9 @@ func RandomID(prefix string) string {
 }
 
 // Connect dials ep and sends one CONNECT; the Client is returned only when the broker accepted
-// it. The Connack says what happened in every case.
+// it. The Connack says what happened in every case, and from which local address once TCP
+// connected. The dial with its handshake, and then the wait for the CONNACK, are each bounded by
+// timeout.
 func Connect(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Duration) (*Client, Connack) {
 	if o.Version == 0 {
 		o.Version = 4
@@ -149,12 +181,13 @@ func Connect(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Durat
 	ca := Connack{Version: o.Version}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, answer, err := dial(ctx, ep, o.Cert)
+	conn, local, answer, err := dial(ctx, ep, o.Cert)
+	ca.Local = local
 	if err != nil {
 		ca.Answer, ca.Detail = answer, err.Error()
 		return nil, ca
 	}
-	c := &Client{ClientID: o.ClientID, version: o.Version, conn: conn, r: bufio.NewReader(conn), timeout: timeout}
+	c := &Client{ClientID: o.ClientID, ep: ep.String(), version: o.Version, conn: conn, r: bufio.NewReader(conn), timeout: timeout}
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: o.Version}
 	pk.Connect = packets.ConnectParams{
 		ProtocolName: []byte("MQTT"), ClientIdentifier: o.ClientID, Clean: true, Keepalive: 30,
@@ -201,8 +234,9 @@ func Connect(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Durat
 	return c, ca
 }
 
-// dial opens the transport of ep: TCP, TLS over TCP, or a WebSocket (ws/wss).
-func dial(ctx context.Context, ep Endpoint, cert *tls.Certificate) (net.Conn, string, error) {
+// dial opens the transport of ep: TCP, TLS over TCP, or a WebSocket (ws/wss). local is the
+// connection's local address, known once TCP connected (also when TLS then failed).
+func dial(ctx context.Context, ep Endpoint, cert *tls.Certificate) (conn net.Conn, local, answer string, err error) {
 	conf := ep.TLS.Clone()
 	if conf != nil {
 		conf.Certificates = nil
@@ -216,33 +250,34 @@ func dial(ctx context.Context, ep Endpoint, cert *tls.Certificate) (net.Conn, st
 			var ne net.Error
 			switch {
 			case errors.Is(err, syscall.ECONNREFUSED):
-				return nil, AnswerNoTCP, err
+				return nil, "", AnswerNoTCP, err
 			case resp != nil:
-				return nil, AnswerNotMQTT, fmt.Errorf("%w (HTTP %s: not a WebSocket MQTT endpoint)", err, resp.Status)
+				return nil, "", AnswerNotMQTT, fmt.Errorf("%w (HTTP %s: not a WebSocket MQTT endpoint)", err, resp.Status)
 			case errors.As(err, &ne) && ne.Timeout():
-				return nil, AnswerSilent, err
+				return nil, "", AnswerSilent, err
 			}
-			return nil, AnswerTLS, err
+			return nil, "", AnswerTLS, err
 		}
-		return c, "", nil
+		return c, c.LocalAddr().String(), "", nil
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", ep.Addr)
+	raw, err := d.DialContext(ctx, "tcp", ep.Addr)
 	if err != nil {
-		return nil, AnswerNoTCP, err
+		return nil, "", AnswerNoTCP, err
 	}
+	local = raw.LocalAddr().String()
 	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
+		_ = raw.SetDeadline(dl)
 	}
 	if conf == nil {
-		return conn, "", nil
+		return raw, local, "", nil
 	}
-	tc := tls.Client(conn, conf)
+	tc := tls.Client(raw, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		conn.Close()
-		return nil, AnswerTLS, err
+		raw.Close()
+		return nil, local, AnswerTLS, err
 	}
-	return tc, "", nil
+	return tc, local, "", nil
 }
 
 // ioAnswer sorts an error after the transport was up.
@@ -254,8 +289,8 @@ func ioAnswer(err error) string {
 		return AnswerTLS
 	case errors.As(err, &ne) && ne.Timeout():
 		return AnswerSilent
-	case Closed(err):
-		return AnswerClosed
+	case errors.As(err, new(malformedError)):
+		return AnswerNotMQTT
 	}
 	return AnswerClosed
 }
@@ -281,14 +316,17 @@ func (c *Client) read(deadline time.Time) (packets.Packet, error) {
 		return pk, err
 	}
 	if err := pk.FixedHeader.Decode(hb); err != nil {
-		return pk, fmt.Errorf("malformed fixed header 0x%02x: %w", hb, err)
+		return pk, malformedError{fmt.Errorf("malformed fixed header 0x%02x: %w", hb, err)}
 	}
 	n, _, err := packets.DecodeLength(c.r)
 	if err != nil {
-		return pk, err
+		if Closed(err) || timedOut(err) {
+			return pk, err
+		}
+		return pk, malformedError{fmt.Errorf("malformed remaining length: %w", err)}
 	}
 	if n > maxPacket {
-		return pk, fmt.Errorf("packet of %d bytes is over the probe's %d", n, maxPacket)
+		return pk, malformedError{fmt.Errorf("packet of %d bytes is over the probe's %d", n, maxPacket)}
 	}
 	pk.FixedHeader.Remaining = n
 	body := make([]byte, n)
@@ -316,8 +354,17 @@ func (c *Client) read(deadline time.Time) (packets.Packet, error) {
 	default:
 		err = fmt.Errorf("unexpected packet type %d", pk.FixedHeader.Type)
 	}
-	return pk, err
+	if err != nil {
+		return pk, malformedError{err}
+	}
+	return pk, nil
 }
+
+// malformedError is bytes read that do not decode as the MQTT packet they claim to be.
+type malformedError struct{ err error }
+
+func (e malformedError) Error() string { return e.err.Error() }
+func (e malformedError) Unwrap() error { return e.err }
 
 // next reads the next packet, keeping a PUBLISH (acknowledged at QoS 1) for Received. A
 // DISCONNECT from the broker is a closed connection.
@@ -331,7 +378,12 @@ func (c *Client) next(deadline time.Time) (packets.Packet, error) {
 	}
 	switch pk.FixedHeader.Type {
 	case packets.Publish:
-		c.received = append(c.received, Message{Topic: pk.TopicName, Payload: pk.Payload, Retain: pk.FixedHeader.Retain, QoS: pk.FixedHeader.Qos})
+		if len(c.received) < maxKept && c.kept+len(pk.Payload) <= maxKeptBytes {
+			c.received = append(c.received, Message{Topic: pk.TopicName, Payload: pk.Payload, Retain: pk.FixedHeader.Retain, QoS: pk.FixedHeader.Qos})
+			c.kept += len(pk.Payload)
+		} else {
+			c.unkept++
+		}
 		if pk.FixedHeader.Qos == 1 {
 			ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID, ProtocolVersion: c.version}
 			var buf bytes.Buffer
@@ -358,6 +410,19 @@ func (c *Client) await(want byte) (packets.Packet, error) {
 	}
 }
 
+// fail names the endpoint, the step and a remedy around err (kept for errors.Is and As).
+func (c *Client) fail(step string, err error) error {
+	var ne net.Error
+	remedy := "see the broker's log for why"
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		remedy = fmt.Sprintf("the broker stayed silent for %s: check its load or raise the probe timeout (limits.probe_timeout)", c.timeout)
+	case Closed(err):
+		remedy = "the broker ended the session: see its log for why (an ACL, a limit or a takeover)"
+	}
+	return fmt.Errorf("mqtt %s: %s: %w (%s)", c.ep, step, err, remedy)
+}
+
 func (c *Client) id() uint16 {
 	c.nextID++
 	if c.nextID == 0 {
@@ -375,16 +440,19 @@ func (c *Client) Publish(topic string, payload []byte, qos byte, retain bool) (b
 	}
 	var buf bytes.Buffer
 	if err := pk.PublishEncode(&buf); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("mqtt %s: encode PUBLISH to %q: %w (fix the topic or payload)", c.ep, topic, err)
 	}
 	if err := c.write(buf.Bytes()); err != nil {
-		return 0, err
+		return 0, c.fail("send PUBLISH to "+topic, err)
 	}
 	if qos == 0 {
 		return 0, nil
 	}
 	ack, err := c.await(packets.Puback)
-	return ack.ReasonCode, err
+	if err != nil {
+		return 0, c.fail("PUBACK for "+topic, err)
+	}
+	return ack.ReasonCode, nil
 }
 
 // Subscribe subscribes to filter and returns the SUBACK code.
@@ -393,17 +461,17 @@ func (c *Client) Subscribe(filter string, qos byte) (byte, error) {
 		Filters: packets.Subscriptions{{Filter: filter, Qos: qos}}}
 	var buf bytes.Buffer
 	if err := pk.SubscribeEncode(&buf); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("mqtt %s: encode SUBSCRIBE to %q: %w (fix the filter)", c.ep, filter, err)
 	}
 	if err := c.write(buf.Bytes()); err != nil {
-		return 0, err
+		return 0, c.fail("send SUBSCRIBE to "+filter, err)
 	}
 	ack, err := c.await(packets.Suback)
 	if err != nil {
-		return 0, err
+		return 0, c.fail("SUBACK for "+filter, err)
 	}
 	if len(ack.ReasonCodes) != 1 {
-		return 0, fmt.Errorf("SUBACK with %d codes for one filter", len(ack.ReasonCodes))
+		return 0, fmt.Errorf("mqtt %s: SUBACK with %d codes for the one filter %q: the broker breaks MQTT", c.ep, len(ack.ReasonCodes), filter)
 	}
 	return ack.ReasonCodes[0], nil
 }
@@ -414,13 +482,15 @@ func (c *Client) Unsubscribe(filter string) error {
 		Filters: packets.Subscriptions{{Filter: filter}}}
 	var buf bytes.Buffer
 	if err := pk.UnsubscribeEncode(&buf); err != nil {
-		return err
+		return fmt.Errorf("mqtt %s: encode UNSUBSCRIBE from %q: %w (fix the filter)", c.ep, filter, err)
 	}
 	if err := c.write(buf.Bytes()); err != nil {
-		return err
+		return c.fail("send UNSUBSCRIBE from "+filter, err)
 	}
-	_, err := c.await(packets.Unsuback)
-	return err
+	if _, err := c.await(packets.Unsuback); err != nil {
+		return c.fail("UNSUBACK for "+filter, err)
+	}
+	return nil
 }
 
 // Ping sends PINGREQ and waits for PINGRESP: the session is alive, and the broker has handled
@@ -428,14 +498,23 @@ func (c *Client) Unsubscribe(filter string) error {
 // for what the broker sends this client: mochi writes a PINGRESP past its outbound queue.
 func (c *Client) Ping() error {
 	if err := c.write([]byte{packets.Pingreq << 4, 0}); err != nil {
-		return err
+		return c.fail("send PINGREQ", err)
 	}
-	_, err := c.await(packets.Pingresp)
-	return err
+	if _, err := c.await(packets.Pingresp); err != nil {
+		return c.fail("PINGRESP", err)
+	}
+	return nil
 }
 
-// Received returns the PUBLISHes received so far.
+// Timeout is the bound of each of the client's steps, given to Connect.
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
+// Received returns the PUBLISHes received and kept so far (at most maxKept, maxKeptBytes).
 func (c *Client) Received() []Message { return c.received }
+
+// Unkept is the number of PUBLISHes read (and acknowledged) but not kept: past the client's
+// bounds, or past Collect's max.
+func (c *Client) Unkept() int { return c.unkept }
 
 // Has reports whether a message with payload was received.
 func (c *Client) Has(payload []byte) (Message, bool) {
@@ -450,22 +529,68 @@ func (c *Client) Has(payload []byte) (Message, bool) {
 // Wait reads for up to d (or until ctx ends), keeping PUBLISHes, and stops early when one with
 // payload arrives. It reports whether one did.
 func (c *Client) Wait(ctx context.Context, d time.Duration, payload []byte) (bool, error) {
+	if _, ok := c.Has(payload); ok {
+		return true, nil
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	end := readEnd(ctx, d)
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		pk, err := c.next(end)
+		switch {
+		case err != nil && timedOut(err):
+			return false, ctx.Err()
+		case err != nil:
+			return false, c.fail("wait for a message", err)
+		case pk.FixedHeader.Type == packets.Publish && bytes.Equal(pk.Payload, payload):
+			return true, nil
+		}
+	}
+}
+
+// Collect reads for up to d (or until ctx ends) and returns the PUBLISHes received and kept so
+// far, also those that arrived before, at most max of them: it stops early once it holds max.
+// The end of d is no error; a connection the broker ended is, returned with what was read.
+func (c *Client) Collect(ctx context.Context, d time.Duration, max int) ([]Message, error) {
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	end := readEnd(ctx, d)
+	for len(c.received) < max {
+		if err := ctx.Err(); err != nil {
+			return c.upTo(max), err
+		}
+		if _, err := c.next(end); err != nil {
+			if timedOut(err) {
+				return c.upTo(max), ctx.Err()
+			}
+			return c.upTo(max), c.fail("collect messages", err)
+		}
+	}
+	return c.upTo(max), nil
+}
+
+func (c *Client) upTo(max int) []Message {
+	if len(c.received) > max {
+		return c.received[:max]
+	}
+	return c.received
+}
+
+// readEnd is the end of a read of d that ctx's deadline may shorten.
+func readEnd(ctx context.Context, d time.Duration) time.Time {
 	end := time.Now().Add(d)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(end) {
 		end = dl
 	}
-	for {
-		if _, ok := c.Has(payload); ok {
-			return true, nil
-		}
-		if _, err := c.next(end); err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return false, nil
-			}
-			return false, err
-		}
-	}
+	return end
+}
+
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // Disconnect says DISCONNECT and closes.
