@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pathrig/rig/rig/checks"
+	"github.com/pathrig/rig/rig/checks/probe/mqttclient"
 	"github.com/pathrig/rig/rig/checks/probe/obsprobe"
 	"github.com/pathrig/rig/rig/scenario"
 	"github.com/pathrig/rig/rig/secevent"
@@ -123,16 +124,15 @@ func TestObservabilityProfiles(t *testing.T) {
 
 			// The exposed broker log writes the passwords of the probe identities it saw connect.
 			id := st.Targets().Probes[0]
-			s, err := obsprobe.Dial(ctx, st.Targets().Broker.Plain, nil, 2*time.Second, id.ClientID, id.Username, id.Password)
-			if hardened {
-				if err == nil {
-					s.Close()
-				}
-			} else {
-				if err != nil {
+			ep := mqttclient.Endpoint{Label: "plain", Addr: st.Targets().Broker.Plain}
+			c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: id.ClientID, Username: id.Username, Password: id.Password}, 2*time.Second)
+			if c != nil {
+				c.Disconnect()
+			}
+			if !hardened {
+				if err := ca.Err(ep); err != nil {
 					t.Fatal(err)
 				}
-				s.Close()
 				b, _ := os.ReadFile(o.BrokerLog)
 				if !strings.Contains(string(b), id.Password) {
 					t.Error("the exposed broker's debug log does not hold the password it saw")
