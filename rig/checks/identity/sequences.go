@@ -139,12 +139,11 @@ func Lockout(ctx context.Context, ep mqttclient.Endpoint, id Identity, attempts 
 		start := time.Now()
 		c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: id.ClientID, Username: id.Username, Password: wrong, Cert: id.Cert}, timeout)
 		r.Trace.connect(fmt.Sprintf("wrong password %d/%d", i, attempts), start, ca)
-		switch ca.Answer {
-		case mqttclient.AnswerAccepted:
+		switch {
+		case ca.Accepted():
 			r.WrongAccepted++
 			c.Disconnect()
-		case mqttclient.AnswerRefused, mqttclient.AnswerClosed, mqttclient.AnswerTLS:
-		default:
+		case ca.Unanswered():
 			r.WrongUnanswered++
 		}
 		if ctx.Err() != nil {

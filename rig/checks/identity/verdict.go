@@ -23,7 +23,7 @@ func verdict(st record.Status, obs, facts map[string]any, format string, args ..
 
 // unanswered reports a CONNECT that got no answer one can judge.
 func unanswered(c mqttclient.Connack) bool {
-	return c.Answer == mqttclient.AnswerSilent || c.Answer == mqttclient.AnswerNoTCP || c.Answer == mqttclient.AnswerNotMQTT || c.Answer == ""
+	return c.Unanswered()
 }
 
 func how(c mqttclient.Connack) string {

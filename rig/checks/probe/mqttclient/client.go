@@ -25,6 +25,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/pathrig/rig/rig/checks/probe"
 	"github.com/pathrig/rig/rig/checks/probe/mqttprobe"
 	"github.com/pathrig/rig/rig/mqttws"
 )
@@ -70,15 +71,13 @@ type ConnectOpts struct {
 	Will     *Will
 }
 
-// Answers to a CONNECT.
+// Answers to a CONNECT: a CONNACK accepting or refusing, else one of the probe package's answers,
+// the words every probe of the rig records for what a connection got (probe.AnswerRefusedTCP,
+// AnswerNoTCP, AnswerUnreachable, AnswerTLSAlert, AnswerTLSFailed, AnswerClosed, AnswerSilent,
+// AnswerNotMQTT, AnswerInterrupted).
 const (
-	AnswerAccepted = "accepted"    // CONNACK success
-	AnswerRefused  = "refused"     // CONNACK with a failure code
-	AnswerClosed   = "closed"      // the connection ended before any CONNACK
-	AnswerTLS      = "tls-refused" // the TLS handshake (or the WebSocket upgrade) failed
-	AnswerNoTCP    = "unreachable" // nothing to connect to
-	AnswerSilent   = "no-answer"   // connected, but nothing came back in time
-	AnswerNotMQTT  = "not-mqtt"    // bytes that are not a CONNACK
+	AnswerAccepted = "accepted" // CONNACK success
+	AnswerRefused  = "refused"  // CONNACK with a failure code
 )
 
 // Connack is what a CONNECT got.
@@ -100,6 +99,21 @@ func (c Connack) Accepted() bool { return c.Answer == AnswerAccepted }
 // Answered reports that the broker answered in MQTT: a CONNACK came, accepting or refusing.
 func (c Connack) Answered() bool { return c.Answer == AnswerAccepted || c.Answer == AnswerRefused }
 
+// TurnedAway reports a client the broker would not have: a CONNACK with a failure code, or a
+// connection the broker ended, or a TLS alert it sent, before any CONNACK. A TLS handshake this
+// side gave up on (an untrusted server, tls-failed) is not: it says nothing of the broker.
+func (c Connack) TurnedAway() bool {
+	switch c.Answer {
+	case AnswerRefused, probe.AnswerClosed, probe.AnswerTLSAlert:
+		return true
+	}
+	return false
+}
+
+// Unanswered reports a CONNECT that got nothing one can judge a broker by: nothing to connect to,
+// nothing back in time, bytes that are not MQTT, or a run that ended.
+func (c Connack) Unanswered() bool { return !c.Answered() && !c.TurnedAway() }
+
 // Err is nil when the broker answered the CONNECT to ep in MQTT (accepted or refused), else an
 // error naming ep, what happened and what to check: for a caller to whom anything but a CONNACK
 // means the probe could not run.
@@ -109,16 +123,18 @@ func (c Connack) Err(ep Endpoint) error {
 	}
 	var remedy string
 	switch c.Answer {
-	case AnswerNoTCP:
+	case probe.AnswerRefusedTCP, probe.AnswerNoTCP, probe.AnswerUnreachable:
 		remedy = "nothing accepts connections there: check the address and that the broker runs"
-	case AnswerTLS:
+	case probe.AnswerTLSAlert, probe.AnswerTLSFailed:
 		remedy = "check the server name, the trusted CA and the client certificate, and that the listener speaks TLS (or WebSocket)"
-	case AnswerClosed:
+	case probe.AnswerClosed:
 		remedy = "the peer ended the connection before any CONNACK: a broker refusing at the transport, or not an MQTT listener; see its log"
-	case AnswerSilent:
+	case probe.AnswerSilent:
 		remedy = "nothing came back in time: not an MQTT listener, or a broker too busy; check the address or raise the probe timeout (limits.probe_timeout)"
-	case AnswerNotMQTT:
+	case probe.AnswerNotMQTT:
 		remedy = "the peer does not speak MQTT there: check the port"
+	case probe.AnswerInterrupted:
+		remedy = "the run ended before the broker answered"
 	default:
 		remedy = "no CONNECT was sent"
 	}
@@ -179,7 +195,7 @@ func Connect(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Durat
 		o.ClientID = RandomID("rig-ident-")
 	}
 	ca := Connack{Version: o.Version}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := probe.Context(ctx, timeout) // its own timeout is told apart from the run ending
 	defer cancel()
 	conn, local, answer, err := dial(ctx, ep, o.Cert)
 	ca.Local = local
@@ -201,23 +217,23 @@ func Connect(ctx context.Context, ep Endpoint, o ConnectOpts, timeout time.Durat
 	var buf bytes.Buffer
 	if err := pk.ConnectEncode(&buf); err != nil {
 		c.Drop()
-		ca.Answer, ca.Detail = AnswerNotMQTT, "encode CONNECT: "+err.Error()
+		ca.Answer, ca.Detail = probe.AnswerLocalError, "encode CONNECT: "+err.Error()
 		return nil, ca
 	}
 	if err := c.write(buf.Bytes()); err != nil {
 		c.Drop()
-		ca.Answer, ca.Detail = ioAnswer(err), err.Error()
+		ca.Answer, ca.Detail = ioAnswer(ctx, err), err.Error()
 		return nil, ca
 	}
 	got, err := c.read(time.Now().Add(timeout))
 	switch {
 	case err != nil:
 		c.Drop()
-		ca.Answer, ca.Detail = ioAnswer(err), err.Error()
+		ca.Answer, ca.Detail = ioAnswer(ctx, err), err.Error()
 		return nil, ca
 	case got.FixedHeader.Type != packets.Connack:
 		c.Drop()
-		ca.Answer, ca.Detail = AnswerNotMQTT, fmt.Sprintf("packet type %d where a CONNACK was due", got.FixedHeader.Type)
+		ca.Answer, ca.Detail = probe.AnswerNotMQTT, fmt.Sprintf("packet type %d where a CONNACK was due", got.FixedHeader.Type)
 		return nil, ca
 	}
 	code := got.ReasonCode
@@ -247,23 +263,20 @@ func dial(ctx context.Context, ep Endpoint, cert *tls.Certificate) (conn net.Con
 	if ep.URL != "" {
 		c, resp, err := mqttws.Dial(ctx, ep.URL, conf)
 		if err != nil {
-			var ne net.Error
 			switch {
 			case errors.Is(err, syscall.ECONNREFUSED):
-				return nil, "", AnswerNoTCP, err
+				return nil, "", probe.AnswerRefusedTCP, err
 			case resp != nil:
-				return nil, "", AnswerNotMQTT, fmt.Errorf("%w (HTTP %s: not a WebSocket MQTT endpoint)", err, resp.Status)
-			case errors.As(err, &ne) && ne.Timeout():
-				return nil, "", AnswerSilent, err
+				return nil, "", probe.AnswerNotMQTT, fmt.Errorf("%w (HTTP %s: not a WebSocket MQTT endpoint)", err, resp.Status)
 			}
-			return nil, "", AnswerTLS, err
+			answer, _, _ := probe.ClassifyIOError(ctx, err, probe.AnswerTLSFailed)
+			return nil, "", answer, err
 		}
 		return c, c.LocalAddr().String(), "", nil
 	}
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", ep.Addr)
+	raw, answer, err := probe.Dial(ctx, ep.Addr, 0) // bounded by ctx
 	if err != nil {
-		return nil, "", AnswerNoTCP, err
+		return nil, "", answer, err
 	}
 	local = raw.LocalAddr().String()
 	if dl, ok := ctx.Deadline(); ok {
@@ -272,27 +285,32 @@ func dial(ctx context.Context, ep Endpoint, cert *tls.Certificate) (conn net.Con
 	if conf == nil {
 		return raw, local, "", nil
 	}
+	if conf.ServerName == "" {
+		// As tls.Dial does: the name to verify is the host dialled, unless the endpoint says.
+		if host, _, err := net.SplitHostPort(ep.Addr); err == nil {
+			conf.ServerName = host
+		}
+	}
 	tc := tls.Client(raw, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, local, AnswerTLS, err
+		// A server that refuses the client certificate alerts (tls-alert) or hangs up (closed);
+		// a handshake this side gave up on (an unknown CA, a wrong name) is tls-failed.
+		answer, _, _ := probe.ClassifyIOError(ctx, err, probe.AnswerTLSFailed)
+		return nil, local, answer, err
 	}
 	return tc, local, "", nil
 }
 
-// ioAnswer sorts an error after the transport was up.
-func ioAnswer(err error) string {
-	var ne net.Error
-	var op *net.OpError
-	switch {
-	case errors.As(err, &op) && op.Op == "remote error": // a TLS alert (TLS 1.3 judges the client certificate late)
-		return AnswerTLS
-	case errors.As(err, &ne) && ne.Timeout():
-		return AnswerSilent
-	case errors.As(err, new(malformedError)):
-		return AnswerNotMQTT
+// ioAnswer sorts an error after the transport was up: a TLS alert (TLS 1.3 judges the client
+// certificate after the handshake), nothing in time, bytes that are not MQTT, the run ending, or
+// the peer closing.
+func ioAnswer(ctx context.Context, err error) string {
+	if errors.As(err, new(malformedError)) {
+		return probe.AnswerNotMQTT
 	}
-	return AnswerClosed
+	answer, _, _ := probe.ClassifyIOError(ctx, err, probe.AnswerClosed)
+	return answer
 }
 
 // Closed reports an error that means the peer ended the connection.

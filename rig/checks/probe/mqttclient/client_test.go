@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/pathrig/rig/rig/broker"
+	"github.com/pathrig/rig/rig/checks/probe"
+	"github.com/pathrig/rig/rig/pki"
 )
 
 const timeout = 2 * time.Second
@@ -67,6 +70,16 @@ func readConnect(c net.Conn) {
 	_, _ = r.Discard(n)
 }
 
+// testPKI is a throwaway CA.
+func testPKI(t *testing.T) *pki.PKI {
+	t.Helper()
+	p, err := pki.New(pki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // closedPort is a loopback address nothing listens on.
 func closedPort(t *testing.T) Endpoint {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -84,6 +97,33 @@ func TestConnectAnswers(t *testing.T) {
 	closer, closerSeen := fakePeer(t, func(c net.Conn) { readConnect(c) })
 	silent, silentSeen := fakePeer(t, func(c net.Conn) { readConnect(c); time.Sleep(timeout + time.Second) })
 	http, httpSeen := fakePeer(t, func(c net.Conn) { readConnect(c); _, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) })
+	// TLS: a server whose CA the client does not trust (the client gives up: nothing learnt of
+	// the broker), and one that demands a client certificate the client does not have (it
+	// alerts: the broker turned the client away).
+	trusted, untrusted := testPKI(t), testPKI(t)
+	serverTLS := func(demandCert bool) *tls.Config {
+		cert, err := trusted.IssueServer(pki.ServerOpts{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &tls.Config{Certificates: []tls.Certificate{cert.Cert}, MinVersion: tls.VersionTLS12}
+		if demandCert {
+			c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, trusted.CAPool()
+		}
+		return c
+	}
+	tlsPeer := func(conf *tls.Config, roots *pki.PKI) (Endpoint, <-chan string) {
+		ep, seen := fakePeer(t, func(c net.Conn) {
+			tc := tls.Server(c, conf)
+			if tc.Handshake() == nil {
+				readConnect(tc)
+			}
+		})
+		ep.TLS = &tls.Config{RootCAs: roots.CAPool(), MinVersion: tls.VersionTLS12}
+		return ep, seen
+	}
+	notTrusted, notTrustedSeen := tlsPeer(serverTLS(false), untrusted)
+	wantsCert, wantsCertSeen := tlsPeer(serverTLS(true), trusted)
 	tests := []struct {
 		name     string
 		ep       Endpoint
@@ -98,10 +138,12 @@ func TestConnectAnswers(t *testing.T) {
 		{"wrong password 3.1.1", auth, ConnectOpts{Username: "dev1", Password: "wrong"}, nil, AnswerRefused, 5, true},
 		{"wrong password 5", auth, ConnectOpts{Version: 5, Username: "dev1", Password: "wrong"}, nil, AnswerRefused, 0x86, true},
 		{"refusal from a known address", refuse, ConnectOpts{}, refuseSeen, AnswerRefused, 5, true},
-		{"closed before CONNACK", closer, ConnectOpts{}, closerSeen, AnswerClosed, -1, false},
-		{"silent peer", silent, ConnectOpts{}, silentSeen, AnswerSilent, -1, false},
-		{"not MQTT", http, ConnectOpts{}, httpSeen, AnswerNotMQTT, -1, false},
-		{"nothing listening", closedPort(t), ConnectOpts{}, nil, AnswerNoTCP, -1, false},
+		{"closed before CONNACK", closer, ConnectOpts{}, closerSeen, probe.AnswerClosed, -1, false},
+		{"silent peer", silent, ConnectOpts{}, silentSeen, probe.AnswerSilent, -1, false},
+		{"not MQTT", http, ConnectOpts{}, httpSeen, probe.AnswerNotMQTT, -1, false},
+		{"nothing listening", closedPort(t), ConnectOpts{}, nil, probe.AnswerRefusedTCP, -1, false},
+		{"TLS server not trusted", notTrusted, ConnectOpts{}, notTrustedSeen, probe.AnswerTLSFailed, -1, false},
+		{"TLS client certificate demanded", wantsCert, ConnectOpts{}, wantsCertSeen, probe.AnswerTLSAlert, -1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +168,12 @@ func TestConnectAnswers(t *testing.T) {
 			if ca.Answered() != tt.answered {
 				t.Errorf("Answered() = %v, want %v", ca.Answered(), tt.answered)
 			}
+			// Turned away: a refusing CONNACK, a hang-up or a TLS alert before one. Unanswered:
+			// everything else that is not a CONNACK — nothing a verdict may rest on.
+			turned := tt.answer == AnswerRefused || tt.answer == probe.AnswerClosed || tt.answer == probe.AnswerTLSAlert
+			if ca.TurnedAway() != turned || ca.Unanswered() != (!turned && !tt.answered) {
+				t.Errorf("TurnedAway() = %v, Unanswered() = %v for %q", ca.TurnedAway(), ca.Unanswered(), ca.Answer)
+			}
 			err := ca.Err(tt.ep)
 			if (err == nil) != tt.answered {
 				t.Errorf("Err = %v, want an error exactly when no CONNACK came", err)
@@ -134,7 +182,7 @@ func TestConnectAnswers(t *testing.T) {
 				t.Errorf("Err %q does not name the endpoint %s", err, tt.ep.Addr)
 			}
 			switch {
-			case tt.answer == AnswerNoTCP:
+			case tt.answer == probe.AnswerRefusedTCP:
 				if ca.Local != "" {
 					t.Errorf("local address %q with nothing connected", ca.Local)
 				}
