@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -141,22 +142,27 @@ func (h *host) nextOfType(ty protocol.Type) protocol.Frame {
 	return protocol.Frame{}
 }
 
-// TestTelemetryTimerCatchesUp: the telemetry period is a hardware timer's. A goroutine woken late
-// by less than maxCatchUp periods still sends every frame that fell due, back to back; later than
-// that it is a stall (a fault, a starved host) and the period restarts without a burst.
+// TestTelemetryTimerCatchesUp: with Config.CatchUp the period is a dedicated timer's: a goroutine
+// woken late by less than maxCatchUp periods still sends every frame that fell due, back to back;
+// later than that it is a stall and the period restarts without a burst. Without it the device does
+// as the firmware's polled loop: one frame when late, then the period restarts from now.
 func TestTelemetryTimerCatchesUp(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		late   time.Duration // how long after the first frame fell due the timer is served
-		frames uint32
+		name    string
+		catchUp bool
+		late    time.Duration // how long after the first frame fell due the timer is served
+		frames  uint32
 	}{
-		{"on time", 0, 1},
-		{"late by 2.5 periods", 2500 * time.Microsecond, 3},
-		{"late by the bound", maxCatchUp * time.Millisecond, maxCatchUp + 1},
-		{"stalled", 50 * time.Millisecond, 1},
+		{"on time", true, 0, 1},
+		{"late by 2.5 periods", true, 2500 * time.Microsecond, 3},
+		{"late by the bound", true, maxCatchUp * time.Millisecond, maxCatchUp + 1},
+		{"stalled", true, 50 * time.Millisecond, 1},
+		{"firmware: on time", false, 0, 1},
+		{"firmware: late by 2.5 periods", false, 2500 * time.Microsecond, 1},
+		{"firmware: stalled", false, 50 * time.Millisecond, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := New(Config{UID: testUID, Interval: time.Millisecond})
+			d := New(Config{UID: testUID, Interval: time.Millisecond, CatchUp: tc.catchUp})
 			var wire countingWriter
 			d.mu.Lock()
 			defer d.mu.Unlock()
@@ -179,7 +185,33 @@ func TestTelemetryTimerCatchesUp(t *testing.T) {
 	}
 }
 
-type countingWriter struct{ writes int }
+// TestCatchUpStopsOnAFailedWrite: a write that fails ends a catch-up (the next could block as
+// long again, under the device's lock); the frame is still consumed, as on the wire.
+func TestCatchUpStopsOnAFailedWrite(t *testing.T) {
+	d := New(Config{UID: testUID, Interval: time.Millisecond, CatchUp: true})
+	wire := countingWriter{fail: true}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.w = &wire
+	d.powered = true
+	d.bootLocked(1, protocol.ResetPowerOn)
+	d.needHello = false
+	d.serviceLocked(d.nextDue.Add(5 * time.Millisecond))
+	if wire.writes != 1 || d.seq != 1 || d.txErrors != 1 {
+		t.Fatalf("%d writes, seq %d, tx errors %d; want one failed write, its frame consumed", wire.writes, d.seq, d.txErrors)
+	}
+}
 
-func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; return len(p), nil }
-func (w *countingWriter) Read([]byte) (int, error)    { select {} }
+type countingWriter struct {
+	writes int
+	fail   bool
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	if w.fail {
+		return 0, errors.New("write timeout")
+	}
+	return len(p), nil
+}
+func (w *countingWriter) Read([]byte) (int, error) { select {} }

@@ -38,7 +38,13 @@ type Config struct {
 	// NoReplay makes the device a firmware older than REPLAY (op 0x08): it answers status 1
 	// (unknown op), so hosts can be tested against one.
 	NoReplay bool
-	Log      *slog.Logger // nil → discard
+	// CatchUp keeps the period as a dedicated CPU's timer would on a busy host: the frames a late
+	// wake-up missed go out back to back, up to maxCatchUp periods late (later is a stall: the
+	// period restarts). Off, the device does as the firmware's polled loop does: one frame when
+	// late, then the period restarts from now. Benchmarks that offer a path a rate turn it on,
+	// so that the host's scheduling does not lower the rate offered.
+	CatchUp bool
+	Log     *slog.Logger // nil → discard
 }
 
 // BootStats is what the device sent during one boot.
@@ -246,8 +252,9 @@ func (d *Device) transmit(ctx context.Context, rxDone chan error) error {
 }
 
 // serviceLocked sends what is due and returns how long until the next telemetry (-1: none due).
-// maxCatchUp is how many periods late the telemetry timer may be served before the lateness counts
-// as a stall: within it the missed frames go out back to back, beyond it the period restarts now.
+// maxCatchUp is, with Config.CatchUp, how many periods late the telemetry timer may be served
+// before the lateness counts as a stall: within it the missed frames go out back to back, beyond
+// it the period restarts now.
 const maxCatchUp = 8
 
 func (d *Device) serviceLocked(now time.Time) time.Duration {
@@ -263,24 +270,29 @@ func (d *Device) serviceLocked(now time.Time) time.Duration {
 	if d.interval <= 0 {
 		return -1
 	}
-	if now.Sub(d.nextDue) > maxCatchUp*d.interval {
-		d.nextDue = now // after a stall or a power cut, resume at the period, not in a burst
-	}
-	// The period is a hardware timer's: a frame the goroutine woke too late for is still sent,
-	// back to back with the next, so a device offers its nominal rate on a busy host (a lateness
-	// beyond maxCatchUp periods is a stall, handled above).
-	for !now.Before(d.nextDue) {
-		body := d.cfg.Sensor(d.boot, d.seq).Marshal()
-		f := protocol.NewFrame(protocol.TypeTelemetry, d.boot, d.seq, d.uptimeLocked(now), body)
-		held := sentFrame{seq: f.Seq, timeMs: f.DeviceTimeMs}
-		copy(held.body[:], body)
-		d.sent.add(held) // kept even when corrupted or lost: REPLAY sends it again, whole
-		d.seq++          // consumed even if the write fails: the device believes it sent it
-		d.history[len(d.history)-1].TelemetrySent = d.seq
-		bad := d.corruptNext
-		d.corruptNext = false
-		d.writeLocked(f, nil, bad)
-		d.nextDue = d.nextDue.Add(d.interval)
+	if !now.Before(d.nextDue) {
+		if d.cfg.CatchUp && now.Sub(d.nextDue) > maxCatchUp*d.interval {
+			d.nextDue = now // a stall, not a late wake-up: no burst
+		}
+		for {
+			body := d.cfg.Sensor(d.boot, d.seq).Marshal()
+			f := protocol.NewFrame(protocol.TypeTelemetry, d.boot, d.seq, d.uptimeLocked(now), body)
+			held := sentFrame{seq: f.Seq, timeMs: f.DeviceTimeMs}
+			copy(held.body[:], body)
+			d.sent.add(held) // kept even when corrupted or lost: REPLAY sends it again, whole
+			d.seq++          // consumed even if the write fails: the device believes it sent it
+			d.history[len(d.history)-1].TelemetrySent = d.seq
+			bad := d.corruptNext
+			d.corruptNext = false
+			ok := d.writeLocked(f, nil, bad)
+			d.nextDue = d.nextDue.Add(d.interval)
+			if !d.cfg.CatchUp || !ok || now.Before(d.nextDue) {
+				break // a failed write ends a catch-up: the next could block as long again
+			}
+		}
+		if !now.Before(d.nextDue) {
+			d.nextDue = now.Add(d.interval) // resume at the period, not in a burst (as the firmware)
+		}
 	}
 	return d.nextDue.Sub(now)
 }
@@ -322,12 +334,12 @@ func intervalMs(p time.Duration) uint16 {
 
 // sendLocked writes one frame (after prefix) in a single Write, so that other writers on the same
 // pty (the rig's UART noise injection) land between frames, never inside one.
-func (d *Device) sendLocked(f protocol.Frame, prefix []byte) { d.writeLocked(f, prefix, false) }
+func (d *Device) sendLocked(f protocol.Frame, prefix []byte) { _ = d.writeLocked(f, prefix, false) }
 
 // writeLocked is sendLocked with the CRC inverted when badCRC (FAULT CORRUPT_CRC).
-func (d *Device) writeLocked(f protocol.Frame, prefix []byte, badCRC bool) {
+func (d *Device) writeLocked(f protocol.Frame, prefix []byte, badCRC bool) (ok bool) {
 	if d.inReset || d.powerOff || d.stalled || d.w == nil {
-		return
+		return false
 	}
 	wire, err := protocol.AppendEncode(prefix, f)
 	if badCRC {
@@ -337,7 +349,7 @@ func (d *Device) writeLocked(f protocol.Frame, prefix []byte, badCRC bool) {
 	}
 	if err != nil {
 		d.log.Error("emulator: encode frame", "err", err)
-		return
+		return false
 	}
 	if wd, ok := d.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
 		wd.SetWriteDeadline(time.Now().Add(d.cfg.WriteTimeout))
@@ -346,7 +358,9 @@ func (d *Device) writeLocked(f protocol.Frame, prefix []byte, badCRC bool) {
 		// A real UART never blocks: the bytes leave whether or not anyone listens. Count it and go on.
 		d.txErrors++
 		d.log.Debug("emulator: UART write failed; frame lost on the line", "type", f.Type, "seq", f.Seq, "err", err)
+		return false
 	}
+	return true
 }
 
 // bootLocked starts a boot: RAM state cleared, HELLO pending.
@@ -476,7 +490,10 @@ func (d *Device) handleLocked(f protocol.Frame, err error) {
 			code, _ := cmd.Fault()
 			switch code {
 			case protocol.FaultNone:
-				after = func() { d.corruptNext, d.stalled = false, false }
+				after = func() {
+					d.corruptNext, d.stalled = false, false
+					d.wake() // a stalled transmit loop waits for nothing else
+				}
 			case protocol.FaultCorruptCRC:
 				after = func() { d.corruptNext = true }
 			case protocol.FaultStall:

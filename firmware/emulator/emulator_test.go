@@ -338,6 +338,37 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestStallLiftedByFaultNone: FAULT NONE ends a stall without a reset. The stalled device cannot
+// answer it (it sends nothing), but its telemetry resumes, at the period and without a burst.
+func TestStallLiftedByFaultNone(t *testing.T) {
+	d, h, _ := startDevice(t, Config{UID: testUID, Boot: 1, Interval: 5 * time.Millisecond})
+	h.nextOK() // HELLO
+	if r, _ := h.command(protocol.FaultCommand(protocol.FaultStall)); r.Status != protocol.StatusOK {
+		t.Fatalf("STALL: status %s", r.Status)
+	}
+	sent := d.Stats().TelemetrySent
+	time.Sleep(50 * time.Millisecond) // ten periods stalled
+	wire, err := protocol.Encode(protocol.NewFrame(protocol.TypeCommand, 0, 99, 0, protocol.FaultCommand(protocol.FaultNone).Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.port.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no telemetry within 2s of FAULT NONE (stalled %v)", d.Stats().Stalled)
+		}
+		got := h.next(time.Until(deadline))
+		if got.err == nil && got.f.Type == protocol.TypeTelemetry {
+			if got.f.Seq != sent {
+				t.Fatalf("first telemetry after the stall has seq %d, want %d (a stalled device consumes no seq)", got.f.Seq, sent)
+			}
+			break
+		}
+	}
+}
+
 // TestBadInputCounted: garbage and frames a device does not accept count as rx_bad.
 func TestBadInputCounted(t *testing.T) {
 	_, h, _ := startDevice(t, Config{UID: testUID, Interval: 50 * time.Millisecond})

@@ -66,7 +66,8 @@ type Spec struct {
 	NoLines bool
 	// Period, for an emulated device, is its own telemetry period when it must be finer than
 	// SET_INTERVAL's whole milliseconds (a benchmark offering a path more than 1,000 frames/s per
-	// device); the rig then leaves the period as the device runs it. Zero: Device.TelemetryInterval.
+	// device); the rig then leaves the period as the device runs it, and the emulator keeps it as a
+	// dedicated timer would (emulator.Config.CatchUp). Zero: Device.TelemetryInterval.
 	Period time.Duration
 	Rec    *lines.Recorder // transitions driven on control lines
 	Log    *slog.Logger

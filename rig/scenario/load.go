@@ -571,6 +571,9 @@ func (s *Scenario) validate(d *doc) error {
 	if err := durationIn(d, "device.telemetry_interval", &dv.TelemetryInterval, 20*time.Millisecond, time.Millisecond, time.Minute); err != nil {
 		return err
 	}
+	if dv.TelemetryInterval.D()%time.Millisecond != 0 {
+		return d.at("device.telemetry_interval", "%s is not a whole number of milliseconds (the device's SET_INTERVAL carries milliseconds)", dv.TelemetryInterval.D())
+	}
 	if dv.Baud == 0 {
 		dv.Baud = 115200
 	}

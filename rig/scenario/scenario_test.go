@@ -76,6 +76,7 @@ func TestBadFilesNameFileLineField(t *testing.T) {
 		{"wrong type", "name: s\nprofile: p\nbundles: [b]\ndevice:\n  baud: fast\n", goodProfile, "", "s.yaml", 5, "device.baud", "wrong type"},
 		{"wrong type duration", "name: s\nprofile: p\nbundles: [b]\nlimits:\n  probe_timeout: soon\n", goodProfile, "", "s.yaml", 5, "limits.probe_timeout", "soon"},
 		{"bad uid", "name: s\nprofile: p\nbundles: [b]\ndevice:\n  uid: nothex\n", goodProfile, "", "s.yaml", 5, "device.uid", "24 hex digits"},
+		{"interval not whole ms", "name: s\nprofile: p\nbundles: [b]\ndevice:\n  telemetry_interval: 1.5ms\n", goodProfile, "", "s.yaml", 5, "device.telemetry_interval", "not a whole number of milliseconds"},
 		{"missing profile", "name: s\nbundles: [b]\n", goodProfile, "", "s.yaml", 0, "profile", "missing"},
 		{"unknown check", goodScenario + "checks: [transport, nope]\n", goodProfile, "", "s.yaml", 4, "checks[1]", `unknown check "nope"`},
 		{"profile unknown key", goodScenario, goodProfile + "  max_packet: 10\n", "", "p.yaml", 5, "broker.max_packet", "unknown field"},

@@ -123,6 +123,9 @@ type Stack struct {
 
 // Start brings the whole path up. On error everything already started is stopped.
 func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.DevicePeriod > 0 && cfg.Plan.Scenario.Device.Kind != scenario.DeviceEmulated {
+		return nil, fmt.Errorf("stack: a device period of %s is set on emulated devices only, and device kind %s is a board or QEMU (set device.telemetry_interval in whole milliseconds instead)", cfg.DevicePeriod, cfg.Plan.Scenario.Device.Kind)
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

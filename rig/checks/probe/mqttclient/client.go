@@ -15,11 +15,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"syscall"
 	"time"
 
@@ -263,14 +265,7 @@ func dial(ctx context.Context, ep Endpoint, cert *tls.Certificate) (conn net.Con
 	if ep.URL != "" {
 		c, resp, err := mqttws.Dial(ctx, ep.URL, conf)
 		if err != nil {
-			switch {
-			case errors.Is(err, syscall.ECONNREFUSED):
-				return nil, "", probe.AnswerRefusedTCP, err
-			case resp != nil:
-				return nil, "", probe.AnswerNotMQTT, fmt.Errorf("%w (HTTP %s: not a WebSocket MQTT endpoint)", err, resp.Status)
-			}
-			answer, _, _ := probe.ClassifyIOError(ctx, err, probe.AnswerTLSFailed)
-			return nil, "", answer, err
+			return nil, "", wsAnswer(ctx, ep, err, resp), wsError(err, resp)
 		}
 		return c, c.LocalAddr().String(), "", nil
 	}
@@ -300,6 +295,52 @@ func dial(ctx context.Context, ep Endpoint, cert *tls.Certificate) (conn net.Con
 		return nil, local, answer, err
 	}
 	return tc, local, "", nil
+}
+
+// wsAnswer sorts a failed WebSocket dial: at the TCP stage as probe.Dial does, a TLS failure (on
+// wss only), an HTTP answer that is no upgrade, or a peer that does not speak HTTP at all.
+func wsAnswer(ctx context.Context, ep Endpoint, err error, resp *http.Response) string {
+	var op *net.OpError
+	switch {
+	case resp != nil:
+		return probe.AnswerNotMQTT
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return probe.AnswerRefusedTCP
+	case errors.As(err, &op) && op.Op == "dial":
+		if probe.Interrupted(ctx) {
+			return probe.AnswerInterrupted
+		}
+		if probe.IsTimeout(err) {
+			return probe.AnswerNoTCP
+		}
+		return probe.AnswerUnreachable
+	}
+	otherwise := probe.AnswerNotMQTT
+	if ep.Secure() && tlsError(err) {
+		otherwise = probe.AnswerTLSFailed
+	}
+	answer, _, _ := probe.ClassifyIOError(ctx, err, otherwise)
+	return answer
+}
+
+func wsError(err error, resp *http.Response) error {
+	if resp != nil {
+		return fmt.Errorf("%w (HTTP %s: not a WebSocket MQTT endpoint)", err, resp.Status)
+	}
+	return err
+}
+
+// tlsError reports an error of this side's TLS handshake: a certificate it could not verify, a
+// record that is not TLS, or an alert it sent.
+func tlsError(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	var alert tls.AlertError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &alert) ||
+		errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // ioAnswer sorts an error after the transport was up: a TLS alert (TLS 1.3 judges the client

@@ -199,6 +199,48 @@ func TestConnectAnswers(t *testing.T) {
 	}
 }
 
+// TestWebSocketDialAnswers: a WebSocket endpoint that cannot be dialled is named by the same words
+// as a TCP one — not as a TLS failure on a plain ws:// URL.
+func TestWebSocketDialAnswers(t *testing.T) {
+	notHTTP, _ := fakePeer(t, func(c net.Conn) { _, _ = c.Write([]byte("\x20\x02\x00\x00 not http at all\r\n\r\n")) })
+	httpNoUpgrade, _ := fakePeer(t, func(c net.Conn) {
+		_, _ = bufio.NewReader(c).ReadString('\n')
+		_, _ = c.Write([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+	})
+	untrusted := testPKI(t)
+	cert, err := testPKI(t).IssueServer(pki.ServerOpts{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsPeer, _ := fakePeer(t, func(c net.Conn) {
+		_ = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.Cert}}).Handshake()
+	})
+	for _, tt := range []struct {
+		name, url string
+		tls       *tls.Config
+		answer    string
+	}{
+		{"nothing listening", "ws://" + closedPort(t).Addr + "/mqtt", nil, probe.AnswerRefusedTCP},
+		{"not HTTP", "ws://" + notHTTP.Addr + "/mqtt", nil, probe.AnswerNotMQTT},
+		{"HTTP without the upgrade", "ws://" + httpNoUpgrade.Addr + "/mqtt", nil, probe.AnswerNotMQTT},
+		{"wss, server not trusted", "wss://" + tlsPeer.Addr + "/mqtt", &tls.Config{RootCAs: untrusted.CAPool(), MinVersion: tls.VersionTLS12}, probe.AnswerTLSFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := Endpoint{Label: "ws", URL: tt.url, TLS: tt.tls}
+			c, ca := Connect(t.Context(), ep, ConnectOpts{}, timeout)
+			if c != nil {
+				c.Disconnect()
+			}
+			if ca.Answer != tt.answer {
+				t.Fatalf("answer %q (%s), want %q", ca.Answer, ca.Detail, tt.answer)
+			}
+			if err := ca.Err(ep); err == nil || !strings.Contains(err.Error(), tt.url) {
+				t.Errorf("Err = %v, want an error naming %s", err, tt.url)
+			}
+		})
+	}
+}
+
 // TestCollect subscribes to a topic the reference broker delivers five messages on: Collect stops
 // at its max, later returns what came since within its duration, and ends with the context.
 func TestCollect(t *testing.T) {
