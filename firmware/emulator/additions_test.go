@@ -162,14 +162,8 @@ func TestTelemetryTimerCatchesUp(t *testing.T) {
 		{"firmware: stalled", false, 50 * time.Millisecond, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := New(Config{UID: testUID, Interval: time.Millisecond, CatchUp: tc.catchUp})
 			var wire countingWriter
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			d.w = &wire
-			d.powered = true
-			d.bootLocked(1, protocol.ResetPowerOn)
-			d.needHello = false
+			d := bootedOn(t, &wire, tc.catchUp)
 			now := d.nextDue.Add(tc.late)
 			wait := d.serviceLocked(now)
 			if d.seq != tc.frames {
@@ -188,18 +182,25 @@ func TestTelemetryTimerCatchesUp(t *testing.T) {
 // TestCatchUpStopsOnAFailedWrite: a write that fails ends a catch-up (the next could block as
 // long again, under the device's lock); the frame is still consumed, as on the wire.
 func TestCatchUpStopsOnAFailedWrite(t *testing.T) {
-	d := New(Config{UID: testUID, Interval: time.Millisecond, CatchUp: true})
 	wire := countingWriter{fail: true}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.w = &wire
-	d.powered = true
-	d.bootLocked(1, protocol.ResetPowerOn)
-	d.needHello = false
+	d := bootedOn(t, &wire, true)
 	d.serviceLocked(d.nextDue.Add(5 * time.Millisecond))
 	if wire.writes != 1 || d.seq != 1 || d.txErrors != 1 {
 		t.Fatalf("%d writes, seq %d, tx errors %d; want one failed write, its frame consumed", wire.writes, d.seq, d.txErrors)
 	}
+}
+
+// bootedOn is a device at 1 ms booted onto w with its HELLO sent, locked (until the test ends) so
+// that the test can serve its telemetry timer at the times it chooses.
+func bootedOn(t *testing.T, w *countingWriter, catchUp bool) *Device {
+	d := New(Config{UID: testUID, Interval: time.Millisecond, CatchUp: catchUp})
+	d.mu.Lock()
+	t.Cleanup(d.mu.Unlock)
+	d.w = w
+	d.powered = true
+	d.bootLocked(1, protocol.ResetPowerOn)
+	d.needHello = false
+	return d
 }
 
 type countingWriter struct {
