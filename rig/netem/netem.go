@@ -72,6 +72,9 @@ type Proxy struct {
 	wg     sync.WaitGroup
 
 	accepted, refused, reset, up, down, lost atomic.Uint64
+
+	// chance draws the number a chunk's loss is decided by (rand.Float64; a test fixes it).
+	chance func() float64
 }
 
 type pair struct{ client, server net.Conn }
@@ -91,7 +94,7 @@ func Start(ctx context.Context, listen, target string, log *slog.Logger) (*Proxy
 	if err != nil {
 		return nil, fmt.Errorf("netem: listen %s: %w (use 127.0.0.1:0)", listen, err)
 	}
-	p := &Proxy{ln: ln, target: target, log: log.With("component", "netem", "target", target), conns: map[*pair]struct{}{}}
+	p := &Proxy{ln: ln, target: target, log: log.With("component", "netem", "target", target), conns: map[*pair]struct{}{}, chance: rand.Float64}
 	p.cond.Store(&Conditions{})
 	p.wg.Add(1)
 	go p.accept()
@@ -218,7 +221,7 @@ func (p *Proxy) forward(dst, src net.Conn, count *atomic.Uint64) {
 			if n > 0 {
 				c := p.cond.Load()
 				due := time.Now().Add(c.Latency)
-				if c.Loss > 0 && rand.Float64() < c.Loss {
+				if c.Loss > 0 && p.chance() < c.Loss {
 					due = due.Add(RTO)
 					p.lost.Add(1)
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
@@ -67,13 +68,20 @@ func TestProxyConditions(t *testing.T) {
 		t.Fatalf("round trip %s under 2 × 40ms latency", rtt)
 	}
 
-	// Loss: every chunk lost once costs an RTO each way; the bytes still arrive intact.
-	p.Set(Conditions{Loss: 0.999})
+	// Loss: every chunk lost once costs an RTO each way; the bytes still arrive intact. The draw
+	// is fixed below any loss rate, so every chunk is lost: the test does not depend on chance.
+	p.chance = func() float64 { return 0 }
+	p.Set(Conditions{Loss: 0.5})
+	lost := p.Stats().Lost
 	start = time.Now()
 	roundTrip(t, c, []byte("lossy"))
 	if rtt := time.Since(start); rtt < 2*RTO {
 		t.Fatalf("round trip %s with every chunk lost: want ≥ 2 RTO", rtt)
 	}
+	if n := p.Stats().Lost - lost; n < 2 {
+		t.Fatalf("%d chunks counted lost in a round trip that lost every chunk, want ≥ 2", n)
+	}
+	p.chance = rand.Float64
 
 	// Bandwidth: 20 KB at 100 KB/s takes at least 0.2 s each way.
 	p.Set(Conditions{RateBytes: 100_000})
