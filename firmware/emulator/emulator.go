@@ -251,12 +251,12 @@ func (d *Device) transmit(ctx context.Context, rxDone chan error) error {
 	}
 }
 
-// serviceLocked sends what is due and returns how long until the next telemetry (-1: none due).
 // maxCatchUp is, with Config.CatchUp, how many periods late the telemetry timer may be served
 // before the lateness counts as a stall: within it the missed frames go out back to back, beyond
 // it the period restarts now.
 const maxCatchUp = 8
 
+// serviceLocked sends what is due and returns how long until the next telemetry (-1: none due).
 func (d *Device) serviceLocked(now time.Time) time.Duration {
 	if d.inReset || d.powerOff || d.stalled || d.w == nil {
 		return -1

@@ -21,11 +21,6 @@ func verdict(st record.Status, obs, facts map[string]any, format string, args ..
 	return Verdict{Status: st, Reason: fmt.Sprintf(format, args...), Observed: obs, Facts: facts}
 }
 
-// unanswered reports a CONNECT that got no answer one can judge.
-func unanswered(c mqttclient.Connack) bool {
-	return c.Unanswered()
-}
-
 func how(c mqttclient.Connack) string {
 	switch {
 	case c.Code != nil:
@@ -47,7 +42,7 @@ func TakeoverVerdict(r TakeoverResult) Verdict {
 	case r.VictimUnknown:
 		obs["victim_session"] = "unknown"
 		return verdict(record.StatusError, obs, nil, "%s", r.Error)
-	case unanswered(r.Attempt) && r.VictimSurvived:
+	case r.Attempt.Unanswered() && r.VictimSurvived:
 		obs["victim_session"] = "survived"
 		return verdict(record.StatusError, obs, nil, "identity %q's CONNECT with client id %q got no answer (%s): cannot tell whether the broker would hand it the session", r.Attacker, r.ClientID, how(r.Attempt))
 	case !r.VictimSurvived:
@@ -82,7 +77,7 @@ func LockoutVerdict(r LockoutResult) Verdict {
 	case r.AfterFailures.Accepted():
 		facts["mqtt.lockout"] = "none"
 		return verdict(record.StatusFail, obs, facts, "after %d failed logins of identity %q the right password was accepted at once: repeated guesses are not locked out", r.Attempts, r.Identity)
-	case unanswered(r.AfterFailures):
+	case r.AfterFailures.Unanswered():
 		return verdict(record.StatusError, obs, nil, "the CONNECT with the right password after %d failures got no answer (%s)", r.Attempts, how(r.AfterFailures))
 	}
 	release := "the identity was not accepted again after the window (the broker locks for longer than the scenario's identity.lockout_window, or for good)"

@@ -204,21 +204,24 @@ func msThreshold(env *check.Env, control, key string) time.Duration {
 	return time.Duration(env.Threshold(control, key)) * time.Millisecond
 }
 
-// brokerEndpoint is the listener at addr as a probe reaches the broker's authentication, and the
-// client certificate it presents there. The certificate is not judged here (the transport and
-// certificate checks do): the probe only needs the broker to read its CONNECT. A probe
-// identity's client certificate is presented when there is one, so that a broker requiring one
-// lets the CONNECT through to authentication.
-func (o *obsRun) brokerEndpoint(addr string, useTLS bool) (mqttclient.Endpoint, *tls.Certificate) {
-	if !useTLS {
-		return mqttclient.Endpoint{Label: "plain", Addr: addr}, nil
+// login connects to the listener at addr as the broker's authentication sees a probe: MQTT
+// 3.1.1, a clean session, the given client id and credentials. The certificate is not judged
+// here (the transport and certificate checks do): the probe only needs the broker to read its
+// CONNECT. A probe identity's client certificate is presented when there is one, so that a broker
+// requiring one lets the CONNECT through to authentication. The endpoint is returned for errors
+// that name it.
+func (o *obsRun) login(ctx context.Context, addr string, useTLS bool, clientID, user, password string) (*mqttclient.Client, mqttclient.Connack, mqttclient.Endpoint) {
+	ep := mqttclient.Endpoint{Label: "plain", Addr: addr}
+	var cert *tls.Certificate
+	if useTLS {
+		ep = mqttclient.Endpoint{Label: "tls", Addr: addr,
+			TLS: &tls.Config{ServerName: o.env.Targets.Broker.ServerName, InsecureSkipVerify: true}} //nolint:gosec // reaching authentication, not judging the certificate
+		if len(o.env.Targets.Probes) > 0 {
+			cert = o.env.Targets.Probes[0].Cert
+		}
 	}
-	ep := mqttclient.Endpoint{Label: "tls", Addr: addr,
-		TLS: &tls.Config{ServerName: o.env.Targets.Broker.ServerName, InsecureSkipVerify: true}} //nolint:gosec // reaching authentication, not judging the certificate
-	if len(o.env.Targets.Probes) > 0 {
-		return ep, o.env.Targets.Probes[0].Cert
-	}
-	return ep, nil
+	c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: clientID, Username: user, Password: password, Cert: cert}, o.env.Limits.ProbeTimeout)
+	return c, ca, ep
 }
 
 // authEvents sends a CONNECT with a marker identity and a wrong password and looks for its
@@ -243,8 +246,7 @@ func (o *obsRun) authEvents(ctx context.Context) check.Outcome {
 	env.Evidence.AddSecret(wrong)
 	o.use("marker wrong password", marker, wrong)
 	since := time.Now()
-	ep, cert := o.brokerEndpoint(addr, useTLS)
-	c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: marker, Username: marker, Password: wrong, Cert: cert}, env.Limits.ProbeTimeout)
+	c, ca, ep := o.login(ctx, addr, useTLS, marker, marker, wrong)
 	c.Disconnect()
 	inj := map[string]any{"endpoint": addr, "tls": useTLS, "marker_identity": marker, "password": "a wrong one (redacted)", "started": since.UTC()}
 	if err := ca.Err(ep); err != nil {
@@ -290,8 +292,7 @@ func (o *obsRun) aclEvents(ctx context.Context) check.Outcome {
 		clientID = "rig-obs-" + probe.RandomHex(6)
 	}
 	since := time.Now()
-	ep, cert := o.brokerEndpoint(addr, useTLS)
-	c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: clientID, Username: id.Username, Password: id.Password, Cert: cert}, env.Limits.ProbeTimeout)
+	c, ca, ep := o.login(ctx, addr, useTLS, clientID, id.Username, id.Password)
 	if err := ca.Err(ep); err != nil {
 		return ev.Outcome(record.StatusError, nil, "nothing answered in MQTT: %v", err)
 	}
@@ -688,8 +689,7 @@ func (o *obsRun) secrets(ctx context.Context) check.Outcome {
 		if clientID == "" {
 			clientID = "rig-obs-" + probe.RandomHex(6)
 		}
-		ep, cert := o.brokerEndpoint(addr, useTLS)
-		c, ca := mqttclient.Connect(ctx, ep, mqttclient.ConnectOpts{Version: 4, ClientID: clientID, Username: id.Username, Password: id.Password, Cert: cert}, env.Limits.ProbeTimeout)
+		c, ca, ep := o.login(ctx, addr, useTLS, clientID, id.Username, id.Password)
 		switch err := ca.Err(ep); {
 		case err != nil:
 			sysState = "not read: " + err.Error()
